@@ -1,0 +1,225 @@
+/*
+ * quire.h — the one public interface of libquire, a full-text search engine.
+ *
+ * Quire indexes text offline into an on-disk inverted index (a directory of
+ * immutable segment files named by a MANIFEST) and answers boolean and phrase
+ * queries ranked by BM25.  Everything a program needs is declared here; the
+ * `quire` command-line tool uses nothing else.
+ *
+ * Conventions
+ *  - Handles are opaque.  Every handle returned through an out-parameter is
+ *    owned by the caller and released by the matching `_free`/`_close`.
+ *  - Every fallible function returns an `int` status: QUIRE_OK (0) or one of
+ *    the QUIRE_E* codes below.  When `err` is not NULL it receives the code
+ *    and a one-line human-readable message.  The library never prints, never
+ *    exits and never aborts.
+ *  - Strings are UTF-8 with explicit lengths; they need not be NUL-terminated
+ *    unless a parameter says so.  Invalid UTF-8 is accepted and repaired
+ *    (U+FFFD), never rejected.
+ *  - Thread safety: a quire_index may be searched from many threads at once
+ *    (it is read-only after open).  A quire_writer is used by one thread at a
+ *    time.  There is no global mutable state.
+ */
+#ifndef QUIRE_H
+#define QUIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QUIRE_VERSION_STRING "0.1.0"
+
+#if defined(QUIRE_BUILDING) && defined(__GNUC__)
+#define QUIRE_API __attribute__((visibility("default")))
+#else
+#define QUIRE_API
+#endif
+
+/* Status codes. */
+enum {
+    QUIRE_OK = 0,
+    QUIRE_EARG = 1,       /* invalid argument from the caller */
+    QUIRE_ENOMEM = 2,     /* allocation failed */
+    QUIRE_EIO = 3,        /* a system call failed (errno text in message) */
+    QUIRE_ECORRUPT = 4,   /* checksum mismatch, truncated or malformed file */
+    QUIRE_EVERSION = 5,   /* index written by an unsupported format version */
+    QUIRE_ENOTFOUND = 6,  /* no index at the path, or no such document */
+    QUIRE_EQUERY = 7,     /* malformed query; quire_error.column says where */
+    QUIRE_EINPUT = 8,     /* malformed input document */
+    QUIRE_ELOCKED = 9     /* another writer holds the index */
+};
+
+/* Error details.  `column` is the 1-based byte column of a query error, or
+ * 0 when the error has no position. */
+typedef struct quire_error {
+    int code;
+    size_t column;
+    char message[512];
+} quire_error;
+
+/* A static description of a status code ("corrupt index", ...). */
+QUIRE_API const char *quire_strerror(int code);
+
+/* ------------------------------------------------------------------------
+ * Tokenizer configuration — chosen when an index is created, stored in its
+ * MANIFEST and applied identically to queries.  An index cannot be searched
+ * with another configuration than the one it was built with.
+ * ---------------------------------------------------------------------- */
+enum {
+    QUIRE_TOK_FOLD_DIACRITICS = 1u << 0, /* Café = cafe (default on) */
+    QUIRE_TOK_STEM_EN = 1u << 1,         /* Snowball English stemming */
+    QUIRE_TOK_STOPWORDS_EN = 1u << 2     /* drop English stop words, keep gaps */
+};
+#define QUIRE_TOK_DEFAULT QUIRE_TOK_FOLD_DIACRITICS
+
+/* ------------------------------------------------------------------------
+ * Writing
+ * ---------------------------------------------------------------------- */
+typedef struct quire_writer quire_writer;
+
+typedef struct quire_writer_options {
+    size_t mem_budget;      /* bytes of in-memory postings before a segment
+                               is flushed; 0 = default (256 MiB) */
+    uint32_t tok_flags;     /* QUIRE_TOK_*; used only when the index is
+                               created, otherwise the stored flags apply */
+} quire_writer_options;
+
+/* A stored field beyond id, title and body.  Stored, not searched. */
+typedef struct quire_field {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} quire_field;
+
+typedef struct quire_doc_input {
+    const char *id;     size_t id_len;     /* external id, unique per index */
+    const char *title;  size_t title_len;  /* searchable; may be empty */
+    const char *body;   size_t body_len;   /* searchable; may be empty */
+    const quire_field *fields; size_t nfields;
+} quire_doc_input;
+
+/* Opens DIR for writing, creating the directory and an empty index if there
+ * is none.  Documents added are invisible to readers until commit. `opt` may
+ * be NULL for defaults.  Fails with QUIRE_ELOCKED if another writer is open
+ * on the same directory. */
+QUIRE_API int quire_writer_open(const char *dir, const quire_writer_options *opt,
+                      quire_writer **out, quire_error *err);
+
+/* Adds one document.  If a document with the same id already exists (earlier
+ * in this session or in the committed index), the new one replaces it and
+ * *replaced (when not NULL) is set to 1. */
+QUIRE_API int quire_writer_add(quire_writer *w, const quire_doc_input *doc,
+                     int *replaced, quire_error *err);
+
+/* Flushes buffered documents and atomically publishes a new generation:
+ * segment files and deletion files are written and fsynced, then the
+ * MANIFEST is replaced by rename.  A crash at any point leaves the previous
+ * generation intact. */
+QUIRE_API int quire_writer_commit(quire_writer *w, quire_error *err);
+
+/* Progress counters of a writer: documents added and input bytes seen. */
+QUIRE_API void quire_writer_progress(const quire_writer *w, uint64_t *docs,
+                           uint64_t *bytes);
+
+/* Releases the writer.  Uncommitted documents are discarded and any segment
+ * files written for them are removed. */
+QUIRE_API void quire_writer_free(quire_writer *w);
+
+/* ------------------------------------------------------------------------
+ * Reading and searching
+ * ---------------------------------------------------------------------- */
+typedef struct quire_index quire_index;
+
+/* Opens the committed generation of the index at DIR.  Every section
+ * checksum of every segment is verified; a mismatch fails with
+ * QUIRE_ECORRUPT naming the file and section. */
+QUIRE_API int quire_index_open(const char *dir, quire_index **out, quire_error *err);
+QUIRE_API void quire_index_close(quire_index *ix);
+
+typedef struct quire_hit {
+    uint64_t doc;      /* index-wide document number (for quire_doc_get) */
+    double score;      /* BM25; 0 when not scored */
+} quire_hit;
+
+typedef struct quire_results quire_results;
+
+/* Top-k by BM25 (k1 = 1.2, b = 0.75, statistics over the whole index).
+ * Ties are broken by ascending document number.  The query language:
+ *   words (implicit AND), "phrases", AND, OR, NOT, -word, ( ).  */
+QUIRE_API int quire_search(quire_index *ix, const char *query, size_t query_len,
+                 size_t k, quire_results **out, quire_error *err);
+
+/* Exact number of matching (live) documents, without scoring. */
+QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
+                uint64_t *count, quire_error *err);
+
+QUIRE_API size_t quire_results_size(const quire_results *r);
+QUIRE_API const quire_hit *quire_results_get(const quire_results *r, size_t i);
+QUIRE_API void quire_results_free(quire_results *r);
+
+/* A stored document.  Field values point into the document handle and live
+ * until quire_doc_free. */
+typedef struct quire_doc quire_doc;
+QUIRE_API int quire_doc_get(quire_index *ix, uint64_t doc, quire_doc **out,
+                  quire_error *err);
+/* Looks a field up by name ("id", "title", "body" or any extra field). */
+QUIRE_API int quire_doc_field(const quire_doc *d, const char *name, const char **value,
+                    size_t *len);
+QUIRE_API size_t quire_doc_nfields(const quire_doc *d);
+QUIRE_API void quire_doc_field_at(const quire_doc *d, size_t i, const char **name,
+                        size_t *name_len, const char **value, size_t *len);
+QUIRE_API void quire_doc_free(quire_doc *d);
+
+/* A short plain-text excerpt of `doc`'s body (or title) around the first
+ * match of `query`, with matches wrapped in `open`/`close` markers.  The
+ * result is NUL-terminated in `buf` (truncated to `cap`). Returns QUIRE_OK
+ * even when nothing matched (then the excerpt is the start of the body). */
+QUIRE_API int quire_snippet(quire_index *ix, uint64_t doc, const char *query,
+                  size_t query_len, const char *open, const char *close,
+                  size_t max_bytes, char *buf, size_t cap, quire_error *err);
+
+/* ------------------------------------------------------------------------
+ * Statistics and verification
+ * ---------------------------------------------------------------------- */
+typedef struct quire_stats {
+    uint64_t generation;
+    uint32_t segments;
+    uint32_t tok_flags;
+    uint64_t docs;            /* live documents */
+    uint64_t deleted_docs;
+    uint64_t terms;           /* distinct terms, summed over segments */
+    uint64_t postings;        /* (term, doc) pairs */
+    uint64_t positions;       /* term occurrences */
+    uint64_t bytes_dict, bytes_docs, bytes_skip, bytes_pos, bytes_norms,
+             bytes_store, bytes_ids, bytes_other;
+    uint64_t bytes_total;
+} quire_stats;
+
+QUIRE_API int quire_index_stats(quire_index *ix, quire_stats *out, quire_error *err);
+
+/* Full verification of the index at DIR: every checksum, every posting list
+ * and position list decodes, doc ids strictly increase, every dictionary
+ * block decodes in order.  `report` (may be NULL) receives one line per
+ * problem found.  Returns QUIRE_OK only if everything holds. */
+typedef void (*quire_report_fn)(void *ctx, const char *line);
+QUIRE_API int quire_verify(const char *dir, quire_report_fn report, void *ctx,
+                 quire_error *err);
+
+/* ------------------------------------------------------------------------
+ * Tokenizer access, for tools and tests: calls `emit` once per term of
+ * `text` as the index would see it.  `term` is valid only during the call.
+ * ---------------------------------------------------------------------- */
+typedef int (*quire_token_fn)(void *ctx, const char *term, size_t term_len,
+                              uint32_t position, size_t byte_start,
+                              size_t byte_end);
+QUIRE_API int quire_tokenize(uint32_t tok_flags, const char *text, size_t len,
+                   quire_token_fn emit, void *ctx, quire_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QUIRE_H */

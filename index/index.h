@@ -1,0 +1,119 @@
+/*
+ * index.h — the index layer's interface to the layers above (query/, the
+ * public API).  It reads committed generations of an index directory:
+ * MANIFEST, mmapped segment files, deletion bitmaps; looks terms up in the
+ * dictionary and iterates posting lists document-at-a-time with skipping.
+ * It knows nothing of query syntax.  The on-disk format is in
+ * docs/FORMAT.md and in the header comment of index/segment_write.c.
+ *
+ * Doc numbers here are segment-local u32s; a reader maps them to index-wide
+ * numbers by adding the segment's base.
+ */
+#ifndef QUIRE_INDEX_H
+#define QUIRE_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+
+#define IDX_BLOCK 128u
+#define IDX_END 0xFFFFFFFFu   /* iterator exhausted */
+
+typedef struct idx_segment idx_segment;
+typedef struct idx_reader idx_reader;
+
+/* Dictionary entry of one term in one segment. */
+typedef struct idx_term {
+    uint32_t df;          /* documents containing the term */
+    uint64_t cf;          /* total occurrences */
+    uint64_t docs_off;    /* byte offset of its doc/freq blocks in "docs" */
+    uint64_t pos_off;     /* byte offset of its positions in "pos" */
+    uint64_t skip_off;    /* byte offset of its skip entries in "skip";
+                             meaningful only when df > IDX_BLOCK */
+} idx_term;
+
+/* ---- reader: one committed generation of an index directory ---------- */
+
+/* Opens the generation named by DIR/MANIFEST.  When `verify` is non-zero
+ * every section checksum is checked (QUIRE_ECORRUPT on mismatch). */
+int idx_reader_open(const char *dir, int verify, idx_reader **out,
+                    quire_error *err);
+void idx_reader_close(idx_reader *r);
+
+uint64_t idx_reader_generation(const idx_reader *r);
+uint32_t idx_reader_tok_flags(const idx_reader *r);
+size_t idx_reader_nsegments(const idx_reader *r);
+const idx_segment *idx_reader_segment(const idx_reader *r, size_t i);
+uint64_t idx_reader_base(const idx_reader *r, size_t i);
+/* Segment holding index-wide doc `doc`, or -1; *local gets its local id. */
+long idx_reader_locate(const idx_reader *r, uint64_t doc, uint32_t *local);
+
+/* BM25 collection statistics.  Like Lucene, they count deleted documents
+ * until a merge drops them: N = all document slots, avgdl = total_len / N,
+ * df = summed over segments. */
+uint64_t idx_reader_ndocs(const idx_reader *r);     /* incl. deleted */
+uint64_t idx_reader_live_docs(const idx_reader *r);
+uint64_t idx_reader_total_len(const idx_reader *r); /* sum of doc lengths */
+
+/* ---- segment ----------------------------------------------------------- */
+
+const char *idx_segment_name(const idx_segment *s);
+uint32_t idx_segment_ndocs(const idx_segment *s);
+uint64_t idx_segment_nterms(const idx_segment *s);
+/* Length in positions of local doc `doc` (< ndocs). */
+uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc);
+/* Deletion bitmap of this generation: bit d of word d/64 is set when local
+ * doc d is deleted.  NULL when nothing in the segment is deleted. */
+const uint64_t *idx_segment_deleted(const idx_segment *s);
+static inline int idx_is_deleted(const uint64_t *bits, uint32_t doc)
+{
+    return bits && ((bits[doc >> 6] >> (doc & 63)) & 1);
+}
+
+/* Looks `term` up.  Returns 1 and fills *out when present, 0 when absent,
+ * -1 when the dictionary is corrupt. */
+int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
+                       idx_term *out);
+
+/* Stored document of local doc `doc`: a freshly allocated copy of its
+ * record (see FORMAT.md, "store"), to be freed by the caller. */
+int idx_segment_doc_record(const idx_segment *s, uint32_t doc,
+                           uint8_t **rec, size_t *len, quire_error *err);
+
+/* Local doc of external id, or -1 when absent. */
+long idx_segment_find_id(const idx_segment *s, const char *id, size_t len);
+
+/* ---- posting iterator (document at a time) ---------------------------- */
+
+typedef struct idx_postings idx_postings;
+
+/* Opens an iterator positioned on the term's first document.  Returns 0,
+ * or -1 on allocation failure.  Iterators are independent of each other and
+ * may be used from one thread at a time. */
+int idx_postings_open(const idx_segment *s, const idx_term *t,
+                      idx_postings **out);
+void idx_postings_close(idx_postings *p);
+
+/* Current document, or IDX_END. */
+uint32_t idx_postings_doc(const idx_postings *p);
+/* Moves to the next document; returns it or IDX_END. */
+uint32_t idx_postings_next(idx_postings *p);
+/* Moves to the first document >= target (never backwards); returns it or
+ * IDX_END.  Uses the skip entries to jump over whole blocks. */
+uint32_t idx_postings_advance(idx_postings *p, uint32_t target);
+/* Term frequency in the current document. */
+uint32_t idx_postings_freq(idx_postings *p);
+/* Positions (absolute, ascending) of the term in the current document,
+ * decoded lazily.  *n receives the count (== freq).  The array is valid
+ * until the iterator moves.  Returns NULL on corrupt data. */
+const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n);
+
+/* Block-max support.  Moves the skip cursor (not the decoded block) to the
+ * block that may contain `target` and returns that block's last document,
+ * or IDX_END when target is past the list.  *max_tf and *min_len bound the
+ * BM25 contribution of any document in that block. */
+uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
+                                      uint32_t *max_tf, uint32_t *min_len);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * util.h — small helpers shared by the index and query layers: error
+ * reporting into quire_error, little-endian loads/stores and LEB128 varints.
+ * Everything here is either inline or stateless.
+ */
+#ifndef QUIRE_UTIL_H
+#define QUIRE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "quire.h"
+
+/* Fills *err (if not NULL) and returns `code`, so callers can write
+ * `return qerr(err, QUIRE_EIO, "open %s: %s", path, strerror(errno));`. */
+int qerr(quire_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, with a query column. */
+int qerr_col(quire_error *err, int code, size_t column, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static inline uint32_t ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
+
+/* LEB128: 7 bits a byte, low first, high bit = more.  Encoders write at most
+ * 10 bytes; decoders stop at `end` and return NULL on truncation or
+ * overlong input instead of reading past it. */
+static inline uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) { *p++ = (uint8_t)(v | 0x80); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+static inline const uint8_t *varint_get(const uint8_t *p, const uint8_t *end,
+                                        uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p >= end) return NULL;
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *out = v; return p; }
+    }
+    return NULL;
+}
+static inline const uint8_t *varint_get32(const uint8_t *p, const uint8_t *end,
+                                          uint32_t *out)
+{
+    uint64_t v;
+    p = varint_get(p, end, &v);
+    if (!p || v > UINT32_MAX) return NULL;
+    *out = (uint32_t)v;
+    return p;
+}
+
+#endif

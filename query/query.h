@@ -1,0 +1,42 @@
+/*
+ * query.h — the query layer: parses query text into an AST, plans it
+ * against an index reader (query words go through the index's own
+ * tokenizer in query mode), evaluates it document-at-a-time over every
+ * segment and collects an exact count or the BM25 top-k.
+ *
+ * Scoring (k1 = 1.2, b = 0.75, statistics from idx_reader_*):
+ *   idf(t)   = ln(1 + (N - df + 0.5) / (df + 0.5))
+ *   sat(f,d) = f * (k1 + 1) / (f + k1 * (1 - b + b * d / avgdl))
+ *   term t in doc d:       idf(t) * sat(tf, len(d))
+ *   phrase p in doc d:     (sum of idf of its terms) * sat(phrase freq, len)
+ *   AND / OR:              sum of the scores of the matching children
+ *   NOT / -x:              contributes nothing
+ * Documents with equal scores are ordered by ascending doc number.
+ */
+#ifndef QUIRE_QUERY_H
+#define QUIRE_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+#include "index/index.h"
+
+/* BM25 top-k.  hits must hold k entries; *nhits receives how many were
+ * filled, best first. */
+int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
+               quire_hit *hits, size_t *nhits, quire_error *err);
+
+/* Exact number of live matching documents. */
+int qry_count(const idx_reader *r, const char *q, size_t qlen,
+              uint64_t *count, quire_error *err);
+
+/* Excerpt of `text` around the first match of the query's terms, matches
+ * wrapped in open/close, at most max_bytes of source text; NUL-terminated
+ * into buf[cap]. */
+int qry_snippet(const idx_reader *r, const char *q, size_t qlen,
+                const char *text, size_t len, const char *open,
+                const char *close, size_t max_bytes, char *buf, size_t cap,
+                quire_error *err);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * tokenizer.h — bytes to terms.  The bottom layer of Quire: it knows nothing
+ * of indexes or queries.  The same tokenizer, with the same configuration,
+ * runs over documents at index time and over query words at query time.
+ *
+ * A tokenizer turns UTF-8 text into a stream of terms, each with a position
+ * (word ordinal) and the byte span [start, end) of the text it came from.
+ * Rules are documented in docs/TOKENIZER.md.
+ *
+ * Invariants of the emitted stream (checked by the fuzzer):
+ *  - positions start at `first_pos` and increase by at most 1 per term;
+ *    several terms may share a position (a compound and its first part);
+ *  - spans lie inside the input and their starts never decrease;
+ *  - every term is non-empty, valid UTF-8, NFKC and case folded.
+ */
+#ifndef QUIRE_TOKENIZER_H
+#define QUIRE_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Configuration flags; the values equal the public QUIRE_TOK_* flags. */
+enum {
+    TOK_FOLD_DIACRITICS = 1u << 0,
+    TOK_STEM_EN = 1u << 1,
+    TOK_STOPWORDS_EN = 1u << 2,
+    TOK_KNOWN_FLAGS = (1u << 3) - 1
+};
+
+/* Modes of one run.  TOK_MODE_INDEX emits every term a document should be
+ * found by: compounds as the whole and as their parts.  TOK_MODE_QUERY emits
+ * only the parts (the whole is implied: a document containing the compound
+ * also contains its parts at consecutive positions), so a query word like
+ * `then-candidate` becomes the phrase "then candidate". */
+enum { TOK_MODE_INDEX = 0, TOK_MODE_QUERY = 1 };
+
+#define TOK_MAX_TERM_BYTES 255 /* longer terms are truncated at a code
+                                  point boundary */
+
+typedef struct tok_token {
+    const char *term;   /* valid only during the callback */
+    uint32_t len;       /* bytes */
+    uint32_t pos;       /* position */
+    size_t start, end;  /* byte span in the input */
+} tok_token;
+
+/* Returns 0 to continue, non-zero to stop the run (tok_run then returns
+ * that value). */
+typedef int (*tok_emit_fn)(void *ctx, const tok_token *t);
+
+typedef struct tok_tokenizer tok_tokenizer;
+
+/* Creates a tokenizer.  Returns 0 on success, -1 on allocation failure or
+ * unknown flags.  A tokenizer is not thread-safe; create one per thread. */
+int tok_new(uint32_t flags, int mode, tok_tokenizer **out);
+void tok_free(tok_tokenizer *t);
+uint32_t tok_flags(const tok_tokenizer *t);
+
+/* Tokenizes text[0, len).  The first term gets position `first_pos`; on
+ * return *next_pos (if not NULL) is the position a following field should
+ * start from (one past the last position used, counting positions kept by
+ * removed stop words).  Returns 0, or the non-zero value `emit` returned,
+ * or -1 on allocation failure. */
+int tok_run(tok_tokenizer *t, const char *text, size_t len,
+            uint32_t first_pos, tok_emit_fn emit, void *ctx,
+            uint32_t *next_pos);
+
+#endif
