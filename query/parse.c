@@ -1,0 +1,484 @@
+/*
+ * parse.c — query text to syntax tree (see parse.h for the grammar).
+ *
+ * A small lexer splits the text into words, quoted phrases, parentheses
+ * and operators; a recursive-descent parser builds an n-ary tree.  The
+ * parser is strict only about real syntax (parentheses, quotes, keyword
+ * operators without operands, purely negative groups) and lenient about
+ * everything else: punctuation inside a word (`pve-01`, `C++`, `s/s`,
+ * `Alice & Bob`) is never an operator and never an error — a bare word is
+ * a maximal run of bytes that are not ASCII space, '"', '(' or ')', and
+ * whatever it contains is the tokenizer's business.
+ *
+ * Nodes come from a chunked arena owned by the qry_ast, so the tree is
+ * freed in one call and node pointers stay stable while it grows.
+ */
+#include "query/parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/util.h"
+
+#define NODES_PER_CHUNK 64
+/* Deep nesting is legal but pointless; the limit keeps the recursive
+ * descent from exhausting the stack on hostile input. */
+#define MAX_DEPTH 200
+
+typedef struct node_chunk {
+    struct node_chunk *prev;
+    size_t used;
+    qry_node nodes[NODES_PER_CHUNK];
+} node_chunk;
+
+struct qry_ast {
+    node_chunk *chunks;
+    qry_node *root;
+};
+
+enum lex_kind {
+    LX_END, LX_WORD, LX_PHRASE, LX_LPAREN, LX_RPAREN,
+    LX_AND, LX_OR, LX_NOT, LX_MINUS, LX_PLUS
+};
+
+typedef struct lex_token {
+    enum lex_kind kind;
+    size_t off;          /* byte offset of the token's first byte */
+    const char *text;    /* WORD: the word; PHRASE: inside the quotes */
+    size_t len;
+} lex_token;
+
+typedef struct parser {
+    const char *q;
+    size_t len;
+    size_t pos;           /* next byte the lexer reads */
+    lex_token tok;        /* current (peeked) token */
+    int plain_word;       /* the next word follows '-'/'+': no keyword */
+    int depth;
+    qry_ast *ast;
+    quire_error *err;
+    int rc;               /* first error; QUIRE_OK while parsing goes well */
+} parser;
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+           c == '\v';
+}
+
+/* Bytes that end a bare word. */
+static int is_delim(unsigned char c)
+{
+    return is_space(c) || c == '"' || c == '(' || c == ')';
+}
+
+static qry_node *node_new(parser *p, qry_kind kind, size_t off)
+{
+    node_chunk *c = p->ast->chunks;
+    if (!c || c->used == NODES_PER_CHUNK) {
+        c = malloc(sizeof *c);
+        if (!c) {
+            p->rc = qerr(p->err, QUIRE_ENOMEM, "out of memory parsing query");
+            return NULL;
+        }
+        c->prev = p->ast->chunks;
+        c->used = 0;
+        p->ast->chunks = c;
+    }
+    qry_node *n = &c->nodes[c->used++];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->col = off + 1;
+    return n;
+}
+
+/* Records the first error only: later ones are consequences. */
+static qry_node *fail(parser *p, size_t off, const char *msg)
+{
+    if (p->rc == QUIRE_OK)
+        p->rc = qerr_col(p->err, QUIRE_EQUERY, off + 1,
+                         "query error at column %zu: %s", off + 1, msg);
+    return NULL;
+}
+
+/* Reads the next token into p->tok.  Sets p->rc on an unterminated
+ * quote. */
+static void lex(parser *p)
+{
+    const char *q = p->q;
+    size_t n = p->len, i = p->pos;
+    int plain = p->plain_word;
+    p->plain_word = 0;
+
+    while (i < n && is_space((unsigned char)q[i]))
+        i++;
+    lex_token *t = &p->tok;
+    t->off = i;
+    t->text = NULL;
+    t->len = 0;
+    if (i == n) {
+        t->kind = LX_END;
+        p->pos = i;
+        return;
+    }
+    char c = q[i];
+    if (c == '(' || c == ')') {
+        t->kind = c == '(' ? LX_LPAREN : LX_RPAREN;
+        p->pos = i + 1;
+        return;
+    }
+    if (c == '"') {
+        const char *close = memchr(q + i + 1, '"', n - i - 1);
+        if (!close) {
+            t->kind = LX_END;
+            p->pos = n;
+            fail(p, i, "unterminated quote: '\"' is never closed");
+            return;
+        }
+        t->kind = LX_PHRASE;
+        t->text = q + i + 1;
+        t->len = (size_t)(close - (q + i + 1));
+        p->pos = (size_t)(close - q) + 1;
+        return;
+    }
+    if ((c == '-' || c == '+') && i + 1 < n) {
+        unsigned char d = (unsigned char)q[i + 1];
+        if (!is_space(d) && d != ')' && d != '-' && d != '+') {
+            t->kind = c == '-' ? LX_MINUS : LX_PLUS;
+            p->pos = i + 1;
+            p->plain_word = 1;
+            return;
+        }
+    }
+    size_t start = i;
+    while (i < n && !is_delim((unsigned char)q[i]))
+        i++;
+    t->kind = LX_WORD;
+    t->text = q + start;
+    t->len = i - start;
+    p->pos = i;
+    if (!plain) {
+        if (t->len == 3 && memcmp(t->text, "AND", 3) == 0)
+            t->kind = LX_AND;
+        else if (t->len == 2 && memcmp(t->text, "OR", 2) == 0)
+            t->kind = LX_OR;
+        else if (t->len == 3 && memcmp(t->text, "NOT", 3) == 0)
+            t->kind = LX_NOT;
+    }
+}
+
+static void add_child(qry_node *parent, qry_node **tail, qry_node *c)
+{
+    if (*tail)
+        (*tail)->next = c;
+    else
+        parent->child = c;
+    *tail = c;
+}
+
+static qry_node *parse_or(parser *p);
+
+static qry_node *parse_unary(parser *p)
+{
+    lex_token t = p->tok;
+    switch (t.kind) {
+    case LX_NOT:
+    case LX_MINUS: {
+        if (p->depth >= MAX_DEPTH)
+            return fail(p, t.off, "query nested too deeply");
+        lex(p);
+        if (p->rc) return NULL;
+        p->depth++;
+        qry_node *c = parse_unary(p);
+        p->depth--;
+        if (p->rc) return NULL;
+        if (!c)
+            return fail(p, t.off, "NOT needs an operand after it");
+        qry_node *n = node_new(p, QRY_NOT, t.off);
+        if (!n) return NULL;
+        n->child = c;
+        return n;
+    }
+    case LX_PLUS: {
+        /* Every item of an AND is required already; '+' is accepted for
+         * users used to it and changes nothing.  The lexer only produces
+         * LX_PLUS when an item follows. */
+        lex(p);
+        if (p->rc) return NULL;
+        return parse_unary(p);
+    }
+    case LX_WORD:
+    case LX_PHRASE: {
+        qry_node *n = node_new(p, t.kind == LX_WORD ? QRY_WORD : QRY_PHRASE,
+                               t.off);
+        if (!n) return NULL;
+        n->text = t.text;
+        n->len = t.len;
+        lex(p);
+        return p->rc ? NULL : n;
+    }
+    case LX_LPAREN: {
+        if (p->depth >= MAX_DEPTH)
+            return fail(p, t.off, "query nested too deeply");
+        lex(p);
+        if (p->rc) return NULL;
+        p->depth++;
+        qry_node *inner = parse_or(p);
+        p->depth--;
+        if (p->rc) return NULL;
+        if (p->tok.kind != LX_RPAREN)
+            return fail(p, t.off, "unbalanced parenthesis: '(' is never closed");
+        lex(p);
+        if (p->rc) return NULL;
+        if (!inner) {
+            /* "()" — an empty group: legal, matches nothing. */
+            inner = node_new(p, QRY_AND, t.off);
+        }
+        return inner;
+    }
+    default:
+        return NULL;   /* END, ')', AND, OR: no operand here */
+    }
+}
+
+static qry_node *parse_and(parser *p)
+{
+    qry_node *first = NULL, *and = NULL, *tail = NULL;
+    size_t first_off = p->tok.off;
+    for (;;) {
+        lex_token t = p->tok;
+        if (t.kind == LX_END || t.kind == LX_RPAREN || t.kind == LX_OR)
+            break;
+        qry_node *u;
+        if (t.kind == LX_AND) {
+            if (!first)
+                return fail(p, t.off, "AND needs an operand before it");
+            lex(p);
+            if (p->rc) return NULL;
+            u = parse_unary(p);
+            if (p->rc) return NULL;
+            if (!u)
+                return fail(p, t.off, "AND needs an operand after it");
+        } else {
+            u = parse_unary(p);
+            if (p->rc) return NULL;
+        }
+        if (!first) {
+            first = u;
+        } else {
+            if (!and) {
+                and = node_new(p, QRY_AND, first_off);
+                if (!and) return NULL;
+                add_child(and, &tail, first);
+            }
+            add_child(and, &tail, u);
+        }
+    }
+    return and ? and : first;
+}
+
+static qry_node *parse_or(parser *p)
+{
+    qry_node *left = parse_and(p);
+    if (p->rc) return NULL;
+    qry_node *or = NULL, *tail = NULL;
+    while (p->tok.kind == LX_OR) {
+        size_t off = p->tok.off;
+        if (!left)
+            return fail(p, off, "OR needs an operand before it");
+        lex(p);
+        if (p->rc) return NULL;
+        qry_node *right = parse_and(p);
+        if (p->rc) return NULL;
+        if (!right)
+            return fail(p, off, "OR needs an operand after it");
+        if (!or) {
+            or = node_new(p, QRY_OR, left->col - 1);
+            if (!or) return NULL;
+            add_child(or, &tail, left);
+        }
+        add_child(or, &tail, right);
+    }
+    return or ? or : left;
+}
+
+/* ---- purely negative groups --------------------------------------------
+ * A NOT removes documents from what its siblings in the same AND select;
+ * alone (at the top, as an OR alternative, or in an AND of negatives) it
+ * would have to select "every other document", which is almost never what
+ * the user meant.  The check sees through nested ANDs, because
+ * `cat (-dog)` means cat AND NOT dog. */
+
+static qry_node *first_not(const qry_node *n)
+{
+    for (const qry_node *c = n->child; c; c = c->next) {
+        if (c->kind == QRY_NOT) return (qry_node *)c;
+        if (c->kind == QRY_AND) {
+            qry_node *f = first_not(c);
+            if (f) return f;
+        }
+    }
+    return NULL;
+}
+
+/* Does an AND (seen through nested ANDs) have a positive item? */
+static int and_has_positive(const qry_node *n)
+{
+    for (const qry_node *c = n->child; c; c = c->next) {
+        if (c->kind == QRY_AND) {
+            if (and_has_positive(c)) return 1;
+        } else if (c->kind != QRY_NOT) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int check_negative(parser *p, const qry_node *n, int inside_and);
+
+static int check_children(parser *p, const qry_node *n)
+{
+    for (const qry_node *c = n->child; c; c = c->next)
+        if (check_negative(p, c, n->kind == QRY_AND))
+            return 1;
+    return 0;
+}
+
+static int check_negative(parser *p, const qry_node *n, int inside_and)
+{
+    static const char *msg =
+        "NOT/'-' only excludes documents; it needs a positive term beside "
+        "it in the same group (e.g. 'cat -dog')";
+    switch (n->kind) {
+    case QRY_WORD:
+    case QRY_PHRASE:
+        return 0;
+    case QRY_NOT:
+        if (!inside_and) {
+            fail(p, n->col - 1, msg);
+            return 1;
+        }
+        /* The excluded operand is itself a query of its own. */
+        return check_negative(p, n->child, 0);
+    case QRY_AND:
+        if (!inside_and && n->child && !and_has_positive(n)) {
+            fail(p, first_not(n)->col - 1, msg);
+            return 1;
+        }
+        return check_children(p, n);
+    case QRY_OR:
+        return check_children(p, n);
+    }
+    return 0;
+}
+
+int qry_parse(const char *q, size_t qlen, qry_ast **out, quire_error *err)
+{
+    *out = NULL;
+    if (!q && qlen)
+        return qerr(err, QUIRE_EARG, "query text is NULL");
+    qry_ast *ast = calloc(1, sizeof *ast);
+    if (!ast)
+        return qerr(err, QUIRE_ENOMEM, "out of memory parsing query");
+    parser p = {.q = q, .len = qlen, .ast = ast, .err = err, .rc = QUIRE_OK};
+    lex(&p);
+    qry_node *root = p.rc ? NULL : parse_or(&p);
+    if (!p.rc && p.tok.kind == LX_RPAREN)
+        fail(&p, p.tok.off, "unbalanced parenthesis: ')' has no matching '('");
+    if (!p.rc && !root)
+        fail(&p, 0, "empty query");
+    if (!p.rc)
+        check_negative(&p, root, 0);
+    if (p.rc) {
+        qry_ast_free(ast);
+        return p.rc;
+    }
+    ast->root = root;
+    *out = ast;
+    return QUIRE_OK;
+}
+
+const qry_node *qry_ast_root(const qry_ast *a)
+{
+    return a->root;
+}
+
+void qry_ast_free(qry_ast *a)
+{
+    if (!a) return;
+    node_chunk *c = a->chunks;
+    while (c) {
+        node_chunk *prev = c->prev;
+        free(c);
+        c = prev;
+    }
+    free(a);
+}
+
+/* ---- S-expression dump -------------------------------------------------- */
+
+typedef struct dump_buf {
+    char *buf;
+    size_t cap, len;
+} dump_buf;
+
+static void put(dump_buf *d, const char *s, size_t n)
+{
+    if (d->len < d->cap) {
+        size_t room = d->cap - d->len;
+        memcpy(d->buf + d->len, s, n < room ? n : room);
+    }
+    d->len += n;
+}
+
+static void puts_(dump_buf *d, const char *s)
+{
+    put(d, s, strlen(s));
+}
+
+static void dump_node(dump_buf *d, const qry_node *n)
+{
+    switch (n->kind) {
+    case QRY_WORD:
+        puts_(d, "(TERM ");
+        put(d, n->text, n->len);
+        puts_(d, ")");
+        return;
+    case QRY_PHRASE: {
+        puts_(d, "(PHRASE");
+        size_t i = 0;
+        while (i < n->len) {
+            while (i < n->len && is_space((unsigned char)n->text[i]))
+                i++;
+            size_t s = i;
+            while (i < n->len && !is_space((unsigned char)n->text[i]))
+                i++;
+            if (i > s) {
+                puts_(d, " ");
+                put(d, n->text + s, i - s);
+            }
+        }
+        puts_(d, ")");
+        return;
+    }
+    case QRY_AND: puts_(d, "(AND"); break;
+    case QRY_OR: puts_(d, "(OR"); break;
+    case QRY_NOT: puts_(d, "(NOT"); break;
+    }
+    for (const qry_node *c = n->child; c; c = c->next) {
+        puts_(d, " ");
+        dump_node(d, c);
+    }
+    puts_(d, ")");
+}
+
+size_t qry_ast_dump(const qry_ast *a, char *buf, size_t cap)
+{
+    /* Reserve the terminator's byte so the text never overwrites it. */
+    dump_buf d = {.buf = buf, .cap = cap ? cap - 1 : 0, .len = 0};
+    if (a->root)
+        dump_node(&d, a->root);
+    if (cap)
+        buf[d.len < cap ? d.len : cap - 1] = '\0';
+    return d.len;
+}

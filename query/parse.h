@@ -1,0 +1,66 @@
+/*
+ * parse.h — internal interface of the query parser (query/parse.c).
+ *
+ * The parser turns query text into a syntax tree without knowing anything
+ * about the tokenizer or the index: words and phrases keep their raw bytes
+ * (pointers into the caller's query string), and the planner
+ * (query/plan.c) later sends them through the index's tokenizer.  Keeping
+ * raw text in the tree is what leaves room for later word syntaxes
+ * (field:term, prefix*, term~N): they are recognised in a word's bytes, so
+ * adding them changes the word classification step, not the grammar.
+ *
+ * Grammar (precedence from tightest to loosest: NOT/-, AND, OR):
+ *   query   := or
+ *   or      := and ( "OR" and )*
+ *   and     := unary ( [ "AND" ] unary )*        adjacency = AND
+ *   unary   := ( "NOT" | "-" ) unary | "+" unary | primary
+ *   primary := WORD | '"' text '"' | "(" or? ")"
+ * Keywords are recognised only in upper case and only as whole words.
+ * `-`/`+` are operators only at the start of an item and directly followed
+ * by something that starts an item (not a space, `)`, `-` or `+`); a word
+ * after them is never a keyword (`-AND` excludes the word "and").
+ */
+#ifndef QUIRE_QUERY_PARSE_H
+#define QUIRE_QUERY_PARSE_H
+
+#include <stddef.h>
+
+#include "quire.h"
+
+typedef enum qry_kind {
+    QRY_WORD,    /* bare word: raw bytes, tokenized later */
+    QRY_PHRASE,  /* quoted text, without the quotes */
+    QRY_AND,     /* n-ary; zero children for an empty group "()" */
+    QRY_OR,      /* n-ary, at least two children */
+    QRY_NOT      /* one child; only meaningful beside a positive term */
+} qry_kind;
+
+typedef struct qry_node {
+    qry_kind kind;
+    size_t col;             /* 1-based byte column: the word, the opening
+                               quote, the operator, or the '(' of a group */
+    const char *text;       /* WORD/PHRASE: raw bytes inside the query */
+    size_t len;
+    struct qry_node *child; /* first child (AND/OR/NOT) */
+    struct qry_node *next;  /* next sibling */
+} qry_node;
+
+typedef struct qry_ast qry_ast;
+
+/* Parses q[0, qlen).  On success *out owns the tree (free with
+ * qry_ast_free) and qry_ast_root gives its root, never NULL (an empty
+ * group "()" is an AND without children; it matches nothing).  On a syntax
+ * error returns QUIRE_EQUERY with err->column set (1-based byte column)
+ * and a message; QUIRE_ENOMEM on allocation failure. */
+int qry_parse(const char *q, size_t qlen, qry_ast **out, quire_error *err);
+const qry_node *qry_ast_root(const qry_ast *a);
+void qry_ast_free(qry_ast *a);
+
+/* Writes the tree as an S-expression, e.g.
+ *   (AND (TERM cat) (NOT (PHRASE a b)))
+ * Phrase text is shown as its whitespace-separated words.  Always
+ * NUL-terminates when cap > 0; returns the length the full dump needs
+ * (like snprintf), so a result >= cap means it was truncated. */
+size_t qry_ast_dump(const qry_ast *a, char *buf, size_t cap);
+
+#endif
