@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""aggregate.py — turns one bench/run's raw results into the report.
+
+Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
+  run.info               corpus, raw bytes, query file, reps, command line
+  <engine>.build         the peer's stdout of `build` (docs=, build_seconds=)
+  <engine>.time          /usr/bin/time -v of the build (wall time, peak RSS)
+  <engine>.size          index_bytes= (all files under the index directory)
+  quire.stats            Quire's bytes per section (peer_quire stats)
+  <engine>.tsv           result lines of `query` (protocol in peer_common.h)
+and writes OUT.csv (one figure per row), OUT.md (tables with the ratio
+Quire / peer for every figure, and the hit-count disagreements) and OUT.png
+(gnuplot: median latency per class and engine).
+
+Latency figures pool every timed repetition of every query of a class:
+"median" and "p99" are over those pooled samples (nearest rank).
+
+Usage: aggregate.py RUNDIR OUT   (OUT without extension)
+"""
+import collections
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ENGINES = ["quire", "fts5", "xapian", "lucene"]
+LABEL = {"quire": "Quire", "fts5": "FTS5", "xapian": "Xapian", "lucene": "Lucene"}
+CLASSES = ["term", "and", "or", "phrase"]
+
+
+def kv_file(path):
+    d = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if "=" in line:
+                    k, _, v = line.strip().partition("=")
+                    d[k] = v
+    return d
+
+
+def time_file(path):
+    """Peak RSS (KiB) and wall seconds from GNU time -v."""
+    rss, wall = None, None
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("Maximum resident set size"):
+                    rss = int(line.rsplit(":", 1)[1])
+                elif line.startswith("Elapsed (wall clock) time"):
+                    t = line.rsplit(" ", 1)[1].split(":")
+                    wall = 0.0
+                    for part in t:
+                        wall = wall * 60 + float(part)
+    return rss, wall
+
+
+def pct(values, p):
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return None
+    if p == 50 and n % 2 == 0:
+        return (v[n // 2 - 1] + v[n // 2]) / 2
+    r = max(1, min(n, int(-(-p * n // 100))))
+    return v[r - 1]
+
+
+def read_results(path):
+    """[(class, words, count, [count reps], [top10 reps])]"""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            f = line.rstrip("\n").split("\t")
+            if len(f) < 7:
+                continue
+            creps = [float(x) for x in f[7].split(",")] if len(f) > 7 and f[7] else [float(f[3])]
+            treps = [float(x) for x in f[8].split(",")] if len(f) > 8 and f[8] else [float(f[5])]
+            rows.append((f[0], f[1], int(f[2]), creps, treps))
+    return rows
+
+
+STRIP = "\"'()[]{}<>,.;:!?*`“”‘’«»"
+
+
+def glued_forms(corpus_file, words, limit=64 << 20):
+    """For each word, the most common whitespace-delimited forms that contain
+    it as a run of letters but are not the bare word: the places where
+    engines tokenize differently.  Reads at most `limit` bytes."""
+    if not words or not os.path.exists(corpus_file):
+        return {}
+    with open(corpus_file, "rb") as fh:
+        text = fh.read(limit).decode("utf-8", "replace").lower()
+    # JSON escapes: make \n and \" plain whitespace / quotes first
+    text = text.replace("\\n", " ").replace("\\t", " ").replace('\\"', '"')
+    alt = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+    rx = re.compile(r"[^\s]*?(?<![a-z])(%s)(?![a-z])[^\s]*" % alt)
+    forms = collections.defaultdict(collections.Counter)
+    for m in rx.finditer(text):
+        chunk = m.group(0).strip(STRIP)
+        w = m.group(1)
+        if chunk != w:
+            forms[w][chunk] += 1
+    return forms
+
+
+def cause_of(forms):
+    kinds = collections.Counter()
+    for f, n in forms.items():
+        if "'" in f or "\u2019" in f:
+            kinds["apostrophes"] += n
+        elif "@" in f:
+            kinds["e-mail addresses"] += n
+        elif "://" in f or f.startswith("www") or re.search(r"[a-z]\.[a-z]", f):
+            kinds["dotted words/URLs"] += n
+        elif "-" in f:
+            kinds["hyphens"] += n
+        elif "_" in f:
+            kinds["underscores"] += n
+        elif re.search(r"[0-9]", f):
+            kinds["letters glued to digits"] += n
+        elif re.search(r"[^\x00-\x7f]", f):
+            kinds["non-ASCII letters"] += n
+        else:
+            kinds["other punctuation"] += n
+    return ", ".join(k for k, _ in kinds.most_common(3))
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, int) or (isinstance(v, float) and abs(v) >= 1000):
+        return "{:,.0f}{}".format(v, unit)
+    if abs(v) >= 100:
+        return "{:.0f}{}".format(v, unit)
+    if abs(v) >= 10:
+        return "{:.1f}{}".format(v, unit)
+    return "{:.2f}{}".format(v, unit)
+
+
+def ratio(q, p):
+    if q is None or p is None or p == 0:
+        return "–"
+    return "{:.2f}×".format(q / p)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    rundir, out = sys.argv[1], sys.argv[2]
+    info = kv_file(os.path.join(rundir, "run.info"))
+    raw = int(info.get("raw_bytes", "0") or 0)
+    name = info.get("name", os.path.basename(rundir))
+
+    present = [e for e in ENGINES if os.path.exists(os.path.join(rundir, e + ".tsv"))
+               or os.path.exists(os.path.join(rundir, e + ".build"))]
+    build = {}
+    for e in present:
+        b = kv_file(os.path.join(rundir, e + ".build"))
+        rss, wall = time_file(os.path.join(rundir, e + ".time"))
+        size = kv_file(os.path.join(rundir, e + ".size")).get("index_bytes")
+        m = collections.OrderedDict()
+        secs = float(b["build_seconds"]) if "build_seconds" in b else None
+        m["docs"] = int(b["docs"]) if "docs" in b else None
+        m["build_seconds"] = secs
+        m["wall_seconds"] = wall
+        m["mb_per_s"] = raw / 1e6 / secs if secs else None
+        m["peak_rss_mib"] = rss / 1024.0 if rss else None
+        m["index_mib"] = int(size) / 1048576.0 if size else None
+        m["index_over_raw"] = int(size) / raw if size and raw else None
+        if e == "quire":
+            st = kv_file(os.path.join(rundir, "quire.stats"))
+            if st.get("bytes_total"):
+                search = sum(int(st.get(k, 0)) for k in (
+                    "bytes_dict", "bytes_docs", "bytes_skip", "bytes_pos", "bytes_norms"))
+                m["search_mib"] = search / 1048576.0
+                m["search_over_raw"] = search / raw if raw else None
+                m["store_mib"] = int(st.get("bytes_store", 0)) / 1048576.0
+                for k in ("dict", "docs", "skip", "pos", "norms", "store", "ids", "other"):
+                    m["bytes_" + k] = int(st.get("bytes_" + k, 0))
+        build[e] = m
+
+    results = {}
+    for e in present:
+        p = os.path.join(rundir, e + ".tsv")
+        if os.path.exists(p):
+            results[e] = read_results(p)
+    qengines = [e for e in present if e in results]
+
+    # per class pooled latencies
+    lat = {}
+    classes_seen = []
+    for e in qengines:
+        pool = collections.defaultdict(lambda: ([], []))
+        for cls, _, _, cr, tr in results[e]:
+            if cls not in classes_seen:
+                classes_seen.append(cls)
+            pool[cls][0].extend(cr)
+            pool[cls][1].extend(tr)
+            pool["all"][0].extend(cr)
+            pool["all"][1].extend(tr)
+        lat[e] = {cls: {"count_median_us": pct(c, 50), "count_p99_us": pct(c, 99),
+                        "top10_median_us": pct(t, 50), "top10_p99_us": pct(t, 99)}
+                  for cls, (c, t) in pool.items()}
+    classes = [c for c in CLASSES if c in classes_seen] + \
+              [c for c in classes_seen if c not in CLASSES] + ["all"]
+
+    # hit-count agreement
+    counts = collections.OrderedDict()
+    for e in qengines:
+        for cls, words, n, _, _ in results[e]:
+            counts.setdefault((cls, words), {})[e] = n
+    disagree = [(k, v) for k, v in counts.items() if len(set(v.values())) > 1]
+    ref = "quire" if "quire" in qengines else (qengines[0] if qengines else None)
+    agree_line = []
+    if ref:
+        for e in qengines:
+            if e == ref:
+                continue
+            same = sum(1 for v in counts.values() if e in v and ref in v and v[e] == v[ref])
+            agree_line.append("%s vs %s: %d/%d queries agree" % (
+                LABEL[ref], LABEL[e], same, len(counts)))
+    words = sorted({w for (cls, q), _ in disagree for w in q.split()})
+    forms = glued_forms(info.get("corpus_file", ""), words) if disagree else {}
+
+    # ---- CSV
+    with open(out + ".csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["corpus", "engine", "section", "class", "metric", "value"])
+        for e, m in build.items():
+            for k, v in m.items():
+                if v is not None:
+                    w.writerow([name, e, "build", "", k, "%.6g" % v if isinstance(v, float) else v])
+        for e in qengines:
+            for cls in classes:
+                for k, v in lat[e].get(cls, {}).items():
+                    if v is not None:
+                        w.writerow([name, e, "query", cls, k, "%.2f" % v])
+        for (cls, q), v in counts.items():
+            for e, n in v.items():
+                w.writerow([name, e, "count", cls, q, n])
+
+    # ---- Markdown
+    peers = [e for e in present if e != "quire"]
+    have_q = "quire" in present
+    L = []
+    L.append("# Peer benchmark: %s" % name)
+    L.append("")
+    L.append("Corpus `%s` (%s, %s documents), query set `%s`, %s timed repetitions "
+             "per query and measure." % (
+                 info.get("corpus", "?"), fmt(raw / 1048576.0, " MiB"),
+                 fmt(next((m["docs"] for m in build.values() if m.get("docs")), None)),
+                 os.path.relpath(info.get("queries", "?"), os.path.dirname(
+                     os.path.dirname(os.path.abspath(out)))), info.get("reps", "?")))
+    L.append("Reproduce: `%s`." % info.get("command", "bench/run"))
+    L.append("")
+    hdr = "| figure | " + " | ".join(LABEL[e] for e in present)
+    if have_q:
+        hdr += " | " + " | ".join("Quire ÷ %s" % LABEL[e] for e in peers)
+    hdr += " |"
+    ncol = hdr.count("|") - 1
+    L.append("## Build")
+    L.append("")
+    L.append(hdr)
+    L.append("|" + "---|" * ncol)
+    rows = [("build time (s)", "build_seconds", ""), ("throughput (MB/s)", "mb_per_s", ""),
+            ("peak RSS (MiB)", "peak_rss_mib", ""), ("index size (MiB)", "index_mib", ""),
+            ("index ÷ raw", "index_over_raw", "")]
+    for label, key, unit in rows:
+        cells = [fmt(build[e].get(key), unit) for e in present]
+        line = "| %s | %s" % (label, " | ".join(cells))
+        if have_q:
+            line += " | " + " | ".join(ratio(build["quire"].get(key), build[e].get(key))
+                                       for e in peers)
+        L.append(line + " |")
+    if have_q and build["quire"].get("search_mib") is not None:
+        q = build["quire"]
+        L.append("| Quire search part only (MiB) | %s%s |" % (
+            fmt(q["search_mib"]), " | " * (ncol - 2)))
+        line = "| search part ÷ raw | %s" % fmt(q["search_over_raw"])
+        line += " | " + " | ".join(fmt(build[e].get("index_over_raw")) for e in peers)
+        line += " | " + " | ".join(ratio(q["search_over_raw"], build[e].get("index_over_raw"))
+                                   for e in peers)
+        L.append(line + " |")
+        L.append("")
+        L.append("Quire sections (bytes): " + ", ".join(
+            "%s %s" % (k, fmt(q["bytes_" + k])) for k in
+            ("dict", "docs", "skip", "pos", "norms", "store", "ids", "other")) +
+            ". The search part is dict + docs + skip + pos + norms; `store` holds the "
+            "original documents, which none of the peers keep (FTS5 is contentless, "
+            "Xapian and Lucene store only the id).")
+    L.append("")
+    L.append("## Query latency (µs, warm, in-process)")
+    L.append("")
+    L.append("`count` = exact number of hits; `top10` = 10 best by BM25. Median and p99 "
+             "over all timed repetitions of all queries of the class. A ratio below 1 "
+             "means Quire is faster.")
+    L.append("")
+    qpresent = [e for e in present if e in qengines]
+    qpeers = [e for e in qpresent if e != "quire"]
+    hdr = "| class | figure | " + " | ".join(LABEL[e] for e in qpresent)
+    if "quire" in qengines:
+        hdr += " | " + " | ".join("Quire ÷ %s" % LABEL[e] for e in qpeers)
+    hdr += " |"
+    L.append(hdr)
+    L.append("|" + "---|" * (hdr.count("|") - 1))
+    for cls in classes:
+        for key, label in (("count_median_us", "count median"), ("count_p99_us", "count p99"),
+                           ("top10_median_us", "top10 median"), ("top10_p99_us", "top10 p99")):
+            cells = [fmt(lat[e].get(cls, {}).get(key)) for e in qpresent]
+            line = "| %s | %s | %s" % (cls, label, " | ".join(cells))
+            if "quire" in qengines:
+                line += " | " + " | ".join(ratio(lat["quire"].get(cls, {}).get(key),
+                                                 lat[e].get(cls, {}).get(key)) for e in qpeers)
+            L.append(line + " |")
+    L.append("")
+    L.append("## Hit counts")
+    L.append("")
+    if agree_line:
+        L.append("; ".join(agree_line) + ".")
+        L.append("")
+    if disagree:
+        L.append("%d queries where the engines disagree on the number of hits. "
+                 "Likely cause: tokenization differences; the column shows the forms "
+                 "of the query's words in the corpus that tokenizers split or join "
+                 "differently (from the first 64 MiB of the corpus)." % len(disagree))
+        L.append("")
+        L.append("| class | query | " + " | ".join(LABEL[e] for e in qengines) +
+                 " | likely cause | forms in the corpus |")
+        L.append("|" + "---|" * (len(qengines) + 4))
+        for (cls, q), v in disagree:
+            f = collections.Counter()
+            for wd in q.split():
+                f.update(forms.get(wd, {}))
+            top = ", ".join("`%s` %d" % (k.replace("|", "\\|").replace("`", "'")[:40], n)
+                            for k, n in f.most_common(4))
+            cause = cause_of(f) if f else ("phrase positions (stop words, title/body gap) "
+                                            if cls == "phrase" else "?")
+            L.append("| %s | %s | %s | %s | %s |" % (
+                cls, q, " | ".join(fmt(v.get(e)) for e in qengines), cause, top))
+    else:
+        L.append("All engines agree on every query's hit count.")
+    L.append("")
+    if os.path.exists(out + ".png.tmp") or True:
+        L.append("![median latency per class](%s.png)" % os.path.basename(out))
+        L.append("")
+    with open(out + ".md", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(L))
+
+    plot(out, qengines, classes, lat, name)
+    return 0
+
+
+def plot(out, engines, classes, lat, name):
+    if not engines or not shutil.which("gnuplot"):
+        return
+    dat = out + ".png.dat"
+    with open(dat, "w") as fh:
+        for cls in classes:
+            row = [cls]
+            for key in ("count_median_us", "top10_median_us"):
+                for e in engines:
+                    v = lat[e].get(cls, {}).get(key)
+                    row.append("%.3f" % v if v else "NaN")
+            fh.write(" ".join(row) + "\n")
+    n = len(engines)
+    plots = []
+    for panel, off in (("exact count", 2), ("top-10 (BM25)", 2 + n)):
+        cols = ", ".join("'%s' using %d:xtic(1) title '%s'" % (
+            dat if i == 0 else "", off + i, LABEL[e]) for i, e in enumerate(engines))
+        plots.append("set title '%s — %s, median latency'\nplot %s\n" % (name, panel, cols))
+    script = """set terminal pngcairo size 1200,520 font 'sans,10'
+set output '%s.png'
+set multiplot layout 1,2
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set ylabel 'microseconds (log scale)'
+set grid ytics
+set key top left
+%s
+unset multiplot
+""" % (out, "".join(plots))
+    try:
+        subprocess.run(["gnuplot"], input=script.encode(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except subprocess.CalledProcessError as exc:
+        sys.stderr.write("aggregate: gnuplot failed: %s\n" % exc.stderr.decode()[:500])
+    finally:
+        os.unlink(dat)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
