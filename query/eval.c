@@ -1,0 +1,786 @@
+/*
+ * eval.c — query evaluation: the plan (plan.c) becomes, per segment, a
+ * tree of document-at-a-time iterators over segment-local doc ids, driven
+ * by a collector: an exact count or the BM25 top-k (qry_count,
+ * qry_search).  Scoring follows the definition in query.h exactly.
+ *
+ * Iterators (struct qit) share one shape and dispatch on a kind switch:
+ *   TERM    an index posting list; a term missing from the segment's
+ *           dictionary never becomes an iterator (see below);
+ *   AND     leapfrog over its positive children, rarest first, then each
+ *           excluded child is advanced to the candidate (AND-NOT);
+ *   OR      union, current doc = minimum of the children;
+ *   PHRASE  an AND of one term iterator per slot, rarest first, and then
+ *           a position check, decoded lazily only for documents every
+ *           slot contains; it counts the phrase frequency when scoring.
+ * Empty inputs are removed while building: an AND with an empty positive
+ * child is empty, an OR drops empty children, an empty excluded child is
+ * dropped, and an empty root skips the segment.
+ *
+ * Every iterator is "positioned": `doc` is its current match or IDX_END.
+ * it_advance(it, t) moves to the first match >= t and never backwards.
+ * Iterators are allocated once per query per segment; the per-document
+ * loops allocate nothing.
+ *
+ * Top-k uses a size-k min-heap; since documents arrive in ascending
+ * index-wide order, a newcomer that merely ties the heap's minimum is
+ * worse (higher doc number) and is rejected, which gives the required
+ * tie order for free.  Pure disjunctions and conjunctions of terms use
+ * block-max pruning (see "Block-max" below), which skips documents that
+ * cannot enter the heap and so returns exactly the exhaustive top-k.
+ */
+#include "query/query.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/util.h"
+#include "query/eval.h"
+#include "query/plan.h"
+
+#define BM25_K1 1.2
+#define BM25_B 0.75
+
+/* ---- per-query context --------------------------------------------------- */
+
+typedef struct qev {
+    const idx_reader *r;
+    const qry_plan *plan;
+    size_t nseg;
+    double *idf;            /* per plan term */
+    idx_term *seg_terms;    /* [seg * nterms + term] */
+    uint8_t *seg_found;     /* same indexing: term present in segment */
+    double avgdl;
+    int scoring;            /* phrases must count every occurrence */
+    int corrupt;            /* set by iterators on undecodable data */
+} qev;
+
+static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
+                   int scoring, quire_error *err)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->r = r;
+    ev->plan = plan;
+    ev->scoring = scoring;
+    ev->nseg = idx_reader_nsegments(r);
+    size_t nt = plan->nterms, cells = ev->nseg * nt;
+    ev->idf = malloc((nt ? nt : 1) * sizeof *ev->idf);
+    ev->seg_terms = malloc((cells ? cells : 1) * sizeof *ev->seg_terms);
+    ev->seg_found = calloc(cells ? cells : 1, 1);
+    if (!ev->idf || !ev->seg_terms || !ev->seg_found)
+        return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+
+    double n = (double)idx_reader_ndocs(r);
+    uint64_t total = idx_reader_total_len(r);
+    ev->avgdl = total && n > 0 ? (double)total / n : 1.0;
+    for (size_t t = 0; t < nt; t++) {
+        uint64_t df = 0;
+        for (size_t s = 0; s < ev->nseg; s++) {
+            const idx_segment *seg = idx_reader_segment(r, s);
+            idx_term *it = &ev->seg_terms[s * nt + t];
+            int found = idx_segment_lookup(seg, plan->terms[t].bytes,
+                                           plan->terms[t].len, it);
+            if (found < 0)
+                return qerr(err, QUIRE_ECORRUPT,
+                            "corrupt dictionary in segment %s",
+                            idx_segment_name(seg));
+            if (found && it->df > 0) {
+                ev->seg_found[s * nt + t] = 1;
+                df += it->df;
+            }
+        }
+        double d = (double)df;
+        ev->idf[t] = log(1.0 + (n - d + 0.5) / (d + 0.5));
+    }
+    return QUIRE_OK;
+}
+
+static void ev_free(qev *ev)
+{
+    free(ev->idf);
+    free(ev->seg_terms);
+    free(ev->seg_found);
+}
+
+/* Length normalisation of BM25 for a document of `len` positions:
+ * sat(f, len) = f * (k1 + 1) / (f + norm). */
+static inline double bm25_norm(const qev *ev, uint32_t len)
+{
+    return BM25_K1 * (1.0 - BM25_B + BM25_B * (double)len / ev->avgdl);
+}
+
+static inline double bm25_sat(double f, double norm)
+{
+    return f * (BM25_K1 + 1.0) / (f + norm);
+}
+
+/* ---- iterators ----------------------------------------------------------- */
+
+typedef enum it_kind { IT_TERM, IT_PHRASE, IT_AND, IT_OR } it_kind;
+
+typedef struct qit qit;
+struct qit {
+    it_kind kind;
+    uint32_t doc;           /* current match or IDX_END */
+    uint64_t cost;          /* estimated matches, to order AND inputs */
+    double weight;          /* TERM: idf; PHRASE: sum of slot idfs */
+    uint32_t term;          /* TERM: plan term index */
+    idx_postings *p;        /* TERM */
+    qit **kids;             /* AND positives / OR / PHRASE slots, in plan
+                               order (scores are summed in this order) */
+    uint32_t n;
+    qit **order;            /* AND, PHRASE: kids by ascending cost */
+    qit **nots;             /* AND: excluded */
+    uint32_t nnots;
+    /* PHRASE */
+    const uint32_t *slot_rel;
+    const uint32_t **pos;
+    uint32_t *npos;
+    uint32_t *cur;          /* per-slot cursors of phrase_verify */
+    uint32_t pfreq;
+    qev *ev;
+};
+
+static void it_free(qit *it)
+{
+    if (!it) return;
+    if (it->p) idx_postings_close(it->p);
+    for (uint32_t i = 0; i < it->n && it->kids; i++)
+        it_free(it->kids[i]);
+    for (uint32_t i = 0; i < it->nnots; i++)
+        it_free(it->nots[i]);
+    free(it->kids);
+    free(it->order);
+    free(it->nots);
+    free(it->pos);
+    free(it->npos);
+    free(it->cur);
+    free(it);
+}
+
+static uint32_t it_seek(qit *it, uint32_t target);
+
+static inline uint32_t it_advance(qit *it, uint32_t target)
+{
+    if (it->doc >= target)
+        return it->doc;
+    return it_seek(it, target);
+}
+
+/* First doc >= target on which every iterator of v (rarest first) sits. */
+static uint32_t align(qit **v, uint32_t n, uint32_t target)
+{
+    uint32_t d = it_advance(v[0], target);
+    for (;;) {
+        if (d == IDX_END)
+            return IDX_END;
+        uint32_t i;
+        for (i = 1; i < n; i++) {
+            uint32_t di = it_advance(v[i], d);
+            if (di != d) {
+                d = di;
+                break;
+            }
+        }
+        if (i == n)
+            return d;
+        d = it_advance(v[0], d);
+    }
+}
+
+static int excluded(qit *it, uint32_t d)
+{
+    for (uint32_t j = 0; j < it->nnots; j++)
+        if (it_advance(it->nots[j], d) == d)
+            return 1;
+    return 0;
+}
+
+/* Position check of a phrase on the doc all its slots sit on.  Slot i
+ * must occur at p + rel[i] for a common start p.  The slot with the
+ * fewest positions anchors; the others keep a cursor that only moves
+ * forward, so one document costs O(sum of frequencies).  Counts every
+ * start p when scoring, stops at the first otherwise. */
+static int phrase_verify(qit *it)
+{
+    uint32_t n = it->n, anchor = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        it->pos[i] = idx_postings_positions(it->kids[i]->p, &it->npos[i]);
+        if (!it->pos[i]) {
+            it->ev->corrupt = 1;
+            return 0;
+        }
+        if (it->npos[i] < it->npos[anchor])
+            anchor = i;
+    }
+    uint32_t *cur = it->cur;
+    memset(cur, 0, n * sizeof *cur);
+    const uint32_t *rel = it->slot_rel;
+    uint32_t count = 0;
+    const uint32_t *ap = it->pos[anchor];
+    for (uint32_t a = 0; a < it->npos[anchor]; a++) {
+        if (ap[a] < rel[anchor])
+            continue;
+        uint64_t start = (uint64_t)ap[a] - rel[anchor];
+        int ok = 1;
+        for (uint32_t j = 0; j < n; j++) {
+            if (j == anchor) continue;
+            uint64_t want = start + rel[j];
+            const uint32_t *pj = it->pos[j];
+            uint32_t c = cur[j];
+            while (c < it->npos[j] && pj[c] < want)
+                c++;
+            cur[j] = c;
+            if (c == it->npos[j])
+                goto done;      /* later starts need later positions */
+            if (pj[c] != want) {
+                ok = 0;
+                break;
+            }
+        }
+        if (ok) {
+            count++;
+            if (!it->ev->scoring)
+                break;
+        }
+    }
+done:
+    it->pfreq = count;
+    return count > 0;
+}
+
+static uint32_t it_seek(qit *it, uint32_t target)
+{
+    uint32_t d;
+    if (target == IDX_END) {
+        /* Nothing can follow; leave the children where they are. */
+        it->doc = IDX_END;
+        return IDX_END;
+    }
+    switch (it->kind) {
+    case IT_TERM:
+        d = idx_postings_advance(it->p, target);
+        break;
+    case IT_AND:
+        d = align(it->order, it->n, target);
+        while (d != IDX_END && excluded(it, d))
+            d = align(it->order, it->n, d + 1);
+        break;
+    case IT_PHRASE:
+        d = align(it->order, it->n, target);
+        while (d != IDX_END && !phrase_verify(it)) {
+            if (it->ev->corrupt) {
+                d = IDX_END;
+                break;
+            }
+            d = align(it->order, it->n, d + 1);
+        }
+        break;
+    case IT_OR:
+    default:
+        d = IDX_END;
+        for (uint32_t i = 0; i < it->n; i++) {
+            uint32_t di = it_advance(it->kids[i], target);
+            if (di < d) d = di;
+        }
+        break;
+    }
+    it->doc = d;
+    return d;
+}
+
+/* BM25 score of the current doc; `norm` from bm25_norm. */
+static double it_score(qit *it, double norm)
+{
+    switch (it->kind) {
+    case IT_TERM:
+        return it->weight * bm25_sat((double)idx_postings_freq(it->p), norm);
+    case IT_PHRASE:
+        return it->weight * bm25_sat((double)it->pfreq, norm);
+    case IT_AND: {
+        double s = 0;
+        for (uint32_t i = 0; i < it->n; i++)
+            s += it_score(it->kids[i], norm);
+        return s;
+    }
+    case IT_OR:
+    default: {
+        double s = 0;
+        for (uint32_t i = 0; i < it->n; i++)
+            if (it->kids[i]->doc == it->doc)
+                s += it_score(it->kids[i], norm);
+        return s;
+    }
+    }
+}
+
+static void sort_by_cost(qit **v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++) {
+        qit *x = v[i];
+        uint32_t j = i;
+        while (j > 0 && v[j - 1]->cost > x->cost) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+static qit *it_new(qev *ev, it_kind kind)
+{
+    qit *it = calloc(1, sizeof *it);
+    if (it) {
+        it->kind = kind;
+        it->ev = ev;
+    }
+    return it;
+}
+
+/* Builds the iterator of plan node `pn` in segment `s`.  *out = NULL when
+ * the node cannot match there.  Returns 0, or -1 on allocation failure. */
+static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
+{
+    *out = NULL;
+    const idx_segment *seg = idx_reader_segment(ev->r, s);
+    size_t nt = ev->plan->nterms;
+    switch (pn->kind) {
+    case PL_TERM: {
+        size_t cell = s * nt + pn->term;
+        if (!ev->seg_found[cell])
+            return 0;
+        qit *it = it_new(ev, IT_TERM);
+        if (!it) return -1;
+        if (idx_postings_open(seg, &ev->seg_terms[cell], &it->p) != 0) {
+            free(it);
+            return -1;
+        }
+        it->term = pn->term;
+        it->weight = ev->idf[pn->term];
+        it->cost = ev->seg_terms[cell].df;
+        it->doc = idx_postings_doc(it->p);
+        *out = it;
+        return 0;
+    }
+    case PL_PHRASE: {
+        for (uint32_t i = 0; i < pn->n; i++)
+            if (!ev->seg_found[s * nt + pn->slot_term[i]])
+                return 0;
+        qit *it = it_new(ev, IT_PHRASE);
+        if (!it) return -1;
+        it->kids = calloc(pn->n, sizeof *it->kids);
+        it->order = malloc(pn->n * sizeof *it->order);
+        it->pos = malloc(pn->n * sizeof *it->pos);
+        it->npos = malloc(pn->n * sizeof *it->npos);
+        it->cur = malloc(pn->n * sizeof *it->cur);
+        if (!it->kids || !it->order || !it->pos || !it->npos || !it->cur) {
+            it_free(it);
+            return -1;
+        }
+        it->n = pn->n;
+        it->slot_rel = pn->slot_rel;
+        it->cost = UINT64_MAX;
+        for (uint32_t i = 0; i < pn->n; i++) {
+            pl_node leaf = {.kind = PL_TERM, .term = pn->slot_term[i]};
+            if (it_build(ev, s, &leaf, &it->kids[i]) || !it->kids[i]) {
+                it_free(it);
+                return -1;
+            }
+            it->weight += ev->idf[pn->slot_term[i]];
+            if (it->kids[i]->cost < it->cost)
+                it->cost = it->kids[i]->cost;
+            it->order[i] = it->kids[i];
+        }
+        sort_by_cost(it->order, it->n);
+        it->doc = 0;
+        it_seek(it, 0);
+        *out = it;
+        return 0;
+    }
+    case PL_AND: {
+        qit *it = it_new(ev, IT_AND);
+        if (!it) return -1;
+        it->kids = calloc(pn->n, sizeof *it->kids);
+        it->order = malloc(pn->n * sizeof *it->order);
+        it->nots = calloc(pn->nnots ? pn->nnots : 1, sizeof *it->nots);
+        if (!it->kids || !it->order || !it->nots) {
+            it_free(it);
+            return -1;
+        }
+        it->cost = UINT64_MAX;
+        for (uint32_t i = 0; i < pn->n; i++) {
+            qit *k;
+            if (it_build(ev, s, pn->kids[i], &k)) {
+                it_free(it);
+                return -1;
+            }
+            if (!k) {           /* an empty conjunct empties the AND */
+                it_free(it);
+                return 0;
+            }
+            it->kids[it->n++] = k;
+            it->order[i] = k;
+            if (k->cost < it->cost) it->cost = k->cost;
+        }
+        for (uint32_t i = 0; i < pn->nnots; i++) {
+            qit *k;
+            if (it_build(ev, s, pn->nots[i], &k)) {
+                it_free(it);
+                return -1;
+            }
+            if (k) it->nots[it->nnots++] = k;
+        }
+        if (it->n == 1 && it->nnots == 0) {
+            /* Only the positive child is left in this segment. */
+            *out = it->kids[0];
+            it->n = 0;
+            it_free(it);
+            return 0;
+        }
+        sort_by_cost(it->order, it->n);
+        it->doc = 0;
+        it_seek(it, 0);
+        *out = it;
+        return 0;
+    }
+    case PL_OR: {
+        qit *it = it_new(ev, IT_OR);
+        if (!it) return -1;
+        it->kids = calloc(pn->n, sizeof *it->kids);
+        if (!it->kids) {
+            it_free(it);
+            return -1;
+        }
+        for (uint32_t i = 0; i < pn->n; i++) {
+            qit *k;
+            if (it_build(ev, s, pn->kids[i], &k)) {
+                it_free(it);
+                return -1;
+            }
+            if (k) {
+                it->kids[it->n++] = k;
+                it->cost += k->cost;
+            }
+        }
+        if (it->n <= 1) {
+            *out = it->n ? it->kids[0] : NULL;
+            it->n = 0;
+            it_free(it);
+            return 0;
+        }
+        it->doc = 0;
+        it_seek(it, 0);
+        *out = it;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* ---- top-k heap ---------------------------------------------------------- */
+
+typedef struct topk {
+    quire_hit *h;       /* min-heap: h[0] is the worst kept hit */
+    size_t n, k;
+} topk;
+
+/* Is a worse than b?  Lower score, or equal score and later doc. */
+static inline int hit_worse(const quire_hit *a, const quire_hit *b)
+{
+    return a->score < b->score || (a->score == b->score && a->doc > b->doc);
+}
+
+static void heap_sift_down(quire_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < n && hit_worse(&h[l], &h[m])) m = l;
+        if (l + 1 < n && hit_worse(&h[l + 1], &h[m])) m = l + 1;
+        if (m == i) return;
+        quire_hit t = h[i]; h[i] = h[m]; h[m] = t;
+        i = m;
+    }
+}
+
+/* Offers a hit; documents must arrive in ascending doc order. */
+static inline void topk_push(topk *t, double score, uint64_t doc)
+{
+    if (t->n < t->k) {
+        size_t i = t->n++;
+        t->h[i] = (quire_hit){doc, score};
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!hit_worse(&t->h[i], &t->h[p])) break;
+            quire_hit x = t->h[i]; t->h[i] = t->h[p]; t->h[p] = x;
+            i = p;
+        }
+    } else if (score > t->h[0].score) {
+        t->h[0] = (quire_hit){doc, score};
+        heap_sift_down(t->h, t->n, 0);
+    }
+}
+
+/* Score a document must beat to enter: -inf while the heap has room. */
+static inline double topk_threshold(const topk *t)
+{
+    return t->n < t->k ? -INFINITY : t->h[0].score;
+}
+
+/* Heap to best-first order, in place. */
+static void topk_finish(topk *t)
+{
+    size_t n = t->n;
+    while (n > 1) {
+        quire_hit x = t->h[0]; t->h[0] = t->h[n - 1]; t->h[n - 1] = x;
+        n--;
+        heap_sift_down(t->h, n, 0);
+    }
+}
+
+/* ---- block-max pruning ----------------------------------------------------
+ * For a root that is an OR of terms, or an AND whose positive children
+ * are terms, a doc's score is a sum of per-term contributions
+ * idf * sat(tf, len).  sat grows with tf and shrinks with len, so for a
+ * posting block with maximum tf `max_tf` and minimum length `min_len`
+ * (from the skip data, idx_postings_shallow_advance),
+ * idf * sat(max_tf, min_len) bounds every contribution in that block.
+ *
+ * At a candidate d, let S be the terms sitting on d, e_i the last doc of
+ * the block of term i covering d, and E the smallest of the e_i (i in S)
+ * and, for OR, of (doc_j - 1) over the terms j not on d.  Every doc in
+ * [d, E] can only get contributions from S, each within the same block,
+ * so sum(bound_i) bounds all of them.  When that bound does not beat the
+ * heap threshold, the whole range is skipped with one seek to E + 1.
+ * A doc that merely ties the threshold would be rejected anyway (it comes
+ * later in doc order than the heap's minimum), so skipping on <= keeps
+ * exactly the hits exhaustive scoring keeps.  The bounds carry a relative
+ * slack of 1e-9 so floating-point rounding can never make one too low. */
+
+typedef struct bm_term {
+    qit *it;
+    int valid;              /* bound/block_end describe a block */
+    uint32_t block_end;     /* last doc of the block the bound is for */
+    double bound;           /* idf * sat(max_tf, min_len), with slack */
+} bm_term;
+
+#define BOUND_SLACK (1.0 + 1e-9)
+
+/* Bound of term b's block covering d (b->it->doc == d); refreshes the
+ * block when the iterator has moved past the cached one.  Targets never
+ * decrease, as the shallow cursor requires. */
+static inline double bm_bound_at(const qev *ev, bm_term *b, uint32_t d)
+{
+    if (!b->valid || b->block_end < d) {
+        uint32_t max_tf, min_len;
+        b->block_end = idx_postings_shallow_advance(b->it->p, d, &max_tf,
+                                                    &min_len);
+        b->bound = b->it->weight *
+                   bm25_sat((double)max_tf, bm25_norm(ev, min_len)) *
+                   BOUND_SLACK;
+        b->valid = 1;
+        if (b->block_end < d) {
+            /* Inconsistent skip data: give no bound rather than a wrong
+             * one, so this doc is scored exhaustively. */
+            b->block_end = d;
+            b->bound = INFINITY;
+        }
+    }
+    return b->bound;
+}
+
+/* Top-k over one segment with block-max skipping; root is an OR of terms
+ * or an AND whose positives are terms. */
+static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
+                             const idx_segment *seg, uint64_t base, topk *t)
+{
+    const uint64_t *del = idx_segment_deleted(seg);
+    uint32_t n = root->n;
+    int is_or = root->kind == IT_OR;
+    for (uint32_t i = 0; i < n; i++)
+        bt[i] = (bm_term){root->kids[i], 0, 0, 0};
+    uint32_t d = root->doc;
+    while (d != IDX_END) {
+        double thr = topk_threshold(t);
+        if (thr > -INFINITY) {
+            double ub = 0;
+            uint32_t end = IDX_END - 1;
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t kd = bt[i].it->doc;
+                if (kd == d) {
+                    ub += bm_bound_at(ev, &bt[i], d);
+                    if (bt[i].block_end < end)
+                        end = bt[i].block_end;
+                } else if (is_or && kd - 1 < end) {
+                    end = kd - 1;       /* kd > d, so kd - 1 >= d */
+                }
+            }
+            if (ub <= thr) {
+                d = it_seek(root, end + 1);
+                continue;
+            }
+        }
+        if (!idx_is_deleted(del, d)) {
+            double sc = it_score(root,
+                                 bm25_norm(ev, idx_segment_doclen(seg, d)));
+            topk_push(t, sc, base + d);
+        }
+        d = it_advance(root, d + 1);
+    }
+}
+
+static int blockmax_eligible(const qit *root)
+{
+    if (root->kind != IT_OR && root->kind != IT_AND)
+        return 0;
+    for (uint32_t i = 0; i < root->n; i++)
+        if (root->kids[i]->kind != IT_TERM)
+            return 0;
+    return 1;
+}
+
+static void collect_exhaustive(qev *ev, qit *root, const idx_segment *seg,
+                               uint64_t base, topk *t)
+{
+    const uint64_t *del = idx_segment_deleted(seg);
+    for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1)) {
+        if (idx_is_deleted(del, d))
+            continue;
+        double sc = it_score(root, bm25_norm(ev, idx_segment_doclen(seg, d)));
+        topk_push(t, sc, base + d);
+    }
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+/* Options of the search driver; tests turn pruning off to compare. */
+typedef struct search_opts {
+    int blockmax;
+} search_opts;
+
+static int search_impl(const idx_reader *r, const char *q, size_t qlen,
+                       size_t k, quire_hit *hits, size_t *nhits,
+                       const search_opts *opt, quire_error *err)
+{
+    *nhits = 0;
+    if (!r || (!hits && k))
+        return qerr(err, QUIRE_EARG, "qry_search: NULL argument");
+    qry_plan *plan;
+    int rc = qry_plan_text(q, qlen, idx_reader_tok_flags(r), &plan, err);
+    if (rc) return rc;
+    if (!plan->root || k == 0 || idx_reader_live_docs(r) == 0) {
+        qry_plan_free(plan);
+        return QUIRE_OK;
+    }
+    qev ev = {0};
+    topk t = {0};
+    bm_term *bt = NULL;
+    rc = ev_init(&ev, r, plan, 1, err);
+    if (rc) goto out;
+    /* The heap never needs more room than there are live documents. */
+    uint64_t live = idx_reader_live_docs(r);
+    t.k = k < live ? k : (size_t)live;
+    t.h = malloc(t.k * sizeof *t.h);
+    if (!t.h) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory for %zu hits", t.k);
+        goto out;
+    }
+    for (size_t s = 0; s < ev.nseg; s++) {
+        qit *root;
+        if (it_build(&ev, s, plan->root, &root)) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            goto out;
+        }
+        if (!root) continue;
+        const idx_segment *seg = idx_reader_segment(r, s);
+        uint64_t base = idx_reader_base(r, s);
+        if (opt->blockmax && blockmax_eligible(root)) {
+            bm_term *nb = realloc(bt, root->n * sizeof *bt);
+            if (!nb) {
+                it_free(root);
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+                goto out;
+            }
+            bt = nb;
+            collect_blockmax(&ev, root, bt, seg, base, &t);
+        } else {
+            collect_exhaustive(&ev, root, seg, base, &t);
+        }
+        it_free(root);
+        if (ev.corrupt) {
+            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s",
+                      idx_segment_name(seg));
+            goto out;
+        }
+    }
+    topk_finish(&t);
+    memcpy(hits, t.h, t.n * sizeof *hits);
+    *nhits = t.n;
+out:
+    free(bt);
+    free(t.h);
+    ev_free(&ev);
+    qry_plan_free(plan);
+    return rc;
+}
+
+int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
+               quire_hit *hits, size_t *nhits, quire_error *err)
+{
+    static const search_opts opt = {.blockmax = 1};
+    return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
+}
+
+int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
+                          size_t k, quire_hit *hits, size_t *nhits,
+                          quire_error *err)
+{
+    static const search_opts opt = {.blockmax = 0};
+    return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
+}
+
+int qry_count(const idx_reader *r, const char *q, size_t qlen,
+              uint64_t *count, quire_error *err)
+{
+    *count = 0;
+    if (!r)
+        return qerr(err, QUIRE_EARG, "qry_count: NULL reader");
+    qry_plan *plan;
+    int rc = qry_plan_text(q, qlen, idx_reader_tok_flags(r), &plan, err);
+    if (rc) return rc;
+    if (!plan->root) {
+        qry_plan_free(plan);
+        return QUIRE_OK;
+    }
+    qev ev = {0};
+    rc = ev_init(&ev, r, plan, 0, err);
+    uint64_t total = 0;
+    for (size_t s = 0; rc == QUIRE_OK && s < ev.nseg; s++) {
+        const idx_segment *seg = idx_reader_segment(r, s);
+        const uint64_t *del = idx_segment_deleted(seg);
+        if (plan->root->kind == PL_TERM && !del) {
+            /* Without deletions a term's df is its exact count. */
+            size_t cell = s * plan->nterms + plan->root->term;
+            if (ev.seg_found[cell])
+                total += ev.seg_terms[cell].df;
+            continue;
+        }
+        qit *root;
+        if (it_build(&ev, s, plan->root, &root)) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            break;
+        }
+        if (!root) continue;
+        for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1))
+            total += !idx_is_deleted(del, d);
+        it_free(root);
+        if (ev.corrupt)
+            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s",
+                      idx_segment_name(seg));
+    }
+    if (rc == QUIRE_OK)
+        *count = total;
+    ev_free(&ev);
+    qry_plan_free(plan);
+    return rc;
+}

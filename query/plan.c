@@ -1,0 +1,403 @@
+/*
+ * plan.c — syntax tree to query plan: words and phrases through the index
+ * tokenizer (query mode), terms interned, the tree flattened and stripped
+ * of whatever produced no terms.  See plan.h for the rules.  Runs once per
+ * query, so clarity wins over speed here; evaluation (eval.c) is where the
+ * time goes.
+ */
+#include "query/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/util.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct node_vec {
+    pl_node **v;
+    uint32_t n, cap;
+} node_vec;
+
+typedef struct word_tok {
+    uint32_t term;
+    uint32_t pos;
+} word_tok;
+
+typedef struct planner {
+    qry_plan *plan;
+    size_t terms_cap;
+    tok_tokenizer *tok;
+    word_tok *toks;         /* terms of the word being tokenized */
+    size_t ntoks, toks_cap;
+    int positive;           /* the word is outside every NOT */
+    int nomem;
+} planner;
+
+/* Makes room for `extra` more entries. */
+static int vec_reserve(node_vec *v, uint32_t extra)
+{
+    if (v->n + extra <= v->cap)
+        return 0;
+    uint32_t cap = v->cap ? v->cap : 4;
+    while (cap < v->n + extra)
+        cap *= 2;
+    pl_node **nv = realloc(v->v, cap * sizeof *nv);
+    if (!nv) return -1;
+    v->v = nv;
+    v->cap = cap;
+    return 0;
+}
+
+static int vec_push(node_vec *v, pl_node *x)
+{
+    if (vec_reserve(v, 1)) return -1;
+    v->v[v->n++] = x;
+    return 0;
+}
+
+static void node_free(pl_node *n)
+{
+    if (!n) return;
+    for (uint32_t i = 0; i < n->n && n->kids; i++)
+        node_free(n->kids[i]);
+    for (uint32_t i = 0; i < n->nnots; i++)
+        node_free(n->nots[i]);
+    free(n->kids);
+    free(n->nots);
+    free(n->slot_term);
+    free(n->slot_rel);
+    free(n);
+}
+
+static void vec_free_all(node_vec *v)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        node_free(v->v[i]);
+    free(v->v);
+    v->v = NULL;
+    v->n = v->cap = 0;
+}
+
+/* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM. */
+static long intern(planner *pb, const char *term, size_t len)
+{
+    qry_plan *p = pb->plan;
+    for (size_t i = 0; i < p->nterms; i++) {
+        if (p->terms[i].len == len && memcmp(p->terms[i].bytes, term, len) == 0) {
+            p->terms[i].positive |= pb->positive;
+            return (long)i;
+        }
+    }
+    if (p->nterms == pb->terms_cap) {
+        size_t cap = pb->terms_cap ? pb->terms_cap * 2 : 8;
+        pl_term *nt = realloc(p->terms, cap * sizeof *nt);
+        if (!nt) return -1;
+        p->terms = nt;
+        pb->terms_cap = cap;
+    }
+    char *copy = malloc(len ? len : 1);
+    if (!copy) return -1;
+    memcpy(copy, term, len);
+    p->terms[p->nterms] = (pl_term){copy, len, pb->positive};
+    return (long)p->nterms++;
+}
+
+static int on_token(void *ctx, const tok_token *t)
+{
+    planner *pb = ctx;
+    if (pb->ntoks == pb->toks_cap) {
+        size_t cap = pb->toks_cap ? pb->toks_cap * 2 : 16;
+        word_tok *nt = realloc(pb->toks, cap * sizeof *nt);
+        if (!nt) { pb->nomem = 1; return 1; }
+        pb->toks = nt;
+        pb->toks_cap = cap;
+    }
+    long id = intern(pb, t->term, t->len);
+    if (id < 0) { pb->nomem = 1; return 1; }
+    pb->toks[pb->ntoks++] = (word_tok){(uint32_t)id, t->pos};
+    return 0;
+}
+
+/* A word or quoted phrase: NULL when it yields no term. */
+static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
+{
+    *out = NULL;
+    pb->ntoks = 0;
+    int rc = tok_run(pb->tok, text, len, 0, on_token, pb, NULL);
+    if (rc != 0 || pb->nomem)
+        return -1;
+    if (pb->ntoks == 0)
+        return 0;
+    pl_node *n = calloc(1, sizeof *n);
+    if (!n) return -1;
+    if (pb->ntoks == 1) {
+        n->kind = PL_TERM;
+        n->term = pb->toks[0].term;
+        *out = n;
+        return 0;
+    }
+    n->kind = PL_PHRASE;
+    n->n = (uint32_t)pb->ntoks;
+    n->slot_term = malloc(pb->ntoks * sizeof *n->slot_term);
+    n->slot_rel = malloc(pb->ntoks * sizeof *n->slot_rel);
+    if (!n->slot_term || !n->slot_rel) {
+        node_free(n);
+        return -1;
+    }
+    uint32_t base = pb->toks[0].pos;
+    for (size_t i = 1; i < pb->ntoks; i++)
+        if (pb->toks[i].pos < base) base = pb->toks[i].pos;
+    for (size_t i = 0; i < pb->ntoks; i++) {
+        n->slot_term[i] = pb->toks[i].term;
+        n->slot_rel[i] = pb->toks[i].pos - base;
+    }
+    *out = n;
+    return 0;
+}
+
+static int plan_node(planner *pb, const qry_node *q, pl_node **out);
+
+/* Collects the items of an AND, seeing through nested ANDs (from groups)
+ * and through planned children that are themselves ANDs. */
+static int and_collect(planner *pb, const qry_node *q, node_vec *pos,
+                       node_vec *neg)
+{
+    for (const qry_node *c = q->child; c; c = c->next) {
+        if (c->kind == QRY_AND) {
+            if (and_collect(pb, c, pos, neg)) return -1;
+            continue;
+        }
+        pl_node *x;
+        if (c->kind == QRY_NOT) {
+            int saved = pb->positive;
+            pb->positive = 0;
+            int rc = plan_node(pb, c->child, &x);
+            pb->positive = saved;
+            if (rc) return -1;
+            if (x && vec_push(neg, x)) { node_free(x); return -1; }
+            continue;
+        }
+        if (plan_node(pb, c, &x)) return -1;
+        if (!x) continue;
+        if (x->kind == PL_AND) {
+            /* Already simplified, so it has positives; merge it. */
+            if (vec_reserve(pos, x->n) || vec_reserve(neg, x->nnots)) {
+                node_free(x);
+                return -1;
+            }
+            for (uint32_t i = 0; i < x->n; i++)
+                pos->v[pos->n++] = x->kids[i];
+            for (uint32_t i = 0; i < x->nnots; i++)
+                neg->v[neg->n++] = x->nots[i];
+            x->n = x->nnots = 0;   /* children moved, free only the shell */
+            node_free(x);
+            continue;
+        }
+        if (vec_push(pos, x)) { node_free(x); return -1; }
+    }
+    return 0;
+}
+
+static int plan_node(planner *pb, const qry_node *q, pl_node **out)
+{
+    *out = NULL;
+    switch (q->kind) {
+    case QRY_WORD:
+    case QRY_PHRASE:
+        return plan_text(pb, q->text, q->len, out);
+    case QRY_NOT:
+        /* The parser only lets NOT appear inside an AND (handled by
+         * and_collect); anywhere else it could match nothing. */
+        return 0;
+    case QRY_AND: {
+        node_vec pos = {0}, neg = {0};
+        if (and_collect(pb, q, &pos, &neg)) {
+            vec_free_all(&pos);
+            vec_free_all(&neg);
+            return -1;
+        }
+        if (pos.n == 0) {
+            vec_free_all(&neg);
+            free(pos.v);
+            return 0;
+        }
+        if (pos.n == 1 && neg.n == 0) {
+            *out = pos.v[0];
+            free(pos.v);
+            return 0;
+        }
+        pl_node *n = calloc(1, sizeof *n);
+        if (!n) {
+            vec_free_all(&pos);
+            vec_free_all(&neg);
+            return -1;
+        }
+        n->kind = PL_AND;
+        n->kids = pos.v;
+        n->n = pos.n;
+        n->nots = neg.v;
+        n->nnots = neg.n;
+        *out = n;
+        return 0;
+    }
+    case QRY_OR: {
+        node_vec kids = {0};
+        for (const qry_node *c = q->child; c; c = c->next) {
+            pl_node *x;
+            if (plan_node(pb, c, &x)) { vec_free_all(&kids); return -1; }
+            if (!x) continue;
+            if (x->kind == PL_OR) {
+                if (vec_reserve(&kids, x->n)) {
+                    node_free(x);
+                    vec_free_all(&kids);
+                    return -1;
+                }
+                for (uint32_t i = 0; i < x->n; i++)
+                    kids.v[kids.n++] = x->kids[i];
+                x->n = 0;
+                node_free(x);
+                continue;
+            }
+            if (vec_push(&kids, x)) {
+                node_free(x);
+                vec_free_all(&kids);
+                return -1;
+            }
+        }
+        if (kids.n <= 1) {
+            *out = kids.n ? kids.v[0] : NULL;
+            free(kids.v);
+            return 0;
+        }
+        pl_node *n = calloc(1, sizeof *n);
+        if (!n) { vec_free_all(&kids); return -1; }
+        n->kind = PL_OR;
+        n->kids = kids.v;
+        n->n = kids.n;
+        *out = n;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+int qry_plan_build(const qry_node *root, uint32_t tok_flags, qry_plan **out,
+                   quire_error *err)
+{
+    *out = NULL;
+    if (tok_flags & ~(uint32_t)TOK_KNOWN_FLAGS)
+        return qerr(err, QUIRE_EARG, "unknown tokenizer flags 0x%x",
+                    (unsigned)tok_flags);
+    planner pb = {0};
+    pb.plan = calloc(1, sizeof *pb.plan);
+    if (!pb.plan)
+        return qerr(err, QUIRE_ENOMEM, "out of memory planning query");
+    pb.positive = 1;
+    if (tok_new(tok_flags, TOK_MODE_QUERY, &pb.tok) != 0) {
+        qry_plan_free(pb.plan);
+        return qerr(err, QUIRE_ENOMEM, "cannot create the query tokenizer");
+    }
+    int rc = plan_node(&pb, root, &pb.plan->root);
+    tok_free(pb.tok);
+    free(pb.toks);
+    if (rc) {
+        qry_plan_free(pb.plan);
+        return qerr(err, QUIRE_ENOMEM, "out of memory planning query");
+    }
+    *out = pb.plan;
+    return QUIRE_OK;
+}
+
+int qry_plan_text(const char *q, size_t qlen, uint32_t tok_flags,
+                  qry_plan **out, quire_error *err)
+{
+    qry_ast *ast;
+    *out = NULL;
+    int rc = qry_parse(q, qlen, &ast, err);
+    if (rc) return rc;
+    rc = qry_plan_build(qry_ast_root(ast), tok_flags, out, err);
+    qry_ast_free(ast);
+    return rc;
+}
+
+void qry_plan_free(qry_plan *p)
+{
+    if (!p) return;
+    node_free(p->root);
+    for (size_t i = 0; i < p->nterms; i++)
+        free(p->terms[i].bytes);
+    free(p->terms);
+    free(p);
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+typedef struct dump_buf {
+    char *buf;
+    size_t cap, len;
+} dump_buf;
+
+static void put(dump_buf *d, const char *s, size_t n)
+{
+    if (d->len < d->cap) {
+        size_t room = d->cap - d->len;
+        memcpy(d->buf + d->len, s, n < room ? n : room);
+    }
+    d->len += n;
+}
+
+static void put_u32(dump_buf *d, uint32_t v)
+{
+    char tmp[12];
+    size_t i = sizeof tmp;
+    do { tmp[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    put(d, tmp + i, sizeof tmp - i);
+}
+
+static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
+{
+    switch (n->kind) {
+    case PL_TERM:
+        put(d, "(TERM ", 6);
+        put(d, p->terms[n->term].bytes, p->terms[n->term].len);
+        put(d, ")", 1);
+        return;
+    case PL_PHRASE:
+        put(d, "(PHRASE", 7);
+        for (uint32_t i = 0; i < n->n; i++) {
+            const pl_term *t = &p->terms[n->slot_term[i]];
+            put(d, " ", 1);
+            put(d, t->bytes, t->len);
+            put(d, "@", 1);
+            put_u32(d, n->slot_rel[i]);
+        }
+        put(d, ")", 1);
+        return;
+    case PL_AND:
+    case PL_OR:
+        put(d, n->kind == PL_AND ? "(AND" : "(OR", n->kind == PL_AND ? 4 : 3);
+        for (uint32_t i = 0; i < n->n; i++) {
+            put(d, " ", 1);
+            dump_node(d, p, n->kids[i]);
+        }
+        for (uint32_t i = 0; i < n->nnots; i++) {
+            put(d, " (NOT ", 6);
+            dump_node(d, p, n->nots[i]);
+            put(d, ")", 1);
+        }
+        put(d, ")", 1);
+        return;
+    }
+}
+
+size_t qry_plan_dump(const qry_plan *p, char *buf, size_t cap)
+{
+    dump_buf d = {.buf = buf, .cap = cap ? cap - 1 : 0, .len = 0};
+    if (p->root)
+        dump_node(&d, p, p->root);
+    else
+        put(&d, "(NONE)", 6);
+    if (cap)
+        buf[d.len < cap ? d.len : cap - 1] = '\0';
+    return d.len;
+}

@@ -1,0 +1,70 @@
+/*
+ * plan.h — internal: a parsed query rewritten into what evaluation needs.
+ *
+ * Planning sends every word and phrase through the index's tokenizer in
+ * query mode and simplifies the tree:
+ *  - a word giving one term is a TERM; several terms (`then-candidate`)
+ *    make a PHRASE with the terms' relative positions; none (`[sic]`, `™`)
+ *    and the word is dropped;
+ *  - a quoted phrase is tokenized as a whole; its relative positions keep
+ *    the gaps stop words leave, so the position check stays exact; a
+ *    phrase of one term is a TERM;
+ *  - nested ANDs and nested ORs are flattened (scores are sums, so this
+ *    changes nothing), single-child groups disappear, an AND keeps its
+ *    negated children apart (AND-NOT), and an AND whose positive children
+ *    were all dropped is dropped in turn.
+ * A root of NULL means the query matches nothing.
+ *
+ * Terms are interned: each distinct term appears once in `terms`, and plan
+ * nodes refer to it by index, so statistics are looked up once per query.
+ */
+#ifndef QUIRE_QUERY_PLAN_H
+#define QUIRE_QUERY_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+#include "query/parse.h"
+
+typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR } pl_kind;
+
+typedef struct pl_term {
+    char *bytes;
+    size_t len;
+    int positive;     /* occurs outside any NOT (used for highlighting) */
+} pl_term;
+
+typedef struct pl_node {
+    pl_kind kind;
+    uint32_t term;          /* TERM: index into qry_plan.terms */
+    uint32_t n;             /* PHRASE: slots; AND: positive kids; OR: kids */
+    uint32_t *slot_term;    /* PHRASE: term of each slot, in query order */
+    uint32_t *slot_rel;     /* PHRASE: position relative to the first slot */
+    struct pl_node **kids;  /* AND (positive) and OR children */
+    struct pl_node **nots;  /* AND: excluded children */
+    uint32_t nnots;
+} pl_node;
+
+typedef struct qry_plan {
+    pl_node *root;          /* NULL: nothing can match */
+    pl_term *terms;
+    size_t nterms;
+} qry_plan;
+
+/* Plans the parsed query for an index tokenized with `tok_flags`.
+ * Returns QUIRE_OK, QUIRE_ENOMEM, or QUIRE_EARG for unknown flags. */
+int qry_plan_build(const qry_node *root, uint32_t tok_flags, qry_plan **out,
+                   quire_error *err);
+void qry_plan_free(qry_plan *p);
+
+/* Parses and plans in one step (the common path of every entry point). */
+int qry_plan_text(const char *q, size_t qlen, uint32_t tok_flags,
+                  qry_plan **out, quire_error *err);
+
+/* S-expression of the plan, e.g. (AND (TERM cat) (PHRASE new@0 york@1)
+ * (NOT (TERM dog))); "(NONE)" for an empty plan.  Same conventions as
+ * qry_ast_dump. */
+size_t qry_plan_dump(const qry_plan *p, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * snippet.h — internal: the core of qry_snippet, callable without an
+ * index (the tokenizer configuration is passed instead of a reader), so
+ * tests can check excerpts on literal text.
+ */
+#ifndef QUIRE_QUERY_SNIPPET_H
+#define QUIRE_QUERY_SNIPPET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+
+/* Excerpt of text[0, len) for query q, as qry_snippet (query.h):
+ *  - the query's positive terms (not those under NOT) are found in the
+ *    text with the index tokenizer (`tok_flags`, index mode);
+ *  - the window of at most `max_bytes` source bytes holding the most
+ *    complete matches is chosen (the first such window on a tie), with
+ *    the spare bytes split before and after the matches; max_bytes == 0
+ *    means no limit;
+ *  - the window is cut at whitespace when a word would otherwise be split
+ *    (mid-word only when a single word is longer than the window), and
+ *    "…" marks each side where text was cut;
+ *  - matched spans are wrapped in open/close (NULL = ""); overlapping
+ *    spans (a compound and its parts) are merged; ASCII control
+ *    whitespace becomes a space;
+ *  - the result is NUL-terminated in buf[cap]; when it does not fit it is
+ *    truncated, never inside a UTF-8 sequence and never between an open
+ *    marker and its close.
+ * Returns QUIRE_OK (also when nothing matched: then the excerpt is the
+ * start of the text), QUIRE_EQUERY for a malformed query, QUIRE_EARG when
+ * buf is NULL or cap is 0, QUIRE_ENOMEM. */
+int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
+                     const char *text, size_t len, const char *open,
+                     const char *close, size_t max_bytes, char *buf,
+                     size_t cap, quire_error *err);
+
+#endif
