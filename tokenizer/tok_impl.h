@@ -1,0 +1,184 @@
+/*
+ * tok_impl.h — the tokenizer object and the functions shared between
+ * tokenizer.c (scanning: runs, CJK, URLs, editorial marks) and tok_words.c
+ * (turning the atoms of a chunk into words, numbers and compounds).
+ * Internal to tokenizer/.
+ */
+#ifndef QUIRE_TOK_IMPL_H
+#define QUIRE_TOK_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/tokenizer.h"
+
+struct sb_stemmer;
+
+/* Folded text kept per run: longer runs cannot yield longer terms. */
+#define TOK_RUN_CAP (TOK_MAX_TERM_BYTES + 1)
+/* Longest fold of one code point in the table (bytes), with margin. */
+#define TOK_MAX_FOLD 64
+/* Bytes of one run given to utf8proc on the slow path. */
+#define TOK_SLOW_INPUT 1024
+/* Folded bytes kept per CJK character (with its marks). */
+#define TOK_CJK_FOLD 64
+
+enum { TOK_A_RUN = 0, TOK_A_CONN = 1 };
+
+/* One atom of a chunk: a run of letters/digits/marks, or one connector. */
+typedef struct tok_atom {
+    uint8_t kind;
+    uint8_t ch;        /* connector as ASCII ('\'' for ’ too) */
+    uint8_t letters;   /* run has letters */
+    uint8_t digits;    /* run has digits */
+    uint32_t ncp;      /* run: letters and digits counted (marks not) */
+    uint32_t off, len; /* run: folded text in tok_tokenizer.buf */
+    size_t start, end; /* byte span in the input */
+} tok_atom;
+
+/* A word inside a chunk, with the connector that joined it to the one
+ * before (0 for the first). */
+typedef struct tok_leaf {
+    uint32_t off, len; /* text in tok_tokenizer.leafbuf */
+    size_t start, end;
+    char sep;
+} tok_leaf;
+
+typedef struct tok_cjk_char {
+    size_t start, end;
+    uint32_t len;
+    int slow;
+    char fold[TOK_CJK_FOLD];
+} tok_cjk_char;
+
+/* Kinds of emitted terms, for the optional stages. */
+enum { TOK_K_WORD = 1, TOK_K_STEM = 2, TOK_K_CJK = 4 };
+
+struct tok_tokenizer {
+    uint32_t flags;
+    int mode;
+    int diacritics;
+    struct sb_stemmer *stemmer;
+
+    /* The current tok_run. */
+    const char *text;
+    size_t len;
+    uint32_t pos;
+    tok_emit_fn emit;
+    void *ctx;
+    int stop;
+
+    /* Folded text of the runs of the current chunk. */
+    char *buf;
+    size_t buflen, bufcap;
+
+    /* The open run. */
+    int run_open, run_slow, prev_nzccc;
+    uint8_t run_letters, run_digits;
+    uint32_t run_ncp;
+    size_t run_start, run_off;
+
+    /* Atoms of the current chunk. */
+    tok_atom *atoms;
+    size_t natoms, cap_atoms;
+
+    /* Words of the chunk being emitted. */
+    tok_leaf *leaves;
+    size_t nleaves, cap_leaves;
+    char *leafbuf;
+    size_t leaflen, leafcap;
+
+    /* The last two characters of a CJK run, and how many it had. */
+    tok_cjk_char cjk[2];
+    size_t cjk_count;
+};
+
+/* ---- UTF-8 and folding helpers (hot, so inline) ---- */
+
+/* Decodes one code point at p (< e).  Invalid or truncated sequences,
+ * overlongs and surrogates decode as U+FFFD consuming one byte, so the
+ * next byte is looked at afresh. */
+static inline size_t tok_decode(const unsigned char *p, const unsigned char *e,
+                            uint32_t *cp)
+{
+    unsigned c = p[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c < 0xc2 || c > 0xf4) goto bad;
+    if (c < 0xe0) {
+        if (e - p < 2 || (p[1] & 0xc0) != 0x80) goto bad;
+        *cp = ((c & 0x1fu) << 6) | (p[1] & 0x3fu);
+        return 2;
+    }
+    if (c < 0xf0) {
+        if (e - p < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+            goto bad;
+        uint32_t v = ((c & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+        if (v < 0x800 || (v >= 0xd800 && v <= 0xdfff)) goto bad;
+        *cp = v;
+        return 3;
+    }
+    if (e - p < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+        (p[3] & 0xc0) != 0x80)
+        goto bad;
+    uint32_t v = ((c & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) |
+                 ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
+    if (v < 0x10000 || v > 0x10ffff) goto bad;
+    *cp = v;
+    return 4;
+bad:
+    *cp = 0xfffd;
+    return 1;
+}
+
+static inline size_t tok_encode(uint32_t c, char *o)
+{
+    if (c < 0x80) { o[0] = (char)c; return 1; }
+    if (c < 0x800) {
+        o[0] = (char)(0xc0 | (c >> 6));
+        o[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (char)(0xe0 | (c >> 12));
+        o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (c >> 18));
+    o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+/* Appends the fold of code point cp (table entry e, original bytes src of
+ * length n) at o; returns the bytes written (at most TOK_MAX_FOLD). */
+static inline size_t tok_put_fold(uint32_t e, uint32_t cp, const unsigned char *src,
+                              size_t n, char *o)
+{
+    switch (TF_KIND(e)) {
+    case FK_SAME: memcpy(o, src, n); return n;
+    case FK_DELTA: return tok_encode((uint32_t)((int32_t)cp + TF_DELTA(e)), o);
+    case FK_POOL:
+        memcpy(o, tok_fold_pool + TF_POOL_OFF(e), TF_POOL_LEN(e));
+        return TF_POOL_LEN(e);
+    default: return 0;
+    }
+}
+
+int tok_reserve(char **buf, size_t *cap, size_t need);
+size_t tok_cut(const char *s, size_t n);
+long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
+                   char *out, size_t cap);
+int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
+             size_t end, uint32_t pos, int kind);
+/* tok_words.c */
+int tok_words(tok_tokenizer *t);
+int tok_url(tok_tokenizer *t, size_t start, size_t end);
+
+#endif

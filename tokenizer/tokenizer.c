@@ -1,0 +1,651 @@
+/*
+ * tokenizer.c — the word-breaking state machine behind tokenizer.h.
+ *
+ * One pass over the bytes.  ASCII letters and digits are classified and
+ * lower-cased by a 128-entry table without decoding; other characters are
+ * decoded and looked up in the generated folding table (fold_table.c), which
+ * gives their class and folded form, so utf8proc is only called for the rare
+ * word that needs real composition (decomposed accents, Hangul jamo).
+ *
+ * Letters, digits and marks form "runs".  A run followed by a space is the
+ * common case and is emitted at once.  Runs joined by connector characters
+ * (' - _ / . : , @ #) are collected as the "atoms" of a chunk, which
+ * tok_words.c turns into terms (abbreviations, numbers, compounds, handles,
+ * e-mail addresses).  URLs, CJK bigrams and editorial insertions like [sic]
+ * are handled here.  The rules are documented in docs/TOKENIZER.md.
+ */
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tok_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libstemmer.h>
+#include <utf8proc.h>
+
+/* Class of each ASCII byte; see tok_internal.h.  Kept apart from the big
+ * table so the ASCII path is one small, cache-resident lookup. */
+#define L TC_LETTER
+#define D TC_DIGIT
+static const uint8_t ascii_class[128] = {
+    ['a'] = L, ['b'] = L, ['c'] = L, ['d'] = L, ['e'] = L, ['f'] = L,
+    ['g'] = L, ['h'] = L, ['i'] = L, ['j'] = L, ['k'] = L, ['l'] = L,
+    ['m'] = L, ['n'] = L, ['o'] = L, ['p'] = L, ['q'] = L, ['r'] = L,
+    ['s'] = L, ['t'] = L, ['u'] = L, ['v'] = L, ['w'] = L, ['x'] = L,
+    ['y'] = L, ['z'] = L, ['A'] = L, ['B'] = L, ['C'] = L, ['D'] = L,
+    ['E'] = L, ['F'] = L, ['G'] = L, ['H'] = L, ['I'] = L, ['J'] = L,
+    ['K'] = L, ['L'] = L, ['M'] = L, ['N'] = L, ['O'] = L, ['P'] = L,
+    ['Q'] = L, ['R'] = L, ['S'] = L, ['T'] = L, ['U'] = L, ['V'] = L,
+    ['W'] = L, ['X'] = L, ['Y'] = L, ['Z'] = L, ['0'] = D, ['1'] = D,
+    ['2'] = D, ['3'] = D, ['4'] = D, ['5'] = D, ['6'] = D, ['7'] = D,
+    ['8'] = D, ['9'] = D, ['\''] = TC_APOS, ['-'] = TC_HYPHEN,
+    ['_'] = TC_UNDERSCORE, ['/'] = TC_SLASH, ['.'] = TC_DOT,
+    [':'] = TC_COLON, [','] = TC_COMMA, ['@'] = TC_AT, ['#'] = TC_HASH,
+    ['['] = TC_LBRACKET,
+};
+#undef L
+#undef D
+
+/* Lower-cased letter or digit, 0 for anything else: the inner ASCII loop. */
+static const char ascii_fold[256] = {
+    ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e',
+    ['f'] = 'f', ['g'] = 'g', ['h'] = 'h', ['i'] = 'i', ['j'] = 'j',
+    ['k'] = 'k', ['l'] = 'l', ['m'] = 'm', ['n'] = 'n', ['o'] = 'o',
+    ['p'] = 'p', ['q'] = 'q', ['r'] = 'r', ['s'] = 's', ['t'] = 't',
+    ['u'] = 'u', ['v'] = 'v', ['w'] = 'w', ['x'] = 'x', ['y'] = 'y',
+    ['z'] = 'z', ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3',
+    ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8',
+    ['9'] = '9', ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd',
+    ['E'] = 'e', ['F'] = 'f', ['G'] = 'g', ['H'] = 'h', ['I'] = 'i',
+    ['J'] = 'j', ['K'] = 'k', ['L'] = 'l', ['M'] = 'm', ['N'] = 'n',
+    ['O'] = 'o', ['P'] = 'p', ['Q'] = 'q', ['R'] = 'r', ['S'] = 's',
+    ['T'] = 't', ['U'] = 'u', ['V'] = 'v', ['W'] = 'w', ['X'] = 'x',
+    ['Y'] = 'y', ['Z'] = 'z',
+};
+
+/* ---------------------------------------------------------------------- */
+/* Buffers                                                                */
+
+int tok_reserve(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap : 1024;
+    while (n < need) n *= 2;
+    char *p = realloc(*buf, n);
+    if (!p) return -1;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+static int push_atom(tok_tokenizer *t, const tok_atom *a)
+{
+    if (t->natoms == t->cap_atoms) {
+        size_t n = t->cap_atoms ? t->cap_atoms * 2 : 64;
+        tok_atom *p = realloc(t->atoms, n * sizeof *p);
+        if (!p) return -1;
+        t->atoms = p;
+        t->cap_atoms = n;
+    }
+    t->atoms[t->natoms++] = *a;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* UTF-8                                                                  */
+
+/* The slow path: real NFKC case fold of src (whole characters of one run)
+ * by utf8proc, then the table fold of every resulting character (which
+ * strips diacritics from the now composed letters).  Writes at most `cap`
+ * bytes, cut at a character boundary.  Returns the length or -1 on
+ * allocation failure. */
+long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
+                   char *out, size_t cap)
+{
+    utf8proc_uint8_t *m = NULL;
+    utf8proc_ssize_t r = utf8proc_map(
+        (const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &m,
+        UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
+            UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+    if (r < 0) return -1;
+    const unsigned char *p = m, *e = m + r;
+    size_t len = 0;
+    char tmp[TOK_MAX_FOLD];
+    while (p < e) {
+        uint32_t cp;
+        size_t k = tok_decode(p, e, &cp);
+        uint32_t en = tok_fold_entry(t->diacritics, cp);
+        unsigned cls = TF_CLASS(en);
+        size_t w = 0;
+        if (cls == TC_LETTER || cls == TC_DIGIT || cls == TC_MARK || cls == TC_CJK)
+            w = tok_put_fold(en, cp, p, k, tmp);
+        if (len + w > cap) break;
+        memcpy(out + len, tmp, w);
+        len += w;
+        p += k;
+    }
+    free(m);
+    return (long)len;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Emission                                                               */
+
+/* English stop words (the classic Lucene/Snowball core list): function
+ * words with no search value of their own.  Sorted for bsearch. */
+static const char *const stopwords[] = {
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if",
+    "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that",
+    "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with",
+};
+
+static int is_stopword(const char *s, size_t n)
+{
+    if (n > 5) return 0;
+    size_t lo = 0, hi = sizeof stopwords / sizeof stopwords[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *w = stopwords[mid];
+        size_t wl = strlen(w);
+        int c = memcmp(s, w, n < wl ? n : wl);
+        if (c == 0) c = (n > wl) - (n < wl);
+        if (c == 0) return 1;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return 0;
+}
+
+size_t tok_cut(const char *s, size_t n)
+{
+    if (n <= TOK_MAX_TERM_BYTES) return n;
+    n = TOK_MAX_TERM_BYTES;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
+    return n;
+}
+
+/* Emits one term.  `kind` says which optional stages apply: a word (leaf)
+ * may be a stop word and is stemmed; a whole is stemmed only if it is made
+ * of letters; numbers, handles, URLs and CJK are never stemmed. */
+int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
+             size_t end, uint32_t pos, int kind)
+{
+    n = tok_cut(s, n);
+    if (n == 0) return 0;
+    if ((kind & TOK_K_WORD) && (t->flags & TOK_STOPWORDS_EN) &&
+        is_stopword(s, n))
+        return 0;
+    if ((kind & TOK_K_STEM) && t->stemmer) {
+        int plain = 1;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if ((c >= '0' && c <= '9') || c == '.' || c == ',' || c == ':' ||
+                c == '@' || c == '#' || c == '/' || c == '_' || c == '-')
+                plain = 0;
+        }
+        if (plain) {
+            const sb_symbol *r = sb_stemmer_stem(t->stemmer,
+                                                 (const sb_symbol *)s, (int)n);
+            if (!r) return -1;
+            int rl = sb_stemmer_length(t->stemmer);
+            if (rl > 0) {
+                s = (const char *)r;
+                n = (size_t)rl;
+            }
+        }
+    }
+    tok_token tk = {.term = s, .len = (uint32_t)n, .pos = pos,
+                    .start = start, .end = end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* CJK bigrams                                                            */
+
+/* Emits the bigram of the last two CJK characters (or the unigram when
+ * the run had only one). */
+static int cjk_emit(tok_tokenizer *t, int unigram)
+{
+    tok_cjk_char *a = &t->cjk[(t->cjk_count - 2) & 1];
+    tok_cjk_char *b = &t->cjk[(t->cjk_count - 1) & 1];
+    if (unigram) a = b;
+    char out[2 * TOK_CJK_FOLD];
+    size_t n;
+    if (unigram) {
+        if (b->slow) {
+            long r = tok_fold_slow(t, t->text + b->start, b->end - b->start,
+                                   out, sizeof out);
+            if (r < 0) return -1;
+            n = (size_t)r;
+        } else {
+            memcpy(out, b->fold, b->len);
+            n = b->len;
+        }
+    } else if (a->slow || b->slow) {
+        /* Characters between a and b are ignorables; fold them away too. */
+        long r = tok_fold_slow(t, t->text + a->start, b->end - a->start, out,
+                               sizeof out);
+        if (r < 0) return -1;
+        n = (size_t)r;
+    } else {
+        memcpy(out, a->fold, a->len);
+        memcpy(out + a->len, b->fold, b->len);
+        n = a->len + b->len;
+    }
+    int rc = tok_emit(t, out, n, a->start, b->end, t->pos++, TOK_K_CJK);
+    return rc;
+}
+
+static int cjk_end(tok_tokenizer *t)
+{
+    int rc = 0;
+    if (t->cjk_count == 1) rc = cjk_emit(t, 1);
+    else if (t->cjk_count > 1) rc = cjk_emit(t, 0);
+    t->cjk_count = 0;
+    return rc;
+}
+
+static int cjk_add(tok_tokenizer *t, uint32_t e, uint32_t cp, size_t at,
+                   size_t n)
+{
+    if (t->cjk_count >= 2) {
+        int rc = cjk_emit(t, 0);
+        if (rc) return rc;
+    }
+    tok_cjk_char *c = &t->cjk[t->cjk_count & 1];
+    t->cjk_count++;
+    c->start = at;
+    c->end = at + n;
+    c->slow = (e & TF_COMPSECOND) != 0;
+    c->len = (uint32_t)tok_put_fold(e, cp, (const unsigned char *)t->text + at, n,
+                                c->fold);
+    return 0;
+}
+
+/* A mark after a CJK character belongs to it (e.g. a decomposed voicing
+ * mark); it sends the character to the slow path. */
+static void cjk_mark(tok_tokenizer *t, uint32_t e, uint32_t cp, size_t at,
+                     size_t n)
+{
+    tok_cjk_char *c = &t->cjk[(t->cjk_count - 1) & 1];
+    c->end = at + n;
+    c->slow = 1;
+    if (c->len + TOK_MAX_FOLD <= TOK_CJK_FOLD)
+        c->len += (uint32_t)tok_put_fold(e, cp, (const unsigned char *)t->text + at,
+                                     n, c->fold + c->len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Runs and chunks                                                        */
+
+/* Closes the open run: applies the slow path if needed and appends it to
+ * the atoms of the current chunk. */
+static int run_close(tok_tokenizer *t, size_t end)
+{
+    tok_atom a = {.kind = TOK_A_RUN, .start = t->run_start, .end = end,
+                  .off = (uint32_t)t->run_off, .ncp = t->run_ncp,
+                  .letters = t->run_letters, .digits = t->run_digits};
+    t->run_open = 0;
+    if (t->run_slow) {
+        size_t n = end - t->run_start;
+        if (n > TOK_SLOW_INPUT) {
+            n = TOK_SLOW_INPUT;
+            while (n > 0 && ((unsigned char)t->text[t->run_start + n] & 0xc0) == 0x80)
+                n--;
+        }
+        long r = tok_fold_slow(t, t->text + t->run_start, n,
+                               t->buf + t->run_off, TOK_RUN_CAP);
+        if (r < 0) return -1;
+        t->buflen = t->run_off + (size_t)r;
+    }
+    a.len = (uint32_t)(t->buflen - t->run_off);
+    if (a.len == 0) return 0; /* only marks stripped away: nothing there */
+    return push_atom(t, &a);
+}
+
+static int flush_chunk(tok_tokenizer *t)
+{
+    int rc = 0;
+    if (t->natoms == 1 && t->atoms[0].kind == TOK_A_RUN) {
+        tok_atom *a = &t->atoms[0];
+        rc = tok_emit(t, t->buf + a->off, a->len, a->start, a->end, t->pos++,
+                      TOK_K_WORD | TOK_K_STEM);
+    } else if (t->natoms > 0) {
+        rc = tok_words(t);
+    }
+    t->natoms = 0;
+    t->buflen = 0;
+    return rc;
+}
+
+static int push_conn(tok_tokenizer *t, unsigned cls, size_t at, size_t n)
+{
+    static const char conn_char[16] = {
+        [TC_APOS] = '\'', [TC_HYPHEN] = '-', [TC_UNDERSCORE] = '_',
+        [TC_SLASH] = '/', [TC_DOT] = '.', [TC_COLON] = ':', [TC_COMMA] = ',',
+        [TC_AT] = '@', [TC_HASH] = '#',
+    };
+    if (t->natoms > 0) {
+        const tok_atom *last = &t->atoms[t->natoms - 1];
+        /* Two connectors in a row break the chunk, except the period
+         * before a possessive (Jr.'s), which tok_words needs to see. */
+        if (last->kind == TOK_A_CONN &&
+            !(last->ch == '.' && cls == TC_APOS && t->natoms >= 2 &&
+              t->atoms[t->natoms - 2].kind == TOK_A_RUN)) {
+            int rc = flush_chunk(t);
+            if (rc) return rc;
+        }
+    }
+    /* A chunk never starts with a connector, except @handle and #tag. */
+    if (t->natoms == 0 && cls != TC_AT && cls != TC_HASH) return 0;
+    tok_atom a = {.kind = TOK_A_CONN, .ch = conn_char[cls], .start = at,
+                  .end = at + n};
+    return push_atom(t, &a);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Editorial insertions and URLs                                          */
+
+static int ieq(const char *a, size_t n, const char *lit)
+{
+    size_t m = strlen(lit);
+    if (n != m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        if (c != (unsigned char)lit[i]) return 0;
+    }
+    return 1;
+}
+
+/* If text[at] is '[' opening one of the recognised editorial marks,
+ * returns the offset just past its ']', else 0.  The list is short on
+ * purpose: brackets with other content ([1], [Trump]) are ordinary text. */
+static size_t editorial_end(const char *s, size_t at, size_t len)
+{
+    static const char *const marks[] = {
+        "sic", "sic!", "...", "\xe2\x80\xa6", ". . .", "....",
+        "emphasis added", "emphasis mine", "emphasis in original",
+        "emphasis supplied", "italics added", "italics mine",
+    };
+    size_t lim = at + 32 < len ? at + 32 : len;
+    size_t close = at + 1;
+    while (close < lim && s[close] != ']' && s[close] != '[') close++;
+    if (close >= lim || s[close] != ']') return 0;
+    size_t a = at + 1, b = close;
+    while (a < b && s[a] == ' ') a++;
+    while (b > a && s[b - 1] == ' ') b--;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (ieq(s + a, b - a, marks[i])) return close + 1;
+    return 0;
+}
+
+/* Length of a URL starting at s[at] (which is an ASCII letter at the
+ * start of a chunk), or 0.  Recognised: scheme://... for http, https,
+ * ftp, ftps, file and www.<letter or digit>... */
+static size_t url_len(const char *s, size_t at, size_t len)
+{
+    static const char *const prefixes[] = {"http://", "https://", "ftp://",
+                                           "ftps://", "file://", "www."};
+    size_t rest = len - at, plen = 0;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t m = strlen(prefixes[i]);
+        if (rest > m && ieq(s + at, m, prefixes[i])) { plen = m; break; }
+    }
+    if (!plen) return 0;
+    const unsigned char *p = (const unsigned char *)s + at + plen;
+    const unsigned char *e = (const unsigned char *)s + len;
+    size_t n = plen;
+    int depth_paren = 0, depth_brack = 0;
+    while (p < e) {
+        unsigned c = *p;
+        size_t k = 1;
+        if (c < 0x80) {
+            if (c <= ' ' || c == '"' || c == '<' || c == '>' || c == '\\' ||
+                c == '^' || c == '`' || c == '{' || c == '|' || c == '}' ||
+                c == 0x7f)
+                break;
+            if (c == '(') depth_paren++;
+            if (c == ')' && --depth_paren < 0) break;
+            if (c == '[') depth_brack++;
+            if (c == ']' && --depth_brack < 0) break;
+        } else {
+            uint32_t cp;
+            k = tok_decode(p, e, &cp);
+            unsigned cls = TF_CLASS(tok_fold_entry(0, cp));
+            if (cls != TC_LETTER && cls != TC_DIGIT && cls != TC_MARK &&
+                cls != TC_CJK && cls != TC_IGNORE)
+                break;
+        }
+        p += k;
+        n += k;
+    }
+    /* Sentence punctuation after a URL is not part of it. */
+    while (n > plen) {
+        char c = s[at + n - 1];
+        if (c == '.' || c == ',' || c == ';' || c == ':' || c == '!' ||
+            c == '?' || c == '\'')
+            n--;
+        else
+            break;
+    }
+    /* Need at least one letter or digit after the prefix. */
+    for (size_t i = plen; i < n; i++) {
+        unsigned char c = (unsigned char)s[at + i];
+        if (c >= 0x80 || ascii_fold[c]) return n;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The main loop                                                          */
+
+static inline int run_open(tok_tokenizer *t, size_t at)
+{
+    if (tok_reserve(&t->buf, &t->bufcap, t->buflen + TOK_RUN_CAP + TOK_MAX_FOLD))
+        return -1;
+    t->run_open = 1;
+    t->run_start = at;
+    t->run_off = t->buflen;
+    t->run_ncp = 0;
+    t->run_letters = t->run_digits = 0;
+    t->run_slow = 0;
+    t->prev_nzccc = 0;
+    return 0;
+}
+
+/* Ends everything open: the run, the chunk, a CJK run. */
+static int boundary(tok_tokenizer *t, size_t at)
+{
+    int rc;
+    if (t->run_open && (rc = run_close(t, at))) return rc;
+    if (t->natoms && (rc = flush_chunk(t))) return rc;
+    if (t->cjk_count && (rc = cjk_end(t))) return rc;
+    return 0;
+}
+
+static int tokenize(tok_tokenizer *t)
+{
+    const unsigned char *s = (const unsigned char *)t->text;
+    const size_t len = t->len;
+    size_t i = 0;
+    int rc;
+    while (i < len) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            unsigned cls = ascii_class[c];
+            if (cls == TC_LETTER || cls == TC_DIGIT) {
+                if (!t->run_open) {
+                    if (t->cjk_count && (rc = cjk_end(t))) return rc;
+                    if (t->natoms == 0 && cls == TC_LETTER &&
+                        ((c | 0x20) == 'h' || (c | 0x20) == 'w' ||
+                         (c | 0x20) == 'f')) {
+                        size_t n = url_len(t->text, i, len);
+                        if (n) {
+                            if ((rc = tok_url(t, i, i + n))) return rc;
+                            i += n;
+                            continue;
+                        }
+                    }
+                    if (run_open(t, i)) return -1;
+                }
+                /* The hot loop: ASCII letters and digits. */
+                char *o = t->buf + t->buflen;
+                char *lim = t->buf + t->run_off + TOK_RUN_CAP;
+                size_t j = i;
+                unsigned letters = 0, digits = 0;
+                char f;
+                while (j < len && (f = ascii_fold[s[j]]) != 0) {
+                    if (o < lim) *o++ = f;
+                    if (f <= '9') digits = 1;
+                    else letters = 1;
+                    j++;
+                }
+                t->buflen = (size_t)(o - t->buf);
+                t->run_ncp += (uint32_t)(j - i);
+                t->run_letters |= letters;
+                t->run_digits |= digits;
+                t->prev_nzccc = 0;
+                if (j < len && s[j] == ' ' && t->natoms == 0 && !t->run_slow) {
+                    /* The common case: a plain word followed by a space. */
+                    t->run_open = 0;
+                    size_t n = t->buflen - t->run_off;
+                    t->buflen = t->run_off;
+                    if ((rc = tok_emit(t, t->buf + t->run_off, n, t->run_start,
+                                       j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
+                        return rc;
+                    i = j + 1;
+                    continue;
+                }
+                i = j;
+                continue;
+            }
+            if (cls == TC_SEP) {
+                if ((rc = boundary(t, i))) return rc;
+                i++;
+                continue;
+            }
+            if (cls == TC_LBRACKET) {
+                if ((rc = boundary(t, i))) return rc;
+                size_t e = editorial_end(t->text, i, len);
+                i = e ? e : i + 1;
+                continue;
+            }
+            /* A connector. */
+            if (t->run_open && (rc = run_close(t, i))) return rc;
+            if (t->cjk_count && (rc = cjk_end(t))) return rc;
+            if ((rc = push_conn(t, cls, i, 1))) return rc;
+            i++;
+            continue;
+        }
+
+        uint32_t cp;
+        size_t n = tok_decode(s + i, s + len, &cp);
+        uint32_t e = tok_fold_entry(t->diacritics, cp);
+        unsigned cls = TF_CLASS(e);
+        switch (cls) {
+        case TC_LETTER:
+        case TC_DIGIT:
+        case TC_MARK:
+            if (cls == TC_MARK && !t->run_open && t->cjk_count) {
+                cjk_mark(t, e, cp, i, n);
+                break;
+            }
+            if (!t->run_open) {
+                if (t->cjk_count && (rc = cjk_end(t))) return rc;
+                if (run_open(t, i)) return -1;
+            }
+            if (t->buflen - t->run_off < TOK_RUN_CAP)
+                t->buflen += tok_put_fold(e, cp, s + i, n, t->buf + t->buflen);
+            if (cls == TC_LETTER) t->run_letters = 1, t->run_ncp++;
+            else if (cls == TC_DIGIT) t->run_digits = 1, t->run_ncp++;
+            if ((e & TF_COMPSECOND) || ((e & TF_NZCCC) && t->prev_nzccc))
+                t->run_slow = 1;
+            t->prev_nzccc = (e & TF_NZCCC) != 0;
+            break;
+        case TC_CJK:
+            if (t->run_open && (rc = run_close(t, i))) return rc;
+            if (t->natoms && (rc = flush_chunk(t))) return rc;
+            if ((rc = cjk_add(t, e, cp, i, n))) return rc;
+            break;
+        case TC_IGNORE:
+            break; /* invisible: neither joins nor splits */
+        case TC_SEP:
+        case TC_LBRACKET:
+            if ((rc = boundary(t, i))) return rc;
+            break;
+        default: /* connector */
+            if (t->run_open && (rc = run_close(t, i))) return rc;
+            if (t->cjk_count && (rc = cjk_end(t))) return rc;
+            if ((rc = push_conn(t, cls, i, n))) return rc;
+            break;
+        }
+        i += n;
+    }
+    return boundary(t, len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public API                                                             */
+
+int tok_new(uint32_t flags, int mode, tok_tokenizer **out)
+{
+    *out = NULL;
+    if ((flags & ~(uint32_t)TOK_KNOWN_FLAGS) ||
+        (mode != TOK_MODE_INDEX && mode != TOK_MODE_QUERY))
+        return -1;
+    tok_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return -1;
+    t->flags = flags;
+    t->mode = mode;
+    t->diacritics = (flags & TOK_FOLD_DIACRITICS) ? 1 : 0;
+    if (flags & TOK_STEM_EN) {
+        t->stemmer = sb_stemmer_new("english", NULL);
+        if (!t->stemmer) goto fail;
+    }
+    if (tok_reserve(&t->buf, &t->bufcap, 4096)) goto fail;
+    *out = t;
+    return 0;
+fail:
+    tok_free(t);
+    return -1;
+}
+
+void tok_free(tok_tokenizer *t)
+{
+    if (!t) return;
+    if (t->stemmer) sb_stemmer_delete(t->stemmer);
+    free(t->buf);
+    free(t->atoms);
+    free(t->leaves);
+    free(t->leafbuf);
+    free(t);
+}
+
+uint32_t tok_flags(const tok_tokenizer *t) { return t->flags; }
+
+int tok_run(tok_tokenizer *t, const char *text, size_t len,
+            uint32_t first_pos, tok_emit_fn emit, void *ctx,
+            uint32_t *next_pos)
+{
+    t->text = text;
+    t->len = len;
+    t->pos = first_pos;
+    t->emit = emit;
+    t->ctx = ctx;
+    t->stop = 0;
+    t->run_open = 0;
+    t->natoms = 0;
+    t->buflen = 0;
+    t->cjk_count = 0;
+    int rc = len ? tokenize(t) : 0;
+    if (rc == 0 && t->stop) rc = t->stop;
+    if (next_pos) *next_pos = t->pos;
+    t->text = NULL;
+    t->emit = NULL;
+    t->ctx = NULL;
+    return rc;
+}
