@@ -55,13 +55,16 @@ long idx_reader_locate(const idx_reader *r, uint64_t doc, uint32_t *local);
 uint64_t idx_reader_ndocs(const idx_reader *r);     /* incl. deleted */
 uint64_t idx_reader_live_docs(const idx_reader *r);
 uint64_t idx_reader_total_len(const idx_reader *r); /* sum of doc lengths */
+/* Sizes and counts for quire_index_stats. */
+int idx_reader_stats(const idx_reader *r, quire_stats *st);
 
 /* ---- segment ----------------------------------------------------------- */
 
 const char *idx_segment_name(const idx_segment *s);
 uint32_t idx_segment_ndocs(const idx_segment *s);
 uint64_t idx_segment_nterms(const idx_segment *s);
-/* Length in positions of local doc `doc` (< ndocs). */
+/* Length of local doc `doc` (< ndocs): the number of terms the tokenizer
+ * emitted for its title and body, compound wholes included. */
 uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc);
 /* Deletion bitmap of this generation: bit d of word d/64 is set when local
  * doc d is deleted.  NULL when nothing in the segment is deleted. */

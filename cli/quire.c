@@ -1,0 +1,864 @@
+/*
+ * quire.c — the command-line tool.  It uses only the public API in quire.h:
+ * reading inputs (JSON Lines, plain text files, directory trees, stdin),
+ * parsing JSON, progress and output formats live here, not in the library.
+ *
+ *   quire index [--mem SIZE] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
+ *   quire search [-k N] [--count] [--json] DIR QUERY
+ *   quire stats DIR
+ *   quire verify DIR
+ *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quire.h"
+
+static const char *usage_text =
+    "usage:\n"
+    "  quire index [--mem SIZE] [--strict] [--stem] [--stopwords] [--keep-accents]\n"
+    "              DIR INPUT...       index JSON Lines, text files, directories, - (stdin)\n"
+    "  quire search [-k N] [--count] [--json] DIR QUERY\n"
+    "  quire stats DIR\n"
+    "  quire verify DIR\n"
+    "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
+
+static int usage(void)
+{
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- growable buffer ---------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static int buf_reserve(buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) cap *= 2;
+    char *n = realloc(b->p, cap);
+    if (!n) return -1;
+    b->p = n;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(buf *b, const void *s, size_t n)
+{
+    if (buf_reserve(b, n)) return -1;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return 0;
+}
+
+/* ---- a small JSON reader for one line ------------------------------------ */
+
+typedef struct json {
+    const char *s, *end, *start;
+    char err[160];
+} json;
+
+static void jerr(json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jerr(json *j, const char *fmt, ...)
+{
+    if (j->err[0]) return;
+    char m[120];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    snprintf(j->err, sizeof j->err, "column %zu: %s", (size_t)(j->s - j->start) + 1, m);
+}
+
+static void jws(json *j)
+{
+    while (j->s < j->end && (*j->s == ' ' || *j->s == '\t' || *j->s == '\r' || *j->s == '\n'))
+        j->s++;
+}
+
+static void put_utf8(buf *b, uint32_t c)
+{
+    char o[4];
+    size_t n;
+    if (c < 0x80) { o[0] = (char)c; n = 1; }
+    else if (c < 0x800) { o[0] = (char)(0xc0 | c >> 6); o[1] = (char)(0x80 | (c & 0x3f)); n = 2; }
+    else if (c < 0x10000) {
+        o[0] = (char)(0xe0 | c >> 12); o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f)); n = 3;
+    } else {
+        o[0] = (char)(0xf0 | c >> 18); o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((c >> 6) & 0x3f)); o[3] = (char)(0x80 | (c & 0x3f)); n = 4;
+    }
+    buf_put(b, o, n);
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        *v <<= 4;
+        if (c >= '0' && c <= '9') *v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') *v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') *v |= (uint32_t)(c - 'A' + 10);
+        else return -1;
+    }
+    return 0;
+}
+
+/* Parses a string at j->s (which is at '"') into out (appended). */
+static int jstring(json *j, buf *out)
+{
+    j->s++;
+    const char *run = j->s;
+    while (j->s < j->end) {
+        char c = *j->s;
+        if (c == '"') {
+            buf_put(out, run, (size_t)(j->s - run));
+            j->s++;
+            return 0;
+        }
+        if ((unsigned char)c < 0x20) {
+            jerr(j, "control character in string");
+            return -1;
+        }
+        if (c != '\\') { j->s++; continue; }
+        buf_put(out, run, (size_t)(j->s - run));
+        if (j->end - j->s < 2) break;
+        char e = j->s[1];
+        j->s += 2;
+        switch (e) {
+        case '"': buf_put(out, "\"", 1); break;
+        case '\\': buf_put(out, "\\", 1); break;
+        case '/': buf_put(out, "/", 1); break;
+        case 'b': buf_put(out, "\b", 1); break;
+        case 'f': buf_put(out, "\f", 1); break;
+        case 'n': buf_put(out, "\n", 1); break;
+        case 'r': buf_put(out, "\r", 1); break;
+        case 't': buf_put(out, "\t", 1); break;
+        case 'u': {
+            uint32_t c1, c2;
+            if (j->end - j->s < 4 || hex4(j->s, &c1)) {
+                jerr(j, "bad \\u escape");
+                return -1;
+            }
+            j->s += 4;
+            if (c1 >= 0xd800 && c1 < 0xdc00 && j->end - j->s >= 6 && j->s[0] == '\\' &&
+                j->s[1] == 'u' && !hex4(j->s + 2, &c2) && c2 >= 0xdc00 && c2 < 0xe000) {
+                c1 = 0x10000 + ((c1 - 0xd800) << 10) + (c2 - 0xdc00);
+                j->s += 6;
+            } else if (c1 >= 0xd800 && c1 < 0xe000) {
+                c1 = 0xfffd; /* lone surrogate */
+            }
+            put_utf8(out, c1);
+            break;
+        }
+        default:
+            j->s -= 1;
+            jerr(j, "bad escape '\\%c'", e);
+            return -1;
+        }
+        run = j->s;
+    }
+    jerr(j, "unterminated string");
+    return -1;
+}
+
+/* Skips any JSON value; if raw is not NULL, copies a number's text. */
+static int jskip(json *j, int depth, buf *raw)
+{
+    jws(j);
+    if (j->s >= j->end) { jerr(j, "value expected"); return -1; }
+    if (depth > 64) { jerr(j, "nesting too deep"); return -1; }
+    char c = *j->s;
+    if (c == '"') {
+        buf tmp = {0};
+        int r = jstring(j, &tmp);
+        free(tmp.p);
+        return r;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        j->s++;
+        jws(j);
+        if (j->s < j->end && *j->s == close) { j->s++; return 0; }
+        for (;;) {
+            if (c == '{') {
+                jws(j);
+                if (j->s >= j->end || *j->s != '"') { jerr(j, "object key expected"); return -1; }
+                if (jskip(j, depth + 1, NULL)) return -1;
+                jws(j);
+                if (j->s >= j->end || *j->s != ':') { jerr(j, "':' expected"); return -1; }
+                j->s++;
+            }
+            if (jskip(j, depth + 1, NULL)) return -1;
+            jws(j);
+            if (j->s < j->end && *j->s == ',') { j->s++; continue; }
+            if (j->s < j->end && *j->s == close) { j->s++; return 0; }
+            jerr(j, "',' or '%c' expected", close);
+            return -1;
+        }
+    }
+    const char *st = j->s;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        j->s++;
+        while (j->s < j->end && strchr("0123456789+-.eE", *j->s)) j->s++;
+    } else if (j->end - j->s >= 4 && !memcmp(j->s, "true", 4)) j->s += 4;
+    else if (j->end - j->s >= 5 && !memcmp(j->s, "false", 5)) j->s += 5;
+    else if (j->end - j->s >= 4 && !memcmp(j->s, "null", 4)) j->s += 4;
+    else { jerr(j, "unexpected character '%c'", c); return -1; }
+    if (raw) buf_put(raw, st, (size_t)(j->s - st));
+    return 0;
+}
+
+typedef struct jdoc {
+    buf id, title, body;
+    buf names[32], values[32];
+    size_t nextra;
+    int has_id;
+} jdoc;
+
+static void jdoc_reset(jdoc *d)
+{
+    d->id.len = d->title.len = d->body.len = 0;
+    for (size_t i = 0; i < 32; i++) d->names[i].len = d->values[i].len = 0;
+    d->nextra = 0;
+    d->has_id = 0;
+}
+
+static void jdoc_free(jdoc *d)
+{
+    free(d->id.p); free(d->title.p); free(d->body.p);
+    for (size_t i = 0; i < 32; i++) { free(d->names[i].p); free(d->values[i].p); }
+}
+
+/* Parses one JSON Lines record; returns 0 or -1 with j->err set. */
+static int parse_record(const char *line, size_t len, jdoc *d, char *err, size_t errcap)
+{
+    json j = {.s = line, .end = line + len, .start = line};
+    jdoc_reset(d);
+    buf key = {0};
+    int rc = -1;
+    jws(&j);
+    if (j.s >= j.end || *j.s != '{') { jerr(&j, "a JSON object expected"); goto out; }
+    j.s++;
+    jws(&j);
+    if (j.s < j.end && *j.s == '}') { j.s++; goto done; }
+    for (;;) {
+        jws(&j);
+        if (j.s >= j.end || *j.s != '"') { jerr(&j, "object key expected"); goto out; }
+        key.len = 0;
+        if (jstring(&j, &key)) goto out;
+        jws(&j);
+        if (j.s >= j.end || *j.s != ':') { jerr(&j, "':' expected"); goto out; }
+        j.s++;
+        jws(&j);
+        buf *target = NULL;
+        int is_id = key.len == 2 && !memcmp(key.p, "id", 2);
+        if (is_id) target = &d->id;
+        else if (key.len == 5 && !memcmp(key.p, "title", 5)) target = &d->title;
+        else if (key.len == 4 && !memcmp(key.p, "body", 4)) target = &d->body;
+        if (j.s < j.end && *j.s == '"') {
+            if (!target && d->nextra < 32) {
+                buf_put(&d->names[d->nextra], key.p, key.len);
+                target = &d->values[d->nextra++];
+            }
+            if (target) {
+                target->len = 0;
+                if (jstring(&j, target)) goto out;
+            } else if (jskip(&j, 0, NULL)) goto out;
+            if (is_id) d->has_id = 1;
+        } else if (is_id) {
+            d->id.len = 0;
+            if (jskip(&j, 0, &d->id)) goto out;
+            if (d->id.len == 0) { jerr(&j, "\"id\" must be a string or a number"); goto out; }
+            d->has_id = 1;
+        } else {
+            if (target) { jerr(&j, "\"%.*s\" must be a string", (int)key.len, key.p); goto out; }
+            if (jskip(&j, 0, NULL)) goto out;
+        }
+        jws(&j);
+        if (j.s < j.end && *j.s == ',') { j.s++; continue; }
+        if (j.s < j.end && *j.s == '}') { j.s++; break; }
+        jerr(&j, "',' or '}' expected");
+        goto out;
+    }
+done:
+    jws(&j);
+    if (j.s != j.end) { jerr(&j, "trailing characters after the object"); goto out; }
+    rc = 0;
+out:
+    if (rc) snprintf(err, errcap, "%s", j.err);
+    free(key.p);
+    return rc;
+}
+
+/* ---- index ---------------------------------------------------------------- */
+
+typedef struct ictx {
+    quire_writer *w;
+    int strict;
+    uint64_t docs, replaced, malformed, bytes_in;
+    double t0, last_progress;
+    int tty;
+    jdoc jd;
+    int failed;
+} ictx;
+
+static void progress(ictx *c, int final)
+{
+    if (!c->tty) return;
+    double t = now();
+    if (!final && t - c->last_progress < 0.5) return;
+    c->last_progress = t;
+    double mb = (double)c->bytes_in / 1e6, el = t - c->t0;
+    fprintf(stderr, "\r%llu docs, %.1f MB, %.1f MB/s   ", (unsigned long long)c->docs, mb,
+            el > 0 ? mb / el : 0.0);
+    if (final) fputc('\n', stderr);
+}
+
+static int add_doc(ictx *c, const quire_doc_input *d, const char *where)
+{
+    quire_error e;
+    int replaced = 0;
+    if (quire_writer_add(c->w, d, &replaced, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s: %s\n", where, e.message);
+        c->failed = 1;
+        return -1;
+    }
+    c->docs++;
+    if (replaced) {
+        c->replaced++;
+        fprintf(stderr, "quire: %s: id \"%.*s\" seen before; the later document replaces it\n",
+                where, (int)(d->id_len > 200 ? 200 : d->id_len), d->id);
+    }
+    progress(c, 0);
+    return 0;
+}
+
+static int index_jsonl(ictx *c, FILE *f, const char *name)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0;
+    int rc = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        c->bytes_in += (uint64_t)n;
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        size_t k = 0;
+        while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
+        if (k == len) continue; /* blank line */
+        char where[512], err[200];
+        snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)lineno);
+        if (parse_record(line, len, &c->jd, err, sizeof err)) {
+            c->malformed++;
+            fprintf(stderr, "quire: %s: malformed JSON line (%s)%s\n", where, err,
+                    c->strict ? "" : "; skipped");
+            if (c->strict) { rc = -1; break; }
+            continue;
+        }
+        char idbuf[64];
+        const char *id = c->jd.id.p;
+        size_t idlen = c->jd.id.len;
+        if (!c->jd.has_id) {
+            snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)lineno);
+            id = idbuf; /* documented: the line number stands in for a missing id */
+            idlen = strlen(idbuf);
+            if (strcmp(name, "-")) {
+                /* keep ids unique across files */
+                snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)lineno);
+                id = where;
+                idlen = strlen(where);
+            }
+        }
+        quire_field fields[32];
+        for (size_t i = 0; i < c->jd.nextra; i++)
+            fields[i] = (quire_field){c->jd.names[i].p, c->jd.names[i].len,
+                                      c->jd.values[i].p, c->jd.values[i].len};
+        quire_doc_input d = {id, idlen, c->jd.title.p, c->jd.title.len,
+                             c->jd.body.p, c->jd.body.len, fields, c->jd.nextra};
+        char loc[512];
+        snprintf(loc, sizeof loc, "%s:%llu", name, (unsigned long long)lineno);
+        if (add_doc(c, &d, loc)) { rc = -1; break; }
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "quire: read %s: %s\n", name, strerror(errno));
+        c->failed = 1;
+        rc = -1;
+    }
+    free(line);
+    return rc;
+}
+
+static int read_all(FILE *f, buf *b)
+{
+    char tmp[1 << 16];
+    size_t n;
+    b->len = 0;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        if (buf_put(b, tmp, n)) return -1;
+    if (buf_reserve(b, 0)) return -1;
+    b->p[b->len] = 0;
+    return ferror(f) ? -1 : 0;
+}
+
+/* Plain text: the first line is the title, the rest the body. */
+static int index_text(ictx *c, FILE *f, const char *name)
+{
+    buf b = {0};
+    if (read_all(f, &b)) {
+        fprintf(stderr, "quire: read %s: %s\n", name, strerror(errno));
+        free(b.p);
+        c->failed = 1;
+        return -1;
+    }
+    c->bytes_in += b.len;
+    const char *nl = b.len ? memchr(b.p, '\n', b.len) : NULL;
+    size_t tlen = nl ? (size_t)(nl - b.p) : b.len;
+    const char *body = nl ? nl + 1 : b.p + b.len;
+    quire_doc_input d = {name, strlen(name), b.p ? b.p : "", tlen, body,
+                         b.len - (size_t)(body - (b.p ? b.p : body)), NULL, 0};
+    int rc = add_doc(c, &d, name);
+    free(b.p);
+    return rc;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int is_jsonl_name(const char *p)
+{
+    return has_suffix(p, ".jsonl") || has_suffix(p, ".ndjson") || has_suffix(p, ".json");
+}
+
+static int index_path(ictx *c, const char *path, int top);
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int index_dir(ictx *c, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "quire: open %s: %s\n", path, strerror(errno));
+        c->failed = 1;
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue; /* hidden files and . .. */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) break;
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    /* sorted, so doc numbers do not depend on the file system's order */
+    qsort(names, n, sizeof *names, cmp_str);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rc && names[i]) {
+            char *p = malloc(strlen(path) + strlen(names[i]) + 2);
+            if (p) {
+                sprintf(p, "%s/%s", path, names[i]);
+                rc = index_path(c, p, 0);
+                free(p);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int index_path(ictx *c, const char *path, int top)
+{
+    if (strcmp(path, "-") == 0) {
+        int ch = getc(stdin);
+        while (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r') ch = getc(stdin);
+        if (ch != EOF) ungetc(ch, stdin);
+        return ch == '{' ? index_jsonl(c, stdin, "-") : index_text(c, stdin, "-");
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "quire: %s: %s\n", path, strerror(errno));
+        c->failed = 1;
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) return index_dir(c, path);
+    if (!S_ISREG(st.st_mode)) {
+        if (top) fprintf(stderr, "quire: %s: not a regular file; skipped\n", path);
+        return 0;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "quire: open %s: %s\n", path, strerror(errno));
+        c->failed = 1;
+        return -1;
+    }
+    int rc = is_jsonl_name(path) ? index_jsonl(c, f, path) : index_text(c, f, path);
+    fclose(f);
+    return rc;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0) return -1;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024; end++; break;
+    case 'm': case 'M': mul = 1024 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end) return -1;
+    *out = (size_t)(v * mul);
+    return 0;
+}
+
+static int cmd_index(int argc, char **argv)
+{
+    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT};
+    int strict = 0, npos = 0, only_pos = 0;
+    char **pos = calloc((size_t)argc, sizeof *pos);
+    if (!pos) return 1;
+    /* options may stand anywhere; "-" alone is stdin, "--" ends options */
+    for (int a = 1; a < argc; a++) {
+        const char *o = argv[a];
+        if (only_pos || o[0] != '-' || !o[1]) { pos[npos++] = argv[a]; continue; }
+        if (!strcmp(o, "--mem") && a + 1 < argc) {
+            if (parse_size(argv[++a], &opt.mem_budget) || opt.mem_budget < 4096) {
+                fprintf(stderr, "quire: --mem: '%s' is not a size of at least 4K (e.g. 64M, 1G)\n",
+                        argv[a]);
+                free(pos);
+                return 2;
+            }
+        } else if (!strcmp(o, "--strict")) strict = 1;
+        else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
+        else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;
+        else if (!strcmp(o, "--keep-accents")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
+        else if (!strcmp(o, "--")) only_pos = 1;
+        else {
+            fprintf(stderr, "quire: index: unknown option '%s'\n", o);
+            free(pos);
+            return usage();
+        }
+    }
+    if (npos < 2) {
+        free(pos);
+        return usage();
+    }
+    int i = 0;
+    argc = npos;
+    argv = pos;
+    const char *dir = argv[i++];
+    ictx c;
+    memset(&c, 0, sizeof c);
+    c.strict = strict;
+    c.tty = isatty(2);
+    quire_error e;
+    if (quire_writer_open(dir, &opt, &c.w, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        free(pos);
+        return 1;
+    }
+    c.t0 = now();
+    int rc = 0;
+    for (; i < argc && !rc; i++) rc = index_path(&c, argv[i], 1);
+    if (rc || c.failed) {
+        progress(&c, 1);
+        fprintf(stderr, "quire: stopped; nothing from this run was committed, "
+                        "the index keeps its previous state\n");
+        quire_writer_free(c.w);
+        jdoc_free(&c.jd);
+        free(pos);
+        return 1;
+    }
+    if (quire_writer_commit(c.w, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: commit: %s\n", e.message);
+        quire_writer_free(c.w);
+        jdoc_free(&c.jd);
+        free(pos);
+        return 1;
+    }
+    progress(&c, 1);
+    double el = now() - c.t0;
+    printf("indexed %llu documents, %.1f MB in %.2f s (%.1f MB/s)",
+           (unsigned long long)c.docs, (double)c.bytes_in / 1e6, el,
+           el > 0 ? (double)c.bytes_in / 1e6 / el : 0.0);
+    if (c.replaced) printf("; %llu replaced earlier documents with the same id",
+                           (unsigned long long)c.replaced);
+    if (c.malformed) printf("; %llu malformed lines skipped", (unsigned long long)c.malformed);
+    printf("\n");
+    quire_writer_free(c.w);
+    jdoc_free(&c.jd);
+    free(pos);
+    return 0;
+}
+
+/* ---- search ------------------------------------------------------------- */
+
+static void json_str(FILE *o, const char *s, size_t n)
+{
+    fputc('"', o);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') fprintf(o, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", o);
+        else if (ch == '\t') fputs("\\t", o);
+        else if (ch == '\r') fputs("\\r", o);
+        else if (ch < 0x20) fprintf(o, "\\u%04x", ch);
+        else fputc(ch, o);
+    }
+    fputc('"', o);
+}
+
+static void print_query_error(const char *q, const quire_error *e)
+{
+    fprintf(stderr, "quire: %s\n", e->message);
+    if (e->code == QUIRE_EQUERY && e->column > 0) {
+        fprintf(stderr, "  %s\n  %*s^\n", q, (int)e->column - 1, "");
+    }
+}
+
+static int cmd_search(int argc, char **argv)
+{
+    size_t k = 10;
+    int count = 0, as_json = 0, npos = 0, only_pos = 0;
+    const char *pos[2] = {NULL, NULL};
+    /* known options anywhere; anything else (even "-word") is positional */
+    for (int a = 1; a < argc; a++) {
+        const char *o = argv[a];
+        if (!only_pos && !strcmp(o, "-k") && a + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++a], &end, 10);
+            if (*end || v < 0) { fprintf(stderr, "quire: -k needs a number\n"); return 2; }
+            k = (size_t)v;
+        } else if (!only_pos && !strcmp(o, "--count")) count = 1;
+        else if (!only_pos && !strcmp(o, "--json")) as_json = 1;
+        else if (!only_pos && !strcmp(o, "--")) only_pos = 1;
+        else if (npos < 2) pos[npos++] = o;
+        else return usage();
+    }
+    if (npos != 2) return usage();
+    const char *dir = pos[0], *q = pos[1];
+    quire_index *ix;
+    quire_error e;
+    if (quire_index_open(dir, &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    int rc = 0;
+    if (count) {
+        uint64_t n;
+        if (quire_count(ix, q, strlen(q), &n, &e) != QUIRE_OK) {
+            print_query_error(q, &e);
+            rc = 1;
+        } else {
+            printf("%llu\n", (unsigned long long)n);
+        }
+        quire_index_close(ix);
+        return rc;
+    }
+    quire_results *r;
+    if (quire_search(ix, q, strlen(q), k, &r, &e) != QUIRE_OK) {
+        print_query_error(q, &e);
+        quire_index_close(ix);
+        return 1;
+    }
+    for (size_t h = 0; h < quire_results_size(r); h++) {
+        const quire_hit *hit = quire_results_get(r, h);
+        quire_doc *d;
+        if (quire_doc_get(ix, hit->doc, &d, &e) != QUIRE_OK) {
+            fprintf(stderr, "quire: %s\n", e.message);
+            rc = 1;
+            break;
+        }
+        const char *id, *title;
+        size_t idl, tl;
+        quire_doc_field(d, "id", &id, &idl);
+        quire_doc_field(d, "title", &title, &tl);
+        if (as_json) {
+            printf("{\"id\":");
+            json_str(stdout, id, idl);
+            printf(",\"score\":%.6f,\"title\":", hit->score);
+            json_str(stdout, title, tl);
+            printf("}\n");
+        } else {
+            char snip[1024];
+            if (quire_snippet(ix, hit->doc, q, strlen(q), "\033[1m", "\033[0m", 200, snip,
+                              sizeof snip, &e) != QUIRE_OK)
+                snip[0] = 0;
+            int color = isatty(1);
+            if (!color) {
+                /* plain markers when not on a terminal */
+                if (quire_snippet(ix, hit->doc, q, strlen(q), "[", "]", 200, snip,
+                                  sizeof snip, &e) != QUIRE_OK)
+                    snip[0] = 0;
+            }
+            for (char *p = snip; *p; p++) if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+            printf("%zu. %.*s  (id %.*s, score %.4f)\n   %s\n", h + 1,
+                   (int)(tl > 120 ? 120 : tl), tl ? title : "(untitled)",
+                   (int)(idl > 120 ? 120 : idl), id, hit->score, snip);
+        }
+        quire_doc_free(d);
+    }
+    if (!as_json && quire_results_size(r) == 0) printf("no matches\n");
+    quire_results_free(r);
+    quire_index_close(ix);
+    return rc;
+}
+
+/* ---- stats, verify, tokenize ------------------------------------------- */
+
+static int cmd_stats(int argc, char **argv)
+{
+    if (argc != 2) return usage();
+    quire_index *ix;
+    quire_error e;
+    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    quire_stats s;
+    quire_index_stats(ix, &s, &e);
+    double post_bytes = (double)(s.bytes_docs + s.bytes_skip);
+    printf("generation        %llu\n", (unsigned long long)s.generation);
+    printf("segments          %u\n", s.segments);
+    printf("tokenizer         fold-diacritics=%s stem=%s stopwords=%s\n",
+           s.tok_flags & QUIRE_TOK_FOLD_DIACRITICS ? "on" : "off",
+           s.tok_flags & QUIRE_TOK_STEM_EN ? "on" : "off",
+           s.tok_flags & QUIRE_TOK_STOPWORDS_EN ? "on" : "off");
+    printf("documents         %llu (+%llu deleted)\n", (unsigned long long)s.docs,
+           (unsigned long long)s.deleted_docs);
+    printf("terms             %llu\n", (unsigned long long)s.terms);
+    printf("postings          %llu\n", (unsigned long long)s.postings);
+    printf("positions         %llu\n", (unsigned long long)s.positions);
+    printf("bytes dict        %llu\n", (unsigned long long)s.bytes_dict);
+    printf("bytes docs        %llu\n", (unsigned long long)s.bytes_docs);
+    printf("bytes skip        %llu\n", (unsigned long long)s.bytes_skip);
+    printf("bytes pos         %llu\n", (unsigned long long)s.bytes_pos);
+    printf("bytes norms       %llu\n", (unsigned long long)s.bytes_norms);
+    printf("bytes store       %llu\n", (unsigned long long)s.bytes_store);
+    printf("bytes ids         %llu\n", (unsigned long long)s.bytes_ids);
+    printf("bytes other       %llu\n", (unsigned long long)s.bytes_other);
+    printf("bytes total       %llu\n", (unsigned long long)s.bytes_total);
+    printf("bits per posting  %.2f (doc ids, tfs and skip data)\n",
+           s.postings ? post_bytes * 8 / (double)s.postings : 0.0);
+    printf("bits per position %.2f\n",
+           s.positions ? (double)s.bytes_pos * 8 / (double)s.positions : 0.0);
+    quire_index_close(ix);
+    return 0;
+}
+
+static void print_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("problem: %s\n", line);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    if (argc != 2) return usage();
+    quire_error e;
+    int rc = quire_verify(argv[1], print_line, NULL, &e);
+    if (rc != QUIRE_OK) {
+        fprintf(stderr, "quire: verify failed: %s\n", e.message);
+        return 1;
+    }
+    quire_index *ix;
+    if (quire_index_open(argv[1], &ix, &e) == QUIRE_OK) {
+        quire_stats s;
+        quire_index_stats(ix, &s, &e);
+        printf("ok: %u segments, %llu documents, %llu terms, %llu postings, %llu positions\n",
+               s.segments, (unsigned long long)s.docs, (unsigned long long)s.terms,
+               (unsigned long long)s.postings, (unsigned long long)s.positions);
+        quire_index_close(ix);
+    }
+    return 0;
+}
+
+static int print_token(void *ctx, const char *term, size_t len, uint32_t pos,
+                       size_t start, size_t end)
+{
+    (void)ctx;
+    printf("%u\t%zu\t%zu\t%.*s\n", pos, start, end, (int)len, term);
+    return 0;
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    uint32_t flags = QUIRE_TOK_DEFAULT;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        if (!strcmp(argv[i], "--stem")) flags |= QUIRE_TOK_STEM_EN;
+        else if (!strcmp(argv[i], "--stopwords")) flags |= QUIRE_TOK_STOPWORDS_EN;
+        else if (!strcmp(argv[i], "--keep-accents")) flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
+        else return usage();
+    }
+    buf b = {0};
+    if (i < argc) buf_put(&b, argv[i], strlen(argv[i]));
+    else if (read_all(stdin, &b)) { free(b.p); return 1; }
+    quire_error e;
+    int rc = quire_tokenize(flags, b.p ? b.p : "", b.len, print_token, NULL, &e);
+    free(b.p);
+    if (rc) { fprintf(stderr, "quire: %s\n", e.message); return 1; }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage();
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "index")) return cmd_index(argc - 1, argv + 1);
+    if (!strcmp(cmd, "search")) return cmd_search(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stats")) return cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--version")) { printf("quire %s\n", QUIRE_VERSION_STRING); return 0; }
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    fprintf(stderr, "quire: unknown command '%s'\n", cmd);
+    return usage();
+}

@@ -1,0 +1,595 @@
+/*
+ * builder.c — inverts documents in memory and writes them as one segment.
+ *
+ * Per document, each token is looked up in an open-addressing hash table on
+ * XXH3 of the term; its occurrences in the current document are chained in
+ * per-document scratch arrays.  When the document ends, each distinct term
+ * appends (doc gap, tf, position gaps) as varints to its own posting stream.
+ * Streams live in one byte pool as chains of slices that double in size up
+ * to 4 KiB (the idea of Lucene's ByteBlockPool): no per-term allocation, and
+ * rare terms cost 16 bytes.  Stored documents are compressed with zstd in
+ * ~16 KiB blocks as they arrive and streamed to a temporary file, so the
+ * memory estimate covers only the inverted data, the norms and the ids.
+ *
+ * At flush, terms are sorted bytewise and each stream is decoded once and
+ * re-encoded into the segment's block format by segment_write.c's layout
+ * (see the header comment there and docs/FORMAT.md).
+ */
+#define _GNU_SOURCE
+#include "index/builder.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "index/codec.h"
+#include "index/dict.h"
+#include "index/fileio.h"
+#include "index/segment.h"
+#include "index/segwrite.h"
+#include "index/util.h"
+
+#define NO_DOC UINT32_MAX
+#define SLICE_LEVELS 9
+static const uint32_t slice_size[SLICE_LEVELS] = {16, 32, 64, 128, 256, 512,
+                                                  1024, 2048, 4096};
+
+typedef struct term_ent {
+    uint32_t term_off;     /* into terms arena */
+    uint32_t term_len;
+    uint32_t hash;
+    uint32_t df;
+    uint64_t cf;
+    uint32_t last_doc;     /* last doc appended to the stream */
+    uint32_t cur_doc;      /* doc whose occurrences are being chained */
+    uint32_t occ_head, occ_tail, occ_n;
+    uint32_t slice_head;   /* first slice of the stream in the pool */
+    uint32_t write;        /* next byte to write */
+    uint32_t slice_end;    /* where the current slice's next pointer sits */
+    uint32_t level;
+} term_ent;
+
+struct idx_builder {
+    tok_tokenizer *tok;
+    uint32_t tok_flags;
+
+    /* terms */
+    term_ent *terms; uint32_t nterms, terms_cap;
+    char *arena; size_t arena_len, arena_cap;
+    uint32_t *table; uint32_t table_mask;   /* term index + 1, 0 = empty */
+
+    /* posting streams */
+    uint8_t *pool; size_t pool_len, pool_cap;
+
+    /* per-document scratch */
+    uint32_t *occ_pos, *occ_next; uint32_t occ_n, occ_cap;
+    uint32_t *doc_terms; uint32_t doc_nterms, doc_terms_cap;
+    uint32_t cur_doc;
+    uint32_t cur_len;
+
+    /* per-document data */
+    uint32_t *norms; uint32_t ndocs, norms_cap;
+    char *ids; size_t ids_len, ids_cap;
+    uint64_t *id_off; /* ndocs + 1 offsets into ids */
+    size_t id_off_cap;
+    uint64_t total_len, npostings, npositions;
+
+    /* store */
+    ZSTD_CCtx *zc;
+    uint8_t *raw; size_t raw_len, raw_cap;
+    uint8_t *zbuf; size_t zbuf_cap;
+    uint32_t raw_first_doc, raw_ndocs;
+    sec_out store;
+    uint8_t *storeidx; size_t storeidx_len, storeidx_cap;
+
+    char *tmp_prefix;
+    quire_error *err;     /* of the current add, for the token callback */
+    int failed;
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *n = realloc(*p, c * elem);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}
+
+static int grow32(void **p, uint32_t *cap, size_t need, size_t elem)
+{
+    size_t c = *cap;
+    if (need > UINT32_MAX / 2) return -1;
+    int r = grow(p, &c, need, elem);
+    *cap = (uint32_t)c;
+    return r;
+}
+
+uint32_t idx_body_first_pos(uint32_t title_next_pos)
+{
+    return title_next_pos ? title_next_pos + 1 : 0;
+}
+
+int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
+                    idx_builder **out, quire_error *err)
+{
+    idx_builder *b = calloc(1, sizeof *b);
+    if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    b->tok_flags = tok_flags;
+    b->cur_doc = NO_DOC;
+    b->tmp_prefix = strdup(tmp_prefix);
+    b->table_mask = (1u << 16) - 1;
+    b->table = calloc((size_t)b->table_mask + 1, sizeof *b->table);
+    b->zc = ZSTD_createCCtx();
+    if (!b->tmp_prefix || !b->table || !b->zc) {
+        idx_builder_free(b);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    if (tok_new(tok_flags, TOK_MODE_INDEX, &b->tok) != 0) {
+        idx_builder_free(b);
+        return qerr(err, QUIRE_EARG, "cannot create tokenizer (flags %#x)",
+                    tok_flags);
+    }
+    ZSTD_CCtx_setParameter(b->zc, ZSTD_c_compressionLevel, 3);
+    char *p = malloc(strlen(tmp_prefix) + 16);
+    if (!p) {
+        idx_builder_free(b);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    sprintf(p, "%s.store", tmp_prefix);
+    int rc = sec_open(&b->store, p, err);
+    free(p);
+    if (rc) {
+        idx_builder_free(b);
+        return rc;
+    }
+    *out = b;
+    return QUIRE_OK;
+}
+
+void idx_builder_free(idx_builder *b)
+{
+    if (!b) return;
+    tok_free(b->tok);
+    free(b->terms);
+    free(b->arena);
+    free(b->table);
+    free(b->pool);
+    free(b->occ_pos);
+    free(b->occ_next);
+    free(b->doc_terms);
+    free(b->norms);
+    free(b->ids);
+    free(b->id_off);
+    ZSTD_freeCCtx(b->zc);
+    free(b->raw);
+    free(b->zbuf);
+    sec_discard(&b->store);
+    free(b->storeidx);
+    free(b->tmp_prefix);
+    free(b);
+}
+
+uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
+
+size_t idx_builder_mem(const idx_builder *b)
+{
+    return b->pool_cap + b->arena_cap + (size_t)b->terms_cap * sizeof(term_ent) +
+           ((size_t)b->table_mask + 1) * 4 + (size_t)b->occ_cap * 8 +
+           (size_t)b->norms_cap * 4 + b->ids_cap + b->id_off_cap * 8 +
+           b->raw_cap + b->zbuf_cap + b->storeidx_cap;
+}
+
+/* ---- byte pool ---------------------------------------------------------- */
+
+static int slice_alloc(idx_builder *b, uint32_t level, uint32_t *start)
+{
+    size_t need = b->pool_len + slice_size[level];
+    if (need > UINT32_MAX) return -1;
+    if (grow((void **)&b->pool, &b->pool_cap, need, 1)) return -1;
+    *start = (uint32_t)b->pool_len;
+    b->pool_len = need;
+    return 0;
+}
+
+static int stream_byte(idx_builder *b, term_ent *t, uint8_t v)
+{
+    if (t->write == t->slice_end) {
+        uint32_t lvl = t->level + 1 < SLICE_LEVELS ? t->level + 1 : t->level;
+        uint32_t s;
+        if (slice_alloc(b, lvl, &s)) return -1;
+        st32(b->pool + t->slice_end, s);
+        t->level = lvl;
+        t->write = s;
+        t->slice_end = s + slice_size[lvl] - 4;
+    }
+    b->pool[t->write++] = v;
+    return 0;
+}
+
+static int stream_varint(idx_builder *b, term_ent *t, uint64_t v)
+{
+    while (v >= 0x80) {
+        if (stream_byte(b, t, (uint8_t)(v | 0x80))) return -1;
+        v >>= 7;
+    }
+    return stream_byte(b, t, (uint8_t)v);
+}
+
+/* Reads a term's stream back in order. */
+typedef struct stream_rd {
+    const uint8_t *pool;
+    uint32_t p, end, level, stop;
+} stream_rd;
+
+static void stream_rd_init(stream_rd *r, const idx_builder *b, const term_ent *t)
+{
+    r->pool = b->pool;
+    r->p = t->slice_head;
+    r->level = 0;
+    r->end = t->slice_head + slice_size[0] - 4;
+    r->stop = t->write;
+}
+
+static inline uint8_t stream_rd_byte(stream_rd *r)
+{
+    if (r->p == r->end && r->p != r->stop) {
+        uint32_t next = ld32(r->pool + r->end);
+        if (r->level + 1 < SLICE_LEVELS) r->level++;
+        r->p = next;
+        r->end = next + slice_size[r->level] - 4;
+    }
+    return r->pool[r->p++];
+}
+
+static inline uint32_t stream_rd_varint(stream_rd *r)
+{
+    uint32_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        uint8_t c = stream_rd_byte(r);
+        v |= (uint32_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) return v;
+    }
+}
+
+/* ---- term table ------------------------------------------------------- */
+
+static int table_grow(idx_builder *b)
+{
+    uint32_t nsize = (b->table_mask + 1) * 2;
+    uint32_t *nt = calloc(nsize, sizeof *nt);
+    if (!nt) return -1;
+    uint32_t mask = nsize - 1;
+    for (uint32_t i = 0; i < b->nterms; i++) {
+        uint32_t h = b->terms[i].hash & mask;
+        while (nt[h]) h = (h + 1) & mask;
+        nt[h] = i + 1;
+    }
+    free(b->table);
+    b->table = nt;
+    b->table_mask = mask;
+    return 0;
+}
+
+static int term_intern(idx_builder *b, const char *s, uint32_t len,
+                       uint32_t *id)
+{
+    uint32_t hash = (uint32_t)XXH3_64bits(s, len);
+    uint32_t h = hash & b->table_mask;
+    for (;;) {
+        uint32_t slot = b->table[h];
+        if (!slot) break;
+        term_ent *t = &b->terms[slot - 1];
+        if (t->hash == hash && t->term_len == len &&
+            memcmp(b->arena + t->term_off, s, len) == 0) {
+            *id = slot - 1;
+            return 0;
+        }
+        h = (h + 1) & b->table_mask;
+    }
+    if (b->arena_len + len > UINT32_MAX) return -1;
+    if (grow32((void **)&b->terms, &b->terms_cap, b->nterms + 1, sizeof(term_ent)))
+        return -1;
+    if (grow((void **)&b->arena, &b->arena_cap, b->arena_len + len, 1))
+        return -1;
+    uint32_t start;
+    if (slice_alloc(b, 0, &start)) return -1;
+    term_ent *t = &b->terms[b->nterms];
+    memset(t, 0, sizeof *t);
+    t->term_off = (uint32_t)b->arena_len;
+    t->term_len = len;
+    t->hash = hash;
+    t->last_doc = NO_DOC;
+    t->cur_doc = NO_DOC;
+    t->slice_head = start;
+    t->write = start;
+    t->slice_end = start + slice_size[0] - 4;
+    memcpy(b->arena + b->arena_len, s, len);
+    b->arena_len += len;
+    b->table[h] = b->nterms + 1;
+    *id = b->nterms++;
+    if ((uint64_t)b->nterms * 2 > b->table_mask) {
+        if (table_grow(b)) return -1;
+    }
+    return 0;
+}
+
+static int on_token(void *ctx, const tok_token *tk)
+{
+    idx_builder *b = ctx;
+    uint32_t id;
+    if (term_intern(b, tk->term, tk->len, &id)) return -1;
+    if (b->occ_n == b->occ_cap) {
+        /* occ_pos and occ_next always share one capacity */
+        uint32_t cap = b->occ_cap ? b->occ_cap * 2 : 1024;
+        if (cap <= b->occ_cap) return -1;
+        uint32_t *p = realloc(b->occ_pos, (size_t)cap * 4);
+        if (!p) return -1;
+        b->occ_pos = p;
+        uint32_t *n = realloc(b->occ_next, (size_t)cap * 4);
+        if (!n) return -1;
+        b->occ_next = n;
+        b->occ_cap = cap;
+    }
+    term_ent *t = &b->terms[id];
+    uint32_t o = b->occ_n++;
+    b->occ_pos[o] = tk->pos;
+    b->occ_next[o] = NO_DOC;
+    if (t->cur_doc != b->cur_doc) {
+        if (grow32((void **)&b->doc_terms, &b->doc_terms_cap,
+                   b->doc_nterms + 1, 4))
+            return -1;
+        b->doc_terms[b->doc_nterms++] = id;
+        t->cur_doc = b->cur_doc;
+        t->occ_head = o;
+        t->occ_n = 0;
+    } else {
+        b->occ_next[t->occ_tail] = o;
+    }
+    t->occ_tail = o;
+    t->occ_n++;
+    b->cur_len++;
+    return 0;
+}
+
+/* ---- store ---------------------------------------------------------------- */
+
+static int store_flush_block(idx_builder *b, quire_error *err)
+{
+    if (b->raw_ndocs == 0) return QUIRE_OK;
+    size_t bound = ZSTD_compressBound(b->raw_len);
+    if (grow((void **)&b->zbuf, &b->zbuf_cap, bound, 1))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    size_t z = ZSTD_compress2(b->zc, b->zbuf, b->zbuf_cap, b->raw, b->raw_len);
+    if (ZSTD_isError(z))
+        return qerr(err, QUIRE_EIO, "zstd: %s", ZSTD_getErrorName(z));
+    if (grow((void **)&b->storeidx, &b->storeidx_cap, b->storeidx_len + 24, 1))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    uint8_t *e = b->storeidx + b->storeidx_len;
+    st32(e, b->raw_first_doc);
+    st32(e + 4, b->raw_ndocs);
+    st64(e + 8, b->store.len);
+    st32(e + 16, (uint32_t)z);
+    st32(e + 20, (uint32_t)b->raw_len);
+    b->storeidx_len += 24;
+    sec_write(&b->store, b->zbuf, z);
+    b->raw_len = 0;
+    b->raw_ndocs = 0;
+    return QUIRE_OK;
+}
+
+static int raw_put(idx_builder *b, const void *p, size_t n)
+{
+    if (grow((void **)&b->raw, &b->raw_cap, b->raw_len + n, 1)) return -1;
+    memcpy(b->raw + b->raw_len, p, n);
+    b->raw_len += n;
+    return 0;
+}
+
+static int raw_varint(idx_builder *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    return raw_put(b, tmp, (size_t)(varint_put(tmp, v) - tmp));
+}
+
+static int raw_field(idx_builder *b, const char *name, size_t nlen,
+                     const char *val, size_t vlen)
+{
+    if (raw_varint(b, nlen) || raw_put(b, name, nlen) || raw_varint(b, vlen) ||
+        raw_put(b, val, vlen))
+        return -1;
+    return 0;
+}
+
+/* Record: varint record_len, varint nfields, then per field
+ * varint name_len, name, varint value_len, value. */
+static int store_doc(idx_builder *b, const quire_doc_input *d, quire_error *err)
+{
+    if (b->raw_ndocs == 0) b->raw_first_doc = b->ndocs;
+    size_t len = 0;
+    uint8_t tmp[10];
+#define FLEN(n, v) ((size_t)(varint_put(tmp, n) - tmp) + (n) + \
+                    (size_t)(varint_put(tmp, v) - tmp) + (v))
+    len += (size_t)(varint_put(tmp, 3 + d->nfields) - tmp);
+    len += FLEN(2, d->id_len) + FLEN(5, d->title_len) + FLEN(4, d->body_len);
+    for (size_t i = 0; i < d->nfields; i++)
+        len += FLEN(d->fields[i].name_len, d->fields[i].value_len);
+#undef FLEN
+    if (raw_varint(b, len) || raw_varint(b, 3 + d->nfields) ||
+        raw_field(b, "id", 2, d->id, d->id_len) ||
+        raw_field(b, "title", 5, d->title, d->title_len) ||
+        raw_field(b, "body", 4, d->body, d->body_len))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < d->nfields; i++)
+        if (raw_field(b, d->fields[i].name, d->fields[i].name_len,
+                      d->fields[i].value, d->fields[i].value_len))
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+    b->raw_ndocs++;
+    if (b->raw_len >= SEG_STORE_BLOCK) return store_flush_block(b, err);
+    return QUIRE_OK;
+}
+
+/* ---- adding documents --------------------------------------------------- */
+
+int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
+                    quire_error *err)
+{
+    if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
+    if (b->ndocs == NO_DOC - 1)
+        return qerr(err, QUIRE_EARG, "segment is full (2^32-1 documents)");
+    b->cur_doc = b->ndocs;
+    b->occ_n = 0;
+    b->doc_nterms = 0;
+    b->cur_len = 0;
+    uint32_t next = 0;
+    int rc = tok_run(b->tok, d->title ? d->title : "", d->title_len, 0,
+                     on_token, b, &next);
+    if (rc == 0)
+        rc = tok_run(b->tok, d->body ? d->body : "", d->body_len,
+                     idx_body_first_pos(next), on_token, b, &next);
+    if (rc != 0) {
+        b->failed = 1;
+        return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
+    }
+    /* Append this document to the stream of every term it contains. */
+    for (uint32_t i = 0; i < b->doc_nterms; i++) {
+        term_ent *t = &b->terms[b->doc_terms[i]];
+        uint32_t gap = t->last_doc == NO_DOC ? b->cur_doc : b->cur_doc - t->last_doc - 1;
+        int bad = stream_varint(b, t, gap) || stream_varint(b, t, t->occ_n);
+        uint32_t prev = 0;
+        for (uint32_t o = t->occ_head; !bad && o != NO_DOC; o = b->occ_next[o]) {
+            bad = stream_varint(b, t, b->occ_pos[o] - prev);
+            prev = b->occ_pos[o];
+        }
+        if (bad) {
+            b->failed = 1;
+            return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
+        }
+        t->last_doc = b->cur_doc;
+        t->df++;
+        t->cf += t->occ_n;
+        b->npostings++;
+        b->npositions += t->occ_n;
+    }
+    if (grow32((void **)&b->norms, &b->norms_cap, (size_t)b->ndocs + 1, 4) ||
+        grow((void **)&b->id_off, &b->id_off_cap, (size_t)b->ndocs + 2, 8) ||
+        grow((void **)&b->ids, &b->ids_cap, b->ids_len + d->id_len, 1)) {
+        b->failed = 1;
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    b->norms[b->ndocs] = b->cur_len;
+    b->total_len += b->cur_len;
+    b->id_off[b->ndocs] = b->ids_len;
+    if (d->id_len) memcpy(b->ids + b->ids_len, d->id, d->id_len);
+    b->ids_len += d->id_len;
+    b->id_off[b->ndocs + 1] = b->ids_len;
+    rc = store_doc(b, d, err);
+    if (rc) {
+        b->failed = 1;
+        return rc;
+    }
+    *doc = b->ndocs++;
+    return QUIRE_OK;
+}
+
+/* ---- flush -------------------------------------------------------------- */
+
+static int cmp_terms(const void *a, const void *b, void *ctx)
+{
+    const idx_builder *bd = ctx;
+    const term_ent *x = &bd->terms[*(const uint32_t *)a];
+    const term_ent *y = &bd->terms[*(const uint32_t *)b];
+    size_t m = x->term_len < y->term_len ? x->term_len : y->term_len;
+    int c = memcmp(bd->arena + x->term_off, bd->arena + y->term_off, m);
+    if (c) return c;
+    return (x->term_len > y->term_len) - (x->term_len < y->term_len);
+}
+
+static int cmp_ids(const void *a, const void *b, void *ctx)
+{
+    const idx_builder *bd = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    size_t xl = bd->id_off[x + 1] - bd->id_off[x];
+    size_t yl = bd->id_off[y + 1] - bd->id_off[y];
+    size_t m = xl < yl ? xl : yl;
+    int c = m ? memcmp(bd->ids + bd->id_off[x], bd->ids + bd->id_off[y], m) : 0;
+    if (c) return c;
+    if (xl != yl) return xl < yl ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
+{
+    int rc = QUIRE_OK;
+    uint32_t *order = NULL, *ids_order = NULL;
+    seg_writer sw;
+    if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
+    if ((rc = store_flush_block(b, err))) return rc;
+    if ((rc = segw_open(&sw, path, b->tmp_prefix, err))) return rc;
+
+    order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *order);
+    ids_order = malloc((size_t)(b->ndocs ? b->ndocs : 1) * sizeof *ids_order);
+    if (!order || !ids_order) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < b->nterms; i++) order[i] = i;
+    qsort_r(order, b->nterms, sizeof *order, cmp_terms, b);
+
+    segw_set_norms(&sw, b->norms, b->ndocs);
+    for (uint32_t i = 0; i < b->nterms; i++) {
+        term_ent *t = &b->terms[order[i]];
+        stream_rd rd;
+        stream_rd_init(&rd, b, t);
+        if ((rc = segw_term_begin(&sw, (const uint8_t *)b->arena + t->term_off,
+                                  t->term_len, t->df, t->cf, err)))
+            goto fail;
+        uint32_t doc = NO_DOC;
+        for (uint32_t k = 0; k < t->df; k++) {
+            uint32_t gap = stream_rd_varint(&rd);
+            doc = doc == NO_DOC ? gap : doc + gap + 1;
+            uint32_t tf = stream_rd_varint(&rd);
+            uint32_t *pos = segw_posting(&sw, doc, tf);
+            if (!pos) {
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+                goto fail;
+            }
+            uint32_t p = 0;
+            for (uint32_t j = 0; j < tf; j++) {
+                p += stream_rd_varint(&rd);
+                pos[j] = p;
+            }
+        }
+        if ((rc = segw_term_end(&sw, err))) goto fail;
+    }
+
+    /* ids: docs sorted by external id, then the id strings in doc order */
+    for (uint32_t i = 0; i < b->ndocs; i++) ids_order[i] = i;
+    qsort_r(ids_order, b->ndocs, sizeof *ids_order, cmp_ids, b);
+
+    uint64_t store_hash; /* recomputed while copying into the segment */
+    if ((rc = sec_finish(&b->store, &store_hash, err))) goto fail;
+    seg_meta meta = {
+        .ndocs = b->ndocs, .tok_flags = b->tok_flags, .nterms = b->nterms,
+        .total_len = b->total_len, .npostings = b->npostings,
+        .npositions = b->npositions, .block_size = IDX_BLOCK,
+        .dict_block = SEG_DICT_BLOCK,
+    };
+    rc = segw_finish(&sw, &meta, &b->store, b->storeidx,
+                     b->storeidx_len, ids_order, b->id_off, b->ids, err);
+    if (rc) goto fail;
+    free(order);
+    free(ids_order);
+    segw_close(&sw);
+    return QUIRE_OK;
+fail:
+    free(order);
+    free(ids_order);
+    segw_abort(&sw);
+    return rc;
+}

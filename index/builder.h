@@ -1,0 +1,38 @@
+/*
+ * builder.h — in-memory inversion of documents into one segment.
+ * The writer (writer.c) feeds documents to a builder until its memory
+ * estimate passes the budget, then flushes it to a segment file.
+ */
+#ifndef QUIRE_BUILDER_H
+#define QUIRE_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quire.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct idx_builder idx_builder;
+
+/* `tmp_prefix` names the temporary files (prefix + ".store" ...). */
+int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
+                    idx_builder **out, quire_error *err);
+void idx_builder_free(idx_builder *b);
+
+/* Inverts one document; returns its local doc number in *doc. */
+int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
+                    quire_error *err);
+uint32_t idx_builder_ndocs(const idx_builder *b);
+/* Bytes of memory held (what the budget is compared with). */
+size_t idx_builder_mem(const idx_builder *b);
+
+/* Writes the segment file `path` (complete, fsynced) from what was added.
+ * The builder is spent afterwards (only _free is valid). */
+int idx_builder_flush(idx_builder *b, const char *path, quire_error *err);
+
+/* Tokenizes the title and body the way the builder does, so tests and the
+ * query side agree on positions: title from 0, body from the title's next
+ * position + 1 when the title had terms (a gap no phrase can bridge). */
+uint32_t idx_body_first_pos(uint32_t title_next_pos);
+
+#endif

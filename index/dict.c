@@ -1,0 +1,207 @@
+/*
+ * dict.c — front-coded term dictionary.
+ *
+ * Layout of the "dict" section: blocks of up to 64 entries, back to back.
+ * Entry (all varints LEB128):
+ *     prefix      bytes shared with the previous term of the block (0 for
+ *                 the first entry of a block, so every block starts with a
+ *                 whole term that binary search can read)
+ *     suffix_len, suffix bytes
+ *     df, cf - df
+ *     docs_off - base.docs_off, pos_off - base.pos_off
+ *     skip_off - base.skip_off       only when df > 128
+ * The base offsets are 0 at a block start and then the previous entry's
+ * (for skip_off: the previous entry that had one), so offsets are stored as
+ * small deltas but each block decodes on its own.
+ * The "dictidx" section is nblocks little-endian u64 block start offsets.
+ */
+#include "index/dict.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/segment.h"
+#include "index/util.h"
+
+void dict_builder_init(dict_builder *b) { memset(b, 0, sizeof *b); }
+
+void dict_builder_free(dict_builder *b)
+{
+    free(b->buf);
+    free(b->blocks);
+    memset(b, 0, sizeof *b);
+}
+
+static int reserve(dict_builder *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *n = realloc(b->buf, cap);
+    if (!n) return -1;
+    b->buf = n;
+    b->cap = cap;
+    return 0;
+}
+
+int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
+                     const idx_term *e)
+{
+    if (len > DICT_MAX_TERM) return -2;
+    size_t common = 0;
+    if (b->nterms > 0) {
+        size_t m = len < b->prev_len ? len : b->prev_len;
+        while (common < m && term[common] == b->prev[common]) common++;
+        /* strictly increasing: equal terms or a smaller one are bugs */
+        if (common == len || (common < b->prev_len && term[common] < b->prev[common]))
+            return -2;
+    }
+    if (b->nterms % SEG_DICT_BLOCK == 0) {
+        if (b->nblocks == b->blocks_cap) {
+            size_t cap = b->blocks_cap ? b->blocks_cap * 2 : 256;
+            uint64_t *n = realloc(b->blocks, cap * sizeof *n);
+            if (!n) return -1;
+            b->blocks = n;
+            b->blocks_cap = cap;
+        }
+        b->blocks[b->nblocks++] = b->len;
+        common = 0;
+        memset(&b->base, 0, sizeof b->base);
+    }
+    if (reserve(b, len + 8 * 10)) return -1;
+    uint8_t *p = b->buf + b->len;
+    p = varint_put(p, common);
+    p = varint_put(p, len - common);
+    memcpy(p, term + common, len - common);
+    p += len - common;
+    p = varint_put(p, e->df);
+    p = varint_put(p, e->cf - e->df);
+    p = varint_put(p, e->docs_off - b->base.docs_off);
+    p = varint_put(p, e->pos_off - b->base.pos_off);
+    b->base.docs_off = e->docs_off;
+    b->base.pos_off = e->pos_off;
+    if (e->df > IDX_BLOCK) {
+        p = varint_put(p, e->skip_off - b->base.skip_off);
+        b->base.skip_off = e->skip_off;
+    }
+    b->len = (size_t)(p - b->buf);
+    memcpy(b->prev, term, len);
+    b->prev_len = len;
+    b->nterms++;
+    return 0;
+}
+
+/* Decodes one entry at *pp given the previous term in term/term_len. */
+static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
+                        size_t *term_len, idx_term *e, idx_term *base)
+{
+    const uint8_t *p = *pp;
+    uint64_t prefix, suffix, df, extra, d1, d2, d3 = 0;
+    if (!(p = varint_get(p, end, &prefix))) return -1;
+    if (!(p = varint_get(p, end, &suffix))) return -1;
+    if (prefix > *term_len || prefix + suffix > DICT_MAX_TERM ||
+        suffix > (uint64_t)(end - p))
+        return -1;
+    memcpy(term + prefix, p, suffix);
+    *term_len = prefix + suffix;
+    p += suffix;
+    if (!(p = varint_get(p, end, &df))) return -1;
+    if (!(p = varint_get(p, end, &extra))) return -1;
+    if (!(p = varint_get(p, end, &d1))) return -1;
+    if (!(p = varint_get(p, end, &d2))) return -1;
+    if (df == 0 || df > UINT32_MAX) return -1;
+    if (df > IDX_BLOCK && !(p = varint_get(p, end, &d3))) return -1;
+    e->df = (uint32_t)df;
+    e->cf = df + extra;
+    e->docs_off = base->docs_off + d1;
+    e->pos_off = base->pos_off + d2;
+    base->docs_off = e->docs_off;
+    base->pos_off = e->pos_off;
+    if (df > IDX_BLOCK) {
+        e->skip_off = base->skip_off + d3;
+        base->skip_off = e->skip_off;
+    } else {
+        e->skip_off = 0;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c) return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Reads the whole first term of block i without copying it. */
+static int block_first(const dict_view *v, size_t i, const uint8_t **term,
+                       size_t *len)
+{
+    uint64_t off = ld64(v->idx + 8 * i);
+    if (off >= v->dict_len) return -1;
+    const uint8_t *p = v->dict + off, *end = v->dict + v->dict_len;
+    uint64_t prefix, suffix;
+    if (!(p = varint_get(p, end, &prefix)) || prefix != 0) return -1;
+    if (!(p = varint_get(p, end, &suffix)) || suffix > (uint64_t)(end - p))
+        return -1;
+    *term = p;
+    *len = suffix;
+    return 0;
+}
+
+int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
+                idx_term *out)
+{
+    if (v->nblocks == 0 || len > DICT_MAX_TERM) return 0;
+    /* Last block whose first term <= term. */
+    size_t lo = 0, hi = v->nblocks;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uint8_t *t;
+        size_t tl;
+        if (block_first(v, mid, &t, &tl)) return -1;
+        if (cmp_bytes(t, tl, term, len) <= 0) lo = mid; else hi = mid;
+    }
+    const uint8_t *p = v->dict + ld64(v->idx + 8 * lo);
+    const uint8_t *end = v->dict + v->dict_len;
+    uint64_t n = v->nterms - (uint64_t)lo * SEG_DICT_BLOCK;
+    if (n > SEG_DICT_BLOCK) n = SEG_DICT_BLOCK;
+    uint8_t buf[DICT_MAX_TERM];
+    size_t blen = 0;
+    idx_term e, base;
+    memset(&base, 0, sizeof base);
+    for (uint64_t i = 0; i < n; i++) {
+        if (decode_entry(&p, end, buf, &blen, &e, &base)) return -1;
+        int c = cmp_bytes(buf, blen, term, len);
+        if (c == 0) { *out = e; return 1; }
+        if (c > 0) return 0;
+    }
+    return 0;
+}
+
+void dict_iter_init(dict_iter *it, const dict_view *v)
+{
+    memset(it, 0, sizeof *it);
+    it->v = v;
+    it->p = v->dict;
+    it->end = v->dict + v->dict_len;
+}
+
+int dict_iter_next(dict_iter *it)
+{
+    if (it->i >= it->v->nterms) return 0;
+    if (it->i % SEG_DICT_BLOCK == 0) {
+        size_t b = (size_t)(it->i / SEG_DICT_BLOCK);
+        if (b >= it->v->nblocks) return -1;
+        uint64_t off = ld64(it->v->idx + 8 * b);
+        if (it->v->dict + off != it->p) return -1;
+        memset(&it->base, 0, sizeof it->base);
+        it->term_len = 0;
+    }
+    if (decode_entry(&it->p, it->end, it->term, &it->term_len, &it->e, &it->base))
+        return -1;
+    it->i++;
+    return 1;
+}

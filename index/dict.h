@@ -1,0 +1,54 @@
+/*
+ * dict.h — the term dictionary: terms sorted bytewise, front-coded in blocks
+ * of SEG_DICT_BLOCK entries, plus a block index of byte offsets used for
+ * binary search on each block's first (fully stored) term.
+ */
+#ifndef QUIRE_DICT_H
+#define QUIRE_DICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/index.h"
+
+#define DICT_MAX_TERM 4096u  /* longest term the dictionary stores */
+
+typedef struct dict_builder {
+    uint8_t *buf; size_t len, cap;       /* dict section bytes */
+    uint64_t *blocks; size_t nblocks, blocks_cap; /* block start offsets */
+    uint8_t prev[DICT_MAX_TERM]; size_t prev_len;
+    uint64_t nterms;
+    idx_term base;                        /* delta baselines in the block */
+} dict_builder;
+
+void dict_builder_init(dict_builder *b);
+void dict_builder_free(dict_builder *b);
+/* Terms must arrive in strictly increasing bytewise order.  Returns 0, -1 on
+ * allocation failure, -2 on order violation or an over-long term. */
+int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
+                     const idx_term *e);
+
+/* A read-only view of a serialized dictionary. */
+typedef struct dict_view {
+    const uint8_t *dict; size_t dict_len;
+    const uint8_t *idx;  size_t nblocks;  /* idx: nblocks u64 offsets */
+    uint64_t nterms;
+} dict_view;
+
+/* 1 found, 0 absent, -1 corrupt. */
+int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
+                idx_term *out);
+
+/* Sequential decoding of every entry, for verification and merging. */
+typedef struct dict_iter {
+    const dict_view *v;
+    uint64_t i;                /* entries decoded so far */
+    const uint8_t *p, *end;
+    uint8_t term[DICT_MAX_TERM]; size_t term_len;
+    idx_term e, base;
+} dict_iter;
+void dict_iter_init(dict_iter *it, const dict_view *v);
+/* 1 produced an entry, 0 end, -1 corrupt. */
+int dict_iter_next(dict_iter *it);
+
+#endif

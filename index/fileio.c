@@ -1,0 +1,144 @@
+/*
+ * fileio.c — the only place the index layer talks to the file system for
+ * bulk data.  Every failure carries the path and errno text, so a full disk
+ * surfaces as "write seg_000003.qseg: No space left on device" instead of a
+ * silently short file.
+ */
+#define _GNU_SOURCE
+#include "index/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "index/util.h"
+
+char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    p[a] = '/';
+    memcpy(p + a + 1, name, b + 1);
+    return p;
+}
+
+int sec_open(sec_out *s, const char *path, quire_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->path = strdup(path);
+    s->h = XXH3_createState();
+    if (!s->path || !s->h) {
+        sec_discard(s);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    XXH3_64bits_reset(s->h);
+    s->f = fopen(path, "w+b");
+    if (!s->f) {
+        int e = errno;
+        sec_discard(s);
+        return qerr(err, QUIRE_EIO, "create %s: %s", path, strerror(e));
+    }
+    setvbuf(s->f, NULL, _IOFBF, 1 << 20);
+    return QUIRE_OK;
+}
+
+void sec_write(sec_out *s, const void *p, size_t n)
+{
+    if (s->failed || n == 0) return;
+    XXH3_64bits_update(s->h, p, n);
+    if (fwrite(p, 1, n, s->f) != n) {
+        s->failed = 1;
+        s->saved_errno = errno ? errno : EIO;
+    }
+    s->len += n;
+}
+
+int sec_finish(sec_out *s, uint64_t *hash, quire_error *err)
+{
+    if (!s->failed && fflush(s->f) != 0) {
+        s->failed = 1;
+        s->saved_errno = errno;
+    }
+    if (s->failed)
+        return qerr(err, QUIRE_EIO, "write %s: %s", s->path,
+                    strerror(s->saved_errno));
+    *hash = XXH3_64bits_digest(s->h);
+    return QUIRE_OK;
+}
+
+void sec_discard(sec_out *s)
+{
+    if (s->f) fclose(s->f);
+    if (s->path) unlink(s->path);
+    free(s->path);
+    if (s->h) XXH3_freeState(s->h);
+    memset(s, 0, sizeof *s);
+}
+
+int write_all(int fd, const void *p, size_t n, const char *path,
+              quire_error *err)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return qerr(err, QUIRE_EIO, "write %s: %s", path, strerror(errno));
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return QUIRE_OK;
+}
+
+int fsync_dir(const char *dir, quire_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return qerr(err, QUIRE_EIO, "open %s: %s", dir, strerror(errno));
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0)
+        return qerr(err, QUIRE_EIO, "fsync %s: %s", dir, strerror(e));
+    return QUIRE_OK;
+}
+
+int map_file(const char *path, mapped_file *m, quire_error *err)
+{
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return qerr(err, errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+                    "open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return qerr(err, QUIRE_EIO, "stat %s: %s", path, strerror(e));
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return qerr(err, QUIRE_ECORRUPT, "%s: empty file", path);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return qerr(err, QUIRE_EIO, "mmap %s: %s", path, strerror(e));
+    m->data = p;
+    m->len = (size_t)st.st_size;
+    return QUIRE_OK;
+}
+
+void unmap_file(mapped_file *m)
+{
+    if (m->data) munmap((void *)m->data, m->len);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,270 @@
+/*
+ * manifest.c — MANIFEST and deletion files.
+ *
+ * MANIFEST is a short text file, so a human can read what a directory holds:
+ *     quire-manifest 1
+ *     generation 3
+ *     tok_flags 1
+ *     next_segment 4
+ *     segment seg_000001.qseg 1000 seg_000001.g3.del
+ *     segment seg_000002.qseg 500 -
+ *     checksum 9f0c1d2e3a4b5c6d
+ * The checksum is the XXH3-64 (hex) of every byte before the "checksum"
+ * line.  It is replaced only by rename(2) of a fully written and fsynced
+ * MANIFEST.tmp, followed by an fsync of the directory: readers see either
+ * the old generation or the new one, never a mix.
+ *
+ * A deletion file (seg_N.gG.del) is written once per generation that
+ * changes a segment's deletions, so older generations keep theirs:
+ *     "QDEL" u32 version (1), u32 ndocs, u32 ndeleted,
+ *     u64 words [(ndocs + 63) / 64] (bit d set = doc d deleted),
+ *     u64 XXH3-64 of everything before it.
+ */
+#define _GNU_SOURCE
+#include "index/manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "index/fileio.h"
+#include "index/util.h"
+
+int manifest_push(manifest *m, const manifest_seg *s)
+{
+    if (m->nsegs == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        manifest_seg *n = realloc(m->segs, cap * sizeof *n);
+        if (!n) return -1;
+        m->segs = n;
+        m->cap = cap;
+    }
+    m->segs[m->nsegs++] = *s;
+    return 0;
+}
+
+void manifest_free(manifest *m)
+{
+    free(m->segs);
+    memset(m, 0, sizeof *m);
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= NAME_MAX_LEN || s[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '/' ) return 0;
+    return 1;
+}
+
+int manifest_read(const char *dir, manifest *m, quire_error *err)
+{
+    memset(m, 0, sizeof *m);
+    char *path = path_join(dir, MANIFEST_NAME);
+    if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        int rc = e == ENOENT
+            ? qerr(err, QUIRE_ENOTFOUND, "%s: no index here (MANIFEST missing)", dir)
+            : qerr(err, QUIRE_EIO, "open %s: %s", path, strerror(e));
+        free(path);
+        return rc;
+    }
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                fclose(f);
+                free(buf);
+                free(path);
+                return qerr(err, QUIRE_ENOMEM, "out of memory");
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, 4096, f);
+        n += got;
+        if (got < 4096) break;
+    }
+    int rd_err = ferror(f);
+    fclose(f);
+    if (rd_err) {
+        int rc = qerr(err, QUIRE_EIO, "read %s", path);
+        free(buf);
+        free(path);
+        return rc;
+    }
+    buf[n] = 0;
+    int rc = QUIRE_OK;
+    char *ck = strstr(buf, "\nchecksum ");
+    unsigned long long want;
+    if (!ck || sscanf(ck + 10, "%16llx", &want) != 1 ||
+        XXH3_64bits(buf, (size_t)(ck - buf) + 1) != want) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch or truncated", path);
+        goto out;
+    }
+    ck[1] = 0;
+    unsigned version = 0;
+    char *save = NULL;
+    int seen_header = 0;
+    for (char *line = strtok_r(buf, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        manifest_seg s;
+        char del[NAME_MAX_LEN + 1];
+        unsigned long long g;
+        unsigned u;
+        if (sscanf(line, "quire-manifest %u", &version) == 1) {
+            seen_header = 1;
+            if (version != MANIFEST_VERSION) {
+                rc = qerr(err, QUIRE_EVERSION,
+                          "%s: manifest version %u, this build reads version %u",
+                          path, version, MANIFEST_VERSION);
+                goto out;
+            }
+        } else if (sscanf(line, "generation %llu", &g) == 1) {
+            m->generation = g;
+        } else if (sscanf(line, "tok_flags %u", &u) == 1) {
+            m->tok_flags = u;
+        } else if (sscanf(line, "next_segment %u", &u) == 1) {
+            m->next_segment = u;
+        } else if (sscanf(line, "segment %63s %u %64s", s.name, &s.ndocs, del) == 3) {
+            if (!valid_name(s.name) || (strcmp(del, "-") && !valid_name(del))) {
+                rc = qerr(err, QUIRE_ECORRUPT, "%s: bad file name in '%s'", path, line);
+                goto out;
+            }
+            snprintf(s.del, sizeof s.del, "%s", strcmp(del, "-") ? del : "");
+            if (manifest_push(m, &s)) {
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+                goto out;
+            }
+        } else {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: unexpected line '%s'", path, line);
+            goto out;
+        }
+    }
+    if (!seen_header)
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: not a Quire manifest", path);
+out:
+    free(buf);
+    free(path);
+    if (rc) manifest_free(m);
+    return rc;
+}
+
+static int write_file_atomic(const char *dir, const char *name,
+                             const void *data, size_t len, quire_error *err)
+{
+    char *path = path_join(dir, name);
+    char *tmp = malloc(strlen(path) + 5);
+    if (!path || !tmp) {
+        free(path);
+        free(tmp);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    sprintf(tmp, "%s.tmp", path);
+    int rc = QUIRE_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = qerr(err, QUIRE_EIO, "create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    rc = write_all(fd, data, len, tmp, err);
+    if (!rc && fsync(fd) != 0)
+        rc = qerr(err, QUIRE_EIO, "fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && !rc)
+        rc = qerr(err, QUIRE_EIO, "close %s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path) != 0)
+        rc = qerr(err, QUIRE_EIO, "rename %s: %s", tmp, strerror(errno));
+    if (rc) unlink(tmp);
+    if (!rc) rc = fsync_dir(dir, err);
+out:
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+int manifest_write(const char *dir, const manifest *m, quire_error *err)
+{
+    size_t cap = 256 + m->nsegs * (2 * NAME_MAX_LEN + 32);
+    char *buf = malloc(cap);
+    if (!buf) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    size_t n = (size_t)snprintf(buf, cap,
+                                "quire-manifest %u\ngeneration %llu\ntok_flags %u\n"
+                                "next_segment %u\n",
+                                MANIFEST_VERSION, (unsigned long long)m->generation,
+                                m->tok_flags, m->next_segment);
+    for (size_t i = 0; i < m->nsegs; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "segment %s %u %s\n",
+                              m->segs[i].name, m->segs[i].ndocs,
+                              m->segs[i].del[0] ? m->segs[i].del : "-");
+    n += (size_t)snprintf(buf + n, cap - n, "checksum %016llx\n",
+                          (unsigned long long)XXH3_64bits(buf, n));
+    int rc = write_file_atomic(dir, MANIFEST_NAME, buf, n, err);
+    free(buf);
+    return rc;
+}
+
+int del_read(const char *dir, const char *name, uint32_t ndocs,
+             uint64_t **bits, uint32_t *ndeleted, quire_error *err)
+{
+    char *path = path_join(dir, name);
+    if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    mapped_file mf;
+    int rc = map_file(path, &mf, err);
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    size_t words = ((size_t)ndocs + 63) / 64;
+    size_t want = 16 + words * 8 + 8;
+    if (mf.len != want || memcmp(mf.data, "QDEL", 4) != 0 ||
+        ld32(mf.data + 8) != ndocs ||
+        XXH3_64bits(mf.data, want - 8) != ld64(mf.data + want - 8)) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: corrupt deletion file", path);
+        goto out;
+    }
+    if (ld32(mf.data + 4) != 1) {
+        rc = qerr(err, QUIRE_EVERSION, "%s: deletion file version %u", path,
+                  ld32(mf.data + 4));
+        goto out;
+    }
+    *bits = malloc(words ? words * 8 : 8);
+    if (!*bits) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*bits, mf.data + 16, words * 8);
+    *ndeleted = ld32(mf.data + 12);
+out:
+    unmap_file(&mf);
+    free(path);
+    return rc;
+}
+
+int del_write(const char *dir, const char *name, const uint64_t *bits,
+              uint32_t ndocs, quire_error *err)
+{
+    size_t words = ((size_t)ndocs + 63) / 64;
+    size_t len = 16 + words * 8 + 8;
+    uint8_t *buf = malloc(len);
+    if (!buf) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    uint32_t nd = 0;
+    for (size_t i = 0; i < words; i++) nd += (uint32_t)__builtin_popcountll(bits[i]);
+    memcpy(buf, "QDEL", 4);
+    st32(buf + 4, 1);
+    st32(buf + 8, ndocs);
+    st32(buf + 12, nd);
+    memcpy(buf + 16, bits, words * 8);
+    st64(buf + len - 8, XXH3_64bits(buf, len - 8));
+    int rc = write_file_atomic(dir, name, buf, len, err);
+    free(buf);
+    return rc;
+}

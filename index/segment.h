@@ -1,0 +1,68 @@
+/*
+ * segment.h — constants and small structures shared by the segment writer
+ * (segment_write.c) and reader (segment_read.c).  The byte layout is
+ * described in segment_write.c's header comment and in docs/FORMAT.md.
+ */
+#ifndef QUIRE_SEGMENT_H
+#define QUIRE_SEGMENT_H
+
+#include <stdint.h>
+
+#define SEG_MAGIC "QUIRESEG"       /* 8 bytes at offset 0 */
+#define SEG_TRAILER_MAGIC "QSEGEND1" /* last 8 bytes of the file */
+#define SEG_VERSION 1u
+#define SEG_HEADER_BYTES 64u
+#define SEG_ALIGN 64u
+#define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
+#define SEG_DICT_BLOCK 64u         /* terms per dictionary block */
+#define SEG_STORE_BLOCK (16u * 1024) /* raw bytes per store block (about) */
+#define SEG_SKIP_ENTRY 32u         /* bytes per skip entry */
+
+enum seg_section {
+    SEC_META = 1,
+    SEC_DICT = 2,
+    SEC_DICTIDX = 3,
+    SEC_DOCS = 4,
+    SEC_SKIP = 5,
+    SEC_POS = 6,
+    SEC_NORMS = 7,
+    SEC_STORE = 8,
+    SEC_STOREIDX = 9,
+    SEC_IDS = 10,
+    SEC_COUNT = 11 /* one past the last id */
+};
+
+/* Section table entry as stored in the footer (32 bytes, little-endian). */
+typedef struct seg_section_entry {
+    uint32_t id;
+    uint32_t reserved;
+    uint64_t offset;
+    uint64_t length;
+    uint64_t xxh3;
+} seg_section_entry;
+
+/* META section (little-endian, 64 bytes). */
+typedef struct seg_meta {
+    uint32_t ndocs;
+    uint32_t tok_flags;
+    uint64_t nterms;
+    uint64_t total_len;   /* sum of document lengths */
+    uint64_t npostings;
+    uint64_t npositions;
+    uint32_t block_size;  /* 128 */
+    uint32_t dict_block;  /* 64 */
+} seg_meta;
+
+/* One skip entry per posting block of a term with df > 128. */
+typedef struct seg_skip {
+    uint32_t last_doc;      /* last doc id of the block */
+    uint32_t docs_off;      /* block start, relative to the term's docs_off */
+    uint64_t pos_k;         /* index of the block's first position in the
+                               term's position stream */
+    uint64_t pos_block_off; /* byte offset (relative to the term's pos_off)
+                               of position block pos_k / 128 */
+    uint32_t max_tf;        /* largest tf in the block */
+    uint32_t min_len;       /* smallest doc length in the block */
+} seg_skip;
+
+#endif

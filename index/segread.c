@@ -1,0 +1,560 @@
+/*
+ * segread.c — opens a segment file through mmap, checks its structure and
+ * checksums, and serves dictionary lookups, stored documents, id lookups
+ * and posting iterators.  The layout is documented in segwrite.c and
+ * docs/FORMAT.md.
+ *
+ * Every offset read from the file is checked against its section before
+ * use, so a damaged file that slipped past the checksums (or was opened
+ * without verification) yields QUIRE_ECORRUPT or an exhausted iterator,
+ * never a read outside the mapping.
+ */
+#define _GNU_SOURCE
+#include "index/segread.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "index/codec.h"
+#include "index/segment.h"
+#include "index/util.h"
+
+static const char *section_name(uint32_t id)
+{
+    static const char *names[SEC_COUNT] = {
+        "?", "meta", "dict", "dictidx", "docs", "skip", "pos", "norms",
+        "store", "storeidx", "ids"};
+    return id < SEC_COUNT ? names[id] : "?";
+}
+
+int idx_segment_open(const char *dir, const char *name, int verify,
+                     idx_segment **out, quire_error *err)
+{
+    idx_segment *s = calloc(1, sizeof *s);
+    if (!s) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    char *path = path_join(dir, name);
+    s->name = strdup(name);
+    if (!path || !s->name) {
+        free(path);
+        idx_segment_close(s);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    int rc = map_file(path, &s->m, err);
+    if (rc) goto fail;
+    const uint8_t *d = s->m.data;
+    size_t n = s->m.len;
+    if (n < SEG_HEADER_BYTES + SEG_TRAILER_BYTES || memcmp(d, SEG_MAGIC, 8) != 0) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: not a Quire segment (bad magic or too short)", path);
+        goto fail;
+    }
+    if (ld32(d + 8) != SEG_VERSION) {
+        rc = qerr(err, QUIRE_EVERSION,
+                  "%s: segment format version %u, this build reads version %u",
+                  path, ld32(d + 8), SEG_VERSION);
+        goto fail;
+    }
+    const uint8_t *tr = d + n - SEG_TRAILER_BYTES;
+    if (memcmp(tr + SEG_TRAILER_BYTES - 8, SEG_TRAILER_MAGIC, 8) != 0) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: truncated (no trailer)", path);
+        goto fail;
+    }
+    uint64_t foff = ld64(tr), flen = ld64(tr + 8);
+    if (foff > n - SEG_TRAILER_BYTES || flen != n - SEG_TRAILER_BYTES - foff ||
+        flen < 8) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: footer out of bounds", path);
+        goto fail;
+    }
+    if (XXH3_64bits(d + foff, flen) != ld64(tr + 16)) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: footer checksum mismatch", path);
+        goto fail;
+    }
+    uint32_t nsec = ld32(d + foff);
+    if ((uint64_t)nsec * 32 + 8 != flen) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: bad section table", path);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = d + foff + 8 + 32 * i;
+        uint32_t id = ld32(e);
+        uint64_t off = ld64(e + 8), len = ld64(e + 16);
+        if (id == 0 || id >= SEC_COUNT || off > foff || len > foff - off) {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: section %u out of bounds", path, id);
+            goto fail;
+        }
+        s->sec[id] = d + off;
+        s->sec_len[id] = len;
+        s->sec_hash[id] = ld64(e + 24);
+        s->sec_present[id] = 1;
+    }
+    for (uint32_t id = 1; id < SEC_COUNT; id++) {
+        if (!s->sec_present[id]) {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: section %s missing", path, section_name(id));
+            goto fail;
+        }
+    }
+    if (verify && (rc = idx_segment_check_sums(s, err))) goto fail;
+
+    if (s->sec_len[SEC_META] < 48) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: meta section too short", path);
+        goto fail;
+    }
+    const uint8_t *m = s->sec[SEC_META];
+    s->ndocs = ld32(m);
+    s->tok_flags = ld32(m + 4);
+    s->nterms = ld64(m + 8);
+    s->total_len = ld64(m + 16);
+    s->npostings = ld64(m + 24);
+    s->npositions = ld64(m + 32);
+    if (ld32(m + 40) != IDX_BLOCK || ld32(m + 44) != SEG_DICT_BLOCK) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: unexpected block sizes", path);
+        goto fail;
+    }
+    uint64_t nblocks = (s->nterms + SEG_DICT_BLOCK - 1) / SEG_DICT_BLOCK;
+    if (s->sec_len[SEC_DICTIDX] != nblocks * 8 ||
+        s->sec_len[SEC_NORMS] != (uint64_t)s->ndocs * 4 ||
+        s->sec_len[SEC_STOREIDX] % 24 != 0 ||
+        s->sec_len[SEC_IDS] < 8 + (uint64_t)s->ndocs * 12 + 8) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: section sizes disagree with meta", path);
+        goto fail;
+    }
+    s->dict.dict = s->sec[SEC_DICT];
+    s->dict.dict_len = s->sec_len[SEC_DICT];
+    s->dict.idx = s->sec[SEC_DICTIDX];
+    s->dict.nblocks = (size_t)nblocks;
+    s->dict.nterms = s->nterms;
+    s->norms = s->sec[SEC_NORMS];
+    free(path);
+    *out = s;
+    return QUIRE_OK;
+fail:
+    free(path);
+    idx_segment_close(s);
+    return rc;
+}
+
+int idx_segment_check_sums(const idx_segment *s, quire_error *err)
+{
+    for (uint32_t id = 1; id < SEC_COUNT; id++) {
+        if (XXH3_64bits(s->sec[id], s->sec_len[id]) != s->sec_hash[id])
+            return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section %s",
+                        s->name, section_name(id));
+    }
+    return QUIRE_OK;
+}
+
+void idx_segment_close(idx_segment *s)
+{
+    if (!s) return;
+    unmap_file(&s->m);
+    free(s->deleted);
+    free(s->name);
+    free(s);
+}
+
+const char *idx_segment_name(const idx_segment *s) { return s->name; }
+uint32_t idx_segment_ndocs(const idx_segment *s) { return s->ndocs; }
+uint64_t idx_segment_nterms(const idx_segment *s) { return s->nterms; }
+uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc)
+{
+    return doc < s->ndocs ? ld32(s->norms + 4 * (size_t)doc) : 0;
+}
+const uint64_t *idx_segment_deleted(const idx_segment *s)
+{
+    return s->ndeleted ? s->deleted : NULL;
+}
+
+int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
+                       idx_term *out)
+{
+    int r = dict_lookup(&s->dict, (const uint8_t *)term, len, out);
+    if (r == 1) {
+        /* offsets must point inside their sections */
+        if (out->docs_off >= s->sec_len[SEC_DOCS] ||
+            out->pos_off >= s->sec_len[SEC_POS] ||
+            (out->df > IDX_BLOCK &&
+             out->skip_off + (uint64_t)((out->df + IDX_BLOCK - 1) / IDX_BLOCK) *
+                 SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP]) ||
+            out->df > s->ndocs)
+            return -1;
+    }
+    return r;
+}
+
+/* ---- stored documents and ids ------------------------------------------ */
+
+int idx_segment_doc_record(const idx_segment *s, uint32_t doc, uint8_t **rec,
+                           size_t *len, quire_error *err)
+{
+    if (doc >= s->ndocs)
+        return qerr(err, QUIRE_ENOTFOUND, "no document %u in %s", doc, s->name);
+    const uint8_t *ix = s->sec[SEC_STOREIDX];
+    size_t nb = s->sec_len[SEC_STOREIDX] / 24;
+    size_t lo = 0, hi = nb;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ld32(ix + 24 * mid) <= doc) lo = mid; else hi = mid;
+    }
+    if (nb == 0) return qerr(err, QUIRE_ECORRUPT, "%s: empty store index", s->name);
+    const uint8_t *e = ix + 24 * lo;
+    uint32_t first = ld32(e), count = ld32(e + 4);
+    uint64_t off = ld64(e + 8);
+    uint32_t clen = ld32(e + 16), rlen = ld32(e + 20);
+    if (doc < first || doc - first >= count || off > s->sec_len[SEC_STORE] ||
+        clen > s->sec_len[SEC_STORE] - off)
+        return qerr(err, QUIRE_ECORRUPT, "%s: store index broken at doc %u", s->name, doc);
+    uint8_t *raw = malloc(rlen ? rlen : 1);
+    if (!raw) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    size_t got = ZSTD_decompress(raw, rlen, s->sec[SEC_STORE] + off, clen);
+    if (ZSTD_isError(got) || got != rlen) {
+        free(raw);
+        return qerr(err, QUIRE_ECORRUPT, "%s: store block of doc %u does not decompress",
+                    s->name, doc);
+    }
+    const uint8_t *p = raw, *end = raw + rlen;
+    for (uint32_t i = first;; i++) {
+        uint64_t l;
+        if (!(p = varint_get(p, end, &l)) || l > (uint64_t)(end - p)) {
+            free(raw);
+            return qerr(err, QUIRE_ECORRUPT, "%s: bad record in store", s->name);
+        }
+        if (i == doc) {
+            memmove(raw, p, (size_t)l);
+            *rec = raw;
+            *len = (size_t)l;
+            return QUIRE_OK;
+        }
+        p += l;
+    }
+}
+
+static void id_at(const idx_segment *s, uint32_t doc, const uint8_t **p,
+                  size_t *len)
+{
+    const uint8_t *base = s->sec[SEC_IDS];
+    uint64_t n = s->ndocs;
+    const uint8_t *offs = base + 8 + 4 * n;
+    const uint8_t *blob = offs + 8 * (n + 1);
+    size_t blob_len = s->sec_len[SEC_IDS] - (size_t)(blob - base);
+    uint64_t a = ld64(offs + 8 * (size_t)doc), b = ld64(offs + 8 * ((size_t)doc + 1));
+    if (a > b || b > blob_len) { *p = blob; *len = 0; return; }
+    *p = blob + a;
+    *len = (size_t)(b - a);
+}
+
+long idx_segment_find_id(const idx_segment *s, const char *id, size_t len)
+{
+    const uint8_t *sorted = s->sec[SEC_IDS] + 8;
+    size_t lo = 0, hi = s->ndocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t d = ld32(sorted + 4 * mid);
+        if (d >= s->ndocs) return -1;
+        const uint8_t *p;
+        size_t l;
+        id_at(s, d, &p, &l);
+        size_t m = l < len ? l : len;
+        int c = m ? memcmp(p, id, m) : 0;
+        if (!c) c = (l > len) - (l < len);
+        if (c == 0) {
+            /* several docs may share an id (only the last is live) */
+            while (mid + 1 < s->ndocs) {
+                uint32_t d2 = ld32(sorted + 4 * (mid + 1));
+                if (d2 >= s->ndocs) break;
+                id_at(s, d2, &p, &l);
+                if (l != len || (len && memcmp(p, id, len))) break;
+                mid++;
+                d = d2;
+            }
+            return d;
+        }
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return -1;
+}
+
+/* ---- posting iterator -------------------------------------------------- */
+
+struct idx_postings {
+    const idx_segment *s;
+    idx_term t;
+    const uint8_t *docs, *docs_end;   /* docs section bounds */
+    const uint8_t *skip;              /* term's skip entries or NULL */
+    const uint8_t *pos, *pos_end;     /* term's positions, section end */
+    uint32_t nblocks, nfull;
+    uint32_t block;                   /* decoded block */
+    uint32_t n, i, doc;
+    uint32_t docs_buf[IDX_BLOCK], tf_buf[IDX_BLOCK];
+    const uint8_t *tf_ptr;            /* packed tfs of a full block */
+    uint32_t tf_width;
+    int tf_ready;
+    uint64_t blk_pos_k, blk_pos_off;
+    uint32_t psum_i;                  /* positions before doc psum_i ... */
+    uint64_t psum;                    /* ... of the block sum to psum */
+    uint64_t pblk, pblk_off;          /* decoded position block, offset */
+    uint32_t pbuf[IDX_BLOCK];
+    uint32_t *out; uint32_t out_cap;
+    uint32_t sblock;                  /* shallow cursor */
+    uint32_t single_max_tf, single_min_len, single_last; /* one-block list */
+    int single_bounds;
+};
+
+static const uint8_t *skip_entry(const idx_postings *p, uint32_t b)
+{
+    return p->skip + (size_t)b * SEG_SKIP_ENTRY;
+}
+
+/* Decodes block b; returns 0, or -1 on corrupt data (iterator ends). */
+static int load_block(idx_postings *p, uint32_t b)
+{
+    uint32_t base = 0;
+    const uint8_t *start = p->docs;
+    p->blk_pos_k = 0;
+    p->blk_pos_off = 0;
+    if (p->skip) {
+        const uint8_t *e = skip_entry(p, b);
+        start = p->docs + ld32(e + 4);
+        p->blk_pos_k = ld64(e + 8);
+        p->blk_pos_off = ld64(e + 16);
+        if (b > 0) base = ld32(skip_entry(p, b - 1)) + 1;
+    } else if (b != 0) {
+        return -1;
+    }
+    if (start >= p->docs_end) return -1;
+    p->block = b;
+    p->i = 0;
+    p->psum_i = 0;
+    p->psum = 0;
+    if (b < p->nfull) {
+        if (p->docs_end - start < 2) return -1;
+        uint32_t wd = start[0], wf = start[1];
+        if (wd > 32 || wf > 32) return -1;
+        size_t need = 2 + codec_packed_bytes(wd) + codec_packed_bytes(wf);
+        if ((size_t)(p->docs_end - start) < need) return -1;
+        codec_unpack128_delta1(start + 2, wd, base, p->docs_buf);
+        p->tf_ptr = start + 2 + codec_packed_bytes(wd);
+        p->tf_width = wf;
+        p->tf_ready = 0;
+        p->n = IDX_BLOCK;
+    } else {
+        uint32_t n = p->t.df - p->nfull * IDX_BLOCK;
+        const uint8_t *q = start;
+        uint32_t prev = base - 1;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t gap, tf;
+            if (!(q = varint_get32(q, p->docs_end, &gap))) return -1;
+            if (!(q = varint_get32(q, p->docs_end, &tf))) return -1;
+            prev += gap + 1;
+            p->docs_buf[k] = prev;
+            p->tf_buf[k] = tf + 1;
+        }
+        p->tf_ready = 1;
+        p->n = n;
+    }
+    if (p->docs_buf[p->n - 1] >= p->s->ndocs) return -1;
+    p->doc = p->docs_buf[0];
+    return 0;
+}
+
+static void end_iter(idx_postings *p)
+{
+    p->doc = IDX_END;
+    p->n = 0;
+    p->i = 0;
+    p->block = p->nblocks;
+}
+
+int idx_postings_open(const idx_segment *s, const idx_term *t,
+                      idx_postings **out)
+{
+    idx_postings *p = malloc(sizeof *p);
+    if (!p) return -1;
+    memset(p, 0, offsetof(idx_postings, docs_buf));
+    p->s = s;
+    p->t = *t;
+    p->docs = s->sec[SEC_DOCS] + t->docs_off;
+    p->docs_end = s->sec[SEC_DOCS] + s->sec_len[SEC_DOCS];
+    p->pos = s->sec[SEC_POS] + t->pos_off;
+    p->pos_end = s->sec[SEC_POS] + s->sec_len[SEC_POS];
+    p->nblocks = (t->df + IDX_BLOCK - 1) / IDX_BLOCK;
+    p->nfull = t->df / IDX_BLOCK;
+    p->skip = t->df > IDX_BLOCK ? s->sec[SEC_SKIP] + t->skip_off : NULL;
+    p->pblk = UINT64_MAX;
+    p->out = NULL;
+    p->out_cap = 0;
+    p->single_bounds = 0;
+    if (t->df == 0 || load_block(p, 0) != 0) end_iter(p);
+    *out = p;
+    return 0;
+}
+
+void idx_postings_close(idx_postings *p)
+{
+    if (!p) return;
+    free(p->out);
+    free(p);
+}
+
+uint32_t idx_postings_doc(const idx_postings *p) { return p->doc; }
+
+uint32_t idx_postings_next(idx_postings *p)
+{
+    if (p->doc == IDX_END) return IDX_END;
+    if (++p->i < p->n) return p->doc = p->docs_buf[p->i];
+    if (p->block + 1 >= p->nblocks || load_block(p, p->block + 1) != 0) {
+        end_iter(p);
+        return IDX_END;
+    }
+    return p->doc;
+}
+
+uint32_t idx_postings_advance(idx_postings *p, uint32_t target)
+{
+    if (p->doc >= target) return p->doc;  /* also covers IDX_END */
+    if (p->docs_buf[p->n - 1] < target) {
+        /* find the first later block whose last doc reaches target */
+        uint32_t b = p->block + 1;
+        if (!p->skip) { end_iter(p); return IDX_END; }
+        while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
+        if (b >= p->nblocks || load_block(p, b) != 0) {
+            end_iter(p);
+            return IDX_END;
+        }
+    }
+    uint32_t i = p->i;
+    while (p->docs_buf[i] < target) i++;
+    p->i = i;
+    return p->doc = p->docs_buf[i];
+}
+
+static void ensure_tfs(idx_postings *p)
+{
+    if (!p->tf_ready) {
+        codec_unpack128(p->tf_ptr, p->tf_width, p->tf_buf);
+        for (uint32_t k = 0; k < IDX_BLOCK; k++) p->tf_buf[k]++;
+        p->tf_ready = 1;
+    }
+}
+
+uint32_t idx_postings_freq(idx_postings *p)
+{
+    if (p->doc == IDX_END) return 0;
+    ensure_tfs(p);
+    return p->tf_buf[p->i];
+}
+
+/* Decodes position block pb of the term into pbuf; 0 or -1. */
+static int load_pos_block(idx_postings *p, uint64_t pb)
+{
+    uint64_t nfullpos = p->t.cf / IDX_BLOCK;
+    uint64_t have_blk, off;
+    /* walk forward from the nearest known block start */
+    uint64_t anchor = p->blk_pos_k / IDX_BLOCK;
+    if (p->pblk != UINT64_MAX && p->pblk <= pb && p->pblk >= anchor) {
+        have_blk = p->pblk;
+        off = p->pblk_off;
+    } else {
+        have_blk = anchor;
+        off = p->blk_pos_off;
+    }
+    while (have_blk < pb) {
+        if (have_blk >= nfullpos) return -1;
+        const uint8_t *b = p->pos + off;
+        if (b >= p->pos_end || b[0] > 32) return -1;
+        off += 1 + codec_packed_bytes(b[0]);
+        have_blk++;
+    }
+    const uint8_t *b = p->pos + off;
+    if (b >= p->pos_end) return -1;
+    if (pb < nfullpos) {
+        if (b[0] > 32 || (size_t)(p->pos_end - b) < 1 + codec_packed_bytes(b[0]))
+            return -1;
+        codec_unpack128(b + 1, b[0], p->pbuf);
+    } else {
+        uint64_t n = p->t.cf - nfullpos * IDX_BLOCK;
+        for (uint64_t k = 0; k < n; k++)
+            if (!(b = varint_get32(b, p->pos_end, &p->pbuf[k]))) return -1;
+    }
+    p->pblk = pb;
+    p->pblk_off = off;
+    return 0;
+}
+
+const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n)
+{
+    if (p->doc == IDX_END) return NULL;
+    ensure_tfs(p);
+    if (p->psum_i > p->i) { p->psum_i = 0; p->psum = 0; }
+    while (p->psum_i < p->i) p->psum += p->tf_buf[p->psum_i++];
+    uint32_t tf = p->tf_buf[p->i];
+    uint64_t k = p->blk_pos_k + p->psum;
+    if (k + tf > p->t.cf) return NULL;
+    if (tf > p->out_cap) {
+        uint32_t cap = p->out_cap ? p->out_cap : 16;
+        while (cap < tf) cap *= 2;
+        uint32_t *o = realloc(p->out, (size_t)cap * sizeof *o);
+        if (!o) return NULL;
+        p->out = o;
+        p->out_cap = cap;
+    }
+    uint32_t acc = 0;
+    for (uint32_t j = 0; j < tf;) {
+        uint64_t pb = (k + j) / IDX_BLOCK;
+        if (pb != p->pblk && load_pos_block(p, pb) != 0) return NULL;
+        uint32_t at = (uint32_t)((k + j) % IDX_BLOCK);
+        uint32_t take = IDX_BLOCK - at;
+        if (take > tf - j) take = tf - j;
+        for (uint32_t q = 0; q < take; q++) {
+            acc += p->pbuf[at + q];
+            p->out[j + q] = acc;
+        }
+        j += take;
+    }
+    *n = tf;
+    return p->out;
+}
+
+uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
+                                      uint32_t *max_tf, uint32_t *min_len)
+{
+    if (!p->skip) {
+        if (p->t.df == 0 || p->nblocks == 0) return IDX_END;
+        if (!p->single_bounds) {
+            /* one block: it is block 0, decoded at open unless exhausted */
+            idx_postings tmp;
+            const idx_postings *src = p;
+            if (p->block != 0 || p->doc == IDX_END) {
+                memcpy(&tmp, p, sizeof tmp);
+                tmp.out = NULL;
+                if (load_block(&tmp, 0) != 0) return IDX_END;
+                src = &tmp;
+            }
+            idx_postings *w = (idx_postings *)src;
+            ensure_tfs(w);
+            uint32_t mt = 0, ml = UINT32_MAX;
+            for (uint32_t k = 0; k < w->n; k++) {
+                if (w->tf_buf[k] > mt) mt = w->tf_buf[k];
+                uint32_t l = idx_segment_doclen(p->s, w->docs_buf[k]);
+                if (l < ml) ml = l;
+            }
+            p->single_max_tf = mt;
+            p->single_min_len = ml;
+            p->single_last = w->docs_buf[w->n - 1];
+            p->single_bounds = 1;
+        }
+        if (target > p->single_last) return IDX_END;
+        *max_tf = p->single_max_tf;
+        *min_len = p->single_min_len;
+        return p->single_last;
+    }
+    uint32_t b = p->sblock;
+    if (p->doc != IDX_END && b < p->block) b = p->block;
+    while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
+    p->sblock = b;
+    if (b >= p->nblocks) return IDX_END;
+    const uint8_t *e = skip_entry(p, b);
+    *max_tf = ld32(e + 24);
+    *min_len = ld32(e + 28);
+    return ld32(e);
+}

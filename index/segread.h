@@ -1,0 +1,35 @@
+/*
+ * segread.h — the open segment as the reader sees it: an mmapped file, its
+ * section table, and the deletion bitmap of the current generation.
+ * Internal to index/; the layers above use index.h.
+ */
+#ifndef QUIRE_SEGREAD_H
+#define QUIRE_SEGREAD_H
+
+#include "index/dict.h"
+#include "index/fileio.h"
+#include "index/index.h"
+#include "index/segment.h"
+
+struct idx_segment {
+    char *name;
+    mapped_file m;
+    const uint8_t *sec[SEC_COUNT];
+    uint64_t sec_len[SEC_COUNT];
+    uint64_t sec_hash[SEC_COUNT];
+    int sec_present[SEC_COUNT];
+    uint32_t ndocs, tok_flags;
+    uint64_t nterms, total_len, npostings, npositions;
+    dict_view dict;
+    const uint8_t *norms;
+    uint64_t *deleted;     /* owned; (ndocs + 63) / 64 words, or NULL */
+    uint32_t ndeleted;
+};
+
+/* Opens DIR/NAME.  With `verify`, every section checksum is checked. */
+int idx_segment_open(const char *dir, const char *name, int verify,
+                     idx_segment **out, quire_error *err);
+int idx_segment_check_sums(const idx_segment *s, quire_error *err);
+void idx_segment_close(idx_segment *s);
+
+#endif

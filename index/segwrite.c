@@ -1,0 +1,446 @@
+/*
+ * segwrite.c — writes one immutable segment file.  Format version 1; every
+ * integer little-endian; docs/FORMAT.md is the standalone description.
+ *
+ *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
+ *   sections each starting at a multiple of 64, zero padding between them,
+ *            in the order META DICT DICTIDX DOCS SKIP POS NORMS STORE
+ *            STOREIDX IDS
+ *   footer   u32 nsections, u32 0, then per section 32 bytes:
+ *            u32 id, u32 0, u64 offset, u64 length, u64 XXH3-64 of its bytes
+ *   trailer  64 bytes: u64 footer offset, u64 footer length, u64 XXH3-64 of
+ *            the footer, u32 version, 28 zero bytes, "QSEGEND1"
+ *
+ * META (64 bytes): u32 ndocs, u32 tok_flags, u64 nterms, u64 total_len,
+ *   u64 npostings, u64 npositions, u32 block size (128), u32 dict block (64),
+ *   zero padding.
+ * DICT / DICTIDX: see dict.c.
+ * DOCS, per term at its docs_off: df/128 full blocks, each
+ *     u8 gap width wd, u8 tf width wf, 16*wd bytes of packed gaps,
+ *     16*wf bytes of packed (tf - 1)
+ *   then df%128 tail postings as varint pairs (gap, tf - 1).  A gap is
+ *   doc - previous doc - 1; the first doc of the term is stored as itself.
+ * SKIP, per term with df > 128 at its skip_off: one 32-byte entry per block
+ *   (full and tail): u32 last doc, u32 block offset relative to docs_off,
+ *   u64 index of the block's first position in the term's position stream,
+ *   u64 byte offset (relative to pos_off) of the position block holding it,
+ *   u32 max tf, u32 min document length in the block.
+ * POS, per term at its pos_off: the term's position stream — for each
+ *   posting, its tf positions as gaps from the previous position of the same
+ *   document (the first one absolute) — in cf/128 full blocks
+ *     u8 width w, 16*w bytes packed
+ *   then cf%128 varints.
+ * NORMS: u32 length (number of terms) per document.
+ * STORE: zstd frames, one per block of about 16 KiB of records; a record is
+ *   varint record length, varint nfields, then per field varint name length,
+ *   name, varint value length, value (fields id, title, body, then extras).
+ * STOREIDX: 24 bytes per block: u32 first doc, u32 ndocs, u64 offset in
+ *   STORE, u32 compressed length, u32 raw length.
+ * IDS: u64 n, u32 docs sorted by external id (bytewise) [n],
+ *   u64 id offsets by doc [n + 1], id bytes.
+ */
+#define _GNU_SOURCE
+#include "index/segwrite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "index/codec.h"
+#include "index/util.h"
+
+#define NONE UINT32_MAX
+
+static int open_tmp(sec_out *s, const char *prefix, const char *suffix,
+                    quire_error *err)
+{
+    size_t n = strlen(prefix) + strlen(suffix) + 1;
+    char *p = malloc(n);
+    if (!p) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    snprintf(p, n, "%s%s", prefix, suffix);
+    int rc = sec_open(s, p, err);
+    free(p);
+    return rc;
+}
+
+int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
+              quire_error *err)
+{
+    memset(w, 0, sizeof *w);
+    dict_builder_init(&w->dict);
+    w->path = strdup(path);
+    if (!w->path) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc;
+    if ((rc = open_tmp(&w->docs, tmp_prefix, ".docs", err)) ||
+        (rc = open_tmp(&w->skip, tmp_prefix, ".skip", err)) ||
+        (rc = open_tmp(&w->pos, tmp_prefix, ".pos", err))) {
+        segw_close(w);
+        return rc;
+    }
+    return QUIRE_OK;
+}
+
+void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs)
+{
+    w->norms = norms;
+    w->ndocs = ndocs;
+}
+
+int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
+                    uint32_t df, uint64_t cf, quire_error *err)
+{
+    (void)err;
+    w->term = term;
+    w->term_len = len;
+    memset(&w->cur, 0, sizeof w->cur);
+    w->cur.df = df;
+    w->cur.cf = cf;
+    w->cur.docs_off = w->docs.len;
+    w->cur.pos_off = w->pos.len;
+    w->cur.skip_off = w->skip.len;
+    w->docs_start = w->docs.len;
+    w->pos_start = w->pos.len;
+    w->nposted = 0;
+    w->blk_n = 0;
+    w->prev_doc = NONE;
+    w->pos_n = 0;
+    w->pos_count = 0;
+    w->has_pending = 0;
+    /* the dictionary entry is added at term end; the caller keeps the
+     * term bytes alive until then */
+    return QUIRE_OK;
+}
+
+static void pos_block_flush(seg_writer *w)
+{
+    uint8_t buf[1 + 16 * 32];
+    uint32_t b = codec_width(w->pos_buf, 128);
+    buf[0] = (uint8_t)b;
+    codec_pack128(w->pos_buf, b, buf + 1);
+    sec_write(&w->pos, buf, 1 + codec_packed_bytes(b));
+    w->pos_n = 0;
+}
+
+static void flush_pending(seg_writer *w)
+{
+    if (!w->has_pending) return;
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < w->pending_n; i++) {
+        w->pos_buf[w->pos_n++] = w->pending[i] - prev;
+        prev = w->pending[i];
+        if (w->pos_n == 128) pos_block_flush(w);
+    }
+    w->pos_count += w->pending_n;
+    w->has_pending = 0;
+}
+
+static void skip_entry(seg_writer *w)
+{
+    if (w->cur.df <= IDX_BLOCK) return;
+    uint8_t e[SEG_SKIP_ENTRY];
+    uint32_t max_tf = 0, min_len = UINT32_MAX;
+    for (uint32_t i = 0; i < w->blk_n; i++) {
+        if (w->blk_tfs[i] > max_tf) max_tf = w->blk_tfs[i];
+        uint32_t d = w->blk_docs[i];
+        uint32_t len = d < w->ndocs ? w->norms[d] : 0;
+        if (len < min_len) min_len = len;
+    }
+    st32(e, w->blk_docs[w->blk_n - 1]);
+    st32(e + 4, w->blk_docs_off);
+    st64(e + 8, w->blk_pos_k);
+    st64(e + 16, w->blk_pos_off);
+    st32(e + 24, max_tf);
+    st32(e + 28, min_len);
+    sec_write(&w->skip, e, sizeof e);
+}
+
+static void doc_block_flush(seg_writer *w)
+{
+    uint32_t gaps[128], tfs[128];
+    uint32_t prev = w->prev_doc;
+    for (uint32_t i = 0; i < 128; i++) {
+        gaps[i] = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
+        prev = w->blk_docs[i];
+        tfs[i] = w->blk_tfs[i] - 1;
+    }
+    uint8_t buf[2 + 2 * 16 * 32];
+    uint32_t wd = codec_width(gaps, 128), wf = codec_width(tfs, 128);
+    buf[0] = (uint8_t)wd;
+    buf[1] = (uint8_t)wf;
+    codec_pack128(gaps, wd, buf + 2);
+    codec_pack128(tfs, wf, buf + 2 + codec_packed_bytes(wd));
+    sec_write(&w->docs, buf, 2 + codec_packed_bytes(wd) + codec_packed_bytes(wf));
+    skip_entry(w);
+    w->prev_doc = prev;
+    w->blk_n = 0;
+}
+
+uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
+{
+    flush_pending(w);
+    if (w->blk_n == 0) {
+        w->blk_docs_off = (uint32_t)(w->docs.len - w->docs_start);
+        w->blk_pos_k = w->pos_count;
+        /* the block holding position pos_count is the one being filled,
+         * which starts where the term's written position bytes end */
+        w->blk_pos_off = w->pos.len - w->pos_start;
+    }
+    w->blk_docs[w->blk_n] = doc;
+    w->blk_tfs[w->blk_n] = tf;
+    w->blk_n++;
+    w->nposted++;
+    if (tf > w->pending_cap) {
+        size_t cap = w->pending_cap ? w->pending_cap : 64;
+        while (cap < tf) cap *= 2;
+        uint32_t *n = realloc(w->pending, cap * sizeof *n);
+        if (!n) return NULL;
+        w->pending = n;
+        w->pending_cap = cap;
+    }
+    w->pending_n = tf;
+    w->has_pending = 1;
+    if (w->blk_n == 128) {
+        /* positions of this posting are still pending; the block's skip
+         * entry only needs where the block's first position lives */
+        doc_block_flush(w);
+    }
+    return w->pending;
+}
+
+int segw_term_end(seg_writer *w, quire_error *err)
+{
+    flush_pending(w);
+    /* tail postings */
+    if (w->blk_n > 0) {
+        uint8_t buf[20];
+        uint32_t prev = w->prev_doc;
+        for (uint32_t i = 0; i < w->blk_n; i++) {
+            uint32_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
+            uint8_t *p = varint_put(buf, gap);
+            p = varint_put(p, w->blk_tfs[i] - 1);
+            sec_write(&w->docs, buf, (size_t)(p - buf));
+            prev = w->blk_docs[i];
+        }
+        skip_entry(w);
+        w->blk_n = 0;
+    }
+    for (uint32_t i = 0; i < w->pos_n; i++) {
+        uint8_t buf[10];
+        sec_write(&w->pos, buf, (size_t)(varint_put(buf, w->pos_buf[i]) - buf));
+    }
+    w->pos_n = 0;
+    if (w->nposted != w->cur.df || w->pos_count != w->cur.cf)
+        return qerr(err, QUIRE_ECORRUPT, "internal: posting counts disagree");
+    if (w->docs.failed || w->pos.failed || w->skip.failed)
+        return QUIRE_OK; /* reported by sec_finish with the errno */
+    int r = dict_builder_add(&w->dict, w->term, w->term_len, &w->cur);
+    if (r == -1) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    if (r) return qerr(err, QUIRE_EARG, "term out of order or longer than %u bytes",
+                       DICT_MAX_TERM);
+    return QUIRE_OK;
+}
+
+/* ---- assembling the file ---------------------------------------------- */
+
+typedef struct out_file {
+    int fd;
+    const char *path;
+    uint64_t off;
+    XXH3_state_t *h;   /* hash of the section being written, or NULL */
+    quire_error *err;
+    int rc;
+} out_file;
+
+static void out_put(out_file *o, const void *p, size_t n)
+{
+    if (o->rc || n == 0) return;
+    o->rc = write_all(o->fd, p, n, o->path, o->err);
+    if (o->h) XXH3_64bits_update(o->h, p, n);
+    o->off += n;
+}
+
+static void out_align(out_file *o)
+{
+    static const uint8_t zeros[SEG_ALIGN];
+    size_t pad = (size_t)((SEG_ALIGN - o->off % SEG_ALIGN) % SEG_ALIGN);
+    out_put(o, zeros, pad);
+}
+
+/* Copies a finished temporary section file into the segment. */
+static void out_copy(out_file *o, sec_out *s)
+{
+    if (o->rc) return;
+    if (fseek(s->f, 0, SEEK_SET) != 0) {
+        o->rc = qerr(o->err, QUIRE_EIO, "seek %s: %s", s->path, strerror(errno));
+        return;
+    }
+    static const size_t chunk = 1 << 20;
+    uint8_t *buf = malloc(chunk);
+    if (!buf) {
+        o->rc = qerr(o->err, QUIRE_ENOMEM, "out of memory");
+        return;
+    }
+    uint64_t left = s->len;
+    while (left > 0 && !o->rc) {
+        size_t n = left < chunk ? (size_t)left : chunk;
+        if (fread(buf, 1, n, s->f) != n) {
+            o->rc = qerr(o->err, QUIRE_EIO, "read %s: %s", s->path,
+                         ferror(s->f) ? strerror(errno) : "short file");
+            break;
+        }
+        out_put(o, buf, n);
+        left -= n;
+    }
+    free(buf);
+}
+
+int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
+                const uint8_t *storeidx,
+                size_t storeidx_len, const uint32_t *ids_sorted,
+                const uint64_t *id_off, const char *ids, quire_error *err)
+{
+    uint64_t h_docs, h_skip, h_pos;
+    int rc;
+    if ((rc = sec_finish(&w->docs, &h_docs, err)) ||
+        (rc = sec_finish(&w->skip, &h_skip, err)) ||
+        (rc = sec_finish(&w->pos, &h_pos, err)))
+        return rc;
+
+    out_file o = {.path = w->path, .err = err};
+    o.fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (o.fd < 0)
+        return qerr(err, QUIRE_EIO, "create %s: %s", w->path, strerror(errno));
+    o.h = XXH3_createState();
+    if (!o.h) {
+        close(o.fd);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+
+    uint8_t header[SEG_HEADER_BYTES] = {0};
+    memcpy(header, SEG_MAGIC, 8);
+    st32(header + 8, SEG_VERSION);
+    XXH3_state_t *keep = o.h;
+    o.h = NULL;
+    out_put(&o, header, sizeof header);
+    o.h = keep;
+
+    seg_section_entry tab[SEC_COUNT];
+    uint32_t nsec = 0;
+#define BEGIN(ID)                                                       \
+    do {                                                                \
+        out_align(&o);                                                  \
+        XXH3_64bits_reset(o.h);                                         \
+        tab[nsec].id = (ID);                                            \
+        tab[nsec].reserved = 0;                                         \
+        tab[nsec].offset = o.off;                                       \
+    } while (0)
+#define END()                                                           \
+    do {                                                                \
+        tab[nsec].length = o.off - tab[nsec].offset;                    \
+        tab[nsec].xxh3 = XXH3_64bits_digest(o.h);                       \
+        nsec++;                                                         \
+    } while (0)
+
+    uint8_t m[64] = {0};
+    st32(m, meta->ndocs);
+    st32(m + 4, meta->tok_flags);
+    st64(m + 8, meta->nterms);
+    st64(m + 16, meta->total_len);
+    st64(m + 24, meta->npostings);
+    st64(m + 32, meta->npositions);
+    st32(m + 40, meta->block_size);
+    st32(m + 44, meta->dict_block);
+    BEGIN(SEC_META); out_put(&o, m, sizeof m); END();
+
+    BEGIN(SEC_DICT); out_put(&o, w->dict.buf, w->dict.len); END();
+    BEGIN(SEC_DICTIDX);
+    for (size_t i = 0; i < w->dict.nblocks; i++) {
+        uint8_t b[8];
+        st64(b, w->dict.blocks[i]);
+        out_put(&o, b, 8);
+    }
+    END();
+    BEGIN(SEC_DOCS); out_copy(&o, &w->docs); END();
+    BEGIN(SEC_SKIP); out_copy(&o, &w->skip); END();
+    BEGIN(SEC_POS); out_copy(&o, &w->pos); END();
+    BEGIN(SEC_NORMS);
+    for (uint32_t i = 0; i < meta->ndocs; i++) {
+        uint8_t b[4];
+        st32(b, w->norms[i]);
+        out_put(&o, b, 4);
+    }
+    END();
+    BEGIN(SEC_STORE); out_copy(&o, store); END();
+    BEGIN(SEC_STOREIDX); out_put(&o, storeidx, storeidx_len); END();
+    BEGIN(SEC_IDS);
+    {
+        uint8_t b[8];
+        st64(b, meta->ndocs);
+        out_put(&o, b, 8);
+        for (uint32_t i = 0; i < meta->ndocs; i++) {
+            st32(b, ids_sorted[i]);
+            out_put(&o, b, 4);
+        }
+        for (uint32_t i = 0; i <= meta->ndocs; i++) {
+            st64(b, id_off[i]);
+            out_put(&o, b, 8);
+        }
+        out_put(&o, ids, meta->ndocs ? (size_t)id_off[meta->ndocs] : 0);
+    }
+    END();
+#undef BEGIN
+#undef END
+
+    out_align(&o);
+    uint64_t footer_off = o.off;
+    XXH3_64bits_reset(o.h);
+    uint8_t fb[8] = {0};
+    st32(fb, nsec);
+    out_put(&o, fb, 8);
+    for (uint32_t i = 0; i < nsec; i++) {
+        uint8_t e[32];
+        st32(e, tab[i].id);
+        st32(e + 4, 0);
+        st64(e + 8, tab[i].offset);
+        st64(e + 16, tab[i].length);
+        st64(e + 24, tab[i].xxh3);
+        out_put(&o, e, sizeof e);
+    }
+    uint64_t footer_len = o.off - footer_off;
+    uint64_t footer_hash = XXH3_64bits_digest(o.h);
+    uint8_t tr[SEG_TRAILER_BYTES] = {0};
+    st64(tr, footer_off);
+    st64(tr + 8, footer_len);
+    st64(tr + 16, footer_hash);
+    st32(tr + 24, SEG_VERSION);
+    memcpy(tr + SEG_TRAILER_BYTES - 8, SEG_TRAILER_MAGIC, 8);
+    o.h = NULL;
+    out_put(&o, tr, sizeof tr);
+    XXH3_freeState(keep);
+
+    if (!o.rc && fsync(o.fd) != 0)
+        o.rc = qerr(err, QUIRE_EIO, "fsync %s: %s", w->path, strerror(errno));
+    if (close(o.fd) != 0 && !o.rc)
+        o.rc = qerr(err, QUIRE_EIO, "close %s: %s", w->path, strerror(errno));
+    return o.rc;
+}
+
+void segw_close(seg_writer *w)
+{
+    sec_discard(&w->docs);
+    sec_discard(&w->skip);
+    sec_discard(&w->pos);
+    dict_builder_free(&w->dict);
+    free(w->pending);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+}
+
+void segw_abort(seg_writer *w)
+{
+    if (w->path) unlink(w->path);
+    segw_close(w);
+}

@@ -1,0 +1,58 @@
+/*
+ * segwrite.h — encodes posting lists into the segment block format and
+ * assembles the segment file.  Used by the builder at flush time (and by a
+ * future merger): terms arrive in bytewise order, each with its postings in
+ * doc order.
+ */
+#ifndef QUIRE_SEGWRITE_H
+#define QUIRE_SEGWRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/dict.h"
+#include "index/fileio.h"
+#include "index/segment.h"
+
+typedef struct seg_writer {
+    char *path;
+    sec_out docs, skip, pos;
+    dict_builder dict;
+    const uint32_t *norms;
+    uint32_t ndocs;
+
+    /* the term being written */
+    const uint8_t *term; size_t term_len;
+    idx_term cur;
+    uint32_t nposted;              /* postings seen so far */
+    uint64_t docs_start, pos_start;
+    uint32_t blk_docs[128], blk_tfs[128], blk_n;
+    uint32_t blk_docs_off;         /* docs bytes of the term at block start */
+    uint64_t blk_pos_k, blk_pos_off;
+    uint32_t prev_doc;             /* last doc of the previous block, or NONE */
+    uint32_t pos_buf[128], pos_n;  /* position gaps waiting for a block */
+    uint64_t pos_count;            /* positions of the term so far */
+    uint32_t *pending; uint32_t pending_n; size_t pending_cap;
+    int has_pending;
+} seg_writer;
+
+int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
+              quire_error *err);
+void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs);
+int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
+                    uint32_t df, uint64_t cf, quire_error *err);
+/* Adds a posting and returns room for its tf absolute positions, to be
+ * filled by the caller before the next call; NULL when out of memory. */
+uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf);
+int segw_term_end(seg_writer *w, quire_error *err);
+/* Writes the file: header, sections, footer, trailer; fsyncs it. */
+int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
+                const uint8_t *storeidx,
+                size_t storeidx_len, const uint32_t *ids_sorted,
+                const uint64_t *id_off, const char *ids, quire_error *err);
+/* Frees temporaries after a successful finish. */
+void segw_close(seg_writer *w);
+/* Frees temporaries and removes the partial segment file. */
+void segw_abort(seg_writer *w);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * api.c — the public reading API (quire_index_*, quire_search, quire_count,
+ * quire_doc_*, quire_snippet, quire_index_stats, quire_tokenize): thin
+ * wrappers that check arguments, own result memory and delegate to the
+ * index layer (idx_reader) and the query layer (qry_*).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index.h"
+#include "index/util.h"
+#include "query/query.h"
+#include "tokenizer/tokenizer.h"
+
+struct quire_index {
+    idx_reader *r;
+};
+
+struct quire_results {
+    size_t n;
+    quire_hit hits[];
+};
+
+typedef struct doc_field {
+    const char *name; size_t name_len;
+    const char *value; size_t value_len;
+} doc_field;
+
+struct quire_doc {
+    uint8_t *rec;
+    size_t nfields;
+    doc_field fields[];
+};
+
+int quire_index_open(const char *dir, quire_index **out, quire_error *err)
+{
+    if (!dir || !out) return qerr(err, QUIRE_EARG, "dir and out are required");
+    quire_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = idx_reader_open(dir, 1, &ix->r, err);
+    if (rc) {
+        free(ix);
+        return rc;
+    }
+    *out = ix;
+    return QUIRE_OK;
+}
+
+void quire_index_close(quire_index *ix)
+{
+    if (!ix) return;
+    idx_reader_close(ix->r);
+    free(ix);
+}
+
+int quire_search(quire_index *ix, const char *query, size_t query_len, size_t k,
+                 quire_results **out, quire_error *err)
+{
+    if (!ix || !query || !out) return qerr(err, QUIRE_EARG, "index, query and out are required");
+    if (k > ((size_t)1 << 26)) return qerr(err, QUIRE_EARG, "k too large");
+    quire_results *r = malloc(sizeof *r + (k ? k : 1) * sizeof(quire_hit));
+    if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    r->n = 0;
+    int rc = k ? qry_search(ix->r, query, query_len, k, r->hits, &r->n, err) : QUIRE_OK;
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return QUIRE_OK;
+}
+
+int quire_count(quire_index *ix, const char *query, size_t query_len,
+                uint64_t *count, quire_error *err)
+{
+    if (!ix || !query || !count) return qerr(err, QUIRE_EARG, "index, query and count are required");
+    return qry_count(ix->r, query, query_len, count, err);
+}
+
+size_t quire_results_size(const quire_results *r) { return r ? r->n : 0; }
+const quire_hit *quire_results_get(const quire_results *r, size_t i)
+{
+    return r && i < r->n ? &r->hits[i] : NULL;
+}
+void quire_results_free(quire_results *r) { free(r); }
+
+int quire_doc_get(quire_index *ix, uint64_t doc, quire_doc **out, quire_error *err)
+{
+    if (!ix || !out) return qerr(err, QUIRE_EARG, "index and out are required");
+    uint32_t local;
+    long si = idx_reader_locate(ix->r, doc, &local);
+    if (si < 0) return qerr(err, QUIRE_ENOTFOUND, "no document %llu", (unsigned long long)doc);
+    uint8_t *rec;
+    size_t len;
+    int rc = idx_segment_doc_record(idx_reader_segment(ix->r, (size_t)si), local, &rec, &len, err);
+    if (rc) return rc;
+    const uint8_t *p = rec, *end = rec + len;
+    uint64_t nf;
+    if (!(p = varint_get(p, end, &nf)) || nf > len) {
+        free(rec);
+        return qerr(err, QUIRE_ECORRUPT, "stored document %llu is malformed",
+                    (unsigned long long)doc);
+    }
+    quire_doc *d = malloc(sizeof *d + (nf ? nf : 1) * sizeof(doc_field));
+    if (!d) {
+        free(rec);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    d->rec = rec;
+    d->nfields = (size_t)nf;
+    for (size_t i = 0; i < nf; i++) {
+        uint64_t nl, vl;
+        if (!(p = varint_get(p, end, &nl)) || nl > (uint64_t)(end - p)) goto bad;
+        d->fields[i].name = (const char *)p;
+        d->fields[i].name_len = (size_t)nl;
+        p += nl;
+        if (!(p = varint_get(p, end, &vl)) || vl > (uint64_t)(end - p)) goto bad;
+        d->fields[i].value = (const char *)p;
+        d->fields[i].value_len = (size_t)vl;
+        p += vl;
+    }
+    *out = d;
+    return QUIRE_OK;
+bad:
+    quire_doc_free(d);
+    return qerr(err, QUIRE_ECORRUPT, "stored document %llu is malformed",
+                (unsigned long long)doc);
+}
+
+int quire_doc_field(const quire_doc *d, const char *name, const char **value,
+                    size_t *len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; d && i < d->nfields; i++) {
+        if (d->fields[i].name_len == nl && memcmp(d->fields[i].name, name, nl) == 0) {
+            *value = d->fields[i].value;
+            *len = d->fields[i].value_len;
+            return QUIRE_OK;
+        }
+    }
+    *value = "";
+    *len = 0;
+    return QUIRE_ENOTFOUND;
+}
+
+size_t quire_doc_nfields(const quire_doc *d) { return d ? d->nfields : 0; }
+
+void quire_doc_field_at(const quire_doc *d, size_t i, const char **name,
+                        size_t *name_len, const char **value, size_t *len)
+{
+    *name = d->fields[i].name;
+    *name_len = d->fields[i].name_len;
+    *value = d->fields[i].value;
+    *len = d->fields[i].value_len;
+}
+
+void quire_doc_free(quire_doc *d)
+{
+    if (!d) return;
+    free(d->rec);
+    free(d);
+}
+
+int quire_snippet(quire_index *ix, uint64_t doc, const char *query, size_t query_len,
+                  const char *open, const char *close, size_t max_bytes, char *buf,
+                  size_t cap, quire_error *err)
+{
+    if (!ix || !query || !buf || cap == 0)
+        return qerr(err, QUIRE_EARG, "index, query and buffer are required");
+    quire_doc *d;
+    int rc = quire_doc_get(ix, doc, &d, err);
+    if (rc) return rc;
+    const char *text;
+    size_t len;
+    quire_doc_field(d, "body", &text, &len);
+    if (len == 0) quire_doc_field(d, "title", &text, &len);
+    rc = qry_snippet(ix->r, query, query_len, text, len, open ? open : "",
+                     close ? close : "", max_bytes, buf, cap, err);
+    quire_doc_free(d);
+    return rc;
+}
+
+int quire_index_stats(quire_index *ix, quire_stats *out, quire_error *err)
+{
+    if (!ix || !out) return qerr(err, QUIRE_EARG, "index and out are required");
+    return idx_reader_stats(ix->r, out);
+}
+
+typedef struct tok_adapter { quire_token_fn fn; void *ctx; } tok_adapter;
+
+static int adapt(void *ctx, const tok_token *t)
+{
+    tok_adapter *a = ctx;
+    return a->fn(a->ctx, t->term, t->len, t->pos, t->start, t->end);
+}
+
+int quire_tokenize(uint32_t tok_flags, const char *text, size_t len,
+                   quire_token_fn emit, void *ctx, quire_error *err)
+{
+    if (!emit || (!text && len)) return qerr(err, QUIRE_EARG, "text and emit are required");
+    tok_tokenizer *t;
+    if (tok_new(tok_flags, TOK_MODE_INDEX, &t) != 0)
+        return qerr(err, QUIRE_EARG, "bad tokenizer flags %#x", tok_flags);
+    tok_adapter a = {emit, ctx};
+    int rc = tok_run(t, text ? text : "", len, 0, adapt, &a, NULL);
+    tok_free(t);
+    if (rc < 0) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    return QUIRE_OK;
+}
