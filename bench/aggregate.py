@@ -102,8 +102,18 @@ def glued_forms(corpus_file, words, limit=64 << 20):
     for m in rx.finditer(text):
         chunk = m.group(0).strip(STRIP)
         w = m.group(1)
-        if chunk != w:
+        # every engine splits at hyphens and slashes between plain words,
+        # so those forms explain nothing
+        if chunk != w and not re.fullmatch(r"[a-z]+([-/—–][a-z]+)*[-/—–]?", chunk):
             forms[w][chunk] += 1
+    # Acronyms: "U.S." is the term "us" for Xapian, "u.s" for Lucene and
+    # "u" + "s" for FTS5.
+    for w in words:
+        if 2 <= len(w) <= 4:
+            rx = re.compile(r"(?<![a-z.])%s\.?(?![a-z])" % r"\.".join(w))
+            n = len(rx.findall(text))
+            if n:
+                forms[w][".".join(w) + "."] += n
     return forms
 
 
@@ -114,6 +124,8 @@ def cause_of(forms):
             kinds["apostrophes"] += n
         elif "@" in f:
             kinds["e-mail addresses"] += n
+        elif re.fullmatch(r"([a-z]\.)+[a-z]?\.?", f):
+            kinds["acronyms with dots"] += n
         elif "://" in f or f.startswith("www") or re.search(r"[a-z]\.[a-z]", f):
             kinds["dotted words/URLs"] += n
         elif "-" in f:

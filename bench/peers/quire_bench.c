@@ -8,9 +8,9 @@
  * `query` opens the index and, per query line, runs quire_count (exact) and
  * quire_search with k = 10.  Query text is built from the words in Quire's
  * own language: and -> `w1 w2` (implicit AND), or -> `w1 OR w2`, phrase ->
- * `"w1 w2 w3"`; every word is double-quoted where the class allows it, so a
- * word can never be read as an operator.  `stats INDEXDIR` prints the bytes
- * of each index section (quire_index_stats) as key=value lines, which
+ * `"w1 w2 w3"`; a word that the parser could read as an operator is quoted.
+ * `stats INDEXDIR` prints the bytes of each index section
+ * (quire_index_stats) as key=value lines, which
  * bench/run uses to separate postings, positions and dictionary from the
  * stored documents.
  *
@@ -85,33 +85,39 @@ static int build(const char *dir, const char *corpus)
     return 0;
 }
 
-/* Appends word w as a quoted string of Quire's query language. */
-static void put_quoted_word(peer_buf *b, const char *w)
+/* Appends word w so that Quire's parser reads it as one plain word: bare
+ * when it is safe (the query sets' words are lower-case letters), else as a
+ * quoted one-word phrase.  Quire's quoted strings have no escapes, so a '"'
+ * inside a word is dropped (the tokenizer would drop it anyway). */
+static void put_word(peer_buf *b, const char *w, int in_phrase)
 {
-    for (; *w; w++) {
-        if (*w == '"' || *w == '\\')
-            peer_buf_putc(b, '\\');
-        peer_buf_putc(b, *w);
-    }
+    int quote = !in_phrase &&
+        (strpbrk(w, " \t\"()") || w[0] == '-' || w[0] == '+' || !strcmp(w, "AND") ||
+         !strcmp(w, "OR") || !strcmp(w, "NOT"));
+    if (quote)
+        peer_buf_putc(b, '"');
+    for (; *w; w++)
+        if (*w != '"')
+            peer_buf_putc(b, *w);
+    if (quote)
+        peer_buf_putc(b, '"');
 }
 
+/* and -> `w1 w2`, or -> `w1 OR w2`, phrase -> `"w1 w2 w3"`. */
 static void query_text(const peer_query *q, peer_buf *b)
 {
+    int phrase = q->kind == PEER_PHRASE;
     b->len = 0;
     peer_buf_put(b, "", 0);
-    if (q->kind == PEER_PHRASE)
+    if (phrase)
         peer_buf_putc(b, '"');
     for (int i = 0; i < q->nwords; i++) {
         if (i)
             peer_buf_put(b, q->kind == PEER_OR ? " OR " : " ",
                          q->kind == PEER_OR ? 4 : 1);
-        if (q->kind != PEER_PHRASE)
-            peer_buf_putc(b, '"');
-        put_quoted_word(b, q->words[i]);
-        if (q->kind != PEER_PHRASE)
-            peer_buf_putc(b, '"');
+        put_word(b, q->words[i], phrase);
     }
-    if (q->kind == PEER_PHRASE)
+    if (phrase)
         peer_buf_putc(b, '"');
 }
 
