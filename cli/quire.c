@@ -350,9 +350,11 @@ static int add_doc(ictx *c, const quire_doc_input *d, const char *where)
     }
     c->docs++;
     if (replaced) {
-        c->replaced++;
-        fprintf(stderr, "quire: %s: id \"%.*s\" seen before; the later document replaces it\n",
-                where, (int)(d->id_len > 200 ? 200 : d->id_len), d->id);
+        /* name the first few; the summary line counts them all */
+        if (++c->replaced <= 10)
+            fprintf(stderr, "quire: %s: id \"%.*s\" seen before; the later document replaces it%s\n",
+                    where, (int)(d->id_len > 200 ? 200 : d->id_len), d->id,
+                    c->replaced == 10 ? " (further replacements are only counted)" : "");
     }
     progress(c, 0);
     return 0;

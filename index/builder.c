@@ -123,7 +123,7 @@ int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
     b->tok_flags = tok_flags;
     b->cur_doc = NO_DOC;
     b->tmp_prefix = strdup(tmp_prefix);
-    b->table_mask = (1u << 16) - 1;
+    b->table_mask = (1u << 10) - 1;
     b->table = calloc((size_t)b->table_mask + 1, sizeof *b->table);
     b->zc = ZSTD_createCCtx();
     if (!b->tmp_prefix || !b->table || !b->zc) {

@@ -381,8 +381,10 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
     p->nfull = t->df / IDX_BLOCK;
     p->skip = t->df > IDX_BLOCK ? s->sec[SEC_SKIP] + t->skip_off : NULL;
     p->pblk = UINT64_MAX;
+    p->pblk_off = 0;
     p->out = NULL;
     p->out_cap = 0;
+    p->sblock = 0;
     p->single_bounds = 0;
     if (t->df == 0 || load_block(p, 0) != 0) end_iter(p);
     *out = p;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job: install what is missing, build, index the sample corpora in
+# corpus/ and run a few example queries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQUIRE_TESTS=OFF -DQUIRE_BENCH=OFF >/dev/null
+cmake --build build -j"$(nproc)" --target quire >/dev/null
+q=build/quire
+rm -rf build/demo-index
+echo "== quire index build/demo-index corpus/"
+$q index build/demo-index corpus/news-sample.txt corpus/moby-sample.jsonl
+echo
+$q stats build/demo-index | sed -n '1,8p'
+for query in '"does not conceed"' 'wikileaks AND "trump jr"' 'whale OR leviathan -ship' \
+             '"white whale"' 'Ahab (harpoon OR lance)'; do
+  echo
+  echo "== quire search build/demo-index '$query'   ($($q search --count build/demo-index "$query") matches)"
+  $q search -k 3 build/demo-index "$query"
+done
+echo
+echo "== quire search --json -k 2 build/demo-index 'queequeg'"
+$q search --json -k 2 build/demo-index queequeg

@@ -1,0 +1,385 @@
+/*
+ * test_index.c — the index layer below the tokenizer: bit-packing round
+ * trips for every width, the front-coded dictionary at its edges, and
+ * posting lists written by the segment writer and read back through the
+ * iterators (next, advance, positions, block bounds) at block edges.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "index/codec.h"
+#include "index/dict.h"
+#include "index/fileio.h"
+#include "index/index.h"
+#include "index/segread.h"
+#include "index/segwrite.h"
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)rng_state;
+}
+
+static void test_pack_every_width(void **state)
+{
+    (void)state;
+    for (uint32_t b = 0; b <= 32; b++) {
+        uint32_t in[128], out[128];
+        uint8_t packed[16 * 32 + CODEC_OVERREAD];
+        for (int i = 0; i < 128; i++) {
+            uint32_t mask = b == 32 ? 0xffffffffu : ((1u << b) - 1);
+            in[i] = rnd() & mask;
+        }
+        if (b > 0) in[77] = b == 32 ? 0xffffffffu : (1u << b) - 1; /* the maximum */
+        assert_int_equal(codec_width(in, 128), b);
+        memset(packed, 0xee, sizeof packed);
+        codec_pack128(in, b, packed);
+        codec_unpack128(packed, b, out);
+        assert_memory_equal(in, out, sizeof in);
+        /* ascending values as gaps - 1 */
+        uint32_t asc[128], dec[128], gaps[128];
+        uint32_t prev = 999;
+        for (int i = 0; i < 128; i++) {
+            uint32_t g = b == 0 ? 0 : (rnd() & ((b >= 16 ? 0xffffu : (1u << b) - 1)));
+            asc[i] = prev + g + 1;
+            gaps[i] = g;
+            prev = asc[i];
+        }
+        uint32_t wb = codec_width(gaps, 128);
+        codec_pack128(gaps, wb, packed);
+        codec_unpack128_delta1(packed, wb, 1000, dec);
+        assert_memory_equal(asc, dec, sizeof asc);
+    }
+}
+
+/* ---- dictionary ------------------------------------------------------- */
+
+static void term_at(uint32_t i, char *buf, size_t *len)
+{
+    /* sorted by construction: zero-padded numbers with shared prefixes */
+    *len = (size_t)sprintf(buf, "term%06u", i);
+}
+
+static void test_dict_lookups(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {0, 1, 63, 64, 65, 1000};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        uint32_t n = sizes[si];
+        dict_builder b;
+        dict_builder_init(&b);
+        for (uint32_t i = 0; i < n; i++) {
+            char t[32];
+            size_t l;
+            term_at(i, t, &l);
+            idx_term e = {.df = i % 300 + 1, .cf = i % 300 + 1 + i,
+                          .docs_off = (uint64_t)i * 10, .pos_off = (uint64_t)i * 7,
+                          .skip_off = (uint64_t)i * 32};
+            assert_int_equal(dict_builder_add(&b, (uint8_t *)t, l, &e), 0);
+        }
+        dict_view v = {b.buf, b.len, NULL, b.nblocks, n};
+        uint8_t *idx = malloc(8 * (b.nblocks + 1));
+        for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
+        v.idx = idx;
+        for (uint32_t i = 0; i < n; i++) {
+            char t[32];
+            size_t l;
+            term_at(i, t, &l);
+            idx_term e;
+            assert_int_equal(dict_lookup(&v, (uint8_t *)t, l, &e), 1);
+            assert_int_equal(e.df, i % 300 + 1);
+            assert_int_equal(e.cf, i % 300 + 1 + i);
+            assert_int_equal(e.docs_off, (uint64_t)i * 10);
+            assert_int_equal(e.pos_off, (uint64_t)i * 7);
+            if (e.df > IDX_BLOCK) assert_int_equal(e.skip_off, (uint64_t)i * 32);
+        }
+        idx_term e;
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)"term", 4, &e), 0);
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)"a", 1, &e), 0);
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)"zzz", 3, &e), 0);
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)"term0000005", 11, &e), 0);
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)"", 0, &e), 0);
+        /* sequential iteration sees every term in order */
+        dict_iter it;
+        dict_iter_init(&it, &v);
+        uint32_t seen = 0;
+        while (dict_iter_next(&it) == 1) {
+            char t[32];
+            size_t l;
+            term_at(seen, t, &l);
+            assert_int_equal(it.term_len, l);
+            assert_memory_equal(it.term, t, l);
+            seen++;
+        }
+        assert_int_equal(seen, n);
+        free(idx);
+        dict_builder_free(&b);
+    }
+}
+
+static void test_dict_edges(void **state)
+{
+    (void)state;
+    /* empty term first, shared prefixes, terms of 255, 256 and 4000 bytes */
+    char long255[255], long256[256], long4000[4000];
+    memset(long255, 'x', sizeof long255);
+    memset(long256, 'x', sizeof long256);
+    memset(long4000, 'x', sizeof long4000);
+    long4000[3999] = 'y';
+    struct { const char *t; size_t l; } terms[] = {
+        {"", 0}, {"a", 1}, {"ab", 2}, {"abc", 3}, {"abd", 3}, {"b", 1},
+        {long255, 255}, {long256, 256}, {long4000, 4000}, {"\xc3\xa9t\xc3\xa9", 6},
+    };
+    size_t n = sizeof terms / sizeof *terms;
+    dict_builder b;
+    dict_builder_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        idx_term e = {.df = (uint32_t)i + 1, .cf = i + 1, .docs_off = i, .pos_off = i};
+        assert_int_equal(dict_builder_add(&b, (const uint8_t *)terms[i].t, terms[i].l, &e), 0);
+    }
+    /* out of order and duplicates are refused */
+    idx_term e0 = {.df = 1, .cf = 1};
+    assert_int_equal(dict_builder_add(&b, (const uint8_t *)"a", 1, &e0), -2);
+    assert_int_equal(dict_builder_add(&b, (const uint8_t *)"\xc3\xa9t\xc3\xa9", 6, &e0), -2);
+    uint8_t idx[8];
+    memcpy(idx, &b.blocks[0], 8);
+    dict_view v = {b.buf, b.len, idx, b.nblocks, n};
+    for (size_t i = 0; i < n; i++) {
+        idx_term e;
+        assert_int_equal(dict_lookup(&v, (const uint8_t *)terms[i].t, terms[i].l, &e), 1);
+        assert_int_equal(e.df, i + 1);
+    }
+    idx_term e;
+    assert_int_equal(dict_lookup(&v, (const uint8_t *)long255, 254, &e), 0);
+    assert_int_equal(dict_lookup(&v, (const uint8_t *)long4000, 3999, &e), 0);
+    assert_int_equal(dict_lookup(&v, (const uint8_t *)"abe", 3, &e), 0);
+    dict_builder_free(&b);
+}
+
+/* ---- posting lists through a real segment file ------------------------ */
+
+typedef struct plist {
+    uint32_t df;
+    uint32_t *docs, *tfs;
+    uint32_t **pos;
+} plist;
+
+static void plist_make(plist *p, uint32_t df, uint32_t ndocs, uint32_t max_tf)
+{
+    p->df = df;
+    p->docs = malloc(df * sizeof *p->docs);
+    p->tfs = malloc(df * sizeof *p->tfs);
+    p->pos = malloc(df * sizeof *p->pos);
+    /* df distinct docs spread over [0, ndocs) */
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < df; i++) {
+        uint32_t room = ndocs - d - (df - i);
+        uint32_t gap = room ? rnd() % (room / (df - i) + 1) : 0;
+        d += gap;
+        p->docs[i] = d++;
+        p->tfs[i] = 1 + (i % 7 == 0 ? rnd() % max_tf : 0);
+        p->pos[i] = malloc(p->tfs[i] * sizeof(uint32_t));
+        uint32_t q = rnd() % 5;
+        for (uint32_t k = 0; k < p->tfs[i]; k++) {
+            p->pos[i][k] = q;
+            q += rnd() % 3 == 0 ? 0 : 1 + rnd() % 1000;
+        }
+    }
+}
+
+static void plist_free(plist *p)
+{
+    for (uint32_t i = 0; i < p->df; i++) free(p->pos[i]);
+    free(p->docs);
+    free(p->tfs);
+    free(p->pos);
+}
+
+static char tmpdir[64];
+
+static int make_tmpdir(void **state)
+{
+    (void)state;
+    strcpy(tmpdir, "/tmp/quire-test-index-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd);
+}
+
+/* Writes terms "t0".."t<n-1>" with the given lists into one segment. */
+static idx_segment *write_segment(plist *lists, size_t n, uint32_t ndocs)
+{
+    quire_error err;
+    char path[128], prefix[128];
+    snprintf(path, sizeof path, "%s/seg.qseg", tmpdir);
+    snprintf(prefix, sizeof prefix, "%s/seg.tmp", tmpdir);
+    uint32_t *norms = calloc(ndocs, sizeof *norms);
+    for (uint32_t d = 0; d < ndocs; d++) norms[d] = 10 + d % 50;
+    seg_writer w;
+    assert_int_equal(segw_open(&w, path, prefix, &err), QUIRE_OK);
+    segw_set_norms(&w, norms, ndocs);
+    uint64_t npost = 0, npos = 0;
+    char names[16][8];
+    for (size_t t = 0; t < n; t++) {
+        snprintf(names[t], sizeof names[t], "t%zu", t);
+        uint64_t cf = 0;
+        for (uint32_t i = 0; i < lists[t].df; i++) cf += lists[t].tfs[i];
+        assert_int_equal(segw_term_begin(&w, (uint8_t *)names[t], strlen(names[t]),
+                                         lists[t].df, cf, &err), QUIRE_OK);
+        for (uint32_t i = 0; i < lists[t].df; i++) {
+            uint32_t *pos = segw_posting(&w, lists[t].docs[i], lists[t].tfs[i]);
+            assert_non_null(pos);
+            memcpy(pos, lists[t].pos[i], lists[t].tfs[i] * sizeof *pos);
+        }
+        assert_int_equal(segw_term_end(&w, &err), QUIRE_OK);
+        npost += lists[t].df;
+        npos += cf;
+    }
+    sec_out store;
+    char sp[160];
+    snprintf(sp, sizeof sp, "%s.store", prefix);
+    assert_int_equal(sec_open(&store, sp, &err), QUIRE_OK);
+    uint64_t h;
+    assert_int_equal(sec_finish(&store, &h, &err), QUIRE_OK);
+    uint32_t *ids_sorted = calloc(ndocs, 4);
+    uint64_t *id_off = calloc(ndocs + 1, 8);
+    for (uint32_t d = 0; d < ndocs; d++) ids_sorted[d] = d;
+    uint64_t total = 0;
+    for (uint32_t d = 0; d < ndocs; d++) total += norms[d];
+    seg_meta meta = {.ndocs = ndocs, .tok_flags = 1, .nterms = n, .total_len = total,
+                     .npostings = npost, .npositions = npos, .block_size = 128,
+                     .dict_block = 64};
+    assert_int_equal(segw_finish(&w, &meta, &store, NULL, 0, ids_sorted, id_off, "",
+                                 &err), QUIRE_OK);
+    segw_close(&w);
+    sec_discard(&store);
+    free(ids_sorted);
+    free(id_off);
+    free(norms);
+    idx_segment *s;
+    int rc = idx_segment_open(tmpdir, "seg.qseg", 1, &s, &err);
+    if (rc) fprintf(stderr, "%s\n", err.message);
+    assert_int_equal(rc, QUIRE_OK);
+    return s;
+}
+
+static void check_list(idx_segment *s, const char *term, const plist *p)
+{
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(s, term, strlen(term), &t), 1);
+    assert_int_equal(t.df, p->df);
+    idx_postings *it;
+    /* full scan with next, freq and positions */
+    assert_int_equal(idx_postings_open(s, &t, &it), 0);
+    for (uint32_t i = 0; i < p->df; i++) {
+        assert_int_equal(idx_postings_doc(it), p->docs[i]);
+        assert_int_equal(idx_postings_freq(it), p->tfs[i]);
+        if (i % 3 == 0 || p->df < 1000) {
+            uint32_t n;
+            const uint32_t *pos = idx_postings_positions(it, &n);
+            assert_non_null(pos);
+            assert_int_equal(n, p->tfs[i]);
+            assert_memory_equal(pos, p->pos[i], n * sizeof *pos);
+        }
+        idx_postings_next(it);
+    }
+    assert_int_equal(idx_postings_doc(it), IDX_END);
+    assert_int_equal(idx_postings_next(it), IDX_END);
+    idx_postings_close(it);
+    /* advance to targets in and between documents, with positions after */
+    assert_int_equal(idx_postings_open(s, &t, &it), 0);
+    uint32_t i = 0;
+    while (i < p->df) {
+        uint32_t step = 1 + rnd() % 300;
+        i = i + step < p->df ? i + step : p->df - 1;
+        uint32_t target = p->docs[i] - (rnd() % 2 && i > 0 && p->docs[i] - 1 > p->docs[i - 1]);
+        uint32_t got = idx_postings_advance(it, target);
+        assert_int_equal(got, p->docs[i]);
+        uint32_t n;
+        const uint32_t *pos = idx_postings_positions(it, &n);
+        assert_non_null(pos);
+        assert_memory_equal(pos, p->pos[i], n * sizeof *pos);
+        if (i == p->df - 1) break;
+    }
+    assert_int_equal(idx_postings_advance(it, p->docs[p->df - 1] + 1), IDX_END);
+    idx_postings_close(it);
+    /* shallow advance bounds every block it reports */
+    assert_int_equal(idx_postings_open(s, &t, &it), 0);
+    for (uint32_t k = 0; k < p->df; k += 1 + rnd() % 200) {
+        uint32_t max_tf, min_len;
+        uint32_t last = idx_postings_shallow_advance(it, p->docs[k], &max_tf, &min_len);
+        assert_true(last >= p->docs[k]);
+        assert_true(max_tf >= p->tfs[k]);
+        assert_true(min_len <= idx_segment_doclen(s, p->docs[k]));
+    }
+    idx_postings_close(it);
+}
+
+static void test_postings_block_edges(void **state)
+{
+    (void)state;
+    static const uint32_t dfs[] = {1, 127, 128, 129, 256, 100000};
+    plist lists[6];
+    for (int i = 0; i < 6; i++) plist_make(&lists[i], dfs[i], 300000, 300);
+    idx_segment *s = write_segment(lists, 6, 300000);
+    for (int i = 0; i < 6; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        check_list(s, name, &lists[i]);
+    }
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(s, "t6", 2, &t), 0);
+    assert_int_equal(idx_segment_lookup(s, "", 0, &t), 0);
+    idx_segment_close(s);
+    for (int i = 0; i < 6; i++) plist_free(&lists[i]);
+}
+
+static void test_postings_dense(void **state)
+{
+    (void)state;
+    /* every document: all gaps zero, width 0 blocks */
+    plist p;
+    p.df = 1000;
+    p.docs = malloc(1000 * 4);
+    p.tfs = malloc(1000 * 4);
+    p.pos = malloc(1000 * sizeof *p.pos);
+    for (uint32_t i = 0; i < 1000; i++) {
+        p.docs[i] = i;
+        p.tfs[i] = 1;
+        p.pos[i] = malloc(4);
+        p.pos[i][0] = 0;
+    }
+    idx_segment *s = write_segment(&p, 1, 1000);
+    check_list(s, "t0", &p);
+    idx_segment_close(s);
+    plist_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pack_every_width),
+        cmocka_unit_test(test_dict_lookups),
+        cmocka_unit_test(test_dict_edges),
+        cmocka_unit_test(test_postings_block_edges),
+        cmocka_unit_test(test_postings_dense),
+    };
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
