@@ -19,6 +19,7 @@ Usage: aggregate.py RUNDIR OUT   (OUT without extension)
 """
 import collections
 import csv
+import json
 import os
 import re
 import shutil
@@ -70,7 +71,7 @@ def pct(values, p):
 
 
 def read_results(path):
-    """[(class, words, count, [count reps], [top10 reps])]"""
+    """[(class, words, count, [count reps], [top10 reps], top10 returned)]"""
     rows = []
     with open(path, encoding="utf-8") as fh:
         for line in fh:
@@ -79,7 +80,8 @@ def read_results(path):
                 continue
             creps = [float(x) for x in f[7].split(",")] if len(f) > 7 and f[7] else [float(f[3])]
             treps = [float(x) for x in f[8].split(",")] if len(f) > 8 and f[8] else [float(f[5])]
-            rows.append((f[0], f[1], int(f[2]), creps, treps))
+            returned = int(f[9]) if len(f) > 9 and f[9] else None
+            rows.append((f[0], f[1], int(f[2]), creps, treps, returned))
     return rows
 
 
@@ -92,20 +94,45 @@ def glued_forms(corpus_file, words, limit=64 << 20):
     engines tokenize differently.  Reads at most `limit` bytes."""
     if not words or not os.path.exists(corpus_file):
         return {}
+    parts, size = [], 0
     with open(corpus_file, "rb") as fh:
-        text = fh.read(limit).decode("utf-8", "replace").lower()
-    # JSON escapes: make \n and \" plain whitespace / quotes first
-    text = text.replace("\\n", " ").replace("\\t", " ").replace('\\"', '"')
+        for line in fh:
+            size += len(line)
+            if size > limit:
+                break
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            parts.append(d.get("title") or "")
+            parts.append(d.get("body") or "")
+    text = "\n".join(parts).lower()
     alt = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
     rx = re.compile(r"[^\s]*?(?<![a-z])(%s)(?![a-z])[^\s]*" % alt)
     forms = collections.defaultdict(collections.Counter)
+    # Every engine splits at spaces, quotes, brackets, dashes, slashes and
+    # most punctuation: a form explains something only when what remains
+    # around the word after such a split still differs from the word.
+    sep = re.compile(r"[\"\u201c\u201d\u2018()\[\]{}<>,;!?*`\u2014\u2013/\\|=+~-]+")
     for m in rx.finditer(text):
-        chunk = m.group(0).strip(STRIP)
         w = m.group(1)
-        # every engine splits at hyphens and slashes between plain words,
-        # so those forms explain nothing
-        if chunk != w and not re.fullmatch(r"[a-z]+([-/—–][a-z]+)*[-/—–]?", chunk):
-            forms[w][chunk] += 1
+        off = m.start(1) - m.start(0)
+        chunk = m.group(0)
+        # the piece of the chunk around the word's occurrence
+        lo = max([x.end() for x in sep.finditer(chunk, 0, off)] + [0])
+        nxt = sep.search(chunk, off + len(w))
+        hi = nxt.start() if nxt else len(chunk)
+        piece = chunk[lo:hi].strip(STRIP)
+        if piece != w:
+            forms[w][piece] += 1
+    # Hyphenated compounds: Quire also indexes `custom-houses` as the joined
+    # word `customhouses`, the peers only as its parts.
+    for w in words:
+        if len(w) >= 4:
+            rx = re.compile(r"(?<![a-z-])%s(?![a-z])" % "[-\u2010\u2011]?".join(w))
+            for m in rx.finditer(text):
+                if m.group(0) != w:
+                    forms[w][m.group(0)] += 1
     # Acronyms: "U.S." is the term "us" for Xapian, "u.s" for Lucene and
     # "u" + "s" for FTS5.
     for w in words:
@@ -128,6 +155,8 @@ def cause_of(forms):
             kinds["acronyms with dots"] += n
         elif "://" in f or f.startswith("www") or re.search(r"[a-z]\.[a-z]", f):
             kinds["dotted words/URLs"] += n
+        elif re.fullmatch(r"[a-z]+([-\u2010\u2011][a-z]+)+", f):
+            kinds["hyphenated compounds (joined by Quire)"] += n
         elif "-" in f:
             kinds["hyphens"] += n
         elif "_" in f:
@@ -208,7 +237,7 @@ def main():
     classes_seen = []
     for e in qengines:
         pool = collections.defaultdict(lambda: ([], []))
-        for cls, _, _, cr, tr in results[e]:
+        for cls, _, _, cr, tr, _ in results[e]:
             if cls not in classes_seen:
                 classes_seen.append(cls)
             pool[cls][0].extend(cr)
@@ -223,9 +252,12 @@ def main():
 
     # hit-count agreement
     counts = collections.OrderedDict()
+    short = []   # top-10 searches that returned fewer than min(10, count)
     for e in qengines:
-        for cls, words, n, _, _ in results[e]:
+        for cls, words, n, _, _, ret in results[e]:
             counts.setdefault((cls, words), {})[e] = n
+            if ret is not None and ret != min(10, n):
+                short.append((e, cls, words, n, ret))
     disagree = [(k, v) for k, v in counts.items() if len(set(v.values())) > 1]
     ref = "quire" if "quire" in qengines else (qengines[0] if qengines else None)
     agree_line = []
@@ -357,9 +389,18 @@ def main():
     else:
         L.append("All engines agree on every query's hit count.")
     L.append("")
-    if os.path.exists(out + ".png.tmp") or True:
-        L.append("![median latency per class](%s.png)" % os.path.basename(out))
+    if short:
+        L.append("**Top-10 searches that returned other than min(10, count) hits** "
+                 "(a bug in that engine or its adapter):")
         L.append("")
+        for e, cls, words, n, ret in short:
+            L.append("- %s, %s `%s`: count %d, top-10 returned %d" % (
+                LABEL[e], cls, words, n, ret))
+    else:
+        L.append("Every top-10 search returned min(10, count) hits.")
+    L.append("")
+    L.append("![median latency per class](%s.png)" % os.path.basename(out))
+    L.append("")
     with open(out + ".md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(L))
 

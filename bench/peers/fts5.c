@@ -155,7 +155,7 @@ static int query(const char *dir, const char *qfile, int reps)
     for (int i = 0; i < nq; i++) {
         match_expr(&qs[i], &m);
         uint64_t count = run_count(db, cnt, &m); /* untimed warm-up */
-        run_top(db, top, &m);
+        int returned = run_top(db, top, &m);
         for (int r = 0; r < reps; r++) {
             double t0 = peer_now();
             run_count(db, cnt, &m);
@@ -166,7 +166,7 @@ static int query(const char *dir, const char *qfile, int reps)
             run_top(db, top, &m);
             tu[r] = (peer_now() - t0) * 1e6;
         }
-        peer_print_result(&qs[i], count, cu, tu, reps);
+        peer_print_result(&qs[i], count, cu, tu, reps, returned);
     }
     sqlite3_finalize(cnt);
     sqlite3_finalize(top);

@@ -15,7 +15,8 @@
  *   PROG query INDEXDIR QUERYFILE REPS   -> one line per query:
  *     CLASS \t words \t count \t count_median_us \t count_p99_us \t
  *     top10_median_us \t top10_p99_us \t count reps (us, comma-separated) \t
- *     top10 reps (us, comma-separated)
+ *     top10 reps (us, comma-separated) \t top10 returned (hits the top-10
+ *     search gave, which must be min(10, count))
  * Each query runs once untimed (warm-up), then REPS timed exact counts,
  * then REPS timed top-10 searches.
  */
@@ -315,7 +316,8 @@ static inline void peer_print_reps(FILE *out, const double *v, int n)
 /* Prints the result line of one query; cnt_us and top_us hold REPS
  * microsecond timings each (they are printed in run order, then sorted). */
 static inline void peer_print_result(const peer_query *q, uint64_t count,
-                                     double *cnt_us, double *top_us, int reps)
+                                     double *cnt_us, double *top_us, int reps,
+                                     int returned)
 {
     printf("%s\t%s\t%llu\t", q->cls, q->text, (unsigned long long)count);
     double *a = (double *)malloc((size_t)reps * sizeof(double));
@@ -328,7 +330,7 @@ static inline void peer_print_result(const peer_query *q, uint64_t count,
     peer_print_reps(stdout, cnt_us, reps);
     putchar('\t');
     peer_print_reps(stdout, top_us, reps);
-    putchar('\n');
+    printf("\t%d\n", returned);
     free(a);
     free(b);
 }

@@ -160,7 +160,7 @@ static int query(const char *dir, const char *qfile, int reps)
     for (int i = 0; i < nq; i++) {
         query_text(&qs[i], &t);
         uint64_t count = run_count(ix, &t); /* untimed warm-up */
-        run_top(ix, &t);
+        int returned = (int)run_top(ix, &t);
         for (int r = 0; r < reps; r++) {
             double t0 = peer_now();
             run_count(ix, &t);
@@ -171,7 +171,7 @@ static int query(const char *dir, const char *qfile, int reps)
             run_top(ix, &t);
             tu[r] = (peer_now() - t0) * 1e6;
         }
-        peer_print_result(&qs[i], count, cu, tu, reps);
+        peer_print_result(&qs[i], count, cu, tu, reps, returned);
     }
     quire_index_close(ix);
     free(t.p);

@@ -128,7 +128,7 @@ static int query(const char *dir, const char *qfile, int reps)
             ranker.set_query(xq);
             /* untimed warm-up */
             uint64_t count = counter.get_mset(0, 0, total).get_matches_estimated();
-            ranker.get_mset(0, 10);
+            int returned = (int)ranker.get_mset(0, 10).size();
             for (int r = 0; r < reps; r++) {
                 double t0 = peer_now();
                 Xapian::MSet m = counter.get_mset(0, 0, total);
@@ -142,7 +142,7 @@ static int query(const char *dir, const char *qfile, int reps)
                     (void)*it;
                 tu[r] = (peer_now() - t0) * 1e6;
             }
-            peer_print_result(&qs[i], count, cu.data(), tu.data(), reps);
+            peer_print_result(&qs[i], count, cu.data(), tu.data(), reps, returned);
         }
     } catch (const Xapian::Error &e) {
         fprintf(stderr, "xapian: %s\n", e.get_description().c_str());

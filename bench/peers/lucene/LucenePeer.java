@@ -265,7 +265,7 @@ public final class LucenePeer {
             StringBuilder out = new StringBuilder();
             for (Q q : qs) {
                 long cnt = count(s, q.query);
-                top10(s, q.query);
+                int returned = top10(s, q.query);
                 for (int r = 0; r < reps; r++) {
                     double a = now();
                     count(s, q.query);
@@ -276,9 +276,9 @@ public final class LucenePeer {
                     top10(s, q.query);
                     tu[r] = (now() - a) * 1e6;
                 }
-                out.append(String.format("%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s%n", q.cls,
+                out.append(String.format("%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%d%n", q.cls,
                         q.text, cnt, pct(cu, 50), pct(cu, 99), pct(tu, 50), pct(tu, 99),
-                        reps(cu), reps(tu)));
+                        reps(cu), reps(tu), returned));
             }
             System.out.print(out);
         }
