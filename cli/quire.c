@@ -131,6 +131,7 @@ static int hex4(const char *p, uint32_t *v)
 /* Parses a string at j->s (which is at '"') into out (appended). */
 static int jstring(json *j, buf *out)
 {
+    const char *open = j->s;
     j->s++;
     const char *run = j->s;
     while (j->s < j->end) {
@@ -182,6 +183,7 @@ static int jstring(json *j, buf *out)
         }
         run = j->s;
     }
+    j->s = open; /* point at where the string began */
     jerr(j, "unterminated string");
     return -1;
 }
