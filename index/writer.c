@@ -153,7 +153,8 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
             free(s.del);
             goto fail;
         }
-        w->segs[w->nsegs - 1].del_words = ((size_t)s.seg->ndocs + 63) / 64;
+        /* a bitmap read from disk covers the whole segment; none: empty */
+        w->segs[w->nsegs - 1].del_words = s.del ? ((size_t)s.seg->ndocs + 63) / 64 : 0;
     }
     *out = w;
     return QUIRE_OK;
