@@ -12,8 +12,8 @@ echo "== quire index build/demo-index corpus/"
 $q index build/demo-index corpus/news-sample.txt corpus/moby-sample.jsonl
 echo
 $q stats build/demo-index | sed -n '1,8p'
-for query in '"does not conceed"' 'wikileaks AND "trump jr"' 'whale OR leviathan -ship' \
-             '"white whale"' 'Ahab (harpoon OR lance)'; do
+for query in '"does not conceed"' 'wikileaks AND "trump jr"' '(whale OR leviathan) -ship' \
+             '"sperm whale"' 'Ahab (harpoon OR lance)'; do
   echo
   echo "== quire search build/demo-index '$query'   ($($q search --count build/demo-index "$query") matches)"
   $q search -k 3 build/demo-index "$query"
