@@ -385,6 +385,7 @@ static int store_flush_block(idx_builder *b, quire_error *err)
 
 static int raw_put(idx_builder *b, const void *p, size_t n)
 {
+    if (n == 0) return 0; /* p may be NULL for an empty field */
     if (grow((void **)&b->raw, &b->raw_cap, b->raw_len + n, 1)) return -1;
     memcpy(b->raw + b->raw_len, p, n);
     b->raw_len += n;
