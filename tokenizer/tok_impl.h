@@ -77,7 +77,6 @@ struct tok_tokenizer {
     /* The open run. */
     int run_open, run_slow, prev_nzccc;
     uint8_t run_letters, run_digits;
-    uint32_t run_ncp;
     size_t run_start, run_off;
 
     /* Atoms of the current chunk. */

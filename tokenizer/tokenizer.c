@@ -23,6 +23,13 @@
 #include <libstemmer.h>
 #include <utf8proc.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define TOK_HAVE_SSE2 1
+#else
+#define TOK_HAVE_SSE2 0
+#endif
+
 /* Class of each ASCII byte; see tok_internal.h.  Kept apart from the big
  * table so the ASCII path is one small, cache-resident lookup. */
 #define L TC_LETTER
@@ -286,7 +293,7 @@ static void cjk_mark(tok_tokenizer *t, uint32_t e, uint32_t cp, size_t at,
 static int run_close(tok_tokenizer *t, size_t end)
 {
     tok_atom a = {.kind = TOK_A_RUN, .start = t->run_start, .end = end,
-                  .off = (uint32_t)t->run_off, .ncp = t->run_ncp,
+                  .off = (uint32_t)t->run_off,
                   .letters = t->run_letters, .digits = t->run_digits};
     t->run_open = 0;
     if (t->run_slow) {
@@ -303,6 +310,14 @@ static int run_close(tok_tokenizer *t, size_t end)
     }
     a.len = (uint32_t)(t->buflen - t->run_off);
     if (a.len == 0) return 0; /* only marks stripped away: nothing there */
+    /* Code points, letters and digits of the folded text, for the number
+     * and abbreviation rules (the ASCII loop does not count them). */
+    for (size_t k = t->run_off; k < t->buflen; k++) {
+        unsigned char c = (unsigned char)t->buf[k];
+        a.ncp += (c & 0xc0) != 0x80;
+        if (c >= '0' && c <= '9') a.digits = 1;
+        else if (c < 0x80) a.letters = 1;
+    }
     return push_atom(t, &a);
 }
 
@@ -450,12 +465,126 @@ static inline int run_open(tok_tokenizer *t, size_t at)
     t->run_open = 1;
     t->run_start = at;
     t->run_off = t->buflen;
-    t->run_ncp = 0;
     t->run_letters = t->run_digits = 0;
     t->run_slow = 0;
     t->prev_nzccc = 0;
     return 0;
 }
+
+/* Emits a term from the scanner's hot path: the callback directly unless
+ * an optional stage applies. */
+static inline int emit_fast(tok_tokenizer *t, const char *term, size_t n,
+                            size_t start, size_t end)
+{
+    if (t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN))
+        return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
+    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
+                    .start = start, .end = end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
+    return rc;
+}
+
+/* What ends a simple word at s[e] (s[e] is not a letter or digit): the
+ * number of bytes to consume after the word if the word can be emitted
+ * without the chunk rules, or 0.  Simple endings: a separator ("word "),
+ * a connector before a separator ("word, ", "word. "), a possessive before
+ * a separator ("word's ", "word’s ").  Reads at most to s[e + 5] and never
+ * at or past `lim`. */
+static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
+                                size_t e, size_t lim)
+{
+    unsigned n0 = s[e];
+    if (n0 < 0x80) {
+        unsigned c0 = ascii_class[n0];
+        if (c0 == TC_SEP) return 1;
+        if (c0 < TC_APOS || c0 > TC_HASH) return 0;
+        if (e + 1 == lim) return 2;
+        unsigned n1 = s[e + 1];
+        if (n1 < 0x80 && ascii_class[n1] == TC_SEP) return 2;
+        if (n0 == '\'' && (n1 | 0x20) == 's' && e + 2 < lim && s[e + 2] < 0x80 &&
+            ascii_class[s[e + 2]] == TC_SEP)
+            return 3;
+        return 0;
+    }
+    uint32_t cp;
+    size_t k = tok_decode(s + e, s + lim, &cp);
+    if (cp == 0x2019 && e + 4 < lim && (s[e + 3] | 0x20) == 's' &&
+        s[e + 4] < 0x80 && ascii_class[s[e + 4]] == TC_SEP)
+        return 5;
+    return TF_CLASS(tok_fold_entry(t->diacritics, cp)) == TC_SEP ? k : 0;
+}
+
+#if TOK_HAVE_SSE2
+/* Bit masks of 16 bytes: letters or digits, capitals, spaces/newlines;
+ * and the bytes lower-cased into `low`. */
+static inline void classify16(const unsigned char *p, uint32_t *alnum,
+                              uint32_t *upper, uint32_t *space, char *low)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(lo, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    *alnum = (uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit));
+    *upper = (uint32_t)_mm_movemask_epi8(up);
+    *space = (uint32_t)_mm_movemask_epi8(sp);
+    _mm_storeu_si128((__m128i *)low,
+                     _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
+}
+
+/* The fastest path: plain ASCII words, 64 bytes at a time.  Starting at
+ * s[i], a letter or digit that begins a chunk, emits every word that needs
+ * none of the chunk rules (see simple_end) — straight from the input when
+ * it has no capitals — and skips the spaces after it.  Stops at the first
+ * word that needs more, or when fewer than 64 bytes are left.  Returns the
+ * offset where the general path continues (i if nothing was done). */
+static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
+                         size_t len, int *rc)
+{
+    size_t p = i;
+    char low[64];
+    *rc = 0;
+    while (len - p >= 64) {
+        uint32_t a[4], u[4], sp[4];
+        for (int q = 0; q < 4; q++)
+            classify16(s + p + 16 * q, &a[q], &u[q], &sp[q], low + 16 * q);
+        uint64_t A = a[0] | (uint64_t)a[1] << 16 | (uint64_t)a[2] << 32 | (uint64_t)a[3] << 48;
+        uint64_t U = u[0] | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 32 | (uint64_t)u[3] << 48;
+        uint64_t S = sp[0] | (uint64_t)sp[1] << 16 | (uint64_t)sp[2] << 32 | (uint64_t)sp[3] << 48;
+        unsigned rel = 0;
+        for (;;) {
+            /* s[p + rel] is a letter or digit starting a word. */
+            uint64_t rest = ~(A >> rel);
+            unsigned wl = rest ? (unsigned)__builtin_ctzll(rest) : 64 - rel;
+            unsigned e = rel + wl;
+            if (e + 6 > 64) break; /* the ending may lie beyond the window */
+            size_t skip = (S >> e) & 1 ? 1 : simple_end(t, s, p + e, len);
+            if (!skip) return p + rel;
+            uint64_t up = (U >> rel) & ((1ull << wl) - 1);
+            *rc = emit_fast(t, up ? low + rel : (const char *)s + p + rel, wl,
+                            p + rel, p + e);
+            if (*rc) return p + e;
+            rel = e + (unsigned)skip;
+            if (rel < 64) {
+                uint64_t ns = ~(S >> rel);
+                rel += ns ? (unsigned)__builtin_ctzll(ns) : 64 - rel;
+            }
+            if (rel >= 64) break;
+            if (!((A >> rel) & 1)) return p + rel;
+        }
+        if (rel == 0) return p; /* a word too long for the window */
+        p += rel;
+        if (p < len && !ascii_fold[s[p]]) return p;
+    }
+    return p;
+}
+#endif
 
 /* Ends everything open: the run, the chunk, a CJK run. */
 static int boundary(tok_tokenizer *t, size_t at)
@@ -480,6 +609,16 @@ static int tokenize(tok_tokenizer *t)
             if (cls == TC_LETTER || cls == TC_DIGIT) {
                 if (!t->run_open) {
                     if (t->cjk_count && (rc = cjk_end(t))) return rc;
+#if TOK_HAVE_SSE2
+                    if (t->natoms == 0 && len - i >= 64) {
+                        size_t p = fast_words(t, s, i, len, &rc);
+                        if (rc) return rc;
+                        if (p != i) {
+                            i = p;
+                            continue;
+                        }
+                    }
+#endif
                     if (t->natoms == 0 && cls == TC_LETTER &&
                         ((c | 0x20) == 'h' || (c | 0x20) == 'w' ||
                          (c | 0x20) == 'f')) {
@@ -492,32 +631,38 @@ static int tokenize(tok_tokenizer *t)
                     }
                     if (run_open(t, i)) return -1;
                 }
-                /* The hot loop: ASCII letters and digits. */
+                /* The hot loop: ASCII letters and digits, folded by table.
+                 * Text beyond what a term can hold is skipped. */
+                size_t used = t->buflen - t->run_off;
+                size_t room = used < TOK_RUN_CAP ? TOK_RUN_CAP - used : 0;
+                size_t stop = len - i < room ? len : i + room;
                 char *o = t->buf + t->buflen;
-                char *lim = t->buf + t->run_off + TOK_RUN_CAP;
                 size_t j = i;
-                unsigned letters = 0, digits = 0;
                 char f;
-                while (j < len && (f = ascii_fold[s[j]]) != 0) {
-                    if (o < lim) *o++ = f;
-                    if (f <= '9') digits = 1;
-                    else letters = 1;
+                while (j < stop && (f = ascii_fold[s[j]]) != 0) {
+                    *o++ = f;
                     j++;
                 }
+                if (j == stop)
+                    while (j < len && ascii_fold[s[j]]) j++;
                 t->buflen = (size_t)(o - t->buf);
-                t->run_ncp += (uint32_t)(j - i);
-                t->run_letters |= letters;
-                t->run_digits |= digits;
                 t->prev_nzccc = 0;
-                if (j < len && s[j] == ' ' && t->natoms == 0 && !t->run_slow) {
-                    /* The common case: a plain word followed by a space. */
+                if (t->natoms == 0 && !t->run_slow) {
+                    /* The common case: a word alone, followed by a
+                     * separator, or by a connector or possessive that joins
+                     * nothing ("word, ", "word's "). */
+                    size_t skip = j == len ? 0 : simple_end(t, s, j, len);
+                    if (j < len && !skip) {
+                        i = j;
+                        continue;
+                    }
                     t->run_open = 0;
                     size_t n = t->buflen - t->run_off;
                     t->buflen = t->run_off;
                     if ((rc = tok_emit(t, t->buf + t->run_off, n, t->run_start,
                                        j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
                         return rc;
-                    i = j + 1;
+                    i = j + skip;
                     continue;
                 }
                 i = j;
@@ -560,8 +705,8 @@ static int tokenize(tok_tokenizer *t)
             }
             if (t->buflen - t->run_off < TOK_RUN_CAP)
                 t->buflen += tok_put_fold(e, cp, s + i, n, t->buf + t->buflen);
-            if (cls == TC_LETTER) t->run_letters = 1, t->run_ncp++;
-            else if (cls == TC_DIGIT) t->run_digits = 1, t->run_ncp++;
+            if (cls == TC_LETTER) t->run_letters = 1;
+            else if (cls == TC_DIGIT) t->run_digits = 1;
             if ((e & TF_COMPSECOND) || ((e & TF_NZCCC) && t->prev_nzccc))
                 t->run_slow = 1;
             t->prev_nzccc = (e & TF_NZCCC) != 0;
