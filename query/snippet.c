@@ -98,11 +98,14 @@ static void out_text(out *o, const char *s, size_t n)
     o->len += n;
 }
 
-/* Writes `open` only if its close will fit too; returns whether it did. */
-static int out_open(out *o, const char *open, size_t olen, size_t clen)
+/* Writes `open` only if the whole match (`span` bytes) and its close fit
+ * too, so truncation never cuts a highlighted match; returns whether it
+ * did. */
+static int out_open(out *o, const char *open, size_t olen, size_t clen,
+                    size_t span)
 {
     if (o->full) return 0;
-    if (o->cap - o->len - o->reserve < olen + clen) {
+    if (o->cap - o->len - o->reserve < olen + clen + span) {
         o->full = 1;
         return 0;
     }
@@ -227,7 +230,7 @@ int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
         if (s < ws) s = ws;
         if (e > we) e = we;
         out_text(&o, text + at, s - at);
-        if (out_open(&o, open, olen, clen)) {
+        if (out_open(&o, open, olen, clen, e - s)) {
             out_text(&o, text + s, e - s);
             out_close(&o, close, clen);
         }

@@ -25,8 +25,8 @@
  *    spans (a compound and its parts) are merged; ASCII control
  *    whitespace becomes a space;
  *  - the result is NUL-terminated in buf[cap]; when it does not fit it is
- *    truncated, never inside a UTF-8 sequence and never between an open
- *    marker and its close.
+ *    truncated, never inside a UTF-8 sequence and never inside a
+ *    highlighted match (a match is written with both markers or not).
  * Returns QUIRE_OK (also when nothing matched: then the excerpt is the
  * start of the text), QUIRE_EQUERY for a malformed query, QUIRE_EARG when
  * buf is NULL or cap is 0, QUIRE_ENOMEM. */

@@ -1,0 +1,746 @@
+/*
+ * test_differential.c — the query layer against a brute-force model.
+ *
+ * A fixed-seed generator writes a corpus of documents (title and body)
+ * over a Zipf vocabulary with frequent stop-word-like words and a few
+ * hyphenated compounds, and indexes it through the public API twice: in
+ * one segment and, with a tiny memory budget, in many.  Several hundred
+ * random queries (terms, phrases taken from the documents and made up,
+ * AND/OR/NOT nested with parentheses, absent words) then run through
+ * quire_count and quire_search, and through qry_search with and without
+ * block-max pruning, and must agree with an evaluator written here from
+ * the definitions alone: the documents tokenized with the index tokenizer
+ * into term -> positions maps (body positions starting where the writer
+ * starts them, so a phrase never spans the title/body boundary), the query
+ * words tokenized in query mode, BM25 computed per query.h.
+ *
+ * Counts and matching sets must be equal; top-k lists must have the same
+ * documents in the same order with scores within 1e-6, except that
+ * documents whose model scores tie within 1e-9 may trade places.
+ */
+#define _GNU_SOURCE   /* nftw, mkdtemp, strndup */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <unistd.h>
+#include <ftw.h>
+
+#include <cmocka.h>
+
+#include "quire.h"
+#include "index/builder.h"
+#include "index/index.h"
+#include "query/eval.h"
+#include "query/query.h"
+#include "tokenizer/tokenizer.h"
+
+#define NDOCS 3000
+#define NVOCAB 2000
+#define NQUERIES 400
+#define TOK_FLAGS QUIRE_TOK_DEFAULT
+
+/* ---- deterministic random numbers (splitmix64) -------------------------- */
+
+static uint64_t rng_state = 0x5eed1234abcdULL;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint32_t rnd_below(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
+
+/* ---- vocabulary ---------------------------------------------------------- */
+
+static const char *stop_words[] = {
+    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "on",
+    "was", "with", "as", "be", "by", "at", "or", "not", "this", "he", "she",
+};
+#define NSTOP (sizeof stop_words / sizeof stop_words[0])
+
+static char *vocab[NVOCAB];
+static double zipf_cdf[NVOCAB];
+
+static void make_vocab(void)
+{
+    static const char *syl[] = {"ka", "lo", "mi", "ter", "an", "zu", "ro",
+                                "vel", "qua", "dis", "ne", "po", "shi",
+                                "bar", "el", "tin", "gor", "fa", "ux", "ya"};
+    size_t nsyl = sizeof syl / sizeof syl[0];
+    for (size_t i = 0; i < NVOCAB; i++) {
+        char w[64];
+        if (i < NSTOP) {
+            snprintf(w, sizeof w, "%s", stop_words[i]);
+        } else if (i % 97 == 0) {
+            /* A compound: found by the whole and by its parts. */
+            snprintf(w, sizeof w, "%s%s-%s%zu", syl[i % nsyl],
+                     syl[(i / 7) % nsyl], syl[(i / 3) % nsyl], i);
+        } else {
+            /* Unique by the numeric suffix spelled in syllables. */
+            size_t v = i, n = 0;
+            w[0] = '\0';
+            do {
+                n += (size_t)snprintf(w + n, sizeof w - n, "%s", syl[v % nsyl]);
+                v /= nsyl;
+            } while (v);
+            snprintf(w + n, sizeof w - n, "%s", syl[(i * 7) % nsyl]);
+        }
+        vocab[i] = strdup(w);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < NVOCAB; i++) {
+        sum += 1.0 / pow((double)(i + 1), 1.05);
+        zipf_cdf[i] = sum;
+    }
+    for (size_t i = 0; i < NVOCAB; i++)
+        zipf_cdf[i] /= sum;
+}
+
+static uint32_t zipf_word(void)
+{
+    double u = (double)(rnd() >> 11) / 9007199254740992.0;
+    uint32_t lo = 0, hi = NVOCAB - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (zipf_cdf[mid] < u) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* ---- corpus -------------------------------------------------------------- */
+
+typedef struct doc_text {
+    char id[16];
+    char *title, *body;
+    uint32_t *title_words, *body_words;   /* vocabulary indexes */
+    uint32_t ntitle, nbody;
+} doc_text;
+
+static doc_text docs[NDOCS];
+
+static char *render_words(const uint32_t *w, uint32_t n)
+{
+    size_t cap = 16;
+    for (uint32_t i = 0; i < n; i++) cap += strlen(vocab[w[i]]) + 3;
+    char *s = malloc(cap), *p = s;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *v = vocab[w[i]];
+        if (i) {
+            /* Punctuation and case that the tokenizer must see through. */
+            uint32_t r = rnd_below(20);
+            if (r == 0) *p++ = ',';
+            else if (r == 1) *p++ = '.';
+            *p++ = ' ';
+        }
+        size_t l = strlen(v);
+        memcpy(p, v, l);
+        if (rnd_below(15) == 0 && p[0] >= 'a' && p[0] <= 'z')
+            p[0] = (char)(p[0] - 'a' + 'A');
+        p += l;
+    }
+    *p = '\0';
+    return s;
+}
+
+static void make_corpus(void)
+{
+    for (uint32_t d = 0; d < NDOCS; d++) {
+        doc_text *t = &docs[d];
+        snprintf(t->id, sizeof t->id, "doc%u", d);
+        t->ntitle = rnd_below(4) == 0 ? 0 : 1 + rnd_below(7);
+        t->nbody = rnd_below(30) == 0 ? 0 : 3 + rnd_below(90);
+        t->title_words = malloc((t->ntitle + 1) * sizeof(uint32_t));
+        t->body_words = malloc((t->nbody + 1) * sizeof(uint32_t));
+        for (uint32_t i = 0; i < t->ntitle; i++) t->title_words[i] = zipf_word();
+        for (uint32_t i = 0; i < t->nbody; i++) t->body_words[i] = zipf_word();
+        t->title = render_words(t->title_words, t->ntitle);
+        t->body = render_words(t->body_words, t->nbody);
+    }
+}
+
+/* ---- term dictionary of the model --------------------------------------- */
+
+#define DICT_SLOTS (1u << 16)
+static char *dict_term[DICT_SLOTS];
+static uint32_t dict_id[DICT_SLOTS];
+static uint32_t nterms;
+static uint32_t *term_df;      /* documents containing each term */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Id of a term; adds it when `add`, else returns UINT32_MAX if absent. */
+static uint32_t dict_get(const char *s, size_t n, int add)
+{
+    uint32_t i = (uint32_t)hash_bytes(s, n) & (DICT_SLOTS - 1);
+    while (dict_term[i]) {
+        if (strlen(dict_term[i]) == n && memcmp(dict_term[i], s, n) == 0)
+            return dict_id[i];
+        i = (i + 1) & (DICT_SLOTS - 1);
+    }
+    if (!add) return UINT32_MAX;
+    assert_true(nterms < DICT_SLOTS / 2);
+    dict_term[i] = strndup(s, n);
+    dict_id[i] = nterms;
+    return nterms++;
+}
+
+/* ---- model documents: sorted (term, position) pairs --------------------- */
+
+typedef struct occ {
+    uint32_t term, pos;
+} occ;
+
+typedef struct model_doc {
+    occ *occ;
+    uint32_t n;         /* = document length: every emitted term counts */
+} model_doc;
+
+static model_doc mdocs[NDOCS];
+static double avgdl;
+
+typedef struct occ_vec {
+    occ *v;
+    uint32_t n, cap;
+} occ_vec;
+
+static int collect_occ(void *ctx, const tok_token *t)
+{
+    occ_vec *ov = ctx;
+    if (ov->n == ov->cap) {
+        ov->cap = ov->cap ? ov->cap * 2 : 64;
+        ov->v = realloc(ov->v, ov->cap * sizeof *ov->v);
+    }
+    ov->v[ov->n++] = (occ){dict_get(t->term, t->len, 1), t->pos};
+    return 0;
+}
+
+static int cmp_occ(const void *a, const void *b)
+{
+    const occ *x = a, *y = b;
+    if (x->term != y->term) return x->term < y->term ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static void build_model(void)
+{
+    tok_tokenizer *tok;
+    assert_int_equal(tok_new(TOK_FLAGS, TOK_MODE_INDEX, &tok), 0);
+    uint64_t total = 0;
+    for (uint32_t d = 0; d < NDOCS; d++) {
+        occ_vec ov = {0};
+        uint32_t next = 0;
+        assert_int_equal(tok_run(tok, docs[d].title, strlen(docs[d].title), 0,
+                                 collect_occ, &ov, &next), 0);
+        /* The writer's rule for where the body starts. */
+        assert_int_equal(tok_run(tok, docs[d].body, strlen(docs[d].body),
+                                 idx_body_first_pos(next), collect_occ, &ov,
+                                 NULL), 0);
+        if (ov.n)
+            qsort(ov.v, ov.n, sizeof *ov.v, cmp_occ);
+        mdocs[d].occ = ov.v;
+        mdocs[d].n = ov.n;
+        total += ov.n;
+    }
+    tok_free(tok);
+    avgdl = (double)total / NDOCS;
+    term_df = calloc(nterms + 1, sizeof *term_df);
+    for (uint32_t d = 0; d < NDOCS; d++)
+        for (uint32_t i = 0; i < mdocs[d].n; i++)
+            if (i == 0 || mdocs[d].occ[i].term != mdocs[d].occ[i - 1].term)
+                term_df[mdocs[d].occ[i].term]++;
+}
+
+/* Positions of `term` in doc d: *n of them starting at the return value. */
+static const occ *doc_positions(uint32_t d, uint32_t term, uint32_t *n)
+{
+    const model_doc *m = &mdocs[d];
+    uint32_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (m->occ[mid].term < term) lo = mid + 1; else hi = mid;
+    }
+    uint32_t e = lo;
+    while (e < m->n && m->occ[e].term == term) e++;
+    *n = e - lo;
+    return m->occ + lo;
+}
+
+static int has_position(const occ *o, uint32_t n, uint64_t pos)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (o[mid].pos < pos) lo = mid + 1; else hi = mid;
+    }
+    return lo < n && o[lo].pos == pos;
+}
+
+/* ---- model queries ------------------------------------------------------- */
+
+enum { M_WORD, M_PHRASE, M_AND, M_OR };
+
+typedef struct mnode {
+    int kind;
+    char text[256];          /* WORD: the word; PHRASE: words, space-sep */
+    struct mnode *kids[4];
+    int neg[4];              /* AND: child is excluded */
+    int nkids;
+    /* planned: a word/phrase as query-mode terms with relative positions */
+    uint32_t nslots;
+    uint32_t slot_term[16];  /* UINT32_MAX: absent from the corpus */
+    uint32_t slot_rel[16];
+} mnode;
+
+static mnode pool[64 * NQUERIES];
+static size_t npool;
+
+static mnode *mnew(int kind)
+{
+    assert_true(npool < sizeof pool / sizeof pool[0]);
+    mnode *n = &pool[npool++];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    return n;
+}
+
+static const char *random_word(void)
+{
+    uint32_t r = rnd_below(40);
+    if (r == 0) return "zzqxabsent";        /* in no document */
+    if (r < 4) return vocab[rnd_below(NVOCAB)];
+    return vocab[zipf_word()];
+}
+
+static mnode *gen_phrase(void)
+{
+    mnode *n = mnew(M_PHRASE);
+    uint32_t len = 2 + rnd_below(3);
+    uint32_t r = rnd_below(10);
+    char *p = n->text;
+    if (r < 6) {
+        /* Words that follow each other in a document, sometimes across
+         * the end of the title into the body. */
+        const doc_text *t = &docs[rnd_below(NDOCS)];
+        uint32_t all = t->ntitle + t->nbody;
+        if (all >= len) {
+            uint32_t start = rnd_below(all - len + 1);
+            if (r == 0 && t->ntitle >= 1 && t->nbody >= len)
+                start = t->ntitle - 1;
+            for (uint32_t i = 0; i < len; i++) {
+                uint32_t k = start + i;
+                uint32_t w = k < t->ntitle ? t->title_words[k]
+                                           : t->body_words[k - t->ntitle];
+                p += sprintf(p, "%s%s", i ? " " : "", vocab[w]);
+            }
+            return n;
+        }
+    }
+    for (uint32_t i = 0; i < len; i++)
+        p += sprintf(p, "%s%s", i ? " " : "", random_word());
+    return n;
+}
+
+static mnode *gen(int depth)
+{
+    uint32_t r = rnd_below(depth >= 3 ? 4 : 10);
+    if (r < 3) {
+        mnode *n = mnew(M_WORD);
+        snprintf(n->text, sizeof n->text, "%s", random_word());
+        return n;
+    }
+    if (r == 3)
+        return gen_phrase();
+    mnode *n = mnew(r < 7 ? M_AND : M_OR);
+    n->nkids = 2 + (int)rnd_below(2);
+    for (int i = 0; i < n->nkids; i++) {
+        n->kids[i] = gen(depth + 1);
+        /* The first child stays positive, so no group is only negative. */
+        n->neg[i] = n->kind == M_AND && i > 0 && rnd_below(3) == 0;
+    }
+    return n;
+}
+
+/* Query text of the model tree.  Composite children get parentheses. */
+static void render(const mnode *n, char *buf, size_t cap, size_t *len)
+{
+#define OUT(...) (*len += (size_t)snprintf(buf + *len, cap - *len, __VA_ARGS__))
+    switch (n->kind) {
+    case M_WORD:
+        OUT("%s", n->text);
+        return;
+    case M_PHRASE:
+        OUT("\"%s\"", n->text);
+        return;
+    default:
+        for (int i = 0; i < n->nkids; i++) {
+            if (i) {
+                if (n->kind == M_OR) OUT(" OR ");
+                else if (!n->neg[i] && rnd_below(3) == 0) OUT(" AND ");
+                else OUT(" ");
+            }
+            if (n->neg[i]) OUT(rnd_below(2) ? "-" : "NOT ");
+            int paren = n->kids[i]->kind == M_AND || n->kids[i]->kind == M_OR;
+            if (paren) OUT("(");
+            render(n->kids[i], buf, cap, len);
+            if (paren) OUT(")");
+        }
+        return;
+    }
+#undef OUT
+}
+
+static int collect_slot(void *ctx, const tok_token *t)
+{
+    mnode *n = ctx;
+    assert_true(n->nslots < 16);
+    n->slot_term[n->nslots] = dict_get(t->term, t->len, 0);
+    n->slot_rel[n->nslots] = t->pos;
+    n->nslots++;
+    return 0;
+}
+
+/* Tokenizes the words and phrases of the tree in query mode. */
+static void plan_model(mnode *n, tok_tokenizer *qtok)
+{
+    if (n->kind == M_WORD || n->kind == M_PHRASE) {
+        n->nslots = 0;
+        assert_int_equal(tok_run(qtok, n->text, strlen(n->text), 0,
+                                 collect_slot, n, NULL), 0);
+        uint32_t base = UINT32_MAX;
+        for (uint32_t i = 0; i < n->nslots; i++)
+            if (n->slot_rel[i] < base) base = n->slot_rel[i];
+        for (uint32_t i = 0; i < n->nslots; i++)
+            n->slot_rel[i] -= base;
+        return;
+    }
+    for (int i = 0; i < n->nkids; i++)
+        plan_model(n->kids[i], qtok);
+}
+
+static double idf_of(uint32_t term)
+{
+    double df = term == UINT32_MAX ? 0 : term_df[term];
+    return log(1.0 + ((double)NDOCS - df + 0.5) / (df + 0.5));
+}
+
+static double sat(double f, uint32_t len)
+{
+    return f * 2.2 / (f + 1.2 * (1.0 - 0.75 + 0.75 * (double)len / avgdl));
+}
+
+/* Does doc d match n?  Adds n's score to *score when it does.  A node
+ * with no terms at all (`present` = 0) is "dropped" by the planner. */
+static int model_match(const mnode *n, uint32_t d, double *score, int *present)
+{
+    *present = 1;
+    switch (n->kind) {
+    case M_WORD:
+    case M_PHRASE: {
+        if (n->nslots == 0) { *present = 0; return 0; }
+        const occ *o[16];
+        uint32_t no[16];
+        for (uint32_t i = 0; i < n->nslots; i++) {
+            if (n->slot_term[i] == UINT32_MAX) return 0;
+            o[i] = doc_positions(d, n->slot_term[i], &no[i]);
+            if (no[i] == 0) return 0;
+        }
+        uint32_t freq = 0;
+        for (uint32_t a = 0; a < no[0]; a++) {
+            if (o[0][a].pos < n->slot_rel[0]) continue;
+            uint64_t start = o[0][a].pos - n->slot_rel[0];
+            uint32_t i;
+            for (i = 1; i < n->nslots; i++)
+                if (!has_position(o[i], no[i], start + n->slot_rel[i])) break;
+            freq += i == n->nslots;
+        }
+        if (!freq) return 0;
+        double w = 0;
+        for (uint32_t i = 0; i < n->nslots; i++) w += idf_of(n->slot_term[i]);
+        *score += w * sat(freq, mdocs[d].n);
+        return 1;
+    }
+    case M_AND: {
+        double s = 0;
+        int any_pos = 0;
+        for (int i = 0; i < n->nkids; i++) {
+            int pr;
+            double cs = 0;
+            int m = model_match(n->kids[i], d, &cs, &pr);
+            if (!pr) continue;
+            if (n->neg[i]) {
+                if (m) return 0;
+                continue;
+            }
+            any_pos = 1;
+            if (!m) return 0;
+            s += cs;
+        }
+        if (!any_pos) { *present = 0; return 0; }
+        *score += s;
+        return 1;
+    }
+    default: {
+        double s = 0;
+        int any = 0, any_present = 0;
+        for (int i = 0; i < n->nkids; i++) {
+            int pr;
+            double cs = 0;
+            if (model_match(n->kids[i], d, &cs, &pr)) {
+                any = 1;
+                s += cs;
+            }
+            any_present |= pr;
+        }
+        if (!any_present) { *present = 0; return 0; }
+        if (any) *score += s;
+        return any;
+    }
+    }
+}
+
+typedef struct mhit {
+    uint32_t doc;
+    double score;
+} mhit;
+
+static int cmp_mhit(const void *a, const void *b)
+{
+    const mhit *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->doc > y->doc) - (x->doc < y->doc);
+}
+
+/* ---- the test ------------------------------------------------------------ */
+
+static char tmpdirs[2][64];
+static double model_score[NDOCS];
+static int model_hit[NDOCS];
+
+static void build_index(const char *dir, size_t budget)
+{
+    quire_writer_options opt = {.mem_budget = budget, .tok_flags = TOK_FLAGS};
+    quire_writer *w;
+    quire_error err = {0};
+    if (quire_writer_open(dir, &opt, &w, &err) != QUIRE_OK)
+        fail_msg("writer_open %s: %s", dir, err.message);
+    for (uint32_t d = 0; d < NDOCS; d++) {
+        quire_doc_input in = {
+            docs[d].id, strlen(docs[d].id), docs[d].title, strlen(docs[d].title),
+            docs[d].body, strlen(docs[d].body), NULL, 0};
+        int replaced = -1;
+        if (quire_writer_add(w, &in, &replaced, &err) != QUIRE_OK)
+            fail_msg("writer_add: %s", err.message);
+        assert_int_equal(replaced, 0);
+    }
+    if (quire_writer_commit(w, &err) != QUIRE_OK)
+        fail_msg("commit: %s", err.message);
+    quire_writer_free(w);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    make_vocab();
+    make_corpus();
+    build_model();
+    for (int i = 0; i < 2; i++) {
+        snprintf(tmpdirs[i], sizeof tmpdirs[i], "/tmp/quire_diffXXXXXX");
+        if (!mkdtemp(tmpdirs[i])) return -1;
+    }
+    build_index(tmpdirs[0], 0);
+    build_index(tmpdirs[1], 64 * 1024);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++)
+        nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (uint32_t d = 0; d < NDOCS; d++) {
+        free(docs[d].title); free(docs[d].body);
+        free(docs[d].title_words); free(docs[d].body_words);
+        free(mdocs[d].occ);
+    }
+    for (size_t i = 0; i < NVOCAB; i++) free(vocab[i]);
+    for (size_t i = 0; i < DICT_SLOTS; i++) free(dict_term[i]);
+    free(term_df);
+    return 0;
+}
+
+/* Compares an engine top-k with the model's full ranking `mh` (n hits). */
+static void check_topk(const char *q, const char *what, const quire_hit *h,
+                       size_t nh, const mhit *mh, size_t n, size_t k)
+{
+    size_t want = n < k ? n : k;
+    if (nh != want)
+        fail_msg("[%s] %s k=%zu: %zu hits, model %zu", q, what, k, nh, want);
+    for (size_t i = 0; i < nh; i++) {
+        double tol = 1e-6 * (fabs(mh[i].score) > 1 ? fabs(mh[i].score) : 1);
+        if (fabs(h[i].score - mh[i].score) > tol)
+            fail_msg("[%s] %s k=%zu rank %zu: score %.12f, model %.12f (doc %llu vs %u)",
+                     q, what, k, i, h[i].score, mh[i].score,
+                     (unsigned long long)h[i].doc, mh[i].doc);
+        if (h[i].doc == mh[i].doc)
+            continue;
+        /* Only a tie may reorder: the engine's doc must score the same. */
+        if (h[i].doc >= NDOCS || !model_hit[h[i].doc] ||
+            fabs(model_score[h[i].doc] - mh[i].score) > 1e-9)
+            fail_msg("[%s] %s k=%zu rank %zu: doc %llu, model doc %u (%.12f)",
+                     q, what, k, i, (unsigned long long)h[i].doc, mh[i].doc,
+                     mh[i].score);
+        for (size_t j = 0; j < i; j++)
+            if (h[j].doc == h[i].doc)
+                fail_msg("[%s] %s: doc %llu twice", q, what,
+                         (unsigned long long)h[i].doc);
+    }
+}
+
+static size_t n_checked, n_nonzero, n_phrase_hits;
+
+static void run_queries(const char *dir)
+{
+    quire_index *ix;
+    quire_error err = {0};
+    if (quire_index_open(dir, &ix, &err) != QUIRE_OK)
+        fail_msg("index_open: %s", err.message);
+    idx_reader *r;
+    if (idx_reader_open(dir, 0, &r, &err) != QUIRE_OK)
+        fail_msg("reader_open: %s", err.message);
+    assert_int_equal(idx_reader_ndocs(r), NDOCS);
+    uint64_t total = 0;
+    for (uint32_t d = 0; d < NDOCS; d++) total += mdocs[d].n;
+    assert_int_equal(idx_reader_total_len(r), total);
+
+    tok_tokenizer *qtok;
+    assert_int_equal(tok_new(TOK_FLAGS, TOK_MODE_QUERY, &qtok), 0);
+    mhit *mh = malloc(NDOCS * sizeof *mh);
+    quire_hit *buf = malloc((NDOCS + 8) * sizeof *buf);
+    uint64_t saved_rng = rng_state;
+    rng_state = 0xfeedfaceULL;      /* same queries for every index */
+    npool = 0;
+    for (int qi = 0; qi < NQUERIES; qi++) {
+        mnode *root = gen(0);
+        char q[4096];
+        size_t qlen = 0;
+        render(root, q, sizeof q, &qlen);
+        assert_true(qlen < sizeof q);
+        plan_model(root, qtok);
+
+        size_t n = 0;
+        for (uint32_t d = 0; d < NDOCS; d++) {
+            double s = 0;
+            int pr;
+            model_hit[d] = model_match(root, d, &s, &pr);
+            model_score[d] = s;
+            if (model_hit[d]) mh[n++] = (mhit){d, s};
+        }
+        qsort(mh, n, sizeof *mh, cmp_mhit);
+        if (n) n_nonzero++;
+        if (root->kind == M_PHRASE && n) n_phrase_hits++;
+
+        uint64_t count = UINT64_MAX;
+        if (quire_count(ix, q, qlen, &count, &err) != QUIRE_OK)
+            fail_msg("[%s] count: %s", q, err.message);
+        if (count != n)
+            fail_msg("[%s] count %llu, model %zu", q, (unsigned long long)count, n);
+
+        static const size_t ks[] = {10, 50};
+        for (size_t ki = 0; ki < 2; ki++) {
+            quire_results *res;
+            if (quire_search(ix, q, qlen, ks[ki], &res, &err) != QUIRE_OK)
+                fail_msg("[%s] search: %s", q, err.message);
+            size_t nh = quire_results_size(res);
+            for (size_t i = 0; i < nh; i++) buf[i] = *quire_results_get(res, i);
+            quire_results_free(res);
+            check_topk(q, "quire_search", buf, nh, mh, n, ks[ki]);
+        }
+        /* The matching set: every match, through both drivers. */
+        size_t nh;
+        if (qry_search(r, q, qlen, NDOCS + 8, buf, &nh, &err) != QUIRE_OK)
+            fail_msg("[%s] qry_search: %s", q, err.message);
+        check_topk(q, "qry_search all", buf, nh, mh, n, NDOCS + 8);
+        if (qry_search_exhaustive(r, q, qlen, 10, buf, &nh, &err) != QUIRE_OK)
+            fail_msg("[%s] exhaustive: %s", q, err.message);
+        check_topk(q, "exhaustive", buf, nh, mh, n, 10);
+        for (size_t k = 1; k <= 3; k++) {
+            if (qry_search(r, q, qlen, k, buf, &nh, &err) != QUIRE_OK)
+                fail_msg("[%s] qry_search: %s", q, err.message);
+            check_topk(q, "qry_search small k", buf, nh, mh, n, k);
+        }
+        n_checked++;
+    }
+    rng_state = saved_rng;
+    free(mh);
+    free(buf);
+    tok_free(qtok);
+    idx_reader_close(r);
+    quire_index_close(ix);
+}
+
+static void test_one_segment(void **state)
+{
+    (void)state;
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[0], 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_nsegments(r), 1);
+    idx_reader_close(r);
+    run_queries(tmpdirs[0]);
+}
+
+static void test_many_segments(void **state)
+{
+    (void)state;
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[1], 1, &r, &err), QUIRE_OK);
+    size_t nseg = idx_reader_nsegments(r);
+    if (nseg <= 3)
+        fail_msg("expected more than 3 segments with a 64 KiB budget, got %zu",
+                 nseg);
+    idx_reader_close(r);
+    run_queries(tmpdirs[1]);
+}
+
+/* The generator must actually exercise what it claims to. */
+static void test_coverage(void **state)
+{
+    (void)state;
+    assert_int_equal(n_checked, 2 * NQUERIES);
+    assert_true(n_nonzero > NQUERIES);          /* most queries match */
+    assert_true(n_phrase_hits > 20);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_segment),
+        cmocka_unit_test(test_many_segments),
+        cmocka_unit_test(test_coverage),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
