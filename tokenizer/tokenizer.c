@@ -103,35 +103,59 @@ static int push_atom(tok_tokenizer *t, const tok_atom *a)
 
 /* The slow path: real NFKC case fold of src (whole characters of one run)
  * by utf8proc, then the table fold of every resulting character (which
- * strips diacritics from the now composed letters).  Writes at most `cap`
- * bytes, cut at a character boundary.  Returns the length or -1 on
+ * strips diacritics from the now composed letters).  Stripping a mark can
+ * unblock a composition (Hangul jamo around a stray accent), so the two
+ * steps repeat until nothing changes (twice in practice).  Writes at most
+ * `cap` bytes, cut at a character boundary.  Returns the length or -1 on
  * allocation failure. */
 long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap)
 {
-    utf8proc_uint8_t *m = NULL;
-    utf8proc_ssize_t r = utf8proc_map(
-        (const utf8proc_uint8_t *)src, (utf8proc_ssize_t)n, &m,
-        UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
-            UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
-    if (r < 0) return -1;
-    const unsigned char *p = m, *e = m + r;
-    size_t len = 0;
-    char tmp[TOK_MAX_FOLD];
-    while (p < e) {
-        uint32_t cp;
-        size_t k = tok_decode(p, e, &cp);
-        uint32_t en = tok_fold_entry(t->diacritics, cp);
-        unsigned cls = TF_CLASS(en);
-        size_t w = 0;
-        if (cls == TC_LETTER || cls == TC_DIGIT || cls == TC_MARK || cls == TC_CJK)
-            w = tok_put_fold(en, cp, p, k, tmp);
-        if (len + w > cap) break;
-        memcpy(out + len, tmp, w);
-        len += w;
-        p += k;
+    const utf8proc_uint8_t *in = (const utf8proc_uint8_t *)src;
+    utf8proc_ssize_t inlen = (utf8proc_ssize_t)n;
+    char *prev = NULL, *f = NULL;
+    size_t flen = 0;
+    for (int round = 0; round < 4; round++) {
+        utf8proc_uint8_t *m = NULL;
+        utf8proc_ssize_t r = utf8proc_map(
+            in, inlen, &m,
+            UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
+                UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+        if (r < 0) {
+            free(prev);
+            return -1;
+        }
+        /* The table fold of NFKC_Casefold text never grows it. */
+        f = malloc((size_t)r + TOK_MAX_FOLD);
+        if (!f) {
+            free(m);
+            free(prev);
+            return -1;
+        }
+        flen = 0;
+        const unsigned char *p = m, *e = m + r;
+        while (p < e) {
+            uint32_t cp;
+            size_t k = tok_decode(p, e, &cp);
+            uint32_t en = tok_fold_entry(t->diacritics, cp);
+            unsigned cls = TF_CLASS(en);
+            if (cls == TC_LETTER || cls == TC_DIGIT || cls == TC_MARK || cls == TC_CJK)
+                flen += tok_put_fold(en, cp, p, k, f + flen);
+            p += k;
+        }
+        int same = flen == (size_t)r && memcmp(f, m, flen) == 0;
+        free(m);
+        free(prev);
+        prev = f;
+        if (same) break;
+        in = (const utf8proc_uint8_t *)f;
+        inlen = (utf8proc_ssize_t)flen;
     }
-    free(m);
+    size_t len = flen < cap ? flen : cap;
+    if (len < flen)
+        while (len > 0 && ((unsigned char)f[len] & 0xc0) == 0x80) len--;
+    memcpy(out, f, len);
+    free(f);
     return (long)len;
 }
 
@@ -485,18 +509,33 @@ static inline int emit_fast(tok_tokenizer *t, const char *term, size_t n,
     return rc;
 }
 
+/* "(s)" or "(es)" glued to a word (email(s)) marks an optional plural:
+ * it yields no term.  Returns its length at s[i] (a '('), or 0. */
+static inline size_t paren_plural(const unsigned char *s, size_t i, size_t len)
+{
+    if (i + 2 < len && (s[i + 1] | 0x20) == 's' && s[i + 2] == ')') return 3;
+    if (i + 3 < len && (s[i + 1] | 0x20) == 'e' && (s[i + 2] | 0x20) == 's' &&
+        s[i + 3] == ')')
+        return 4;
+    return 0;
+}
+
 /* What ends a simple word at s[e] (s[e] is not a letter or digit): the
  * number of bytes to consume after the word if the word can be emitted
  * without the chunk rules, or 0.  Simple endings: a separator ("word "),
  * a connector before a separator ("word, ", "word. "), a possessive before
- * a separator ("word's ", "word’s ").  Reads at most to s[e + 5] and never
- * at or past `lim`. */
+ * a separator ("word's ", "word’s "), an optional plural ("word(s)").
+ * Reads at most to s[e + 5] and never at or past `lim`. */
 static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
                                 size_t e, size_t lim)
 {
     unsigned n0 = s[e];
     if (n0 < 0x80) {
         unsigned c0 = ascii_class[n0];
+        if (n0 == '(') {
+            size_t k = paren_plural(s, e, lim);
+            return k ? k : 1;
+        }
         if (c0 == TC_SEP) return 1;
         if (c0 < TC_APOS || c0 > TC_HASH) return 0;
         if (e + 1 == lim) return 2;
@@ -669,8 +708,9 @@ static int tokenize(tok_tokenizer *t)
                 continue;
             }
             if (cls == TC_SEP) {
+                size_t k = c == '(' && t->run_open ? paren_plural(s, i, len) : 0;
                 if ((rc = boundary(t, i))) return rc;
-                i++;
+                i += k ? k : 1;
                 continue;
             }
             if (cls == TC_LBRACKET) {
