@@ -341,11 +341,17 @@ static void progress(ictx *c, int final)
     if (final) fputc('\n', stderr);
 }
 
-static int add_doc(ictx *c, const quire_doc_input *d, const char *where)
+/* `line` is 0 for a whole-file document; the location is formatted only
+ * when there is something to say (a per-line snprintf showed in profiles). */
+static int add_doc(ictx *c, const quire_doc_input *d, const char *name, uint64_t line)
 {
     quire_error e;
     int replaced = 0;
+    char where[512];
+#define WHERE() (line ? snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)line) \
+                      : snprintf(where, sizeof where, "%s", name))
     if (quire_writer_add(c->w, d, &replaced, &e) != QUIRE_OK) {
+        WHERE();
         fprintf(stderr, "quire: %s: %s\n", where, e.message);
         c->failed = 1;
         return -1;
@@ -353,13 +359,14 @@ static int add_doc(ictx *c, const quire_doc_input *d, const char *where)
     c->docs++;
     if (replaced) {
         /* name the first few; the summary line counts them all */
-        if (++c->replaced <= 10)
+        if (++c->replaced <= 10 && WHERE() >= 0)
             fprintf(stderr, "quire: %s: id \"%.*s\" seen before; the later document replaces it%s\n",
                     where, (int)(d->id_len > 200 ? 200 : d->id_len), d->id,
                     c->replaced == 10 ? " (further replacements are only counted)" : "");
     }
     progress(c, 0);
     return 0;
+#undef WHERE
 }
 
 static int index_jsonl(ictx *c, FILE *f, const char *name)
@@ -377,28 +384,25 @@ static int index_jsonl(ictx *c, FILE *f, const char *name)
         size_t k = 0;
         while (k < len && (line[k] == ' ' || line[k] == '\t')) k++;
         if (k == len) continue; /* blank line */
-        char where[512], err[200];
-        snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)lineno);
+        char err[200];
         if (parse_record(line, len, &c->jd, err, sizeof err)) {
             c->malformed++;
-            fprintf(stderr, "quire: %s: malformed JSON line (%s)%s\n", where, err,
-                    c->strict ? "" : "; skipped");
+            fprintf(stderr, "quire: %s:%llu: malformed JSON line (%s)%s\n", name,
+                    (unsigned long long)lineno, err, c->strict ? "" : "; skipped");
             if (c->strict) { rc = -1; break; }
             continue;
         }
-        char idbuf[64];
+        char idbuf[600];
         const char *id = c->jd.id.p;
         size_t idlen = c->jd.id.len;
         if (!c->jd.has_id) {
-            snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)lineno);
-            id = idbuf; /* documented: the line number stands in for a missing id */
+            /* documented: FILE:LINE (or LINE for stdin) stands in for a missing id */
+            if (strcmp(name, "-"))
+                snprintf(idbuf, sizeof idbuf, "%s:%llu", name, (unsigned long long)lineno);
+            else
+                snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)lineno);
+            id = idbuf;
             idlen = strlen(idbuf);
-            if (strcmp(name, "-")) {
-                /* keep ids unique across files */
-                snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)lineno);
-                id = where;
-                idlen = strlen(where);
-            }
         }
         quire_field fields[32];
         for (size_t i = 0; i < c->jd.nextra; i++)
@@ -406,9 +410,7 @@ static int index_jsonl(ictx *c, FILE *f, const char *name)
                                       c->jd.values[i].p, c->jd.values[i].len};
         quire_doc_input d = {id, idlen, c->jd.title.p, c->jd.title.len,
                              c->jd.body.p, c->jd.body.len, fields, c->jd.nextra};
-        char loc[512];
-        snprintf(loc, sizeof loc, "%s:%llu", name, (unsigned long long)lineno);
-        if (add_doc(c, &d, loc)) { rc = -1; break; }
+        if (add_doc(c, &d, name, lineno)) { rc = -1; break; }
     }
     if (!rc && ferror(f)) {
         fprintf(stderr, "quire: read %s: %s\n", name, strerror(errno));
@@ -447,7 +449,7 @@ static int index_text(ictx *c, FILE *f, const char *name)
     const char *body = nl ? nl + 1 : b.p + b.len;
     quire_doc_input d = {name, strlen(name), b.p ? b.p : "", tlen, body,
                          b.len - (size_t)(body - (b.p ? b.p : body)), NULL, 0};
-    int rc = add_doc(c, &d, name);
+    int rc = add_doc(c, &d, name, 0);
     free(b.p);
     return rc;
 }

@@ -31,54 +31,70 @@ char *path_join(const char *dir, const char *name)
 int sec_open(sec_out *s, const char *path, quire_error *err)
 {
     memset(s, 0, sizeof *s);
+    s->fd = -1;
     s->path = strdup(path);
-    s->h = XXH3_createState();
-    if (!s->path || !s->h) {
+    s->buf = malloc(SEC_BUF);
+    if (!s->path || !s->buf) {
         sec_discard(s);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
-    XXH3_64bits_reset(s->h);
-    s->f = fopen(path, "w+b");
-    if (!s->f) {
+    s->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
         int e = errno;
         sec_discard(s);
         return qerr(err, QUIRE_EIO, "create %s: %s", path, strerror(e));
     }
-    setvbuf(s->f, NULL, _IOFBF, 1 << 20);
     return QUIRE_OK;
 }
 
-void sec_write(sec_out *s, const void *p, size_t n)
+static void sec_drain(sec_out *s)
 {
-    if (s->failed || n == 0) return;
-    XXH3_64bits_update(s->h, p, n);
-    if (fwrite(p, 1, n, s->f) != n) {
-        s->failed = 1;
-        s->saved_errno = errno ? errno : EIO;
+    const uint8_t *p = s->buf;
+    size_t n = s->buf_len;
+    s->buf_len = 0;
+    while (n > 0 && !s->failed) {
+        ssize_t w = write(s->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            s->failed = 1;
+            s->saved_errno = errno;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
     }
-    s->len += n;
 }
 
-int sec_finish(sec_out *s, uint64_t *hash, quire_error *err)
+void sec_spill(sec_out *s, const void *p, size_t n)
 {
-    if (!s->failed && fflush(s->f) != 0) {
-        s->failed = 1;
-        s->saved_errno = errno;
+    const uint8_t *b = p;
+    s->len += n;
+    while (n > 0) {
+        if (s->buf_len == SEC_BUF) sec_drain(s);
+        size_t take = SEC_BUF - s->buf_len < n ? SEC_BUF - s->buf_len : n;
+        memcpy(s->buf + s->buf_len, b, take);
+        s->buf_len += take;
+        b += take;
+        n -= take;
     }
+}
+
+int sec_finish(sec_out *s, quire_error *err)
+{
+    sec_drain(s);
     if (s->failed)
-        return qerr(err, QUIRE_EIO, "write %s: %s", s->path,
-                    strerror(s->saved_errno));
-    *hash = XXH3_64bits_digest(s->h);
+        return qerr(err, QUIRE_EIO, "write %s: %s", s->path, strerror(s->saved_errno));
     return QUIRE_OK;
 }
 
 void sec_discard(sec_out *s)
 {
-    if (s->f) fclose(s->f);
+    if (s->fd >= 0) close(s->fd);
     if (s->path) unlink(s->path);
     free(s->path);
-    if (s->h) XXH3_freeState(s->h);
+    free(s->buf);
     memset(s, 0, sizeof *s);
+    s->fd = -1;
 }
 
 int write_all(int fd, const void *p, size_t n, const char *path,

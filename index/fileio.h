@@ -10,25 +10,40 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <xxhash.h>
+#include <string.h>
 
 #include "quire.h"
 
-/* A section being written to its own temporary file. */
+/* A section being written to its own temporary file, through a buffer of
+ * its own: postings are appended a few bytes at a time, so the common path
+ * is an inline memcpy.  The checksum is computed later, when the section is
+ * copied into the segment file. */
+#define SEC_BUF ((size_t)1 << 20)
 typedef struct sec_out {
-    FILE *f;
+    int fd;
     char *path;
-    uint64_t len;
-    XXH3_state_t *h;
+    uint64_t len;         /* bytes appended so far */
+    uint8_t *buf;
+    size_t buf_len;
     int failed;           /* sticky: a write failed (errno saved) */
     int saved_errno;
 } sec_out;
 
 int sec_open(sec_out *s, const char *path, quire_error *err);
+void sec_spill(sec_out *s, const void *p, size_t n);
 /* Appends bytes; errors are sticky and reported by sec_finish. */
-void sec_write(sec_out *s, const void *p, size_t n);
-/* Flushes; on success *hash gets the XXH3-64 of everything written. */
-int sec_finish(sec_out *s, uint64_t *hash, quire_error *err);
+static inline void sec_write(sec_out *s, const void *p, size_t n)
+{
+    if (s->buf_len + n <= SEC_BUF) {
+        memcpy(s->buf + s->buf_len, p, n);
+        s->buf_len += n;
+        s->len += n;
+        return;
+    }
+    sec_spill(s, p, n);
+}
+/* Writes out the buffer; the file then holds all `len` bytes. */
+int sec_finish(sec_out *s, quire_error *err);
 /* Closes and removes the temporary file (safe to call twice). */
 void sec_discard(sec_out *s);
 

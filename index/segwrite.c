@@ -252,14 +252,33 @@ typedef struct out_file {
     XXH3_state_t *h;   /* hash of the section being written, or NULL */
     quire_error *err;
     int rc;
+    uint8_t *buf;      /* write buffer: many sections are written in 4-byte pieces */
+    size_t buf_len;
 } out_file;
+
+#define OUT_BUF ((size_t)1 << 20)
+
+static void out_flush(out_file *o)
+{
+    if (o->rc || o->buf_len == 0) return;
+    o->rc = write_all(o->fd, o->buf, o->buf_len, o->path, o->err);
+    o->buf_len = 0;
+}
 
 static void out_put(out_file *o, const void *p, size_t n)
 {
     if (o->rc || n == 0) return;
-    o->rc = write_all(o->fd, p, n, o->path, o->err);
     if (o->h) XXH3_64bits_update(o->h, p, n);
     o->off += n;
+    if (o->buf_len + n > OUT_BUF) {
+        out_flush(o);
+        if (n >= OUT_BUF) {
+            if (!o->rc) o->rc = write_all(o->fd, p, n, o->path, o->err);
+            return;
+        }
+    }
+    memcpy(o->buf + o->buf_len, p, n);
+    o->buf_len += n;
 }
 
 static void out_align(out_file *o)
@@ -273,26 +292,24 @@ static void out_align(out_file *o)
 static void out_copy(out_file *o, sec_out *s)
 {
     if (o->rc) return;
-    if (fseek(s->f, 0, SEEK_SET) != 0) {
-        o->rc = qerr(o->err, QUIRE_EIO, "seek %s: %s", s->path, strerror(errno));
-        return;
-    }
     static const size_t chunk = 1 << 20;
     uint8_t *buf = malloc(chunk);
     if (!buf) {
         o->rc = qerr(o->err, QUIRE_ENOMEM, "out of memory");
         return;
     }
-    uint64_t left = s->len;
-    while (left > 0 && !o->rc) {
-        size_t n = left < chunk ? (size_t)left : chunk;
-        if (fread(buf, 1, n, s->f) != n) {
+    uint64_t off = 0;
+    while (off < s->len && !o->rc) {
+        size_t n = s->len - off < chunk ? (size_t)(s->len - off) : chunk;
+        ssize_t got = pread(s->fd, buf, n, (off_t)off);
+        if (got <= 0) {
+            if (got < 0 && errno == EINTR) continue;
             o->rc = qerr(o->err, QUIRE_EIO, "read %s: %s", s->path,
-                         ferror(s->f) ? strerror(errno) : "short file");
+                         got < 0 ? strerror(errno) : "short file");
             break;
         }
-        out_put(o, buf, n);
-        left -= n;
+        out_put(o, buf, (size_t)got);
+        off += (uint64_t)got;
     }
     free(buf);
 }
@@ -302,11 +319,9 @@ int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err)
 {
-    uint64_t h_docs, h_skip, h_pos;
     int rc;
-    if ((rc = sec_finish(&w->docs, &h_docs, err)) ||
-        (rc = sec_finish(&w->skip, &h_skip, err)) ||
-        (rc = sec_finish(&w->pos, &h_pos, err)))
+    if ((rc = sec_finish(&w->docs, err)) || (rc = sec_finish(&w->skip, err)) ||
+        (rc = sec_finish(&w->pos, err)) || (rc = sec_finish(store, err)))
         return rc;
 
     out_file o = {.path = w->path, .err = err};
@@ -314,8 +329,11 @@ int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
     if (o.fd < 0)
         return qerr(err, QUIRE_EIO, "create %s: %s", w->path, strerror(errno));
     o.h = XXH3_createState();
-    if (!o.h) {
+    o.buf = malloc(OUT_BUF);
+    if (!o.h || !o.buf) {
         close(o.fd);
+        XXH3_freeState(o.h);
+        free(o.buf);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
 
@@ -419,7 +437,9 @@ int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
     memcpy(tr + SEG_TRAILER_BYTES - 8, SEG_TRAILER_MAGIC, 8);
     o.h = NULL;
     out_put(&o, tr, sizeof tr);
+    out_flush(&o);
     XXH3_freeState(keep);
+    free(o.buf);
 
     if (!o.rc && fsync(o.fd) != 0)
         o.rc = qerr(err, QUIRE_EIO, "fsync %s: %s", w->path, strerror(errno));
