@@ -454,7 +454,7 @@ static int model_match(const mnode *n, uint32_t d, double *score, int *present)
     case M_PHRASE: {
         if (n->nslots == 0) { *present = 0; return 0; }
         const occ *o[16];
-        uint32_t no[16];
+        uint32_t no[16] = {0};
         for (uint32_t i = 0; i < n->nslots; i++) {
             if (n->slot_term[i] == UINT32_MAX) return 0;
             o[i] = doc_positions(d, n->slot_term[i], &no[i]);
