@@ -1,0 +1,114 @@
+/*
+ * test_query_plan.c — query planning through the real tokenizer: words
+ * giving several terms become phrases, words giving none are dropped (and
+ * the groups they empty with them), quoted phrases keep stop-word gaps,
+ * nested groups flatten.  Plans are compared as S-expressions from
+ * qry_plan_dump.  Only tokenizer rules stated in DESIGN.md are relied on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "query/plan.h"
+
+static void expect_plan(uint32_t flags, const char *q, const char *want)
+{
+    qry_plan *p = NULL;
+    quire_error err = {0};
+    int rc = qry_plan_text(q, strlen(q), flags, &p, &err);
+    if (rc != QUIRE_OK)
+        fail_msg("[%s]: error %d: %s", q, rc, err.message);
+    char buf[1024];
+    assert_true(qry_plan_dump(p, buf, sizeof buf) < sizeof buf);
+    if (strcmp(buf, want) != 0)
+        fail_msg("[%s]\n  got  %s\n  want %s", q, buf, want);
+    qry_plan_free(p);
+}
+
+#define DEF QUIRE_TOK_DEFAULT
+#define STOP (QUIRE_TOK_DEFAULT | QUIRE_TOK_STOPWORDS_EN)
+
+static void test_words(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "Cat", "(TERM cat)");
+    expect_plan(DEF, "Caf\xc3\xa9", "(TERM cafe)");
+    expect_plan(DEF, "cat dog", "(AND (TERM cat) (TERM dog))");
+    /* A compound word is the phrase of its parts (query mode). */
+    expect_plan(DEF, "then-candidate", "(PHRASE then@0 candidate@1)");
+    expect_plan(DEF, "well-being OR wellbeing",
+                "(OR (PHRASE well@0 being@1) (TERM wellbeing))");
+    /* Punctuation never becomes syntax. */
+    expect_plan(DEF, "Alice & Bob", "(AND (TERM alice) (TERM bob))");
+    expect_plan(DEF, "6:30 PM", "(AND (TERM 6:30) (TERM pm))");
+}
+
+static void test_dropped(void **state)
+{
+    (void)state;
+    /* Editorial insertions and symbols yield no terms. */
+    expect_plan(DEF, "[sic] cat", "(TERM cat)");
+    expect_plan(DEF, "\xe2\x84\xa2", "(NONE)");
+    expect_plan(DEF, "()", "(NONE)");
+    expect_plan(DEF, "cat ()", "(TERM cat)");
+    /* An AND left with only exclusions is dropped, not inverted. */
+    expect_plan(DEF, "([sic] -cat) OR dog", "(TERM dog)");
+    expect_plan(DEF, "cat -[sic]", "(TERM cat)");
+    expect_plan(DEF, "\"\" OR cat", "(TERM cat)");
+}
+
+static void test_structure(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "a (b c) d", "(AND (TERM a) (TERM b) (TERM c) (TERM d))");
+    expect_plan(DEF, "a OR (b OR c)", "(OR (TERM a) (TERM b) (TERM c))");
+    expect_plan(DEF, "a (b -c) -d",
+                "(AND (TERM a) (TERM b) (NOT (TERM c)) (NOT (TERM d)))");
+    expect_plan(DEF, "\"new york\" -(pizza OR \"hot dog\")",
+                "(AND (PHRASE new@0 york@1) (NOT (OR (TERM pizza) "
+                "(PHRASE hot@0 dog@1))))");
+    /* A phrase of one term is a term. */
+    expect_plan(DEF, "\"cat\"", "(TERM cat)");
+    /* Repeated terms keep their own slots. */
+    expect_plan(DEF, "\"to be or not to be\"",
+                "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5)");
+}
+
+static void test_stop_words(void **state)
+{
+    (void)state;
+    /* Stop words leave gaps, so the position check stays exact. */
+    expect_plan(STOP, "\"end of the world\"", "(PHRASE end@0 world@3)");
+    expect_plan(STOP, "\"the end\"", "(TERM end)");
+    expect_plan(STOP, "the", "(NONE)");
+    expect_plan(STOP, "the cat", "(TERM cat)");
+    expect_plan(DEF, "the cat", "(AND (TERM the) (TERM cat))");
+}
+
+static void test_errors_pass_through(void **state)
+{
+    (void)state;
+    qry_plan *p = NULL;
+    quire_error err = {0};
+    assert_int_equal(qry_plan_text("cat OR", 6, DEF, &p, &err), QUIRE_EQUERY);
+    assert_null(p);
+    assert_int_equal(err.column, 5);
+    assert_int_equal(qry_plan_text("cat", 3, 0x80, &p, &err), QUIRE_EARG);
+    assert_null(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_words),
+        cmocka_unit_test(test_dropped),
+        cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_stop_words),
+        cmocka_unit_test(test_errors_pass_through),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
