@@ -115,7 +115,8 @@ const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n);
 /* Block-max support.  Moves the skip cursor (not the decoded block) to the
  * block that may contain `target` and returns that block's last document,
  * or IDX_END when target is past the list.  *max_tf and *min_len bound the
- * BM25 contribution of any document in that block. */
+ * BM25 contribution of any document in that block (*max_tf is UINT32_MAX
+ * when the block's largest tf is too large to record: no bound on tf). */
 uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
                                       uint32_t *max_tf, uint32_t *min_len);
 

@@ -16,7 +16,8 @@
 #define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
 #define SEG_DICT_BLOCK 64u         /* terms per dictionary block */
 #define SEG_STORE_BLOCK (16u * 1024) /* raw bytes per store block (about) */
-#define SEG_SKIP_ENTRY 32u         /* bytes per skip entry */
+#define SEG_SKIP_ENTRY 20u         /* bytes per skip entry */
+#define SEG_SKIP_TF_SATURATED 0xffffu /* stored max tf: this or more */
 
 enum seg_section {
     SEC_META = 1,
@@ -53,16 +54,13 @@ typedef struct seg_meta {
     uint32_t dict_block;  /* 64 */
 } seg_meta;
 
-/* One skip entry per posting block of a term with df > 128. */
-typedef struct seg_skip {
-    uint32_t last_doc;      /* last doc id of the block */
-    uint32_t docs_off;      /* block start, relative to the term's docs_off */
-    uint64_t pos_k;         /* index of the block's first position in the
-                               term's position stream */
-    uint64_t pos_block_off; /* byte offset (relative to the term's pos_off)
-                               of position block pos_k / 128 */
-    uint32_t max_tf;        /* largest tf in the block */
-    uint32_t min_len;       /* smallest doc length in the block */
-} seg_skip;
+/* One skip entry per posting block of a term with df > 128 (20 bytes):
+ *   u32 last doc of the block
+ *   u32 block start, relative to the term's docs_off
+ *   u32 index of the block's first position in the term's position stream
+ *   u32 byte offset (relative to pos_off) of the position block holding it
+ *   u16 largest tf in the block, 0xffff meaning "0xffff or more"
+ *   u16 smallest doc length in the block, clamped to 0xffff (a lower bound)
+ * Both u16s stay valid bounds for Block-Max WAND when clamped. */
 
 #endif

@@ -315,8 +315,8 @@ static int load_block(idx_postings *p, uint32_t b)
     if (p->skip) {
         const uint8_t *e = skip_entry(p, b);
         start = p->docs + ld32(e + 4);
-        p->blk_pos_k = ld64(e + 8);
-        p->blk_pos_off = ld64(e + 16);
+        p->blk_pos_k = ld32(e + 8);
+        p->blk_pos_off = ld32(e + 12);
         if (b > 0) base = ld32(skip_entry(p, b - 1)) + 1;
     } else if (b != 0) {
         return -1;
@@ -342,12 +342,16 @@ static int load_block(idx_postings *p, uint32_t b)
         const uint8_t *q = start;
         uint32_t prev = base - 1;
         for (uint32_t k = 0; k < n; k++) {
-            uint32_t gap, tf;
-            if (!(q = varint_get32(q, p->docs_end, &gap))) return -1;
-            if (!(q = varint_get32(q, p->docs_end, &tf))) return -1;
-            prev += gap + 1;
+            uint64_t v;
+            uint32_t tf = 1;
+            if (!(q = varint_get(q, p->docs_end, &v)) || (v >> 1) > UINT32_MAX) return -1;
+            if (!(v & 1)) {
+                if (!(q = varint_get32(q, p->docs_end, &tf)) || tf > UINT32_MAX - 2) return -1;
+                tf += 2;
+            }
+            prev += (uint32_t)(v >> 1) + 1;
             p->docs_buf[k] = prev;
-            p->tf_buf[k] = tf + 1;
+            p->tf_buf[k] = tf;
         }
         p->tf_ready = 1;
         p->n = n;
@@ -556,7 +560,10 @@ uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
     p->sblock = b;
     if (b >= p->nblocks) return IDX_END;
     const uint8_t *e = skip_entry(p, b);
-    *max_tf = ld32(e + 24);
-    *min_len = ld32(e + 28);
+    uint16_t mt, ml;
+    memcpy(&mt, e + 16, 2);
+    memcpy(&ml, e + 18, 2);
+    *max_tf = mt == SEG_SKIP_TF_SATURATED ? UINT32_MAX : mt;
+    *min_len = ml;
     return ld32(e);
 }

@@ -18,13 +18,11 @@
  * DOCS, per term at its docs_off: df/128 full blocks, each
  *     u8 gap width wd, u8 tf width wf, 16*wd bytes of packed gaps,
  *     16*wf bytes of packed (tf - 1)
- *   then df%128 tail postings as varint pairs (gap, tf - 1).  A gap is
- *   doc - previous doc - 1; the first doc of the term is stored as itself.
- * SKIP, per term with df > 128 at its skip_off: one 32-byte entry per block
- *   (full and tail): u32 last doc, u32 block offset relative to docs_off,
- *   u64 index of the block's first position in the term's position stream,
- *   u64 byte offset (relative to pos_off) of the position block holding it,
- *   u32 max tf, u32 min document length in the block.
+ *   then df%128 tail postings: varint (gap << 1 | tf == 1), and when
+ *   tf > 1 varint (tf - 2).  A gap is doc - previous doc - 1; the first doc
+ *   of the term is stored as itself.
+ * SKIP, per term with df > 128 at its skip_off: one 20-byte entry per block
+ *   (full and tail), see segment.h.
  * POS, per term at its pos_off: the term's position stream — for each
  *   posting, its tf positions as gaps from the previous position of the same
  *   document (the first one absolute) — in cf/128 full blocks
@@ -92,7 +90,10 @@ void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs)
 int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
                     uint32_t df, uint64_t cf, quire_error *err)
 {
-    (void)err;
+    /* skip entries address positions with u32s */
+    if (cf > UINT32_MAX / 2)
+        return qerr(err, QUIRE_EARG, "a term occurs %llu times in one segment; "
+                    "lower the memory budget", (unsigned long long)cf);
     w->term = term;
     w->term_len = len;
     memset(&w->cur, 0, sizeof w->cur);
@@ -150,10 +151,12 @@ static void skip_entry(seg_writer *w)
     }
     st32(e, w->blk_docs[w->blk_n - 1]);
     st32(e + 4, w->blk_docs_off);
-    st64(e + 8, w->blk_pos_k);
-    st64(e + 16, w->blk_pos_off);
-    st32(e + 24, max_tf);
-    st32(e + 28, min_len);
+    st32(e + 8, (uint32_t)w->blk_pos_k);
+    st32(e + 12, (uint32_t)w->blk_pos_off);
+    uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf : SEG_SKIP_TF_SATURATED);
+    uint16_t ml = (uint16_t)(min_len < 0xffffu ? min_len : 0xffffu);
+    memcpy(e + 16, &mt, 2);
+    memcpy(e + 18, &ml, 2);
     sec_write(&w->skip, e, sizeof e);
 }
 
@@ -218,9 +221,12 @@ int segw_term_end(seg_writer *w, quire_error *err)
         uint8_t buf[20];
         uint32_t prev = w->prev_doc;
         for (uint32_t i = 0; i < w->blk_n; i++) {
-            uint32_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
-            uint8_t *p = varint_put(buf, gap);
-            p = varint_put(p, w->blk_tfs[i] - 1);
+            /* most tail postings have tf 1: fold that into the gap's low bit
+             * (as Lucene does), saving a byte each */
+            uint64_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
+            uint32_t tf = w->blk_tfs[i];
+            uint8_t *p = varint_put(buf, gap << 1 | (tf == 1));
+            if (tf != 1) p = varint_put(p, tf - 2);
             sec_write(&w->docs, buf, (size_t)(p - buf));
             prev = w->blk_docs[i];
         }
