@@ -185,7 +185,12 @@ def fmt(v, unit=""):
 def ratio(q, p):
     if q is None or p is None or p == 0:
         return "–"
-    return "{:.2f}×".format(q / p)
+    r = q / p
+    if r >= 10:
+        return "{:.0f}×".format(r)
+    if r >= 0.1:
+        return "{:.2f}×".format(r)
+    return "{:.2g}×".format(r)   # two significant digits, never "0.00×"
 
 
 def main():
