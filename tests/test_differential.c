@@ -3,8 +3,11 @@
  *
  * A fixed-seed generator writes a corpus of documents (title and body)
  * over a Zipf vocabulary with frequent stop-word-like words and a few
- * hyphenated compounds, and indexes it through the public API twice: in
- * one segment and, with a tiny memory budget, in many.  Several hundred
+ * hyphenated compounds, and indexes it through the public API three
+ * times: in one segment; with a tiny memory budget, in many; and in many
+ * again followed by a second writer session that replaces documents (so
+ * deleted documents must be skipped, yet still count in the BM25
+ * statistics, as index.h specifies).  Several hundred
  * random queries (terms, phrases taken from the documents and made up,
  * AND/OR/NOT nested with parentheses, absent words) then run through
  * quire_count and quire_search, and through qry_search with and without
@@ -40,6 +43,10 @@
 #include "tokenizer/tokenizer.h"
 
 #define NDOCS 3000
+/* The third index replaces some documents in a second writer session:
+ * NREPL more document slots, whose ids repeat earlier ones. */
+#define NREPL 400
+#define NSLOTS (NDOCS + NREPL)
 #define NVOCAB 2000
 #define NQUERIES 400
 #define TOK_FLAGS QUIRE_TOK_DEFAULT
@@ -127,7 +134,7 @@ typedef struct doc_text {
     uint32_t ntitle, nbody;
 } doc_text;
 
-static doc_text docs[NDOCS];
+static doc_text docs[NSLOTS];
 
 static char *render_words(const uint32_t *w, uint32_t n)
 {
@@ -153,11 +160,22 @@ static char *render_words(const uint32_t *w, uint32_t n)
     return s;
 }
 
+/* Id replaced by replacement slot NDOCS + j: spread over the corpus, and
+ * every fifth one replaces the previous replacement again (a replacement
+ * within one writer session). */
+static uint32_t replaced_doc(uint32_t j)
+{
+    if (j % 5 == 4)
+        return replaced_doc(j - 1);
+    return (j * 7 + 3) % NDOCS;
+}
+
 static void make_corpus(void)
 {
-    for (uint32_t d = 0; d < NDOCS; d++) {
+    for (uint32_t d = 0; d < NSLOTS; d++) {
         doc_text *t = &docs[d];
-        snprintf(t->id, sizeof t->id, "doc%u", d);
+        snprintf(t->id, sizeof t->id, "doc%u",
+                 d < NDOCS ? d : replaced_doc(d - NDOCS));
         t->ntitle = rnd_below(4) == 0 ? 0 : 1 + rnd_below(7);
         t->nbody = rnd_below(30) == 0 ? 0 : 3 + rnd_below(90);
         t->title_words = malloc((t->ntitle + 1) * sizeof(uint32_t));
@@ -211,7 +229,12 @@ typedef struct model_doc {
     uint32_t n;         /* = document length: every emitted term counts */
 } model_doc;
 
-static model_doc mdocs[NDOCS];
+static model_doc mdocs[NSLOTS];
+
+/* The index a query runs against: its document slots (deleted ones
+ * included, as they count in the BM25 statistics) and deletions. */
+static uint32_t view_nslots;
+static uint8_t view_deleted[NSLOTS];
 static double avgdl;
 
 typedef struct occ_vec {
@@ -241,8 +264,7 @@ static void build_model(void)
 {
     tok_tokenizer *tok;
     assert_int_equal(tok_new(TOK_FLAGS, TOK_MODE_INDEX, &tok), 0);
-    uint64_t total = 0;
-    for (uint32_t d = 0; d < NDOCS; d++) {
+    for (uint32_t d = 0; d < NSLOTS; d++) {
         occ_vec ov = {0};
         uint32_t next = 0;
         assert_int_equal(tok_run(tok, docs[d].title, strlen(docs[d].title), 0,
@@ -255,15 +277,25 @@ static void build_model(void)
             qsort(ov.v, ov.n, sizeof *ov.v, cmp_occ);
         mdocs[d].occ = ov.v;
         mdocs[d].n = ov.n;
-        total += ov.n;
     }
     tok_free(tok);
-    avgdl = (double)total / NDOCS;
     term_df = calloc(nterms + 1, sizeof *term_df);
-    for (uint32_t d = 0; d < NDOCS; d++)
+}
+
+/* Statistics of the first `nslots` slots; `deleted` marks dead ones. */
+static void set_view(uint32_t nslots, const uint8_t *deleted)
+{
+    view_nslots = nslots;
+    memcpy(view_deleted, deleted, nslots);
+    uint64_t total = 0;
+    memset(term_df, 0, (nterms + 1) * sizeof *term_df);
+    for (uint32_t d = 0; d < nslots; d++) {
+        total += mdocs[d].n;
         for (uint32_t i = 0; i < mdocs[d].n; i++)
             if (i == 0 || mdocs[d].occ[i].term != mdocs[d].occ[i - 1].term)
                 term_df[mdocs[d].occ[i].term]++;
+    }
+    avgdl = (double)total / nslots;
 }
 
 /* Positions of `term` in doc d: *n of them starting at the return value. */
@@ -436,7 +468,7 @@ static void plan_model(mnode *n, tok_tokenizer *qtok)
 static double idf_of(uint32_t term)
 {
     double df = term == UINT32_MAX ? 0 : term_df[term];
-    return log(1.0 + ((double)NDOCS - df + 0.5) / (df + 0.5));
+    return log(1.0 + ((double)view_nslots - df + 0.5) / (df + 0.5));
 }
 
 static double sat(double f, uint32_t len)
@@ -528,9 +560,36 @@ static int cmp_mhit(const void *a, const void *b)
 
 /* ---- the test ------------------------------------------------------------ */
 
-static char tmpdirs[2][64];
-static double model_score[NDOCS];
-static int model_hit[NDOCS];
+static char tmpdirs[3][64];
+static double model_score[NSLOTS];
+static int model_hit[NSLOTS];
+
+static void add_doc(quire_writer *w, uint32_t d, int want_replaced)
+{
+    quire_error err = {0};
+    quire_doc_input in = {
+        docs[d].id, strlen(docs[d].id), docs[d].title, strlen(docs[d].title),
+        docs[d].body, strlen(docs[d].body), NULL, 0};
+    int replaced = -1;
+    if (quire_writer_add(w, &in, &replaced, &err) != QUIRE_OK)
+        fail_msg("writer_add: %s", err.message);
+    assert_int_equal(replaced, want_replaced);
+}
+
+/* Second session on index `dir`: the NREPL replacement slots. */
+static void replace_docs(const char *dir, size_t budget)
+{
+    quire_writer_options opt = {.mem_budget = budget, .tok_flags = TOK_FLAGS};
+    quire_writer *w;
+    quire_error err = {0};
+    if (quire_writer_open(dir, &opt, &w, &err) != QUIRE_OK)
+        fail_msg("writer_open %s: %s", dir, err.message);
+    for (uint32_t j = 0; j < NREPL; j++)
+        add_doc(w, NDOCS + j, 1);
+    if (quire_writer_commit(w, &err) != QUIRE_OK)
+        fail_msg("commit: %s", err.message);
+    quire_writer_free(w);
+}
 
 static void build_index(const char *dir, size_t budget)
 {
@@ -539,15 +598,8 @@ static void build_index(const char *dir, size_t budget)
     quire_error err = {0};
     if (quire_writer_open(dir, &opt, &w, &err) != QUIRE_OK)
         fail_msg("writer_open %s: %s", dir, err.message);
-    for (uint32_t d = 0; d < NDOCS; d++) {
-        quire_doc_input in = {
-            docs[d].id, strlen(docs[d].id), docs[d].title, strlen(docs[d].title),
-            docs[d].body, strlen(docs[d].body), NULL, 0};
-        int replaced = -1;
-        if (quire_writer_add(w, &in, &replaced, &err) != QUIRE_OK)
-            fail_msg("writer_add: %s", err.message);
-        assert_int_equal(replaced, 0);
-    }
+    for (uint32_t d = 0; d < NDOCS; d++)
+        add_doc(w, d, 0);
     if (quire_writer_commit(w, &err) != QUIRE_OK)
         fail_msg("commit: %s", err.message);
     quire_writer_free(w);
@@ -566,21 +618,23 @@ static int setup(void **state)
     make_vocab();
     make_corpus();
     build_model();
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         snprintf(tmpdirs[i], sizeof tmpdirs[i], "/tmp/quire_diffXXXXXX");
         if (!mkdtemp(tmpdirs[i])) return -1;
     }
     build_index(tmpdirs[0], 0);
     build_index(tmpdirs[1], 64 * 1024);
+    build_index(tmpdirs[2], 64 * 1024);
+    replace_docs(tmpdirs[2], 64 * 1024);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    for (uint32_t d = 0; d < NDOCS; d++) {
+    for (uint32_t d = 0; d < NSLOTS; d++) {
         free(docs[d].title); free(docs[d].body);
         free(docs[d].title_words); free(docs[d].body_words);
         free(mdocs[d].occ);
@@ -607,7 +661,7 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
         if (h[i].doc == mh[i].doc)
             continue;
         /* Only a tie may reorder: the engine's doc must score the same. */
-        if (h[i].doc >= NDOCS || !model_hit[h[i].doc] ||
+        if (h[i].doc >= view_nslots || !model_hit[h[i].doc] ||
             fabs(model_score[h[i].doc] - mh[i].score) > 1e-9)
             fail_msg("[%s] %s k=%zu rank %zu: doc %llu, model doc %u (%.12f)",
                      q, what, k, i, (unsigned long long)h[i].doc, mh[i].doc,
@@ -630,15 +684,19 @@ static void run_queries(const char *dir)
     idx_reader *r;
     if (idx_reader_open(dir, 0, &r, &err) != QUIRE_OK)
         fail_msg("reader_open: %s", err.message);
-    assert_int_equal(idx_reader_ndocs(r), NDOCS);
-    uint64_t total = 0;
-    for (uint32_t d = 0; d < NDOCS; d++) total += mdocs[d].n;
+    assert_int_equal(idx_reader_ndocs(r), view_nslots);
+    uint64_t total = 0, live = 0;
+    for (uint32_t d = 0; d < view_nslots; d++) {
+        total += mdocs[d].n;
+        live += !view_deleted[d];
+    }
     assert_int_equal(idx_reader_total_len(r), total);
+    assert_int_equal(idx_reader_live_docs(r), live);
 
     tok_tokenizer *qtok;
     assert_int_equal(tok_new(TOK_FLAGS, TOK_MODE_QUERY, &qtok), 0);
-    mhit *mh = malloc(NDOCS * sizeof *mh);
-    quire_hit *buf = malloc((NDOCS + 8) * sizeof *buf);
+    mhit *mh = malloc(NSLOTS * sizeof *mh);
+    quire_hit *buf = malloc((NSLOTS + 8) * sizeof *buf);
     uint64_t saved_rng = rng_state;
     rng_state = 0xfeedfaceULL;      /* same queries for every index */
     npool = 0;
@@ -651,10 +709,10 @@ static void run_queries(const char *dir)
         plan_model(root, qtok);
 
         size_t n = 0;
-        for (uint32_t d = 0; d < NDOCS; d++) {
+        for (uint32_t d = 0; d < view_nslots; d++) {
             double s = 0;
             int pr;
-            model_hit[d] = model_match(root, d, &s, &pr);
+            model_hit[d] = !view_deleted[d] && model_match(root, d, &s, &pr);
             model_score[d] = s;
             if (model_hit[d]) mh[n++] = (mhit){d, s};
         }
@@ -680,9 +738,9 @@ static void run_queries(const char *dir)
         }
         /* The matching set: every match, through both drivers. */
         size_t nh;
-        if (qry_search(r, q, qlen, NDOCS + 8, buf, &nh, &err) != QUIRE_OK)
+        if (qry_search(r, q, qlen, NSLOTS + 8, buf, &nh, &err) != QUIRE_OK)
             fail_msg("[%s] qry_search: %s", q, err.message);
-        check_topk(q, "qry_search all", buf, nh, mh, n, NDOCS + 8);
+        check_topk(q, "qry_search all", buf, nh, mh, n, NSLOTS + 8);
         if (qry_search_exhaustive(r, q, qlen, 10, buf, &nh, &err) != QUIRE_OK)
             fail_msg("[%s] exhaustive: %s", q, err.message);
         check_topk(q, "exhaustive", buf, nh, mh, n, 10);
@@ -701,9 +759,12 @@ static void run_queries(const char *dir)
     quire_index_close(ix);
 }
 
+static const uint8_t no_deletions[NSLOTS];
+
 static void test_one_segment(void **state)
 {
     (void)state;
+    set_view(NDOCS, no_deletions);
     idx_reader *r;
     quire_error err;
     assert_int_equal(idx_reader_open(tmpdirs[0], 1, &r, &err), QUIRE_OK);
@@ -715,6 +776,7 @@ static void test_one_segment(void **state)
 static void test_many_segments(void **state)
 {
     (void)state;
+    set_view(NDOCS, no_deletions);
     idx_reader *r;
     quire_error err;
     assert_int_equal(idx_reader_open(tmpdirs[1], 1, &r, &err), QUIRE_OK);
@@ -726,11 +788,32 @@ static void test_many_segments(void **state)
     run_queries(tmpdirs[1]);
 }
 
+/* Deleted documents (replaced, across sessions and within one) never
+ * match but still count in the statistics. */
+static void test_with_deletions(void **state)
+{
+    (void)state;
+    static uint8_t deleted[NSLOTS];
+    for (uint32_t j = 0; j < NREPL; j++) {
+        /* The slot the replacement supersedes: the original document, or
+         * the previous replacement of the same id. */
+        uint32_t old = j % 5 == 4 ? NDOCS + j - 1 : replaced_doc(j);
+        deleted[old] = 1;
+    }
+    set_view(NSLOTS, deleted);
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[2], 1, &r, &err), QUIRE_OK);
+    assert_true(idx_reader_nsegments(r) > 3);
+    idx_reader_close(r);
+    run_queries(tmpdirs[2]);
+}
+
 /* The generator must actually exercise what it claims to. */
 static void test_coverage(void **state)
 {
     (void)state;
-    assert_int_equal(n_checked, 2 * NQUERIES);
+    assert_int_equal(n_checked, 3 * NQUERIES);
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
 }
@@ -740,6 +823,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_segment),
         cmocka_unit_test(test_many_segments),
+        cmocka_unit_test(test_with_deletions),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
