@@ -60,6 +60,7 @@ struct tok_tokenizer {
     uint32_t flags;
     int mode;
     int diacritics;
+    int fast; /* shortcuts for plain words on (tok_set_fast_paths) */
     struct sb_stemmer *stemmer;
 
     /* The current tok_run. */
@@ -176,6 +177,10 @@ long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap);
 int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
              size_t end, uint32_t pos, int kind);
+/* Turns the plain-word shortcuts (the SSE2 path and the early emission of
+ * a word before a separator) off, so every word takes the general path.
+ * For tests: both settings must give the same stream. */
+void tok_set_fast_paths(tok_tokenizer *t, int on);
 /* tok_words.c */
 int tok_words(tok_tokenizer *t);
 int tok_url(tok_tokenizer *t, size_t start, size_t end);

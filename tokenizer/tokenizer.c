@@ -23,7 +23,7 @@
 #include <libstemmer.h>
 #include <utf8proc.h>
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(TOK_NO_SIMD)
 #include <emmintrin.h>
 #define TOK_HAVE_SSE2 1
 #else
@@ -538,7 +538,7 @@ static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
         }
         if (c0 == TC_SEP) return 1;
         if (c0 < TC_APOS || c0 > TC_HASH) return 0;
-        if (e + 1 == lim) return 2;
+        if (e + 1 == lim) return 1; /* a connector ending the text */
         unsigned n1 = s[e + 1];
         if (n1 < 0x80 && ascii_class[n1] == TC_SEP) return 2;
         if (n0 == '\'' && (n1 | 0x20) == 's' && e + 2 < lim && s[e + 2] < 0x80 &&
@@ -582,9 +582,11 @@ static inline void classify16(const unsigned char *p, uint32_t *alnum,
  * none of the chunk rules (see simple_end) — straight from the input when
  * it has no capitals — and skips the spaces after it.  Stops at the first
  * word that needs more, or when fewer than 64 bytes are left.  Returns the
- * offset where the general path continues (i if nothing was done). */
+ * offset where the general path continues (i if nothing was done).  s may
+ * be a padded copy of the input's tail: `base` is the input offset of s[0],
+ * added to the spans. */
 static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
-                         size_t len, int *rc)
+                         size_t len, size_t base, int *rc)
 {
     size_t p = i;
     char low[64];
@@ -603,11 +605,18 @@ static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
             unsigned wl = rest ? (unsigned)__builtin_ctzll(rest) : 64 - rel;
             unsigned e = rel + wl;
             if (e + 6 > 64) break; /* the ending may lie beyond the window */
-            size_t skip = (S >> e) & 1 ? 1 : simple_end(t, s, p + e, len);
-            if (!skip) return p + rel;
+            size_t skip = 1;
+            if (!((S >> e) & 1)) {
+                unsigned n0 = s[p + e], c0 = s[p + rel] | 0x20;
+                /* www. and scheme: may start a URL: the general path looks. */
+                if ((n0 == '.' || n0 == ':') && (c0 == 'w' || c0 == 'h' || c0 == 'f'))
+                    return p + rel;
+                skip = simple_end(t, s, p + e, len);
+                if (!skip) return p + rel;
+            }
             uint64_t up = (U >> rel) & ((1ull << wl) - 1);
             *rc = emit_fast(t, up ? low + rel : (const char *)s + p + rel, wl,
-                            p + rel, p + e);
+                            base + p + rel, base + p + e);
             if (*rc) return p + e;
             rel = e + (unsigned)skip;
             if (rel < 64) {
@@ -648,16 +657,6 @@ static int tokenize(tok_tokenizer *t)
             if (cls == TC_LETTER || cls == TC_DIGIT) {
                 if (!t->run_open) {
                     if (t->cjk_count && (rc = cjk_end(t))) return rc;
-#if TOK_HAVE_SSE2
-                    if (t->natoms == 0 && len - i >= 64) {
-                        size_t p = fast_words(t, s, i, len, &rc);
-                        if (rc) return rc;
-                        if (p != i) {
-                            i = p;
-                            continue;
-                        }
-                    }
-#endif
                     if (t->natoms == 0 && cls == TC_LETTER &&
                         ((c | 0x20) == 'h' || (c | 0x20) == 'w' ||
                          (c | 0x20) == 'f')) {
@@ -686,7 +685,7 @@ static int tokenize(tok_tokenizer *t)
                     while (j < len && ascii_fold[s[j]]) j++;
                 t->buflen = (size_t)(o - t->buf);
                 t->prev_nzccc = 0;
-                if (t->natoms == 0 && !t->run_slow) {
+                if (t->natoms == 0 && !t->run_slow && t->fast) {
                     /* The common case: a word alone, followed by a
                      * separator, or by a connector or possessive that joins
                      * nothing ("word, ", "word's "). */
@@ -702,6 +701,14 @@ static int tokenize(tok_tokenizer *t)
                                        j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
                         return rc;
                     i = j + skip;
+#if TOK_HAVE_SSE2
+                    /* A plain word followed by another: likely more of them,
+                     * worth the 64-byte classification. */
+                    if (i < len && len - i >= 64 && ascii_fold[s[i]]) {
+                        i = fast_words(t, s, i, len, 0, &rc);
+                        if (rc) return rc;
+                    }
+#endif
                     continue;
                 }
                 i = j;
@@ -787,6 +794,7 @@ int tok_new(uint32_t flags, int mode, tok_tokenizer **out)
     t->flags = flags;
     t->mode = mode;
     t->diacritics = (flags & TOK_FOLD_DIACRITICS) ? 1 : 0;
+    t->fast = 1;
     if (flags & TOK_STEM_EN) {
         t->stemmer = sb_stemmer_new("english", NULL);
         if (!t->stemmer) goto fail;
@@ -811,6 +819,8 @@ void tok_free(tok_tokenizer *t)
 }
 
 uint32_t tok_flags(const tok_tokenizer *t) { return t->flags; }
+
+void tok_set_fast_paths(tok_tokenizer *t, int on) { t->fast = on != 0; }
 
 int tok_run(tok_tokenizer *t, const char *text, size_t len,
             uint32_t first_pos, tok_emit_fn emit, void *ctx,

@@ -13,7 +13,9 @@
  *    word's term (not a compound's whole) is its own NFKC case fold;
  *  - query mode gives exactly the index-mode stream without the wholes:
  *    the index terms it lacks are wholes, each followed by another term at
- *    its position (unless stop words removed that part).
+ *    its position (unless stop words removed that part);
+ *  - the plain-word shortcuts change nothing: with them off
+ *    (tok_set_fast_paths) the index stream is identical.
  * Header-only so both programs compile it without a library.
  */
 #ifndef QUIRE_TOK_INVARIANTS_H
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "tokenizer/tok_impl.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
@@ -115,9 +118,9 @@ static const char *inv_check(const unsigned char *data, size_t size)
     const char *text = (const char *)data + 2;
     size_t len = size - 2;
     const char *err = NULL;
-    inv_list ix = {0}, qy = {0};
+    inv_list ix = {0}, qy = {0}, ref = {0};
     tok_tokenizer *ti = NULL, *tq = NULL;
-    uint32_t nix = 0, nqy = 0;
+    uint32_t nix = 0, nqy = 0, nref = 0;
     unsigned char *whole = NULL;
     if (tok_new(flags, TOK_MODE_INDEX, &ti) || tok_new(flags, TOK_MODE_QUERY, &tq)) {
         err = "tok_new failed";
@@ -147,6 +150,21 @@ static const char *inv_check(const unsigned char *data, size_t size)
         err = "query mode has terms index mode lacks";
         goto out;
     }
+    /* The shortcuts against the general path. */
+    tok_set_fast_paths(ti, 0);
+    if (tok_run(ti, text, len, first, inv_collect, &ref, &nref) != 0) {
+        err = ref.oom ? NULL : "tok_run failed";
+        goto out;
+    }
+    if (ref.n != ix.n || nref != nix) {
+        err = "fast paths change the stream";
+        goto out;
+    }
+    for (size_t i = 0; i < ix.n; i++)
+        if (!inv_same(&ix.v[i], &ref.v[i])) {
+            err = "fast paths change the stream";
+            goto out;
+        }
     if ((err = inv_stream(&ix, whole, len, flags, first, nix))) goto out;
     if ((err = inv_stream(&qy, NULL, len, flags, first, nqy))) goto out;
     if (nix != nqy) err = "next_pos differs between index and query mode";
@@ -156,6 +174,7 @@ out:
     free(whole);
     free(ix.v);
     free(qy.v);
+    free(ref.v);
     return err;
 }
 
