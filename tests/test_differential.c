@@ -7,7 +7,9 @@
  * times: in one segment; with a tiny memory budget, in many; and in many
  * again followed by a second writer session that replaces documents (so
  * deleted documents must be skipped, yet still count in the BM25
- * statistics, as index.h specifies).  Several hundred
+ * statistics, as index.h specifies); and once more with stemming and
+ * stop-word removal, whose position gaps phrases must respect.  Several
+ * hundred
  * random queries (terms, phrases taken from the documents and made up,
  * AND/OR/NOT nested with parentheses, absent words) then run through
  * quire_count and quire_search, and through qry_search with and without
@@ -49,7 +51,11 @@
 #define NSLOTS (NDOCS + NREPL)
 #define NVOCAB 2000
 #define NQUERIES 400
-#define TOK_FLAGS QUIRE_TOK_DEFAULT
+/* Tokenizer configuration of the index under test (and of the model). */
+static uint32_t tok_flags_cur = QUIRE_TOK_DEFAULT;
+#define TOK_FLAGS tok_flags_cur
+#define FLAGS_STEM_STOP \
+    (QUIRE_TOK_DEFAULT | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
 
 /* ---- deterministic random numbers (splitmix64) -------------------------- */
 
@@ -260,8 +266,25 @@ static int cmp_occ(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
+static void free_model(void)
+{
+    for (uint32_t d = 0; d < NSLOTS; d++) {
+        free(mdocs[d].occ);
+        mdocs[d].occ = NULL;
+    }
+    for (size_t i = 0; i < DICT_SLOTS; i++) {
+        free(dict_term[i]);
+        dict_term[i] = NULL;
+    }
+    nterms = 0;
+    free(term_df);
+    term_df = NULL;
+}
+
+/* Tokenizes every slot with the current flags into the model. */
 static void build_model(void)
 {
+    free_model();
     tok_tokenizer *tok;
     assert_int_equal(tok_new(TOK_FLAGS, TOK_MODE_INDEX, &tok), 0);
     for (uint32_t d = 0; d < NSLOTS; d++) {
@@ -560,7 +583,7 @@ static int cmp_mhit(const void *a, const void *b)
 
 /* ---- the test ------------------------------------------------------------ */
 
-static char tmpdirs[3][64];
+static char tmpdirs[4][64];
 static double model_score[NSLOTS];
 static int model_hit[NSLOTS];
 
@@ -618,7 +641,7 @@ static int setup(void **state)
     make_vocab();
     make_corpus();
     build_model();
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(tmpdirs[i], sizeof tmpdirs[i], "/tmp/quire_diffXXXXXX");
         if (!mkdtemp(tmpdirs[i])) return -1;
     }
@@ -626,22 +649,23 @@ static int setup(void **state)
     build_index(tmpdirs[1], 64 * 1024);
     build_index(tmpdirs[2], 64 * 1024);
     replace_docs(tmpdirs[2], 64 * 1024);
+    tok_flags_cur = FLAGS_STEM_STOP;
+    build_index(tmpdirs[3], 64 * 1024);
+    tok_flags_cur = QUIRE_TOK_DEFAULT;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     for (uint32_t d = 0; d < NSLOTS; d++) {
         free(docs[d].title); free(docs[d].body);
         free(docs[d].title_words); free(docs[d].body_words);
-        free(mdocs[d].occ);
     }
     for (size_t i = 0; i < NVOCAB; i++) free(vocab[i]);
-    for (size_t i = 0; i < DICT_SLOTS; i++) free(dict_term[i]);
-    free(term_df);
+    free_model();
     return 0;
 }
 
@@ -809,11 +833,28 @@ static void test_with_deletions(void **state)
     run_queries(tmpdirs[2]);
 }
 
+/* Stemming and stop-word removal: stop words leave position gaps that
+ * phrases must respect exactly, and words that vanish drop out. */
+static void test_stem_stopwords(void **state)
+{
+    (void)state;
+    tok_flags_cur = FLAGS_STEM_STOP;
+    build_model();
+    set_view(NDOCS, no_deletions);
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[3], 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_tok_flags(r), FLAGS_STEM_STOP);
+    idx_reader_close(r);
+    run_queries(tmpdirs[3]);
+    tok_flags_cur = QUIRE_TOK_DEFAULT;
+}
+
 /* The generator must actually exercise what it claims to. */
 static void test_coverage(void **state)
 {
     (void)state;
-    assert_int_equal(n_checked, 3 * NQUERIES);
+    assert_int_equal(n_checked, 4 * NQUERIES);
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
 }
@@ -824,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_one_segment),
         cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_with_deletions),
+        cmocka_unit_test(test_stem_stopwords),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
