@@ -3,7 +3,7 @@
  * reading inputs (JSON Lines, plain text files, directory trees, stdin),
  * parsing JSON, progress and output formats live here, not in the library.
  *
- *   quire index [--mem SIZE] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
+ *   quire index [--mem SIZE] [--threads N] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire stats DIR
  *   quire verify DIR
@@ -25,8 +25,8 @@
 
 static const char *usage_text =
     "usage:\n"
-    "  quire index [--mem SIZE] [--strict] [--stem] [--stopwords] [--keep-accents]\n"
-    "              DIR INPUT...       index JSON Lines, text files, directories, - (stdin)\n"
+    "  quire index [--mem SIZE] [--threads N] [--strict] [--stem] [--stopwords]\n"
+    "              [--keep-accents] DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
@@ -563,8 +563,11 @@ static int parse_size(const char *s, size_t *out)
 
 static int cmd_index(int argc, char **argv)
 {
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT};
+    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 0};
     int strict = 0, npos = 0, only_pos = 0;
+    /* default: one builder thread per core, up to 8 */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    opt.threads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint32_t)ncpu;
     char **pos = calloc((size_t)argc, sizeof *pos);
     if (!pos) return 1;
     /* options may stand anywhere; "-" alone is stdin, "--" ends options */
@@ -578,6 +581,15 @@ static int cmd_index(int argc, char **argv)
                 free(pos);
                 return 2;
             }
+        } else if (!strcmp(o, "--threads") && a + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++a], &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "quire: --threads: '%s' is not a number from 1 to 64\n", argv[a]);
+                free(pos);
+                return 2;
+            }
+            opt.threads = (uint32_t)v;
         } else if (!strcmp(o, "--strict")) strict = 1;
         else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
         else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;

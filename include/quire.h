@@ -85,6 +85,12 @@ typedef struct quire_writer_options {
                                is flushed; 0 = default (256 MiB) */
     uint32_t tok_flags;     /* QUIRE_TOK_*; used only when the index is
                                created, otherwise the stored flags apply */
+    uint32_t threads;       /* 0 or 1: build in the calling thread, and doc
+                               numbers follow insertion order.  N > 1: N
+                               builder threads, each with 1/N of the memory
+                               budget; documents are dealt to them in batches,
+                               so doc numbers follow batches, not insertion
+                               (the same on every run of the same input). */
 } quire_writer_options;
 
 /* A stored field beyond id, title and body.  Stored, not searched. */

@@ -1,10 +1,21 @@
 /*
  * writer.c — the public writing API (quire_writer_*): one writer per index
- * directory at a time (an flock on DIR/LOCK), documents buffered by a
- * builder and flushed as a segment whenever the memory budget is reached,
- * ids deduplicated (the later document wins; the earlier one is marked in
- * its segment's deletion bitmap), and an atomic commit that publishes the
- * new segments and deletion files through a new MANIFEST.
+ * directory at a time (an flock on DIR/LOCK), documents inverted by one or
+ * more builder "lanes" and flushed as segments whenever a lane's share of
+ * the memory budget is reached, ids deduplicated (the later document wins;
+ * the earlier one is marked in a deletion bitmap), and an atomic commit that
+ * publishes the new segments and deletion files through a new MANIFEST.
+ *
+ * Lanes.  With one thread the caller's thread tokenizes and inverts each
+ * document as it is added, and doc numbers follow insertion order.  With N
+ * threads, the caller copies documents into batches dealt round-robin to N
+ * lanes, each a thread with its own tokenizer, builder and segments; a lane
+ * flushes its own segments, so the whole build runs in parallel.  Every
+ * document gets a sequence number in insertion order; deduplication is
+ * decided in the caller's thread on sequence numbers (so "the later one
+ * wins" holds whatever the threads' timing), and at commit the new segments
+ * are ordered by their first sequence number, which makes the result the
+ * same on every run.
  *
  * Crash safety: segment and deletion files are complete and fsynced before
  * the MANIFEST that names them is renamed into place, and files of the old
@@ -15,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,50 +42,94 @@
 #include "index/util.h"
 
 #define DEFAULT_BUDGET ((size_t)256 << 20)
+#define MAX_THREADS 64
+#define BATCH_BYTES ((size_t)1 << 20)  /* text per batch handed to a lane */
+#define BATCH_DOCS 4096
 #define LOCK_NAME "LOCK"
 
-/* A segment the writer knows: committed (open for id lookups), flushed in
- * this session, or the one being built (the last slot). */
-typedef struct wseg {
+/* A committed segment: open for id lookups, with its deletion bitmap. */
+typedef struct cseg {
     manifest_seg ms;
-    idx_segment *seg;      /* committed segments only */
-    uint64_t *del;         /* deletion bitmap (may be NULL) */
-    size_t del_words;
+    idx_segment *seg;
+    uint64_t *del;         /* NULL when nothing is deleted */
     int dirty;             /* deletions changed in this session */
-    int committed;
-} wseg;
+} cseg;
 
-/* id -> (slot, local doc) for documents added in this session. */
-typedef struct id_ent { uint64_t off; uint32_t len, slot, doc, hash; } id_ent;
+/* A segment written in this session, not yet committed. */
+typedef struct nseg {
+    char name[NAME_MAX_LEN];
+    uint32_t ndocs;
+    uint64_t *seqs;        /* sequence number of each local doc, ascending */
+} nseg;
+
+/* A batch of documents copied for a lane: all bytes in one buffer, the
+ * documents as offsets into it (the buffer may move while it fills). */
+typedef struct bdoc {
+    uint64_t seq;
+    size_t off;            /* id, title, body, then name/value pairs */
+    size_t id_len, title_len, body_len, nfields;
+} bdoc;
+
+typedef struct batch {
+    char *buf; size_t len, cap;
+    bdoc *docs; size_t n, cap_docs;
+    size_t *flens; size_t nflens, cap_flens; /* field name/value lengths */
+    int flush;             /* after the documents: flush the lane */
+} batch;
+
+typedef struct quire_writer quire_writer_t;
+
+typedef struct lane {
+    quire_writer_t *w;
+    idx_builder *b;        /* current builder, NULL between segments */
+    char cur_name[NAME_MAX_LEN];
+    uint64_t *seqs; size_t nseqs, cap_seqs;
+    nseg *done; size_t ndone, cap_done;  /* flushed segments */
+    size_t budget;
+    int rc;                /* first error of the lane */
+    quire_error err;
+    /* thread mode */
+    pthread_t th;
+    int has_thread;
+    batch bufs[3];         /* one filling, one queued, one being built */
+    batch *fill;           /* being filled by the caller */
+    batch *pending;        /* handed over, not yet taken */
+    batch *free_list[3];
+    int nfree;
+    int busy, quit, cv_init;
+    pthread_cond_t cv;     /* pending changed / busy changed / quit */
+} lane;
+
+/* id -> sequence number of the live document with that id (this session) */
+typedef struct id_ent { uint64_t off, seq; uint32_t len, hash; } id_ent;
 
 struct quire_writer {
     char *dir;
     int lock_fd;
     manifest m;
     size_t budget;
-    wseg *segs; size_t nsegs, segs_cap;
-    idx_builder *b;            /* builds slot nsegs - 1 when not NULL */
+    cseg *csegs; size_t ncsegs;
+    lane *lanes; size_t nlanes;
+    size_t next_lane;
+    pthread_mutex_t mu;    /* lanes' queues and the segment counter */
+    int mu_init;
+    uint64_t nseq;         /* documents added in this session */
+    uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
     id_ent *ids; size_t nids, ids_mask;
     char *id_bytes; size_t id_len, id_cap;
     uint64_t docs, bytes;
-    int broken;                /* a failed flush leaves the session unusable */
+    int broken;            /* a failure leaves the session unusable */
 };
 
-static int seg_name(char *buf, size_t cap, uint32_t no)
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    return snprintf(buf, cap, "seg_%06u.qseg", no) >= (int)cap;
-}
-
-static int push_seg(quire_writer *w, const wseg *s)
-{
-    if (w->nsegs == w->segs_cap) {
-        size_t cap = w->segs_cap ? w->segs_cap * 2 : 16;
-        wseg *n = realloc(w->segs, cap * sizeof *n);
-        if (!n) return -1;
-        w->segs = n;
-        w->segs_cap = cap;
-    }
-    w->segs[w->nsegs++] = *s;
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *n = realloc(*p, c * elem);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
     return 0;
 }
 
@@ -100,6 +156,216 @@ static void remove_orphans(quire_writer *w)
     closedir(d);
 }
 
+/* ---- lanes: building segments ------------------------------------------ */
+
+static int lane_start_builder(lane *l, quire_error *err)
+{
+    quire_writer *w = l->w;
+    pthread_mutex_lock(&w->mu);
+    uint32_t no = w->m.next_segment++;
+    pthread_mutex_unlock(&w->mu);
+    if (snprintf(l->cur_name, sizeof l->cur_name, "seg_%06u.qseg", no) >= (int)sizeof l->cur_name)
+        return qerr(err, QUIRE_EARG, "segment number overflow");
+    char tmp[NAME_MAX_LEN + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", l->cur_name);
+    char *prefix = path_join(w->dir, tmp);
+    if (!prefix) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = idx_builder_new(w->m.tok_flags, prefix, &l->b, err);
+    free(prefix);
+    l->nseqs = 0;
+    return rc;
+}
+
+static int lane_flush(lane *l, quire_error *err)
+{
+    if (!l->b) return QUIRE_OK;
+    uint32_t n = idx_builder_ndocs(l->b);
+    int rc = QUIRE_OK;
+    if (n > 0) {
+        char *path = path_join(l->w->dir, l->cur_name);
+        if (!path) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        if (!rc) rc = idx_builder_flush(l->b, path, err);
+        free(path);
+        if (!rc && grow((void **)&l->done, &l->cap_done, l->ndone + 1, sizeof(nseg)))
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        if (!rc) {
+            nseg *s = &l->done[l->ndone++];
+            memcpy(s->name, l->cur_name, sizeof s->name);
+            s->ndocs = n;
+            s->seqs = l->seqs;  /* ownership moves to the segment */
+            l->seqs = NULL;
+            l->nseqs = l->cap_seqs = 0;
+        }
+    }
+    idx_builder_free(l->b);
+    l->b = NULL;
+    return rc;
+}
+
+static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_error *err)
+{
+    int rc;
+    if (!l->b && (rc = lane_start_builder(l, err))) return rc;
+    uint32_t doc;
+    if ((rc = idx_builder_add(l->b, d, &doc, err))) return rc;
+    if (grow((void **)&l->seqs, &l->cap_seqs, l->nseqs + 1, sizeof *l->seqs))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    l->seqs[l->nseqs++] = seq;
+    if (idx_builder_mem(l->b) >= l->budget) return lane_flush(l, err);
+    return QUIRE_OK;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->buf);
+    free(b->docs);
+    free(b->flens);
+    memset(b, 0, sizeof *b);
+}
+
+static int batch_put(batch *b, const void *p, size_t n)
+{
+    if (n == 0) return 0;
+    if (grow((void **)&b->buf, &b->cap, b->len + n, 1)) return -1;
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq)
+{
+    if (grow((void **)&b->docs, &b->cap_docs, b->n + 1, sizeof *b->docs) ||
+        grow((void **)&b->flens, &b->cap_flens, b->nflens + 2 * d->nfields, sizeof(size_t)))
+        return -1;
+    bdoc *o = &b->docs[b->n];
+    o->seq = seq;
+    o->off = b->len;
+    o->id_len = d->id_len;
+    o->title_len = d->title_len;
+    o->body_len = d->body_len;
+    o->nfields = d->nfields;
+    if (batch_put(b, d->id, d->id_len) || batch_put(b, d->title, d->title_len) ||
+        batch_put(b, d->body, d->body_len))
+        return -1;
+    for (size_t i = 0; i < d->nfields; i++) {
+        if (batch_put(b, d->fields[i].name, d->fields[i].name_len) ||
+            batch_put(b, d->fields[i].value, d->fields[i].value_len))
+            return -1;
+        b->flens[b->nflens++] = d->fields[i].name_len;
+        b->flens[b->nflens++] = d->fields[i].value_len;
+    }
+    b->n++;
+    return 0;
+}
+
+static int lane_run_batch(lane *l, batch *b)
+{
+    size_t fl = 0;
+    quire_field *fields = NULL;
+    size_t fcap = 0;
+    int rc = QUIRE_OK;
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        bdoc *o = &b->docs[i];
+        const char *p = b->buf + o->off;
+        quire_doc_input d = {p, o->id_len, p + o->id_len, o->title_len,
+                             p + o->id_len + o->title_len, o->body_len, NULL, 0};
+        p += o->id_len + o->title_len + o->body_len;
+        if (o->nfields) {
+            if (grow((void **)&fields, &fcap, o->nfields, sizeof *fields)) {
+                rc = qerr(&l->err, QUIRE_ENOMEM, "out of memory");
+                break;
+            }
+            for (size_t k = 0; k < o->nfields; k++) {
+                size_t nl = b->flens[fl++], vl = b->flens[fl++];
+                fields[k] = (quire_field){p, nl, p + nl, vl};
+                p += nl + vl;
+            }
+            d.fields = fields;
+            d.nfields = o->nfields;
+        }
+        rc = lane_add(l, &d, o->seq, &l->err);
+    }
+    if (!rc && b->flush) rc = lane_flush(l, &l->err);
+    free(fields);
+    b->n = b->len = b->nflens = 0;
+    b->flush = 0;
+    return rc;
+}
+
+static void *lane_main(void *arg)
+{
+    lane *l = arg;
+    quire_writer *w = l->w;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!l->pending && !l->quit) pthread_cond_wait(&l->cv, &w->mu);
+        if (!l->pending) break;
+        batch *b = l->pending;
+        l->pending = NULL;
+        l->busy = 1;
+        pthread_cond_broadcast(&l->cv);
+        int failed = l->rc != 0;
+        pthread_mutex_unlock(&w->mu);
+        int rc = failed ? QUIRE_OK : lane_run_batch(l, b);
+        pthread_mutex_lock(&w->mu);
+        if (rc && !l->rc) l->rc = rc;
+        b->n = b->len = b->nflens = 0;
+        b->flush = 0;
+        l->free_list[l->nfree++] = b;
+        l->busy = 0;
+        pthread_cond_broadcast(&l->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Hands the lane's filling batch to its thread (waiting for room). */
+static void lane_submit(quire_writer *w, lane *l)
+{
+    pthread_mutex_lock(&w->mu);
+    while (l->pending || l->nfree == 0) pthread_cond_wait(&l->cv, &w->mu);
+    l->pending = l->fill;
+    l->fill = l->free_list[--l->nfree];
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits until the lane has processed everything handed to it. */
+static int lane_drain(quire_writer *w, lane *l, quire_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    while (l->pending || l->busy) pthread_cond_wait(&l->cv, &w->mu);
+    int rc = l->rc;
+    pthread_mutex_unlock(&w->mu);
+    if (rc && err) *err = l->err;
+    return rc;
+}
+
+static int lane_error(quire_writer *w, lane *l, quire_error *err)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = l->rc;
+    pthread_mutex_unlock(&w->mu);
+    if (rc && err) *err = l->err;
+    return rc;
+}
+
+static void lanes_stop(quire_writer *w)
+{
+    for (size_t i = 0; i < w->nlanes; i++) {
+        lane *l = &w->lanes[i];
+        if (!l->has_thread) continue;
+        pthread_mutex_lock(&w->mu);
+        l->quit = 1;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(l->th, NULL);
+        l->has_thread = 0;
+    }
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
 int quire_writer_open(const char *dir, const quire_writer_options *opt,
                       quire_writer **out, quire_error *err)
 {
@@ -107,6 +373,9 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     uint32_t flags = opt ? opt->tok_flags : QUIRE_TOK_DEFAULT;
     if (flags & ~(uint32_t)TOK_KNOWN_FLAGS)
         return qerr(err, QUIRE_EARG, "unknown tokenizer flags %#x", flags);
+    size_t threads = opt && opt->threads ? opt->threads : 1;
+    if (threads > MAX_THREADS)
+        return qerr(err, QUIRE_EARG, "threads must be at most %d", MAX_THREADS);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return qerr(err, QUIRE_EIO, "mkdir %s: %s", dir, strerror(errno));
     quire_writer *w = calloc(1, sizeof *w);
@@ -121,6 +390,12 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto fail;
     }
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(lock);
+        rc = qerr(err, QUIRE_ENOMEM, "cannot create a mutex");
+        goto fail;
+    }
+    w->mu_init = 1;
     w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (w->lock_fd < 0) {
         rc = qerr(err, QUIRE_EIO, "open %s: %s", lock, strerror(errno));
@@ -142,70 +417,50 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     }
     if (rc) goto fail;
     remove_orphans(w);
+    w->csegs = calloc(w->m.nsegs ? w->m.nsegs : 1, sizeof *w->csegs);
+    if (!w->csegs) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < w->m.nsegs; i++) {
-        wseg s = {.ms = w->m.segs[i], .committed = 1};
-        rc = idx_segment_open(dir, s.ms.name, 1, &s.seg, err);
-        if (!rc && s.ms.del[0])
-            rc = del_read(dir, s.ms.del, s.seg->ndocs, &s.del, &(uint32_t){0}, err);
-        if (!rc && push_seg(w, &s)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (rc) {
-            idx_segment_close(s.seg);
-            free(s.del);
+        cseg *s = &w->csegs[i];
+        s->ms = w->m.segs[i];
+        w->ncsegs++;
+        rc = idx_segment_open(dir, s->ms.name, 1, &s->seg, err);
+        if (!rc && s->ms.del[0])
+            rc = del_read(dir, s->ms.del, s->seg->ndocs, &s->del, &(uint32_t){0}, err);
+        if (rc) goto fail;
+    }
+    w->lanes = calloc(threads, sizeof *w->lanes);
+    if (!w->lanes) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    w->nlanes = threads;
+    for (size_t i = 0; i < threads; i++) {
+        lane *l = &w->lanes[i];
+        l->w = w;
+        l->budget = w->budget / threads;
+        if (threads == 1) continue;
+        if (pthread_cond_init(&l->cv, NULL) != 0) {
+            rc = qerr(err, QUIRE_ENOMEM, "cannot create a condition variable");
             goto fail;
         }
-        /* a bitmap read from disk covers the whole segment; none: empty */
-        w->segs[w->nsegs - 1].del_words = s.del ? ((size_t)s.seg->ndocs + 63) / 64 : 0;
+        l->cv_init = 1;
+        l->fill = &l->bufs[0];
+        l->free_list[0] = &l->bufs[1];
+        l->free_list[1] = &l->bufs[2];
+        l->nfree = 2;
+        if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
+            rc = qerr(err, QUIRE_ENOMEM, "cannot start a builder thread");
+            goto fail;
+        }
+        l->has_thread = 1;
     }
     *out = w;
     return QUIRE_OK;
 fail:
     quire_writer_free(w);
-    return rc;
-}
-
-static int start_builder(quire_writer *w, quire_error *err)
-{
-    wseg s;
-    memset(&s, 0, sizeof s);
-    if (seg_name(s.ms.name, sizeof s.ms.name, w->m.next_segment))
-        return qerr(err, QUIRE_EARG, "segment number overflow");
-    char tmp[NAME_MAX_LEN + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s.ms.name);
-    char *prefix = path_join(w->dir, tmp);
-    if (!prefix) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    int rc = idx_builder_new(w->m.tok_flags, prefix, &w->b, err);
-    free(prefix);
-    if (rc) return rc;
-    if (push_seg(w, &s)) {
-        idx_builder_free(w->b);
-        w->b = NULL;
-        return qerr(err, QUIRE_ENOMEM, "out of memory");
-    }
-    w->m.next_segment++;
-    return QUIRE_OK;
-}
-
-static int flush_builder(quire_writer *w, quire_error *err)
-{
-    if (!w->b) return QUIRE_OK;
-    wseg *s = &w->segs[w->nsegs - 1];
-    int rc;
-    if (idx_builder_ndocs(w->b) == 0) {
-        /* nothing to write: forget the slot (no id points at it) */
-        idx_builder_free(w->b);
-        w->b = NULL;
-        free(s->del);
-        w->nsegs--;
-        return QUIRE_OK;
-    }
-    char *path = path_join(w->dir, s->ms.name);
-    if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    rc = idx_builder_flush(w->b, path, err);
-    free(path);
-    s->ms.ndocs = idx_builder_ndocs(w->b);
-    idx_builder_free(w->b);
-    w->b = NULL;
-    if (rc) w->broken = 1;
     return rc;
 }
 
@@ -217,9 +472,9 @@ static int ids_grow(quire_writer *w)
     id_ent *n = calloc(size, sizeof *n);
     if (!n) return -1;
     for (size_t i = 0; w->ids && i <= w->ids_mask; i++) {
-        if (!w->ids[i].slot) continue;
+        if (!w->ids[i].hash) continue;
         size_t h = w->ids[i].hash & (size - 1);
-        while (n[h].slot) h = (h + 1) & (size - 1);
+        while (n[h].hash) h = (h + 1) & (size - 1);
         n[h] = w->ids[i];
     }
     free(w->ids);
@@ -228,27 +483,21 @@ static int ids_grow(quire_writer *w)
     return 0;
 }
 
-static int mark_deleted(quire_writer *w, size_t slot, uint32_t doc)
+static int mark_committed_deleted(cseg *s, uint32_t doc)
 {
-    wseg *s = &w->segs[slot];
-    size_t need = (size_t)doc / 64 + 1;
-    if (need > s->del_words) {
-        size_t words = s->del_words ? s->del_words : 16;
-        while (words < need) words *= 2;
-        uint64_t *n = realloc(s->del, words * 8);
-        if (!n) return -1;
-        memset(n + s->del_words, 0, (words - s->del_words) * 8);
-        s->del = n;
-        s->del_words = words;
+    if (!s->del) {
+        s->del = calloc(((size_t)s->seg->ndocs + 63) / 64 + 1, 8);
+        if (!s->del) return -1;
     }
     s->del[doc / 64] |= 1ull << (doc % 64);
     s->dirty = 1;
     return 0;
 }
 
-/* slot + 1 is stored so that slot 0 is distinguishable from an empty entry */
-static int dedupe(quire_writer *w, const quire_doc_input *d, uint32_t slot,
-                  uint32_t doc, int *replaced, quire_error *err)
+/* Decides, in insertion order, whether document `seq` replaces an earlier
+ * one; records the earlier one as dead. */
+static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq,
+                  int *replaced, quire_error *err)
 {
     *replaced = 0;
     if (d->id_len == 0) return QUIRE_OK;
@@ -257,48 +506,41 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint32_t slot,
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     uint32_t hash = (uint32_t)XXH3_64bits(d->id, d->id_len) | 1;
     size_t h = hash & w->ids_mask;
-    while (w->ids[h].slot) {
+    while (w->ids[h].hash) {
         id_ent *e = &w->ids[h];
         if (e->hash == hash && e->len == d->id_len &&
             memcmp(w->id_bytes + e->off, d->id, d->id_len) == 0) {
-            if (mark_deleted(w, e->slot - 1, e->doc))
+            if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
                 return qerr(err, QUIRE_ENOMEM, "out of memory");
-            e->slot = slot + 1;
-            e->doc = doc;
+            w->dead[w->ndead++] = e->seq;
+            e->seq = seq;
             *replaced = 1;
             return QUIRE_OK;
         }
         h = (h + 1) & w->ids_mask;
     }
-    /* not seen in this session: the committed segments may hold it */
-    for (size_t i = w->nsegs; i-- > 0;) {
-        if (!w->segs[i].committed) continue;
-        long old = idx_segment_find_id(w->segs[i].seg, d->id, d->id_len);
+    /* not seen in this session: a committed segment may hold it */
+    for (size_t i = w->ncsegs; i-- > 0;) {
+        cseg *s = &w->csegs[i];
+        long old = idx_segment_find_id(s->seg, d->id, d->id_len);
         if (old < 0) continue;
-        wseg *s = &w->segs[i];
-        int dead = s->del && (size_t)old / 64 < s->del_words &&
-                   ((s->del[old / 64] >> (old % 64)) & 1);
-        if (dead) continue;
-        if (mark_deleted(w, i, (uint32_t)old))
+        if (s->del && ((s->del[old / 64] >> (old % 64)) & 1)) continue;
+        if (mark_committed_deleted(s, (uint32_t)old))
             return qerr(err, QUIRE_ENOMEM, "out of memory");
         *replaced = 1;
         break;
     }
-    if (w->id_len + d->id_len > w->id_cap) {
-        size_t cap = w->id_cap ? w->id_cap : 1 << 16;
-        while (cap < w->id_len + d->id_len) cap *= 2;
-        char *n = realloc(w->id_bytes, cap);
-        if (!n) return qerr(err, QUIRE_ENOMEM, "out of memory");
-        w->id_bytes = n;
-        w->id_cap = cap;
-    }
+    if (grow((void **)&w->id_bytes, &w->id_cap, w->id_len + d->id_len, 1))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
     memcpy(w->id_bytes + w->id_len, d->id, d->id_len);
-    w->ids[h] = (id_ent){.off = w->id_len, .len = (uint32_t)d->id_len,
-                         .slot = slot + 1, .doc = doc, .hash = hash};
+    w->ids[h] = (id_ent){.off = w->id_len, .seq = seq, .len = (uint32_t)d->id_len,
+                         .hash = hash};
     w->id_len += d->id_len;
     w->nids++;
     return QUIRE_OK;
 }
+
+/* ---- adding --------------------------------------------------------------- */
 
 int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
                      quire_error *err)
@@ -306,20 +548,32 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
     if (!w || !d) return qerr(err, QUIRE_EARG, "writer and document are required");
     if (w->broken) return qerr(err, QUIRE_EARG, "writer failed earlier; reopen it");
     int rc, rep = 0;
-    if (!w->b && (rc = start_builder(w, err))) return rc;
-    uint32_t doc;
-    if ((rc = idx_builder_add(w->b, d, &doc, err))) {
+    uint64_t seq = w->nseq;
+    if ((rc = dedupe(w, d, seq, &rep, err))) {
         w->broken = 1;
         return rc;
     }
-    if ((rc = dedupe(w, d, (uint32_t)(w->nsegs - 1), doc, &rep, err))) {
+    if (w->nlanes == 1) {
+        rc = lane_add(&w->lanes[0], d, seq, err);
+    } else {
+        lane *l = &w->lanes[w->next_lane];
+        if ((rc = lane_error(w, l, err)) == QUIRE_OK) {
+            if (batch_add(l->fill, d, seq)) {
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            } else if (l->fill->len >= BATCH_BYTES || l->fill->n >= BATCH_DOCS) {
+                lane_submit(w, l);
+                w->next_lane = (w->next_lane + 1) % w->nlanes;
+            }
+        }
+    }
+    if (rc) {
         w->broken = 1;
         return rc;
     }
+    w->nseq++;
     if (replaced) *replaced = rep;
     w->docs++;
     w->bytes += d->title_len + d->body_len;
-    if (idx_builder_mem(w->b) >= w->budget) return flush_builder(w, err);
     return QUIRE_OK;
 }
 
@@ -329,87 +583,206 @@ void quire_writer_progress(const quire_writer *w, uint64_t *docs, uint64_t *byte
     if (bytes) *bytes = w ? w->bytes : 0;
 }
 
+/* ---- commit ----------------------------------------------------------- */
+
+static int cmp_nseg(const void *a, const void *b)
+{
+    const nseg *x = *(const nseg *const *)a, *y = *(const nseg *const *)b;
+    return (x->seqs[0] > y->seqs[0]) - (x->seqs[0] < y->seqs[0]);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Flushes every lane, in parallel when lanes have threads. */
+static int flush_lanes(quire_writer *w, quire_error *err)
+{
+    if (w->nlanes == 1) return lane_flush(&w->lanes[0], err);
+    for (size_t i = 0; i < w->nlanes; i++) {
+        lane *l = &w->lanes[i];
+        l->fill->flush = 1;
+        lane_submit(w, l);
+    }
+    int rc = QUIRE_OK;
+    for (size_t i = 0; i < w->nlanes; i++) {
+        int r = lane_drain(w, &w->lanes[i], rc ? NULL : err);
+        if (r && !rc) rc = r;
+    }
+    w->next_lane = 0;
+    return rc;
+}
+
+static void write_dead_bits(nseg **order, size_t n, const uint64_t *dead, size_t ndead,
+                            uint64_t **bits)
+{
+    /* both lists ascend within a segment: walk each segment's seqs once */
+    for (size_t s = 0; s < n; s++) {
+        const nseg *g = order[s];
+        size_t k = 0;
+        for (size_t j = 0; j < ndead; j++) {
+            uint64_t q = dead[j];
+            while (k < g->ndocs && g->seqs[k] < q) k++;
+            if (k == g->ndocs) break;
+            if (g->seqs[k] == q) {
+                if (bits[s]) bits[s][k / 64] |= 1ull << (k % 64);
+            }
+        }
+    }
+}
+
 int quire_writer_commit(quire_writer *w, quire_error *err)
 {
     if (!w) return qerr(err, QUIRE_EARG, "writer is required");
     if (w->broken) return qerr(err, QUIRE_EARG, "writer failed earlier; reopen it");
-    int rc = flush_builder(w, err);
-    if (rc) return rc;
+    int rc = flush_lanes(w, err);
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    /* the session's segments, in the order of their first document */
+    size_t nnew = 0;
+    for (size_t i = 0; i < w->nlanes; i++) nnew += w->lanes[i].ndone;
+    nseg **order = calloc(nnew + 1, sizeof *order);
+    uint64_t **bits = calloc(nnew + 1, sizeof *bits);
     manifest next = w->m;
     next.segs = NULL;
     next.nsegs = next.cap = 0;
     next.generation = w->m.generation + 1;
-    char (*old_del)[NAME_MAX_LEN] = calloc(w->nsegs + 1, sizeof *old_del);
-    if (!old_del) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    for (size_t i = 0; i < w->nsegs && !rc; i++) {
-        wseg *s = &w->segs[i];
+    char (*old_del)[NAME_MAX_LEN] = calloc(w->ncsegs + 1, sizeof *old_del);
+    if (!order || !bits || !old_del) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < w->nlanes; i++)
+        for (size_t j = 0; j < w->lanes[i].ndone; j++) order[k++] = &w->lanes[i].done[j];
+    qsort(order, nnew, sizeof *order, cmp_nseg);
+    qsort(w->dead, w->ndead, sizeof *w->dead, cmp_u64);
+    for (size_t s = 0; s < nnew && w->ndead; s++) {
+        bits[s] = calloc(((size_t)order[s]->ndocs + 63) / 64 + 1, 8);
+        if (!bits[s]) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    write_dead_bits(order, nnew, w->dead, w->ndead, bits);
+
+    char name[NAME_MAX_LEN];
+    for (size_t i = 0; i < w->ncsegs && !rc; i++) {
+        cseg *s = &w->csegs[i];
         manifest_seg ms = s->ms;
         if (s->dirty) {
-            char name[NAME_MAX_LEN];
-            snprintf(name, sizeof name, "%.20s.g%llu.del", s->ms.name,
+            snprintf(name, sizeof name, "%.20s.g%llu.del", ms.name,
                      (unsigned long long)next.generation);
-            /* the bitmap may be shorter than the segment: pad with zeros */
-            size_t words = ((size_t)ms.ndocs + 63) / 64;
-            uint64_t *bits = calloc(words ? words : 1, 8);
-            if (!bits) {
-                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-                break;
-            }
-            memcpy(bits, s->del, (s->del_words < words ? s->del_words : words) * 8);
-            rc = del_write(w->dir, name, bits, ms.ndocs, err);
-            free(bits);
-            snprintf(old_del[i], NAME_MAX_LEN, "%s", s->ms.del);
+            rc = del_write(w->dir, name, s->del, ms.ndocs, err);
+            snprintf(old_del[i], NAME_MAX_LEN, "%s", ms.del);
+            snprintf(ms.del, sizeof ms.del, "%s", name);
+        }
+        if (!rc && manifest_push(&next, &ms)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    for (size_t s = 0; s < nnew && !rc; s++) {
+        manifest_seg ms;
+        memset(&ms, 0, sizeof ms);
+        memcpy(ms.name, order[s]->name, sizeof ms.name);
+        ms.ndocs = order[s]->ndocs;
+        int any = 0;
+        for (size_t q = 0; bits[s] && q < ((size_t)ms.ndocs + 63) / 64; q++) any |= bits[s][q] != 0;
+        if (any) {
+            snprintf(name, sizeof name, "%.20s.g%llu.del", ms.name,
+                     (unsigned long long)next.generation);
+            rc = del_write(w->dir, name, bits[s], ms.ndocs, err);
             snprintf(ms.del, sizeof ms.del, "%s", name);
         }
         if (!rc && manifest_push(&next, &ms)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
     }
     if (!rc) rc = manifest_write(w->dir, &next, err);
-    if (rc) {
-        manifest_free(&next);
-        free(old_del);
-        w->broken = 1;
-        return rc;
-    }
+    if (rc) goto out;
+
     /* published: drop replaced deletion files, adopt the new state */
-    for (size_t i = 0; i < w->nsegs; i++) {
-        wseg *s = &w->segs[i];
+    for (size_t i = 0; i < w->ncsegs; i++) {
         if (old_del[i][0]) {
             char *p = path_join(w->dir, old_del[i]);
             if (p) unlink(p);
             free(p);
         }
-        s->ms = next.segs[i];
-        s->dirty = 0;
-        if (!s->committed) {
-            s->committed = 1;
-            rc = idx_segment_open(w->dir, s->ms.name, 0, &s->seg, err);
-            if (rc) w->broken = 1;
-        }
     }
-    free(old_del);
+    cseg *nc = realloc(w->csegs, (next.nsegs + 1) * sizeof *nc);
+    if (!nc) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory after commit; reopen the writer");
+        goto out;
+    }
+    w->csegs = nc;
+    for (size_t i = 0; i < w->ncsegs; i++) {
+        w->csegs[i].ms = next.segs[i];
+        w->csegs[i].dirty = 0;
+    }
+    for (size_t s = 0; s < nnew; s++) {
+        cseg *c = &w->csegs[w->ncsegs];
+        memset(c, 0, sizeof *c);
+        c->ms = next.segs[w->ncsegs];
+        c->del = bits[s];
+        bits[s] = NULL;
+        w->ncsegs++;
+        int r = idx_segment_open(w->dir, c->ms.name, 0, &c->seg, err);
+        if (r && !rc) rc = r;
+    }
+    for (size_t i = 0; i < w->nlanes; i++) {
+        lane *l = &w->lanes[i];
+        for (size_t j = 0; j < l->ndone; j++) free(l->done[j].seqs);
+        l->ndone = 0;
+    }
     manifest_free(&w->m);
     w->m = next;
+    next.segs = NULL;
+    /* ids committed now live in segments: forget the session's map */
+    free(w->ids);
+    w->ids = NULL;
+    w->nids = w->ids_mask = 0;
+    w->id_len = 0;
+    w->ndead = 0;
+out:
+    if (next.segs) manifest_free(&next);
+    for (size_t s = 0; bits && s < nnew; s++) free(bits[s]);
+    free(bits);
+    free(order);
+    free(old_del);
+    if (rc) w->broken = 1;
     return rc;
 }
 
 void quire_writer_free(quire_writer *w)
 {
     if (!w) return;
-    if (w->b) idx_builder_free(w->b);
-    for (size_t i = 0; i < w->nsegs; i++) {
-        wseg *s = &w->segs[i];
-        if (!s->committed && s->ms.ndocs && w->dir) {
-            char *p = path_join(w->dir, s->ms.name);
+    lanes_stop(w);
+    for (size_t i = 0; i < w->nlanes; i++) {
+        lane *l = &w->lanes[i];
+        idx_builder_free(l->b);
+        free(l->seqs);
+        for (size_t j = 0; j < l->ndone; j++) {
+            /* flushed but never committed: not part of the index */
+            char *p = w->dir ? path_join(w->dir, l->done[j].name) : NULL;
             if (p) unlink(p);
             free(p);
+            free(l->done[j].seqs);
         }
-        idx_segment_close(s->seg);
-        free(s->del);
+        free(l->done);
+        for (int k = 0; k < 3; k++) batch_free(&l->bufs[k]);
+        if (l->cv_init) pthread_cond_destroy(&l->cv);
     }
-    free(w->segs);
+    free(w->lanes);
+    for (size_t i = 0; i < w->ncsegs; i++) {
+        idx_segment_close(w->csegs[i].seg);
+        free(w->csegs[i].del);
+    }
+    free(w->csegs);
     free(w->ids);
     free(w->id_bytes);
+    free(w->dead);
     manifest_free(&w->m);
+    if (w->mu_init) pthread_mutex_destroy(&w->mu);
     if (w->lock_fd >= 0) close(w->lock_fd);
     free(w->dir);
     free(w);

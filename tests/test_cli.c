@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <math.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -244,7 +245,7 @@ static void test_big_document(void **state)
     snprintf(dir, sizeof dir, "%s/big", tmp);
     quire_writer *w;
     quire_error e;
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT};
+    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 1};
     assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     quire_doc_input d = {"big", 3, "", 0, text, n + 8, NULL, 0};
     assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
@@ -422,7 +423,7 @@ static void test_killed_build_keeps_last_commit(void **state)
     snprintf(dir, sizeof dir, "%s/crash", tmp);
     quire_writer *w;
     quire_error e;
-    quire_writer_options opt = {64 << 10, QUIRE_TOK_DEFAULT};
+    quire_writer_options opt = {64 << 10, QUIRE_TOK_DEFAULT, 1};
     assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     add_n(w, 0, 500, "committed");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
@@ -493,6 +494,104 @@ static void test_full_disk(void **state)
     assert_int_equal(count(dir, "after"), 0);
 }
 
+
+/* ---- several builder threads ------------------------------------------ */
+
+typedef struct hitset { size_t n; char ids[50][64]; double scores[50]; } hitset;
+
+static void top_ids(const char *dir, const char *q, hitset *out)
+{
+    quire_index *ix;
+    quire_error e;
+    quire_results *r;
+    assert_int_equal(quire_index_open(dir, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, q, strlen(q), 50, &r, &e), QUIRE_OK);
+    out->n = quire_results_size(r);
+    for (size_t i = 0; i < out->n; i++) {
+        const quire_hit *h = quire_results_get(r, i);
+        quire_doc *d;
+        assert_int_equal(quire_doc_get(ix, h->doc, &d, &e), QUIRE_OK);
+        const char *id;
+        size_t len;
+        quire_doc_field(d, "id", &id, &len);
+        snprintf(out->ids[i], sizeof out->ids[i], "%.*s", (int)len, id);
+        out->scores[i] = h->score;
+        quire_doc_free(d);
+    }
+    quire_results_free(r);
+    quire_index_close(ix);
+}
+
+static void build_moby(const char *dir, uint32_t threads, size_t mem)
+{
+    /* the sample twice with every 7th document given again later: the
+     * later copy of an id must win whichever thread builds it */
+    char path[512];
+    snprintf(path, sizeof path, "%s/corpus/moby-sample.jsonl", QUIRE_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    quire_writer *w;
+    quire_error e;
+    quire_writer_options opt = {mem, QUIRE_TOK_DEFAULT, threads};
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int i = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        /* the id and body are enough here; take them crudely from the line */
+        char *id = strstr(line, "\"id\": \"") + 7;
+        char *ide = strchr(id, '"');
+        char *body = strstr(line, "\"body\": \"") + 9;
+        quire_doc_input d = {id, (size_t)(ide - id), "", 0, body, strlen(body), NULL, 0};
+        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+        if (i++ % 7 == 0) {
+            char again[64];
+            snprintf(again, sizeof again, "%.*s", (int)(ide - id), id);
+            quire_doc_input d2 = {again, strlen(again), "", 0, "replacement text whale", 22, NULL, 0};
+            assert_int_equal(quire_writer_add(w, &d2, NULL, &e), QUIRE_OK);
+        }
+    }
+    free(line);
+    fclose(f);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+}
+
+static void test_threads_same_results(void **state)
+{
+    (void)state;
+    char d1[128], d3[128], d3b[128], out[4096];
+    snprintf(d1, sizeof d1, "%s/t1", tmp);
+    snprintf(d3, sizeof d3, "%s/t3", tmp);
+    snprintf(d3b, sizeof d3b, "%s/t3b", tmp);
+    build_moby(d1, 1, 0);
+    build_moby(d3, 3, 96 << 10);
+    build_moby(d3b, 3, 96 << 10);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d3), 0);
+    static const char *queries[] = {
+        "whale", "replacement", "\"replacement text\"", "ship OR sea", "ahab -whale",
+        "\"the whale\"", "queequeg harpooneer", "(call OR me) ishmael",
+    };
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        uint64_t c1 = count(d1, queries[q]);
+        assert_int_equal(count(d3, queries[q]), c1);
+        /* statistics are the same, so scores are; ids may tie differently
+         * only on equal scores */
+        hitset a, b, c;
+        top_ids(d1, queries[q], &a);
+        top_ids(d3, queries[q], &b);
+        top_ids(d3b, queries[q], &c);
+        assert_int_equal(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++) {
+            assert_true(fabs(a.scores[i] - b.scores[i]) < 1e-9);
+            /* the same input gives the same index on every run */
+            assert_string_equal(b.ids[i], c.ids[i]);
+        }
+    }
+    assert_int_equal(count(d1, "replacement"), 58);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
         cmocka_unit_test(test_full_disk),
+        cmocka_unit_test(test_threads_same_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
