@@ -500,7 +500,7 @@ static inline int run_open(tok_tokenizer *t, size_t at)
 static inline int emit_fast(tok_tokenizer *t, const char *term, size_t n,
                             size_t start, size_t end)
 {
-    if (t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN))
+    if ((t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN)) || n > TOK_MAX_TERM_BYTES)
         return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
     tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
                     .start = start, .end = end};
@@ -555,10 +555,11 @@ static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
 }
 
 #if TOK_HAVE_SSE2
-/* Bit masks of 16 bytes: letters or digits, capitals, spaces/newlines;
- * and the bytes lower-cased into `low`. */
+/* Bit masks of 16 bytes: letters or digits, capitals, separators (ASCII
+ * bytes of class TC_SEP, except '(' which may open "(s)"); and the bytes
+ * lower-cased into `low`. */
 static inline void classify16(const unsigned char *p, uint32_t *alnum,
-                              uint32_t *upper, uint32_t *space, char *low)
+                              uint32_t *upper, uint32_t *sep, char *low)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)p);
     __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
@@ -568,11 +569,21 @@ static inline void classify16(const unsigned char *p, uint32_t *alnum,
                                   _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
     __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
                                _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-    __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
-                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
-    *alnum = (uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit));
+    /* Connectors, '[' and '(': , - . / (0x2c-0x2f) # ' ( : @ [ _ */
+    __m128i special = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x2b)),
+                                    _mm_cmplt_epi8(v, _mm_set1_epi8(0x30)));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('\'')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('(')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
+    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    uint32_t a = (uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit));
+    uint32_t other = (uint32_t)_mm_movemask_epi8(_mm_or_si128(special, v)); /* or high bit */
+    *alnum = a;
     *upper = (uint32_t)_mm_movemask_epi8(up);
-    *space = (uint32_t)_mm_movemask_epi8(sp);
+    *sep = ~(a | other) & 0xffffu;
     _mm_storeu_si128((__m128i *)low,
                      _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
 }
@@ -619,9 +630,16 @@ static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
                             base + p + rel, base + p + e);
             if (*rc) return p + e;
             rel = e + (unsigned)skip;
-            if (rel < 64) {
+            /* Separators up to the next word: ASCII ones by mask,
+             * others (quotes, dashes) decoded and looked up. */
+            while (rel < 64) {
                 uint64_t ns = ~(S >> rel);
                 rel += ns ? (unsigned)__builtin_ctzll(ns) : 64 - rel;
+                if (rel + 4 > 64 || s[p + rel] < 0x80) break;
+                uint32_t cp;
+                size_t k = tok_decode(s + p + rel, s + len, &cp);
+                if (TF_CLASS(tok_fold_entry(t->diacritics, cp)) != TC_SEP) break;
+                rel += (unsigned)k;
             }
             if (rel >= 64) break;
             if (!((A >> rel) & 1)) return p + rel;
@@ -633,6 +651,45 @@ static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
     return p;
 }
 #endif
+
+/* Extends the open run from s[j] over letters, digits and marks (and
+ * invisible ignorables), appending their folds; returns where it ends.
+ * ASCII goes through the byte table, the rest through the fold table. */
+static inline size_t scan_run(tok_tokenizer *t, const unsigned char *s, size_t j,
+                              size_t len)
+{
+    char *o = t->buf + t->buflen;
+    /* Text beyond what a term can hold is skipped. */
+    char *const lim = t->buf + t->run_off + TOK_RUN_CAP;
+    unsigned prev = (unsigned)t->prev_nzccc;
+    for (;;) {
+        char f;
+        while (j < len && (f = ascii_fold[s[j]]) != 0) {
+            if (o < lim) *o++ = f;
+            j++;
+            prev = 0;
+        }
+        if (j >= len || s[j] < 0x80) break;
+        uint32_t cp;
+        size_t k = tok_decode(s + j, s + len, &cp);
+        uint32_t e = tok_fold_entry(t->diacritics, cp);
+        unsigned cls = TF_CLASS(e);
+        if (cls != TC_LETTER && cls != TC_DIGIT && cls != TC_MARK) {
+            if (cls != TC_IGNORE) break;
+            j += k;
+            continue;
+        }
+        if (o < lim) o += tok_put_fold(e, cp, s + j, k, o);
+        if (cls == TC_LETTER) t->run_letters = 1;
+        else if (cls == TC_DIGIT) t->run_digits = 1;
+        if ((e & TF_COMPSECOND) || ((e & TF_NZCCC) && prev)) t->run_slow = 1;
+        prev = (e & TF_NZCCC) != 0;
+        j += k;
+    }
+    t->buflen = (size_t)(o - t->buf);
+    t->prev_nzccc = (int)prev;
+    return j;
+}
 
 /* Ends everything open: the run, the chunk, a CJK run. */
 static int boundary(tok_tokenizer *t, size_t at)
@@ -667,52 +724,19 @@ static int tokenize(tok_tokenizer *t)
                             continue;
                         }
                     }
-                    if (run_open(t, i)) return -1;
-                }
-                /* The hot loop: ASCII letters and digits, folded by table.
-                 * Text beyond what a term can hold is skipped. */
-                size_t used = t->buflen - t->run_off;
-                size_t room = used < TOK_RUN_CAP ? TOK_RUN_CAP - used : 0;
-                size_t stop = len - i < room ? len : i + room;
-                char *o = t->buf + t->buflen;
-                size_t j = i;
-                char f;
-                while (j < stop && (f = ascii_fold[s[j]]) != 0) {
-                    *o++ = f;
-                    j++;
-                }
-                if (j == stop)
-                    while (j < len && ascii_fold[s[j]]) j++;
-                t->buflen = (size_t)(o - t->buf);
-                t->prev_nzccc = 0;
-                if (t->natoms == 0 && !t->run_slow && t->fast) {
-                    /* The common case: a word alone, followed by a
-                     * separator, or by a connector or possessive that joins
-                     * nothing ("word, ", "word's "). */
-                    size_t skip = j == len ? 0 : simple_end(t, s, j, len);
-                    if (j < len && !skip) {
-                        i = j;
-                        continue;
-                    }
-                    t->run_open = 0;
-                    size_t n = t->buflen - t->run_off;
-                    t->buflen = t->run_off;
-                    if ((rc = tok_emit(t, t->buf + t->run_off, n, t->run_start,
-                                       j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
-                        return rc;
-                    i = j + skip;
 #if TOK_HAVE_SSE2
-                    /* A plain word followed by another: likely more of them,
-                     * worth the 64-byte classification. */
-                    if (i < len && len - i >= 64 && ascii_fold[s[i]]) {
-                        i = fast_words(t, s, i, len, 0, &rc);
+                    if (t->natoms == 0 && t->fast && len - i >= 64) {
+                        size_t p = fast_words(t, s, i, len, 0, &rc);
                         if (rc) return rc;
+                        if (p != i) {
+                            i = p;
+                            continue;
+                        }
                     }
 #endif
-                    continue;
+                    if (run_open(t, i)) return -1;
                 }
-                i = j;
-                continue;
+                goto scan;
             }
             if (cls == TC_SEP) {
                 size_t k = c == '(' && t->run_open ? paren_plural(s, i, len) : 0;
@@ -750,14 +774,7 @@ static int tokenize(tok_tokenizer *t)
                 if (t->cjk_count && (rc = cjk_end(t))) return rc;
                 if (run_open(t, i)) return -1;
             }
-            if (t->buflen - t->run_off < TOK_RUN_CAP)
-                t->buflen += tok_put_fold(e, cp, s + i, n, t->buf + t->buflen);
-            if (cls == TC_LETTER) t->run_letters = 1;
-            else if (cls == TC_DIGIT) t->run_digits = 1;
-            if ((e & TF_COMPSECOND) || ((e & TF_NZCCC) && t->prev_nzccc))
-                t->run_slow = 1;
-            t->prev_nzccc = (e & TF_NZCCC) != 0;
-            break;
+            goto scan;
         case TC_CJK:
             if (t->run_open && (rc = run_close(t, i))) return rc;
             if (t->natoms && (rc = flush_chunk(t))) return rc;
@@ -776,6 +793,47 @@ static int tokenize(tok_tokenizer *t)
             break;
         }
         i += n;
+        continue;
+
+    scan: {
+        /* A run is open and s[i] continues it. */
+        size_t j = scan_run(t, s, i, len);
+        if (t->natoms == 0 && !t->run_slow && t->fast) {
+            /* The common case: a word alone, followed by a separator, or
+             * by a connector or possessive that joins nothing ("word, ",
+             * "word's "). */
+            size_t skip = j == len ? 0 : simple_end(t, s, j, len);
+            if (j == len || skip) {
+                t->run_open = 0;
+                size_t wl = t->buflen - t->run_off;
+                t->buflen = t->run_off;
+                /* (A run of marks stripped away is no word.) */
+                if (wl && (rc = emit_fast(t, t->buf + t->run_off, wl, t->run_start, j)))
+                    return rc;
+                i = j + skip;
+#if TOK_HAVE_SSE2
+                /* A plain word followed by another: likely more of them,
+                 * worth the 64-byte classification, even of a short tail
+                 * (padded with spaces, which end a word just as the end of
+                 * the text does). */
+                if (i < len && ascii_fold[s[i]]) {
+                    if (len - i >= 64) {
+                        i = fast_words(t, s, i, len, 0, &rc);
+                    } else {
+                        unsigned char pad[64];
+                        memcpy(pad, s + i, len - i);
+                        memset(pad + (len - i), ' ', 64 - (len - i));
+                        size_t p = fast_words(t, pad, 0, 64, i, &rc);
+                        i = p < len - i ? i + p : len;
+                    }
+                    if (rc) return rc;
+                }
+#endif
+                continue;
+            }
+        }
+        i = j;
+    }
     }
     return boundary(t, len);
 }
