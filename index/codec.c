@@ -7,6 +7,9 @@
 #include "index/codec.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static inline uint64_t load64(const uint8_t *p)
 {
@@ -100,4 +103,176 @@ void codec_unpack128_delta1(const uint8_t *in, uint32_t b, uint32_t base,
         for (int i = 0; i < CODEC_BLOCK; i++) out[i] = base + (uint32_t)i;
         return;
     }
+}
+
+/* ---- PFOR --------------------------------------------------------------- */
+
+void codec_pack_n(const uint32_t *in, uint32_t n, uint32_t b, uint8_t *out)
+{
+    if (b == 0) return;
+    uint64_t acc = 0;
+    uint32_t fill = 0;
+    size_t o = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc |= (uint64_t)in[i] << fill;
+        fill += b;
+        while (fill >= 8) {
+            out[o++] = (uint8_t)acc;
+            acc >>= 8;
+            fill -= 8;
+        }
+    }
+    if (fill) out[o] = (uint8_t)acc;
+}
+
+void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out)
+{
+    if (n == CODEC_BLOCK) {
+        codec_unpack128(in, b, out);
+        return;
+    }
+    if (b == 0) {
+        memset(out, 0, (size_t)n * sizeof *out);
+        return;
+    }
+    const uint64_t mask = b == 32 ? 0xffffffffull : ((1ull << b) - 1);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t bit = i * b;
+        out[i] = (uint32_t)((load64(in + (bit >> 3)) >> (bit & 7)) & mask);
+    }
+}
+
+size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
+{
+    /* count[w]: values whose width is exactly w */
+    uint32_t count[33] = {0};
+    for (uint32_t i = 0; i < n; i++)
+        count[in[i] ? 32 - __builtin_clz(in[i]) : 0]++;
+    uint32_t maxw = 32;
+    while (maxw > 0 && count[maxw] == 0) maxw--;
+    /* try every b <= maxw, walking down and accumulating the exceptions */
+    uint32_t best_b = maxw;
+    size_t best = 1 + codec_packed_bytes_n(n, maxw);
+    uint32_t nexc = 0;
+    for (uint32_t b = maxw; b-- > 0;) {
+        nexc += count[b + 1];
+        size_t cost = 3 + codec_packed_bytes_n(n, b) + nexc +
+                      codec_packed_bytes_n(nexc, maxw - b);
+        if (cost < best) {
+            best = cost;
+            best_b = b;
+        }
+    }
+    uint32_t b = best_b;
+    uint8_t *p = out;
+    if (b == maxw) {
+        *p++ = (uint8_t)b;
+        codec_pack_n(in, n, b, p);
+        return 1 + codec_packed_bytes_n(n, b);
+    }
+    uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
+    uint8_t idx[CODEC_BLOCK];
+    const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */
+    nexc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        low[i] = in[i] & mask;
+        if (in[i] >> b) {
+            idx[nexc] = (uint8_t)i;
+            high[nexc++] = in[i] >> b;
+        }
+    }
+    *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
+    *p++ = (uint8_t)(nexc - 1);
+    *p++ = (uint8_t)hb;
+    codec_pack_n(low, n, b, p);
+    p += codec_packed_bytes_n(n, b);
+    memcpy(p, idx, nexc);
+    p += nexc;
+    codec_pack_n(high, nexc, hb, p);
+    p += codec_packed_bytes_n(nexc, hb);
+    return (size_t)(p - out);
+}
+
+size_t codec_pfor_size(const uint8_t *in, size_t avail, uint32_t n)
+{
+    if (avail < 1 || n == 0 || n > CODEC_BLOCK) return 0;
+    uint32_t h = in[0], b = h & 0x3f;
+    if (b > 32 || (h & 0x40)) return 0;
+    size_t size = 1 + codec_packed_bytes_n(n, b);
+    if (h & CODEC_PFOR_EXC) {
+        if (avail < 3) return 0;
+        uint32_t nexc = (uint32_t)in[1] + 1, hb = in[2];
+        if (nexc > n || hb == 0 || b + hb > 32) return 0;
+        size += 2 + nexc + codec_packed_bytes_n(nexc, hb);
+    }
+    return size > avail ? 0 : size;
+}
+
+/* The k-th high part of a checked block's exceptions. */
+static inline uint32_t pfor_high(const uint8_t *hp, uint32_t k, uint32_t hb,
+                                 uint64_t mask)
+{
+    uint32_t bit = k * hb;
+    return (uint32_t)((load64(hp + (bit >> 3)) >> (bit & 7)) & mask);
+}
+
+/* Applies the exceptions of a checked block to out.  Indexes are masked
+ * to the 128-value buffer, so damaged data cannot write outside it. */
+static inline void pfor_patch(const uint8_t *in, uint32_t n, uint32_t *out)
+{
+    uint32_t b = in[0] & 0x3f, nexc = (uint32_t)in[1] + 1, hb = in[2];
+    const uint8_t *idx = in + 3 + codec_packed_bytes_n(n, b);
+    const uint8_t *hp = idx + nexc;
+    const uint64_t mask = (1ull << hb) - 1;
+    for (uint32_t k = 0; k < nexc; k++)
+        out[idx[k] & (CODEC_BLOCK - 1)] |= pfor_high(hp, k, hb, mask) << b;
+}
+
+void codec_pfor_decode(const uint8_t *in, uint32_t n, uint32_t *out)
+{
+    uint32_t b = in[0] & 0x3f;
+    if (!(in[0] & CODEC_PFOR_EXC)) {
+        codec_unpack_n(in + 1, n, b, out);
+        return;
+    }
+    codec_unpack_n(in + 3, n, b, out);
+    pfor_patch(in, n, out);
+}
+
+/* out[i] = out[i-1] + out[i] + 1 with out[-1] = base - 1, in place.  With
+ * SSE2 (every x86-64) four lanes at a time: two shifted adds make the
+ * prefix sums inside a vector, a broadcast carries the total across. */
+static void prefix_delta1(uint32_t *out, uint32_t base)
+{
+#ifdef __SSE2__
+    __m128i carry = _mm_set1_epi32((int)(base - 1));
+    const __m128i one = _mm_set1_epi32(1);
+    for (int i = 0; i < CODEC_BLOCK; i += 4) {
+        __m128i v = _mm_add_epi32(_mm_loadu_si128((const __m128i *)(out + i)), one);
+        v = _mm_add_epi32(v, _mm_slli_si128(v, 4));
+        v = _mm_add_epi32(v, _mm_slli_si128(v, 8));
+        v = _mm_add_epi32(v, carry);
+        _mm_storeu_si128((__m128i *)(out + i), v);
+        carry = _mm_shuffle_epi32(v, 0xff);
+    }
+#else
+    uint32_t acc = base - 1;
+    for (int i = 0; i < CODEC_BLOCK; i++) {
+        acc += out[i] + 1;
+        out[i] = acc;
+    }
+#endif
+}
+
+void codec_pfor_decode128_delta1(const uint8_t *in, uint32_t base, uint32_t *out)
+{
+    uint32_t b = in[0] & 0x3f;
+    if (!(in[0] & CODEC_PFOR_EXC)) {
+        codec_unpack128_delta1(in + 1, b, base, out);
+        return;
+    }
+    /* exceptions: the gaps must be whole before they are summed */
+    codec_unpack128(in + 3, b, out);
+    pfor_patch(in, CODEC_BLOCK, out);
+    prefix_delta1(out, base);
 }

@@ -34,4 +34,45 @@ void codec_unpack128(const uint8_t *in, uint32_t b, uint32_t *out);
 void codec_unpack128_delta1(const uint8_t *in, uint32_t b, uint32_t base,
                             uint32_t *out);
 
+/* ---- patched frame of reference (PFOR) --------------------------------
+ *
+ * n values (1 <= n <= 128) packed with one width b chosen to minimize the
+ * encoded size; the few values that do not fit ("exceptions") keep their
+ * low b bits in the packed stream and have their high bits patched in
+ * afterwards, so decoding is a plain unpack plus a short patch loop.
+ *
+ *   u8 h             b = h & 0x3f (0..32); bit 7 set: exceptions follow
+ *   [u8 nexc - 1, u8 hb]          only with exceptions: count (1..128)
+ *                                 and width of the high parts (1..32 - b)
+ *   packed           ceil(n * b / 8) bytes (16 * b for n = 128)
+ *   [u8 index[nexc]]             positions of the exceptions, ascending
+ *   [packed high]    ceil(nexc * hb / 8) bytes: value >> b of each
+ *
+ * Header values 0x21..0x7f are never produced (b > 32 or bit 6 set);
+ * callers may use them as their own markers. */
+#define CODEC_PFOR_EXC 0x80u
+#define CODEC_PFOR_MAX_BYTES(n) (3u + 4u * (n) + 5u * (n))
+
+/* Encodes in[0..n) into out (at least CODEC_PFOR_MAX_BYTES(n) bytes);
+ * returns the bytes written. */
+size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out);
+/* Size in bytes of the encoded block of n values at in, checked against
+ * `avail` and the header's limits; 0 when malformed or truncated. */
+size_t codec_pfor_size(const uint8_t *in, size_t avail, uint32_t n);
+/* Decodes a block already checked by codec_pfor_size into out[0..n)
+ * (out must have room for 128 values). */
+void codec_pfor_decode(const uint8_t *in, uint32_t n, uint32_t *out);
+/* Decodes a 128-value block of gaps into ascending values like
+ * codec_unpack128_delta1. */
+void codec_pfor_decode128_delta1(const uint8_t *in, uint32_t base, uint32_t *out);
+
+/* Generic packing of n values of width b into ceil(n * b / 8) bytes, the
+ * same bit order as codec_pack128 (used for short lists and patches). */
+void codec_pack_n(const uint32_t *in, uint32_t n, uint32_t b, uint8_t *out);
+void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out);
+static inline size_t codec_packed_bytes_n(uint32_t n, uint32_t b)
+{
+    return ((size_t)n * b + 7) / 8;
+}
+
 #endif

@@ -286,8 +286,7 @@ struct idx_postings {
     uint32_t block;                   /* decoded block */
     uint32_t n, i, doc;
     uint32_t docs_buf[IDX_BLOCK], tf_buf[IDX_BLOCK];
-    const uint8_t *tf_ptr;            /* packed tfs of a full block */
-    uint32_t tf_width;
+    const uint8_t *tf_ptr;            /* PFOR tfs of a full block */
     int tf_ready;
     uint64_t blk_pos_k, blk_pos_off;
     uint32_t psum_i;                  /* positions before doc psum_i ... */
@@ -327,14 +326,12 @@ static int load_block(idx_postings *p, uint32_t b)
     p->psum_i = 0;
     p->psum = 0;
     if (b < p->nfull) {
-        if (p->docs_end - start < 2) return -1;
-        uint32_t wd = start[0], wf = start[1];
-        if (wd > 32 || wf > 32) return -1;
-        size_t need = 2 + codec_packed_bytes(wd) + codec_packed_bytes(wf);
-        if ((size_t)(p->docs_end - start) < need) return -1;
-        codec_unpack128_delta1(start + 2, wd, base, p->docs_buf);
-        p->tf_ptr = start + 2 + codec_packed_bytes(wd);
-        p->tf_width = wf;
+        size_t avail = (size_t)(p->docs_end - start);
+        size_t nd = codec_pfor_size(start, avail, IDX_BLOCK);
+        if (!nd || !codec_pfor_size(start + nd, avail - nd, IDX_BLOCK)) return -1;
+        codec_pfor_decode128_delta1(start, base, p->docs_buf);
+        /* tfs are decoded only when asked for (most queries never do) */
+        p->tf_ptr = start + nd;
         p->tf_ready = 0;
         p->n = IDX_BLOCK;
     } else {
@@ -437,7 +434,7 @@ uint32_t idx_postings_advance(idx_postings *p, uint32_t target)
 static void ensure_tfs(idx_postings *p)
 {
     if (!p->tf_ready) {
-        codec_unpack128(p->tf_ptr, p->tf_width, p->tf_buf);
+        codec_pfor_decode(p->tf_ptr, IDX_BLOCK, p->tf_buf);
         for (uint32_t k = 0; k < IDX_BLOCK; k++) p->tf_buf[k]++;
         p->tf_ready = 1;
     }
@@ -467,16 +464,17 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
     while (have_blk < pb) {
         if (have_blk >= nfullpos) return -1;
         const uint8_t *b = p->pos + off;
-        if (b >= p->pos_end || b[0] > 32) return -1;
-        off += 1 + codec_packed_bytes(b[0]);
+        if (b >= p->pos_end) return -1;
+        size_t sz = codec_pfor_size(b, (size_t)(p->pos_end - b), IDX_BLOCK);
+        if (!sz) return -1;
+        off += sz;
         have_blk++;
     }
     const uint8_t *b = p->pos + off;
     if (b >= p->pos_end) return -1;
     if (pb < nfullpos) {
-        if (b[0] > 32 || (size_t)(p->pos_end - b) < 1 + codec_packed_bytes(b[0]))
-            return -1;
-        codec_unpack128(b + 1, b[0], p->pbuf);
+        if (!codec_pfor_size(b, (size_t)(p->pos_end - b), IDX_BLOCK)) return -1;
+        codec_pfor_decode(b, IDX_BLOCK, p->pbuf);
     } else {
         uint64_t n = p->t.cf - nfullpos * IDX_BLOCK;
         for (uint64_t k = 0; k < n; k++)

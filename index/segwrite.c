@@ -16,8 +16,9 @@
  *   zero padding.
  * DICT / DICTIDX: see dict.c.
  * DOCS, per term at its docs_off: df/128 full blocks, each
- *     u8 gap width wd, u8 tf width wf, 16*wd bytes of packed gaps,
- *     16*wf bytes of packed (tf - 1)
+ *     PFOR(128 gaps), PFOR(128 values tf - 1)   (codec.h: a header byte
+ *     with the width b, packed low bits, then exception indexes and
+ *     high parts when some values need more than b bits)
  *   then df%128 tail postings: varint (gap << 1 | tf == 1), and when
  *   tf > 1 varint (tf - 2).  A gap is doc - previous doc - 1; the first doc
  *   of the term is stored as itself.
@@ -26,7 +27,7 @@
  * POS, per term at its pos_off: the term's position stream — for each
  *   posting, its tf positions as gaps from the previous position of the same
  *   document (the first one absolute) — in cf/128 full blocks
- *     u8 width w, 16*w bytes packed
+ *     PFOR(128 gaps)
  *   then cf%128 varints.
  * NORMS: u32 length (number of terms) per document.
  * STORE: zstd frames, one per block of about 16 KiB of records; a record is
@@ -117,11 +118,8 @@ int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
 
 static void pos_block_flush(seg_writer *w)
 {
-    uint8_t buf[1 + 16 * 32];
-    uint32_t b = codec_width(w->pos_buf, 128);
-    buf[0] = (uint8_t)b;
-    codec_pack128(w->pos_buf, b, buf + 1);
-    sec_write(&w->pos, buf, 1 + codec_packed_bytes(b));
+    uint8_t buf[CODEC_PFOR_MAX_BYTES(128)];
+    sec_write(&w->pos, buf, codec_pfor_encode(w->pos_buf, 128, buf));
     w->pos_n = 0;
 }
 
@@ -169,13 +167,10 @@ static void doc_block_flush(seg_writer *w)
         prev = w->blk_docs[i];
         tfs[i] = w->blk_tfs[i] - 1;
     }
-    uint8_t buf[2 + 2 * 16 * 32];
-    uint32_t wd = codec_width(gaps, 128), wf = codec_width(tfs, 128);
-    buf[0] = (uint8_t)wd;
-    buf[1] = (uint8_t)wf;
-    codec_pack128(gaps, wd, buf + 2);
-    codec_pack128(tfs, wf, buf + 2 + codec_packed_bytes(wd));
-    sec_write(&w->docs, buf, 2 + codec_packed_bytes(wd) + codec_packed_bytes(wf));
+    uint8_t buf[2 * CODEC_PFOR_MAX_BYTES(128)];
+    size_t n = codec_pfor_encode(gaps, 128, buf);
+    n += codec_pfor_encode(tfs, 128, buf + n);
+    sec_write(&w->docs, buf, n);
     skip_entry(w);
     w->prev_doc = prev;
     w->blk_n = 0;

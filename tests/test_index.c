@@ -63,6 +63,78 @@ static void test_pack_every_width(void **state)
     }
 }
 
+/* PFOR round trips: every base width with 0..many exceptions of every
+ * high width, at block and tail lengths; the size parser must agree with
+ * the encoder and reject a truncated block. */
+static void pfor_roundtrip(const uint32_t *in, uint32_t n)
+{
+    uint8_t enc[CODEC_PFOR_MAX_BYTES(128) + CODEC_OVERREAD];
+    uint32_t out[128];
+    memset(enc, 0xee, sizeof enc);
+    size_t len = codec_pfor_encode(in, n, enc);
+    assert_true(len >= 1 && len <= CODEC_PFOR_MAX_BYTES(n));
+    assert_int_equal(codec_pfor_size(enc, len, n), len);
+    assert_int_equal(codec_pfor_size(enc, len - 1, n), 0);
+    /* never larger than plain packing with the largest width */
+    assert_true(len <= 1 + codec_packed_bytes_n(n, codec_width(in, n)));
+    memset(out, 0xaa, sizeof out);
+    codec_pfor_decode(enc, n, out);
+    assert_memory_equal(in, out, n * sizeof *in);
+    if (n == 128) {
+        uint32_t dec[128], acc = 4999;
+        codec_pfor_decode128_delta1(enc, 5000, dec);
+        for (int i = 0; i < 128; i++) {
+            acc += in[i] + 1;
+            assert_int_equal(dec[i], acc);
+        }
+    }
+}
+
+static void test_pfor_exceptions(void **state)
+{
+    (void)state;
+    static const uint32_t lens[] = {1, 2, 3, 7, 8, 31, 64, 100, 127, 128};
+    static const uint32_t nexcs[] = {0, 1, 2, 3, 7, 20, 64, 128};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        uint32_t n = lens[li];
+        for (uint32_t b = 0; b <= 32; b++) {
+            for (size_t ei = 0; ei < sizeof nexcs / sizeof *nexcs; ei++) {
+                for (uint32_t hb = 1; b + hb <= 32; hb += (hb < 4 ? 1 : 5)) {
+                    uint32_t in[128];
+                    uint32_t mask = b == 0 ? 0 : b == 32 ? 0xffffffffu : (1u << b) - 1;
+                    for (uint32_t i = 0; i < n; i++) in[i] = rnd() & mask;
+                    uint32_t ne = nexcs[ei] < n ? nexcs[ei] : n;
+                    for (uint32_t k = 0; k < ne; k++) {
+                        uint32_t i = ne == n ? k : rnd() % n;
+                        uint32_t top = b + hb == 32 ? 0xffffffffu : (1u << (b + hb)) - 1;
+                        in[i] = (rnd() & top) | (1u << (b + hb - 1));
+                    }
+                    pfor_roundtrip(in, n);
+                }
+            }
+        }
+        /* one large value among zeros is an exception */
+        uint32_t in[128] = {0};
+        in[n - 1] = 1u << 20;
+        uint8_t enc[CODEC_PFOR_MAX_BYTES(128) + CODEC_OVERREAD];
+        size_t len = codec_pfor_encode(in, n, enc);
+        if (n < 8) continue;  /* too short for an exception to pay */
+        assert_true(enc[0] & CODEC_PFOR_EXC);
+        /* a damaged exception index stays inside the 128-value buffer */
+        enc[3 + codec_packed_bytes_n(n, enc[0] & 0x3f)] = 0xff;
+        assert_int_equal(codec_pfor_size(enc, len, n), len);
+        uint32_t out[128 + 1];
+        out[128] = 0x5a5a5a5a;
+        codec_pfor_decode(enc, n, out);
+        assert_int_equal(out[128], 0x5a5a5a5a);
+    }
+    /* b > 32 and reserved bit 6 are rejected */
+    uint8_t bad[CODEC_PFOR_MAX_BYTES(128)] = {33};
+    assert_int_equal(codec_pfor_size(bad, sizeof bad, 128), 0);
+    bad[0] = 0x41;
+    assert_int_equal(codec_pfor_size(bad, sizeof bad, 128), 0);
+}
+
 /* ---- dictionary ------------------------------------------------------- */
 
 static void term_at(uint32_t i, char *buf, size_t *len)
@@ -374,6 +446,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_every_width),
+        cmocka_unit_test(test_pfor_exceptions),
         cmocka_unit_test(test_dict_lookups),
         cmocka_unit_test(test_dict_edges),
         cmocka_unit_test(test_postings_block_edges),
