@@ -660,7 +660,7 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     for (size_t i = 0; i < w->nlanes; i++)
         for (size_t j = 0; j < w->lanes[i].ndone; j++) order[k++] = &w->lanes[i].done[j];
     qsort(order, nnew, sizeof *order, cmp_nseg);
-    qsort(w->dead, w->ndead, sizeof *w->dead, cmp_u64);
+    if (w->ndead) qsort(w->dead, w->ndead, sizeof *w->dead, cmp_u64);
     for (size_t s = 0; s < nnew && w->ndead; s++) {
         bits[s] = calloc(((size_t)order[s]->ndocs + 63) / 64 + 1, 8);
         if (!bits[s]) {

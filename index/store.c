@@ -1,0 +1,134 @@
+/*
+ * store.c — the document store writer and the id ordering shared by the
+ * builder and the merger (see store.h).
+ */
+#define _GNU_SOURCE
+#include "index/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/segment.h"
+#include "index/util.h"
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    void *n = realloc(*p, c);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}
+
+int storew_open(store_writer *s, const char *path, quire_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->zc = ZSTD_createCCtx();
+    if (!s->zc) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    /* level 1: measured on kjv+mail+sotu+moby, level 3 costs 3% more build
+     * instructions for a 3.5% smaller store, which queries never scan */
+    ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, 1);
+    int rc = sec_open(&s->out, path, err);
+    if (rc) {
+        ZSTD_freeCCtx(s->zc);
+        s->zc = NULL;
+    }
+    return rc;
+}
+
+void storew_put(store_writer *s, const void *p, size_t n)
+{
+    if (n == 0 || s->failed) return;  /* p may be NULL for an empty field */
+    if (grow((void **)&s->raw, &s->raw_cap, s->raw_len + n)) {
+        s->failed = 1;
+        return;
+    }
+    memcpy(s->raw + s->raw_len, p, n);
+    s->raw_len += n;
+}
+
+void storew_varint(store_writer *s, uint64_t v)
+{
+    uint8_t tmp[10];
+    storew_put(s, tmp, (size_t)(varint_put(tmp, v) - tmp));
+}
+
+static int flush_block(store_writer *s, quire_error *err)
+{
+    if (s->ndocs_block == 0) return QUIRE_OK;
+    size_t bound = ZSTD_compressBound(s->raw_len);
+    if (grow((void **)&s->zbuf, &s->zbuf_cap, bound) ||
+        grow((void **)&s->idx, &s->idx_cap, s->idx_len + 24))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    size_t z = ZSTD_compress2(s->zc, s->zbuf, s->zbuf_cap, s->raw, s->raw_len);
+    if (ZSTD_isError(z)) return qerr(err, QUIRE_EIO, "zstd: %s", ZSTD_getErrorName(z));
+    uint8_t *e = s->idx + s->idx_len;
+    st32(e, s->first_doc);
+    st32(e + 4, s->ndocs_block);
+    st64(e + 8, s->out.len);
+    st32(e + 16, (uint32_t)z);
+    st32(e + 20, (uint32_t)s->raw_len);
+    s->idx_len += 24;
+    sec_write(&s->out, s->zbuf, z);
+    s->raw_len = 0;
+    s->ndocs_block = 0;
+    return QUIRE_OK;
+}
+
+int storew_end_doc(store_writer *s, quire_error *err)
+{
+    if (s->failed) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    if (s->ndocs_block == 0) s->first_doc = s->ndocs;
+    s->ndocs_block++;
+    s->ndocs++;
+    if (s->raw_len >= SEG_STORE_BLOCK) return flush_block(s, err);
+    return QUIRE_OK;
+}
+
+int storew_finish(store_writer *s, quire_error *err)
+{
+    int rc = flush_block(s, err);
+    return rc ? rc : sec_finish(&s->out, err);
+}
+
+size_t storew_mem(const store_writer *s)
+{
+    return s->raw_cap + s->zbuf_cap + s->idx_cap;
+}
+
+void storew_close(store_writer *s)
+{
+    ZSTD_freeCCtx(s->zc);
+    free(s->raw);
+    free(s->zbuf);
+    free(s->idx);
+    sec_discard(&s->out);
+    memset(s, 0, sizeof *s);
+}
+
+typedef struct id_ctx { const uint64_t *off; const char *ids; } id_ctx;
+
+static int cmp_ids(const void *a, const void *b, void *ctx)
+{
+    const id_ctx *c = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    size_t xl = c->off[x + 1] - c->off[x], yl = c->off[y + 1] - c->off[y];
+    size_t m = xl < yl ? xl : yl;
+    int r = m ? memcmp(c->ids + c->off[x], c->ids + c->off[y], m) : 0;
+    if (r) return r;
+    if (xl != yl) return xl < yl ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+uint32_t *sort_ids(const uint64_t *off, const char *ids, uint32_t n)
+{
+    uint32_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    id_ctx c = {off, ids};
+    qsort_r(order, n, sizeof *order, cmp_ids, &c);
+    return order;
+}

@@ -1,0 +1,45 @@
+/*
+ * store.h — writer of a segment's document store: records appended one at a
+ * time, cut into ~16 KiB blocks, each compressed with zstd into a temporary
+ * section file, with the block index kept in memory.  Shared by the builder
+ * (records made from new documents) and the merger (records copied from
+ * older segments).  The record format is in segwrite.c and docs/FORMAT.md.
+ */
+#ifndef QUIRE_STORE_H
+#define QUIRE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "index/fileio.h"
+#include "quire.h"
+
+typedef struct store_writer {
+    ZSTD_CCtx *zc;
+    uint8_t *raw; size_t raw_len, raw_cap;   /* the open block */
+    uint8_t *zbuf; size_t zbuf_cap;
+    uint32_t first_doc, ndocs_block, ndocs;
+    sec_out out;                             /* the STORE section */
+    uint8_t *idx; size_t idx_len, idx_cap;   /* the STOREIDX section */
+    int failed;                              /* an append ran out of memory */
+} store_writer;
+
+int storew_open(store_writer *s, const char *path, quire_error *err);
+/* Appends to the current record (callers write a whole record: its varint
+ * length first, then its fields). */
+void storew_put(store_writer *s, const void *p, size_t n);
+void storew_varint(store_writer *s, uint64_t v);
+/* Ends a record; compresses the block when it is full. */
+int storew_end_doc(store_writer *s, quire_error *err);
+/* Compresses the last block; the section file is then complete. */
+int storew_finish(store_writer *s, quire_error *err);
+/* Memory held, for budgets. */
+size_t storew_mem(const store_writer *s);
+void storew_close(store_writer *s);
+
+/* Doc numbers 0..n-1 ordered by their ids (bytewise, then by number):
+ * id of doc d is ids[off[d], off[d+1]).  Returns NULL on no memory. */
+uint32_t *sort_ids(const uint64_t *off, const char *ids, uint32_t n);
+
+#endif
