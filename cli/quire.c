@@ -3,7 +3,7 @@
  * reading inputs (JSON Lines, plain text files, directory trees, stdin),
  * parsing JSON, progress and output formats live here, not in the library.
  *
- *   quire index [--mem SIZE] [--threads N] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
+ *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire stats DIR
  *   quire verify DIR
@@ -29,8 +29,8 @@
 
 static const char *usage_text =
     "usage:\n"
-    "  quire index [--mem SIZE] [--threads N] [--strict] [--stem] [--stopwords]\n"
-    "              [--keep-accents] DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
+    "  quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem]\n"
+    "              [--stopwords] [--keep-accents] DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
@@ -592,7 +592,7 @@ static int parse_size(const char *s, size_t *out)
 static int cmd_index(int argc, char **argv)
 {
     quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 0};
-    int strict = 0, npos = 0, only_pos = 0;
+    int strict = 0, npos = 0, only_pos = 0, optimize = 0;
     /* default: one builder thread per core, up to 8 */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     opt.threads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint32_t)ncpu;
@@ -618,7 +618,8 @@ static int cmd_index(int argc, char **argv)
                 return 2;
             }
             opt.threads = (uint32_t)v;
-        } else if (!strcmp(o, "--strict")) strict = 1;
+        } else if (!strcmp(o, "--optimize")) optimize = 1;
+        else if (!strcmp(o, "--strict")) strict = 1;
         else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
         else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;
         else if (!strcmp(o, "--keep-accents")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
@@ -659,7 +660,7 @@ static int cmd_index(int argc, char **argv)
         free(pos);
         return 1;
     }
-    if (quire_writer_commit(c.w, &e) != QUIRE_OK) {
+    if ((optimize ? quire_writer_optimize(c.w, &e) : quire_writer_commit(c.w, &e)) != QUIRE_OK) {
         fprintf(stderr, "quire: commit: %s\n", e.message);
         quire_writer_free(c.w);
         jdoc_free(&c.jd);

@@ -127,6 +127,12 @@ QUIRE_API int quire_writer_add(quire_writer *w, const quire_doc_input *doc,
  * generation intact. */
 QUIRE_API int quire_writer_commit(quire_writer *w, quire_error *err);
 
+/* Commits, then merges every segment of the index into one, leaving out
+ * deleted documents (documents keep their order), and commits that: the
+ * equivalent of Lucene's forceMerge(1).  Searches then read one posting list
+ * per term.  Costs about one more pass over the index. */
+QUIRE_API int quire_writer_optimize(quire_writer *w, quire_error *err);
+
 /* Progress counters of a writer: documents added and input bytes seen. */
 QUIRE_API void quire_writer_progress(const quire_writer *w, uint64_t *docs,
                            uint64_t *bytes);

@@ -38,6 +38,7 @@
 #include "index/builder.h"
 #include "index/fileio.h"
 #include "index/manifest.h"
+#include "index/merge.h"
 #include "index/segread.h"
 #include "index/util.h"
 
@@ -749,6 +750,65 @@ out:
     free(bits);
     free(order);
     free(old_del);
+    if (rc) w->broken = 1;
+    return rc;
+}
+
+int quire_writer_optimize(quire_writer *w, quire_error *err)
+{
+    int rc = quire_writer_commit(w, err);
+    if (rc) return rc;
+    if (w->ncsegs <= 1 && (w->ncsegs == 0 || !w->csegs[0].del)) return QUIRE_OK;
+    idx_segment **segs = calloc(w->ncsegs, sizeof *segs);
+    uint64_t **dels = calloc(w->ncsegs, sizeof *dels);
+    if (!segs || !dels) {
+        free(segs);
+        free(dels);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < w->ncsegs; i++) {
+        segs[i] = w->csegs[i].seg;
+        dels[i] = w->csegs[i].del;
+    }
+    manifest next = w->m;
+    next.segs = NULL;
+    next.nsegs = next.cap = 0;
+    next.generation = w->m.generation + 1;
+    manifest_seg ms;
+    memset(&ms, 0, sizeof ms);
+    snprintf(ms.name, sizeof ms.name, "seg_%06u.qseg", next.next_segment++);
+    rc = idx_merge(w->dir, segs, dels, w->ncsegs, ms.name, w->m.tok_flags, &ms.ndocs, err);
+    free(segs);
+    free(dels);
+    if (!rc && manifest_push(&next, &ms)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+    if (!rc) rc = manifest_write(w->dir, &next, err);
+    if (rc) {
+        char *p = path_join(w->dir, ms.name);
+        if (p) unlink(p);
+        free(p);
+        manifest_free(&next);
+        w->broken = 1;
+        return rc;
+    }
+    /* published: the merged segment replaces all others */
+    for (size_t i = 0; i < w->ncsegs; i++) {
+        cseg *c = &w->csegs[i];
+        char *p = path_join(w->dir, c->ms.name);
+        if (p) unlink(p);
+        free(p);
+        if (c->ms.del[0] && (p = path_join(w->dir, c->ms.del))) {
+            unlink(p);
+            free(p);
+        }
+        idx_segment_close(c->seg);
+        free(c->del);
+    }
+    memset(&w->csegs[0], 0, sizeof w->csegs[0]);
+    w->csegs[0].ms = ms;
+    w->ncsegs = 1;
+    manifest_free(&w->m);
+    w->m = next;
+    rc = idx_segment_open(w->dir, ms.name, 0, &w->csegs[0].seg, err);
     if (rc) w->broken = 1;
     return rc;
 }

@@ -592,6 +592,40 @@ static void test_threads_same_results(void **state)
     assert_int_equal(count(d1, "replacement"), 58);
 }
 
+static void test_optimize(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/opt", tmp);
+    build_moby(d, 2, 64 << 10);
+    static const char *queries[] = {
+        "whale", "replacement", "\"replacement text\"", "ship OR sea", "ahab -whale",
+        "\"the whale\"", "(call OR me) ishmael",
+    };
+    uint64_t before[7];
+    for (int q = 0; q < 7; q++) before[q] = count(d, queries[q]);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_null(strstr(out, "segments          1\n"));
+    assert_non_null(strstr(out, "(+58 deleted)"));
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, NULL, &w, &e), QUIRE_OK);
+    assert_int_equal(quire_writer_optimize(w, &e), QUIRE_OK);
+    /* the writer goes on after an optimize */
+    quire_doc_input doc = {"new", 3, "", 0, "replacement after optimize", 26, NULL, 0};
+    assert_int_equal(quire_writer_add(w, &doc, NULL, &e), QUIRE_OK);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    for (int q = 0; q < 7; q++)
+        assert_int_equal(count(d, queries[q]), before[q] + (q == 1));
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "segments          2\n"));
+    assert_non_null(strstr(out, "documents         401 (+0 deleted)"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d), 0);
+    assert_int_equal(run(out, sizeof out, "ls %s | grep -c qseg", d), 0);
+    assert_string_equal(out, "2\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_killed_build_keeps_last_commit),
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
+        cmocka_unit_test(test_optimize),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
