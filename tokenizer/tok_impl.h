@@ -162,7 +162,13 @@ static inline size_t tok_put_fold(uint32_t e, uint32_t cp, const unsigned char *
                               size_t n, char *o)
 {
     switch (TF_KIND(e)) {
-    case FK_SAME: memcpy(o, src, n); return n;
+    case FK_SAME:
+        /* n is 1 to 4; byte stores beat a variable-length memcpy. */
+        o[0] = (char)src[0];
+        if (n > 1) o[1] = (char)src[1];
+        if (n > 2) o[2] = (char)src[2];
+        if (n > 3) o[3] = (char)src[3];
+        return n;
     case FK_DELTA: return tok_encode((uint32_t)((int32_t)cp + TF_DELTA(e)), o);
     case FK_POOL:
         memcpy(o, tok_fold_pool + TF_POOL_OFF(e), TF_POOL_LEN(e));

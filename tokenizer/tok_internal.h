@@ -53,13 +53,17 @@ enum { FK_SAME = 0, FK_DELTA = 1, FK_POOL = 2, FK_EMPTY = 3 };
 #define TOK_FOLD_SHIFT 7
 #define TOK_FOLD_BLOCKS (0x110000 >> TOK_FOLD_SHIFT)
 
+#define TOK_FOLD_SMALL 0x800
+
 /* [0]: case fold + NFKC only; [1]: also diacritics and plain letters. */
 extern const uint16_t tok_fold_stage1[2][TOK_FOLD_BLOCKS];
+extern const uint32_t tok_fold_small[2][TOK_FOLD_SMALL];
 extern const uint32_t tok_fold_stage2[];
 extern const char tok_fold_pool[];
 
 static inline uint32_t tok_fold_entry(int diacritics, uint32_t cp)
 {
+    if (cp < TOK_FOLD_SMALL) return tok_fold_small[diacritics][cp];
     return tok_fold_stage2[((uint32_t)tok_fold_stage1[diacritics]
                             [cp >> TOK_FOLD_SHIFT] << TOK_FOLD_SHIFT) |
                            (cp & ((1u << TOK_FOLD_SHIFT) - 1))];

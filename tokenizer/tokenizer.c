@@ -266,7 +266,14 @@ static int cjk_emit(tok_tokenizer *t, int unigram)
         memcpy(out + a->len, b->fold, b->len);
         n = a->len + b->len;
     }
-    int rc = tok_emit(t, out, n, a->start, b->end, t->pos++, TOK_K_CJK);
+    if (n == 0) {
+        t->pos++;
+        return 0;
+    }
+    tok_token tk = {.term = out, .len = (uint32_t)n, .pos = t->pos++,
+                    .start = a->start, .end = b->end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
     return rc;
 }
 
@@ -597,14 +604,15 @@ static inline void classify16(const unsigned char *p, uint32_t *alnum,
  * be a padded copy of the input's tail: `base` is the input offset of s[0],
  * added to the spans. */
 static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
-                         size_t len, size_t base, int *rc)
+                         size_t len, size_t base, unsigned nvec, int *rc)
 {
     size_t p = i;
     char low[64];
+    const unsigned win = 16 * nvec;
     *rc = 0;
-    while (len - p >= 64) {
-        uint32_t a[4], u[4], sp[4];
-        for (int q = 0; q < 4; q++)
+    while (len - p >= win) {
+        uint32_t a[4] = {0}, u[4] = {0}, sp[4] = {0};
+        for (unsigned q = 0; q < nvec; q++)
             classify16(s + p + 16 * q, &a[q], &u[q], &sp[q], low + 16 * q);
         uint64_t A = a[0] | (uint64_t)a[1] << 16 | (uint64_t)a[2] << 32 | (uint64_t)a[3] << 48;
         uint64_t U = u[0] | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 32 | (uint64_t)u[3] << 48;
@@ -615,7 +623,7 @@ static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
             uint64_t rest = ~(A >> rel);
             unsigned wl = rest ? (unsigned)__builtin_ctzll(rest) : 64 - rel;
             unsigned e = rel + wl;
-            if (e + 6 > 64) break; /* the ending may lie beyond the window */
+            if (e + 6 > win) break; /* the ending may lie beyond the window */
             size_t skip = 1;
             if (!((S >> e) & 1)) {
                 unsigned n0 = s[p + e], c0 = s[p + rel] | 0x20;
@@ -632,16 +640,17 @@ static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
             rel = e + (unsigned)skip;
             /* Separators up to the next word: ASCII ones by mask,
              * others (quotes, dashes) decoded and looked up. */
-            while (rel < 64) {
+            while (rel < win) {
                 uint64_t ns = ~(S >> rel);
                 rel += ns ? (unsigned)__builtin_ctzll(ns) : 64 - rel;
-                if (rel + 4 > 64 || s[p + rel] < 0x80) break;
+                if (rel >= win) break;
+                if (rel + 4 > win || s[p + rel] < 0x80) break;
                 uint32_t cp;
                 size_t k = tok_decode(s + p + rel, s + len, &cp);
                 if (TF_CLASS(tok_fold_entry(t->diacritics, cp)) != TC_SEP) break;
                 rel += (unsigned)k;
             }
-            if (rel >= 64) break;
+            if (rel >= win) break;
             if (!((A >> rel) & 1)) return p + rel;
         }
         if (rel == 0) return p; /* a word too long for the window */
@@ -726,7 +735,7 @@ static int tokenize(tok_tokenizer *t)
                     }
 #if TOK_HAVE_SSE2
                     if (t->natoms == 0 && t->fast && len - i >= 64) {
-                        size_t p = fast_words(t, s, i, len, 0, &rc);
+                        size_t p = fast_words(t, s, i, len, 0, 4, &rc);
                         if (rc) return rc;
                         if (p != i) {
                             i = p;
@@ -779,7 +788,16 @@ static int tokenize(tok_tokenizer *t)
             if (t->run_open && (rc = run_close(t, i))) return rc;
             if (t->natoms && (rc = flush_chunk(t))) return rc;
             if ((rc = cjk_add(t, e, cp, i, n))) return rc;
-            break;
+            /* The rest of the CJK run without the general dispatch. */
+            i += n;
+            while (i < len && s[i] >= 0x80) {
+                n = tok_decode(s + i, s + len, &cp);
+                e = tok_fold_entry(t->diacritics, cp);
+                if (TF_CLASS(e) != TC_CJK) break;
+                if ((rc = cjk_add(t, e, cp, i, n))) return rc;
+                i += n;
+            }
+            continue;
         case TC_IGNORE:
             break; /* invisible: neither joins nor splits */
         case TC_SEP:
@@ -818,13 +836,17 @@ static int tokenize(tok_tokenizer *t)
                  * the text does). */
                 if (i < len && ascii_fold[s[i]]) {
                     if (len - i >= 64) {
-                        i = fast_words(t, s, i, len, 0, &rc);
+                        i = fast_words(t, s, i, len, 0, 4, &rc);
                     } else {
+                        /* Only as many vectors as the tail needs. */
                         unsigned char pad[64];
-                        memcpy(pad, s + i, len - i);
-                        memset(pad + (len - i), ' ', 64 - (len - i));
-                        size_t p = fast_words(t, pad, 0, 64, i, &rc);
-                        i = p < len - i ? i + p : len;
+                        size_t m = len - i;
+                        unsigned nv = (unsigned)((m + 6 + 15) / 16);
+                        if (nv > 4) nv = 4;
+                        memcpy(pad, s + i, m);
+                        memset(pad + m, ' ', 64 - m);
+                        size_t p = fast_words(t, pad, 0, 16 * nv, i, nv, &rc);
+                        i = p < m ? i + p : len;
                     }
                     if (rc) return rc;
                 }

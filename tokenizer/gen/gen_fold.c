@@ -332,6 +332,15 @@ int main(void)
         for (int b = 0; b < NBLK; b++) printf("%s%d,", b % 24 ? "" : "\n", stage1[d][b]);
         printf("\n},\n");
     }
+    printf("};\n\n/* Direct entries below U+0800 (two-byte UTF-8: Latin, Greek,\n"
+           " * Cyrillic, Hebrew, Arabic...), one load instead of two. */\n");
+    printf("const uint32_t tok_fold_small[2][TOK_FOLD_SMALL] = {\n");
+    for (int d = 0; d < 2; d++) {
+        printf("{");
+        for (int32_t c = 0; c < TOK_FOLD_SMALL; c++)
+            printf("%s0x%x,", c % 12 ? "" : "\n", entry(c, &tab[d][c]));
+        printf("\n},\n");
+    }
     printf("};\n\nconst uint32_t tok_fold_stage2[] = {");
     for (int k = 0; k < nblocks; k++)
         for (int i = 0; i < BSZ; i++) printf("%s0x%x,", i % 12 ? "" : "\n", blocks[k][i]);
