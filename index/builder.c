@@ -204,20 +204,32 @@ static int stream_byte(idx_builder *b, term_ent *t, uint8_t v)
     return 0;
 }
 
-static int stream_varint(idx_builder *b, term_ent *t, uint64_t v)
+__attribute__((noinline)) static int stream_varint_slow(idx_builder *b, term_ent *t,
+                                                      uint64_t v)
 {
-    if (t->slice_end - t->write >= 10) {
-        /* room for any varint in the current slice: no per-byte checks */
-        uint8_t *p = b->pool + t->write;
-        uint8_t *e = varint_put(p, v);
-        t->write += (uint32_t)(e - p);
-        return 0;
-    }
     while (v >= 0x80) {
         if (stream_byte(b, t, (uint8_t)(v | 0x80))) return -1;
         v >>= 7;
     }
     return stream_byte(b, t, (uint8_t)v);
+}
+
+/* Called once per posting and per position: the common case (room in the
+ * current slice) must inline into the document loop. */
+static inline int stream_varint(idx_builder *b, term_ent *t, uint64_t v)
+{
+    if (__builtin_expect(t->slice_end - t->write >= 10, 1)) {
+        uint8_t *p = b->pool + t->write;
+        if (v < 0x80) {
+            *p = (uint8_t)v;
+            t->write++;
+            return 0;
+        }
+        uint8_t *e = varint_put(p, v);
+        t->write += (uint32_t)(e - p);
+        return 0;
+    }
+    return stream_varint_slow(b, t, v);
 }
 
 /* Reads a term's stream back in order. */
