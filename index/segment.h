@@ -18,6 +18,12 @@
 #define SEG_STORE_BLOCK (16u * 1024) /* raw bytes per store block (about) */
 #define SEG_SKIP_ENTRY 20u         /* bytes per skip entry */
 #define SEG_SKIP_TF_SATURATED 0xffffu /* stored max tf: this or more */
+/* Tails of at least this many values start with a byte saying how they are
+ * coded: a PFOR header (codec.h), or SEG_TAIL_VARINTS for varints.  Shorter
+ * tails are always varints, which a header byte would only make longer. */
+#define SEG_POS_TAIL_PACK_MIN 4u  /* measured: 3..6 equal, 1 or 16 worse */
+#define SEG_DOC_TAIL_PACK_MIN 8u  /* measured: 6..16 within 0.1% */
+#define SEG_TAIL_VARINTS 0x40u
 
 enum seg_section {
     SEC_META = 1,

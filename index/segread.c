@@ -338,7 +338,27 @@ static int load_block(idx_postings *p, uint32_t b)
         uint32_t n = p->t.df - p->nfull * IDX_BLOCK;
         const uint8_t *q = start;
         uint32_t prev = base - 1;
-        for (uint32_t k = 0; k < n; k++) {
+        if (n >= SEG_DOC_TAIL_PACK_MIN) {
+            if (*q == SEG_TAIL_VARINTS) {
+                q++;
+            } else {
+                size_t avail = (size_t)(p->docs_end - q);
+                size_t nd = codec_pfor_size(q, avail, n);
+                if (!nd || !codec_pfor_size(q + nd, avail - nd, n)) return -1;
+                codec_pfor_decode(q, n, p->docs_buf);
+                codec_pfor_decode(q + nd, n, p->tf_buf);
+                for (uint32_t k = 0; k < n; k++) {
+                    prev += p->docs_buf[k] + 1;
+                    p->docs_buf[k] = prev;
+                    if (p->tf_buf[k] == UINT32_MAX) return -1;
+                    p->tf_buf[k]++;
+                }
+                n = 0;   /* decoded; skip the varint loop */
+            }
+        }
+        uint32_t nv = n;
+        n = p->t.df - p->nfull * IDX_BLOCK;
+        for (uint32_t k = 0; k < nv; k++) {
             uint64_t v;
             uint32_t tf = 1;
             if (!(q = varint_get(q, p->docs_end, &v)) || (v >> 1) > UINT32_MAX) return -1;
@@ -477,6 +497,15 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
         codec_pfor_decode(b, IDX_BLOCK, p->pbuf);
     } else {
         uint64_t n = p->t.cf - nfullpos * IDX_BLOCK;
+        if (n >= SEG_POS_TAIL_PACK_MIN) {
+            if (*b == SEG_TAIL_VARINTS) {
+                b++;
+            } else {
+                if (!codec_pfor_size(b, (size_t)(p->pos_end - b), (uint32_t)n)) return -1;
+                codec_pfor_decode(b, (uint32_t)n, p->pbuf);
+                n = 0;
+            }
+        }
         for (uint64_t k = 0; k < n; k++)
             if (!(b = varint_get32(b, p->pos_end, &p->pbuf[k]))) return -1;
     }

@@ -20,15 +20,21 @@
  *     with the width b, packed low bits, then exception indexes and
  *     high parts when some values need more than b bits)
  *   then df%128 tail postings: varint (gap << 1 | tf == 1), and when
- *   tf > 1 varint (tf - 2).  A gap is doc - previous doc - 1; the first doc
- *   of the term is stored as itself.
+ *   tf > 1 varint (tf - 2); or, only for tails of SEG_DOC_TAIL_PACK_MIN
+ *   or more, PFOR(n gaps), PFOR(n values tf - 1).  Such tails start with
+ *   a byte telling which: SEG_TAIL_VARINTS (0x40, never a PFOR header)
+ *   before the varints, else the first PFOR header; the writer keeps the
+ *   shorter.  A gap is doc - previous doc - 1; the first doc of the term
+ *   is stored as itself.
  * SKIP, per term with df > 128 at its skip_off: one 20-byte entry per block
  *   (full and tail), see segment.h.
  * POS, per term at its pos_off: the term's position stream — for each
  *   posting, its tf positions as gaps from the previous position of the same
  *   document (the first one absolute) — in cf/128 full blocks
  *     PFOR(128 gaps)
- *   then cf%128 varints.
+ *   then cf%128 tail gaps as varints; from SEG_POS_TAIL_PACK_MIN on with a
+ *   leading byte as for doc tails: SEG_TAIL_VARINTS and varints, or
+ *   PFOR(n gaps), whichever is shorter.
  * NORMS: u32 length (number of terms) per document.
  * STORE: zstd frames, one per block of about 16 KiB of records; a record is
  *   varint record length, varint nfields, then per field varint name length,
@@ -213,24 +219,42 @@ int segw_term_end(seg_writer *w, quire_error *err)
     flush_pending(w);
     /* tail postings */
     if (w->blk_n > 0) {
-        uint8_t buf[20];
+        /* most tail postings have tf 1: the varint form folds that into the
+         * gap's low bit (as Lucene does), saving a byte each */
+        uint8_t vbuf[128 * 20], pbuf[1 + 2 * CODEC_PFOR_MAX_BYTES(128)];
+        uint32_t gaps[128], tfs[128];
+        uint8_t *v = vbuf;
+        if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
         uint32_t prev = w->prev_doc;
         for (uint32_t i = 0; i < w->blk_n; i++) {
-            /* most tail postings have tf 1: fold that into the gap's low bit
-             * (as Lucene does), saving a byte each */
-            uint64_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
+            uint32_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
             uint32_t tf = w->blk_tfs[i];
-            uint8_t *p = varint_put(buf, gap << 1 | (tf == 1));
-            if (tf != 1) p = varint_put(p, tf - 2);
-            sec_write(&w->docs, buf, (size_t)(p - buf));
+            v = varint_put(v, (uint64_t)gap << 1 | (tf == 1));
+            if (tf != 1) v = varint_put(v, tf - 2);
+            gaps[i] = gap;
+            tfs[i] = tf - 1;
             prev = w->blk_docs[i];
         }
+        size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
+        if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) {
+            plen = codec_pfor_encode(gaps, w->blk_n, pbuf);
+            plen += codec_pfor_encode(tfs, w->blk_n, pbuf + plen);
+        }
+        if (plen < vlen) sec_write(&w->docs, pbuf, plen);
+        else sec_write(&w->docs, vbuf, vlen);
         skip_entry(w);
         w->blk_n = 0;
     }
-    for (uint32_t i = 0; i < w->pos_n; i++) {
-        uint8_t buf[10];
-        sec_write(&w->pos, buf, (size_t)(varint_put(buf, w->pos_buf[i]) - buf));
+    if (w->pos_n > 0) {
+        uint8_t vbuf[1 + 128 * 5], pbuf[CODEC_PFOR_MAX_BYTES(128)];
+        uint8_t *v = vbuf;
+        if (w->pos_n >= SEG_POS_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
+        for (uint32_t i = 0; i < w->pos_n; i++) v = varint_put(v, w->pos_buf[i]);
+        size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
+        if (w->pos_n >= SEG_POS_TAIL_PACK_MIN)
+            plen = codec_pfor_encode(w->pos_buf, w->pos_n, pbuf);
+        if (plen < vlen) sec_write(&w->pos, pbuf, plen);
+        else sec_write(&w->pos, vbuf, vlen);
     }
     w->pos_n = 0;
     if (w->nposted != w->cur.df || w->pos_count != w->cur.cf)

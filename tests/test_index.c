@@ -442,6 +442,74 @@ static void test_postings_dense(void **state)
     plist_free(&p);
 }
 
+/* Tails of every length class around the thresholds at which they get a
+ * coding byte (SEG_DOC_TAIL_PACK_MIN, SEG_POS_TAIL_PACK_MIN), alone and
+ * after full blocks, sparse and dense. */
+static void test_postings_tails(void **state)
+{
+    (void)state;
+    static const uint32_t lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 100, 127};
+    const size_t nl = sizeof lens / sizeof *lens;
+    for (uint32_t after = 0; after <= 256; after += 128) {
+        for (uint32_t ndocs = 200; ndocs <= 200000; ndocs *= 1000) {
+            /* at most 10 terms a segment: "t10" would sort before "t2" */
+            for (size_t from = 0; from < nl; from += 8) {
+                size_t n = nl - from < 8 ? nl - from : 8;
+                plist lists[8];
+                for (size_t i = 0; i < n; i++)
+                    plist_make(&lists[i], after + lens[from + i], ndocs + after,
+                               i % 2 ? 3 : 40);
+                idx_segment *s = write_segment(lists, n, ndocs + after);
+                for (size_t i = 0; i < n; i++) {
+                    char name[8];
+                    snprintf(name, sizeof name, "t%zu", i);
+                    check_list(s, name, &lists[i]);
+                }
+                idx_segment_close(s);
+                for (size_t i = 0; i < n; i++) plist_free(&lists[i]);
+            }
+        }
+    }
+}
+
+/* Both codings of a long enough tail occur: varints when the values are
+ * skewed so that no single width fits them well, PFOR otherwise. */
+static void test_tail_codings(void **state)
+{
+    (void)state;
+    static const uint32_t skewed_pos[] = {100, 200, 300, 20300};
+    static const uint32_t flat_pos[] = {1, 2, 3, 4};
+    plist l[4];
+    for (int i = 0; i < 4; i++) {
+        l[i].df = i < 2 ? 1 : 8;
+        l[i].docs = malloc(8 * 4);
+        l[i].tfs = malloc(8 * 4);
+        l[i].pos = malloc(8 * sizeof *l[i].pos);
+        for (uint32_t k = 0; k < l[i].df; k++) {
+            l[i].tfs[k] = i < 2 ? 4 : 1;
+            l[i].pos[k] = malloc(4 * 4);
+            memcpy(l[i].pos[k], i == 0 ? skewed_pos : i == 1 ? flat_pos
+                                : (const uint32_t[]){0, 0, 0, 0}, 16);
+            /* t2: gaps of 50 and one of 5000; t3: consecutive docs */
+            l[i].docs[k] = i < 2 ? 7 : i == 2 ? 51 * k + (k == 7 ? 4950 : 0) : k;
+        }
+    }
+    idx_segment *s = write_segment(l, 4, 6000);
+    const int expect_varints[4] = {1, 0, 1, 0};
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        check_list(s, name, &l[i]);
+        idx_term t;
+        assert_int_equal(idx_segment_lookup(s, name, strlen(name), &t), 1);
+        const uint8_t *first = i < 2 ? s->sec[SEC_POS] + t.pos_off
+                                     : s->sec[SEC_DOCS] + t.docs_off;
+        assert_int_equal(*first == SEG_TAIL_VARINTS, expect_varints[i]);
+    }
+    idx_segment_close(s);
+    for (int i = 0; i < 4; i++) plist_free(&l[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +519,8 @@ int main(void)
         cmocka_unit_test(test_dict_edges),
         cmocka_unit_test(test_postings_block_edges),
         cmocka_unit_test(test_postings_dense),
+        cmocka_unit_test(test_postings_tails),
+        cmocka_unit_test(test_tail_codings),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
