@@ -434,12 +434,19 @@ static size_t editorial_end(const char *s, size_t at, size_t len)
  * ftp, ftps, file and www.<letter or digit>... */
 static size_t url_len(const char *s, size_t at, size_t len)
 {
-    static const char *const prefixes[] = {"http://", "https://", "ftp://",
-                                           "ftps://", "file://", "www."};
+    static const struct { const char *p; size_t n; } prefixes[] = {
+        {"http://", 7}, {"https://", 8}, {"ftp://", 6},
+        {"ftps://", 7}, {"file://", 7}, {"www.", 4},
+    };
     size_t rest = len - at, plen = 0;
+    /* Most words starting with h, f or w are no URL: need ':' or '.'
+     * within the first six bytes before comparing prefixes. */
+    size_t q = at, qe = rest > 6 ? at + 6 : len;
+    while (q < qe && s[q] != ':' && s[q] != '.') q++;
+    if (q == qe) return 0;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
-        size_t m = strlen(prefixes[i]);
-        if (rest > m && ieq(s + at, m, prefixes[i])) { plen = m; break; }
+        size_t m = prefixes[i].n;
+        if (rest > m && ieq(s + at, m, prefixes[i].p)) { plen = m; break; }
     }
     if (!plen) return 0;
     const unsigned char *p = (const unsigned char *)s + at + plen;
