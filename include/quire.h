@@ -146,9 +146,10 @@ QUIRE_API void quire_writer_free(quire_writer *w);
  * ---------------------------------------------------------------------- */
 typedef struct quire_index quire_index;
 
-/* Opens the committed generation of the index at DIR.  Every section
- * checksum of every segment is verified; a mismatch fails with
- * QUIRE_ECORRUPT naming the file and section. */
+/* Opens the committed generation of the index at DIR.  The checksum of
+ * every section of every segment is verified, but for the document store,
+ * whose compressed blocks each carry a checksum checked when read; a
+ * mismatch fails with QUIRE_ECORRUPT naming the file and section. */
 QUIRE_API int quire_index_open(const char *dir, quire_index **out, quire_error *err);
 QUIRE_API void quire_index_close(quire_index *ix);
 

@@ -56,7 +56,7 @@ static int copy_store(const idx_segment *s, const uint64_t *del, store_writer *s
         }
         size_t got = ZSTD_decompress(raw, rlen, s->sec[SEC_STORE] + off, clen);
         if (ZSTD_isError(got) || got != rlen) {
-            rc = qerr(err, QUIRE_ECORRUPT, "%s: store block %zu does not decompress", s->name, b);
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: store block %zu is corrupt", s->name, b);
             break;
         }
         const uint8_t *p = raw, *end = raw + rlen;

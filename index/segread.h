@@ -26,10 +26,12 @@ struct idx_segment {
     uint32_t ndeleted;
 };
 
-/* Opens DIR/NAME.  With `verify`, every section checksum is checked. */
+/* Opens DIR/NAME.  With `verify`, every section checksum but the store's
+ * is checked (store blocks are checked by zstd as they are read). */
 int idx_segment_open(const char *dir, const char *name, int verify,
                      idx_segment **out, quire_error *err);
-int idx_segment_check_sums(const idx_segment *s, quire_error *err);
+/* Checks section checksums; the store's too when `with_store`. */
+int idx_segment_check_sums(const idx_segment *s, int with_store, quire_error *err);
 void idx_segment_close(idx_segment *s);
 
 #endif

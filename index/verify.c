@@ -108,7 +108,7 @@ static void verify_postings(vctx *v, const idx_segment *s, const dict_iter *it,
 static void verify_segment(vctx *v, const idx_segment *s)
 {
     quire_error e;
-    if (idx_segment_check_sums(s, &e) != QUIRE_OK) {
+    if (idx_segment_check_sums(s, 1, &e) != QUIRE_OK) {
         problem(v, "%s", e.message);
         return;  /* decoding damaged bytes would only repeat the finding */
     }
@@ -130,7 +130,7 @@ static void verify_segment(vctx *v, const idx_segment *s)
         prev_len = it.term_len;
         idx_term chk;
         if (idx_segment_lookup(s, (const char *)it.term, it.term_len, &chk) != 1 ||
-            chk.docs_off != it.e.docs_off)
+            chk.docs_off != it.e.docs_off || chk.single_doc != it.e.single_doc)
             problem(v, "%s: term '%.*s' not found by lookup", s->name,
                     (int)it.term_len, it.term);
         else
