@@ -158,6 +158,9 @@ static void test_handles_urls(void **state)
     assert_string_equal(IDX("@wikileaks #MeToo @foo_bar"),
                         "@wikileaks@0 wikileaks@0 #metoo@1 metoo@1 @foo_bar@2 foo@2 bar@3");
     assert_string_equal(QRY("@wikileaks"), "wikileaks@0");
+    /* Glued to a word, @ and # are no prefix. */
+    assert_string_equal(IDX("user@localhost C# x#y (@a)"),
+                        "user@0 localhost@1 c@2 x@3 y@4 @a@5 a@5");
     assert_string_equal(IDX("Jane.Doe@Example.com,"),
                         "jane.doe@example.com@0 jane@0 doe@1 example@2 com@3");
     assert_string_equal(IDX("see https://www.Example.com/a-b?q=1. ok"),

@@ -210,8 +210,10 @@ int tok_words(tok_tokenizer *t)
         t->nleaves = 0;
         t->leaflen = 0;
         if (!is_run(&a[i])) {
-            /* @handle and #tag: the prefix, then runs joined by '_'. */
-            if ((a[i].ch == '@' || a[i].ch == '#') && i + 1 < n && is_run(&a[i + 1])) {
+            /* @handle and #tag: the prefix, then runs joined by '_'; only
+             * at the start of a chunk (foo@bar is no handle). */
+            if ((a[i].ch == '@' || a[i].ch == '#') && i == 0 && i + 1 < n &&
+                is_run(&a[i + 1])) {
                 size_t k = i + 1;
                 if (leaf_new(t, 0, a[k].start) || leaf_run(t, &a[k])) return -1;
                 k++;
