@@ -8,11 +8,16 @@
  *                 whole term that binary search can read)
  *     suffix_len, suffix bytes
  *     df, cf - df
- *     docs_off - base.docs_off, pos_off - base.pos_off
+ *     docs_off - base.docs_off       or, when df == 1, the document
+ *     pos_off - base.pos_off         or, when cf == 1, the position
  *     skip_off - base.skip_off       only when df > 128
- * The base offsets are 0 at a block start and then the previous entry's
- * (for skip_off: the previous entry that had one), so offsets are stored as
- * small deltas but each block decodes on its own.
+ * The base offsets are 0 at a block start and then the last entry's that
+ * stored that offset (for skip_off: the previous entry that had one), so
+ * offsets are stored as small deltas but each block decodes on its own.
+ * Terms in one document (more than half of all terms) keep their posting,
+ * and if they occur once their position, here instead of in "docs"/"pos",
+ * which saves those sections' bytes and the offset deltas pointing to them
+ * (Lucene's "pulsing" / singleton doc id).
  * The "dictidx" section is nblocks little-endian u64 block start offsets.
  */
 #include "index/dict.h"
@@ -76,10 +81,18 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
     p += len - common;
     p = varint_put(p, e->df);
     p = varint_put(p, e->cf - e->df);
-    p = varint_put(p, e->docs_off - b->base.docs_off);
-    p = varint_put(p, e->pos_off - b->base.pos_off);
-    b->base.docs_off = e->docs_off;
-    b->base.pos_off = e->pos_off;
+    if (e->df == 1) {
+        p = varint_put(p, e->single_doc);
+    } else {
+        p = varint_put(p, e->docs_off - b->base.docs_off);
+        b->base.docs_off = e->docs_off;
+    }
+    if (e->cf == 1) {
+        p = varint_put(p, e->single_pos);
+    } else {
+        p = varint_put(p, e->pos_off - b->base.pos_off);
+        b->base.pos_off = e->pos_off;
+    }
     if (e->df > IDX_BLOCK) {
         p = varint_put(p, e->skip_off - b->base.skip_off);
         b->base.skip_off = e->skip_off;
@@ -109,14 +122,27 @@ static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
     if (!(p = varint_get(p, end, &extra))) return -1;
     if (!(p = varint_get(p, end, &d1))) return -1;
     if (!(p = varint_get(p, end, &d2))) return -1;
-    if (df == 0 || df > UINT32_MAX) return -1;
+    if (df == 0 || df > UINT32_MAX || extra > UINT64_MAX - df) return -1;
     if (df > IDX_BLOCK && !(p = varint_get(p, end, &d3))) return -1;
     e->df = (uint32_t)df;
     e->cf = df + extra;
-    e->docs_off = base->docs_off + d1;
-    e->pos_off = base->pos_off + d2;
-    base->docs_off = e->docs_off;
-    base->pos_off = e->pos_off;
+    e->single_doc = e->single_pos = 0;
+    if (df == 1) {
+        if (d1 > UINT32_MAX) return -1;
+        e->single_doc = (uint32_t)d1;
+        e->docs_off = base->docs_off;
+    } else {
+        e->docs_off = base->docs_off + d1;
+        base->docs_off = e->docs_off;
+    }
+    if (e->cf == 1) {
+        if (d2 > UINT32_MAX) return -1;
+        e->single_pos = (uint32_t)d2;
+        e->pos_off = base->pos_off;
+    } else {
+        e->pos_off = base->pos_off + d2;
+        base->pos_off = e->pos_off;
+    }
     if (df > IDX_BLOCK) {
         e->skip_off = base->skip_off + d3;
         base->skip_off = e->skip_off;

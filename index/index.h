@@ -31,6 +31,10 @@ typedef struct idx_term {
     uint64_t pos_off;     /* byte offset of its positions in "pos" */
     uint64_t skip_off;    /* byte offset of its skip entries in "skip";
                              meaningful only when df > IDX_BLOCK */
+    uint32_t single_doc;  /* df == 1: the document, kept in the dictionary
+                             (docs_off is then meaningless) */
+    uint32_t single_pos;  /* cf == 1: the position, likewise (pos_off is
+                             then meaningless) */
 } idx_term;
 
 /* ---- reader: one committed generation of an index directory ---------- */

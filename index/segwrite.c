@@ -14,8 +14,10 @@
  * META (64 bytes): u32 ndocs, u32 tok_flags, u64 nterms, u64 total_len,
  *   u64 npostings, u64 npositions, u32 block size (128), u32 dict block (64),
  *   zero padding.
- * DICT / DICTIDX: see dict.c.
- * DOCS, per term at its docs_off: df/128 full blocks, each
+ * DICT / DICTIDX: see dict.c.  A term with df == 1 keeps its document,
+ *   and with cf == 1 also its position, in its dictionary entry and has
+ *   nothing in DOCS (resp. POS).
+ * DOCS, per term with df > 1 at its docs_off: df/128 full blocks, each
  *     PFOR(128 gaps), PFOR(128 values tf - 1)   (codec.h: a header byte
  *     with the width b, packed low bits, then exception indexes and
  *     high parts when some values need more than b bits)
@@ -28,7 +30,7 @@
  *   is stored as itself.
  * SKIP, per term with df > 128 at its skip_off: one 20-byte entry per block
  *   (full and tail), see segment.h.
- * POS, per term at its pos_off: the term's position stream — for each
+ * POS, per term with cf > 1 at its pos_off: the term's position stream — for each
  *   posting, its tf positions as gaps from the previous position of the same
  *   document (the first one absolute) — in cf/128 full blocks
  *     PFOR(128 gaps)
@@ -217,6 +219,15 @@ uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
 int segw_term_end(seg_writer *w, quire_error *err)
 {
     flush_pending(w);
+    if (w->cur.df == 1) {
+        /* a single posting lives in the dictionary entry (see dict.c) */
+        w->cur.single_doc = w->blk_docs[0];
+        w->blk_n = 0;
+        if (w->cur.cf == 1) {
+            w->cur.single_pos = w->pos_buf[0];
+            w->pos_n = 0;
+        }
+    }
     /* tail postings */
     if (w->blk_n > 0) {
         /* most tail postings have tf 1: the varint form folds that into the

@@ -155,9 +155,13 @@ static void test_dict_lookups(void **state)
             char t[32];
             size_t l;
             term_at(i, t, &l);
-            idx_term e = {.df = i % 300 + 1, .cf = i % 300 + 1 + i,
+            /* every 4th term in one document, every 8th also once:
+             * those keep doc and position in the entry */
+            uint32_t df = i % 4 == 0 ? 1 : i % 300 + 1;
+            idx_term e = {.df = df, .cf = df + (i % 8 == 0 ? 0 : i),
                           .docs_off = (uint64_t)i * 10, .pos_off = (uint64_t)i * 7,
-                          .skip_off = (uint64_t)i * 32};
+                          .skip_off = (uint64_t)i * 32, .single_doc = i * 3,
+                          .single_pos = i * 5};
             assert_int_equal(dict_builder_add(&b, (uint8_t *)t, l, &e), 0);
         }
         dict_view v = {b.buf, b.len, NULL, b.nblocks, n};
@@ -170,10 +174,13 @@ static void test_dict_lookups(void **state)
             term_at(i, t, &l);
             idx_term e;
             assert_int_equal(dict_lookup(&v, (uint8_t *)t, l, &e), 1);
-            assert_int_equal(e.df, i % 300 + 1);
-            assert_int_equal(e.cf, i % 300 + 1 + i);
-            assert_int_equal(e.docs_off, (uint64_t)i * 10);
-            assert_int_equal(e.pos_off, (uint64_t)i * 7);
+            uint32_t df = i % 4 == 0 ? 1 : i % 300 + 1;
+            assert_int_equal(e.df, df);
+            assert_int_equal(e.cf, df + (i % 8 == 0 ? 0 : i));
+            if (df == 1) assert_int_equal(e.single_doc, i * 3);
+            else assert_int_equal(e.docs_off, (uint64_t)i * 10);
+            if (e.cf == 1) assert_int_equal(e.single_pos, i * 5);
+            else assert_int_equal(e.pos_off, (uint64_t)i * 7);
             if (e.df > IDX_BLOCK) assert_int_equal(e.skip_off, (uint64_t)i * 32);
         }
         idx_term e;
@@ -510,6 +517,54 @@ static void test_tail_codings(void **state)
     for (int i = 0; i < 4; i++) plist_free(&l[i]);
 }
 
+/* Terms in one document keep it (and a single position) in the
+ * dictionary: a segment of only such terms has empty docs and pos
+ * sections, and every iterator call still works on them. */
+static void test_singletons(void **state)
+{
+    (void)state;
+    static const uint32_t tfs[] = {1, 1, 5, 1, 200};
+    static const uint32_t docs[] = {0, 4999, 17, 70000, 3};
+    plist l[5];
+    for (int i = 0; i < 5; i++) {
+        l[i].df = 1;
+        l[i].docs = malloc(4);
+        l[i].tfs = malloc(4);
+        l[i].pos = malloc(sizeof *l[i].pos);
+        l[i].docs[0] = docs[i];
+        l[i].tfs[0] = tfs[i];
+        l[i].pos[0] = malloc(tfs[i] * 4);
+        for (uint32_t k = 0; k < tfs[i]; k++) l[i].pos[0][k] = i == 3 ? 1u << 30 : 3 * k + 2;
+    }
+    idx_segment *s = write_segment(l, 3, 80000);
+    assert_int_equal(s->sec_len[SEC_DOCS], 0);
+    assert_true(s->sec_len[SEC_POS] > 0 && s->sec_len[SEC_POS] < 16); /* t2 only */
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        check_list(s, name, &l[i]);
+    }
+    idx_segment_close(s);
+    /* singletons between ordinary lists, large doc and position values */
+    plist mixed[6];
+    mixed[0] = l[3];
+    plist_make(&mixed[1], 300, 80000, 9);
+    mixed[2] = l[0];
+    plist_make(&mixed[3], 2, 80000, 9);
+    mixed[4] = l[4];
+    mixed[5] = l[1];
+    s = write_segment(mixed, 6, 80000);
+    for (int i = 0; i < 6; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%d", i);
+        check_list(s, name, &mixed[i]);
+    }
+    idx_segment_close(s);
+    plist_free(&mixed[1]);
+    plist_free(&mixed[3]);
+    for (int i = 0; i < 5; i++) plist_free(&l[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_postings_dense),
         cmocka_unit_test(test_postings_tails),
         cmocka_unit_test(test_tail_codings),
+        cmocka_unit_test(test_singletons),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
