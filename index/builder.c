@@ -295,10 +295,22 @@ static inline int term_eq(const char *a, const char *b, uint32_t len)
     return 1;
 }
 
+/* Most terms are at most 8 bytes: one multiply (Fibonacci hashing, the high
+ * half) hashes them; longer ones go through XXH3. */
+static inline uint32_t term_hash(const char *s, uint32_t len)
+{
+    if (len <= 8) {
+        uint64_t v = 0;
+        memcpy(&v, s, len);
+        return (uint32_t)(((v ^ ((uint64_t)len << 59)) * 0x9E3779B97F4A7C15ull) >> 32);
+    }
+    return (uint32_t)XXH3_64bits(s, len);
+}
+
 static int term_intern(idx_builder *b, const char *s, uint32_t len,
                        uint32_t *id)
 {
-    uint32_t hash = (uint32_t)XXH3_64bits(s, len);
+    uint32_t hash = term_hash(s, len);
     uint32_t h = hash & b->table_mask;
     for (;;) {
         uint64_t slot = b->table[h];
