@@ -4,7 +4,7 @@
  * Blocks of exactly 128 u32 values are bit-packed with one width b (0..32):
  * value i occupies bits [i*b, (i+1)*b) of a little-endian bit stream of
  * 16*b bytes ("frame of reference" without the reference, the values being
- * gaps already).  Decoders may load up to 7 bytes past the end of a packed
+ * gaps already).  Decoders may load up to 15 bytes past the end of a packed
  * block; segment files always end in a 64-byte footer, so such over-reads
  * stay inside the mapping (see FORMAT.md).
  */
@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define CODEC_BLOCK 128
-#define CODEC_OVERREAD 8   /* bytes a decoder may read past a block */
+#define CODEC_OVERREAD 16  /* bytes a decoder may read past a block */
 
 /* Bits needed for the largest of n values (0 when all are 0). */
 uint32_t codec_width(const uint32_t *v, size_t n);
@@ -25,6 +25,14 @@ static inline size_t codec_packed_bytes(uint32_t b) { return (size_t)b * 16; }
 
 /* Packs 128 values (each < 2^b) into out[16*b]. */
 void codec_pack128(const uint32_t *in, uint32_t b, uint8_t *out);
+
+/* AVX2 versions of the two unpackers below (codec_avx2.c), for widths up to
+ * 25; they return 0 when they do not handle the width.  codec_have_avx2
+ * asks the CPU (through the compiler's cpu model, no state of ours). */
+int codec_have_avx2(void);
+int codec_unpack128_avx2(const uint8_t *in, uint32_t b, uint32_t *out);
+int codec_unpack128_delta1_avx2(const uint8_t *in, uint32_t b, uint32_t base,
+                                uint32_t *out);
 
 /* Unpacks 128 values of width b. */
 void codec_unpack128(const uint8_t *in, uint32_t b, uint32_t *out);
