@@ -138,6 +138,24 @@ static int by_df_desc(const void *a, const void *b)
     return (x->df < y->df) - (x->df > y->df);
 }
 
+/* Opens iterators on two sampled terms; 0 when both are in segment s. */
+static int open_pair(const idx_segment *s, const tstat *a, const tstat *b,
+                     idx_postings **pa, idx_postings **pb, uint32_t *dfa, uint32_t *dfb)
+{
+    idx_term ta, tb;
+    if (idx_segment_lookup(s, (const char *)a->term, a->len, &ta) != 1 ||
+        idx_segment_lookup(s, (const char *)b->term, b->len, &tb) != 1)
+        return -1;
+    if (idx_postings_open(s, &ta, pa)) return -1;
+    if (idx_postings_open(s, &tb, pb)) {
+        idx_postings_close(*pa);
+        return -1;
+    }
+    *dfa = ta.df;
+    *dfb = tb.df;
+    return 0;
+}
+
 static void bench_index(const char *dir)
 {
     quire_error e;
@@ -196,14 +214,10 @@ static void bench_index(const char *dir)
     t0 = now();
     for (size_t a = 0; a < top; a++)
         for (size_t b = a + 1; b < top; b++) {
-            idx_term ta, tb;
-            if (idx_segment_lookup(s, (const char *)terms[a].term, terms[a].len, &ta) != 1 ||
-                idx_segment_lookup(s, (const char *)terms[b].term, terms[b].len, &tb) != 1)
-                continue;
             idx_postings *pa, *pb;
-            idx_postings_open(s, &ta, &pa);
-            idx_postings_open(s, &tb, &pb);
-            if (ta.df > tb.df) { idx_postings *x = pa; pa = pb; pb = x; }
+            uint32_t dfa, dfb;
+            if (open_pair(s, &terms[a], &terms[b], &pa, &pb, &dfa, &dfb)) continue;
+            if (dfa > dfb) { idx_postings *x = pa; pa = pb; pb = x; }
             uint32_t d = idx_postings_doc(pa);
             while (d != IDX_END) {
                 uint32_t o = idx_postings_advance(pb, d);
@@ -211,7 +225,7 @@ static void bench_index(const char *dir)
                 if (o == d) { matches++; d = idx_postings_next(pa); }
                 else d = idx_postings_advance(pa, o);
             }
-            scanned += ta.df + tb.df;
+            scanned += dfa + dfb;
             idx_postings_close(pa);
             idx_postings_close(pb);
         }
@@ -226,13 +240,9 @@ static void bench_index(const char *dir)
     for (size_t a = 0; a < top && a < 20; a++)
         for (size_t b = 0; b < top && b < 20; b++) {
             if (a == b) continue;
-            idx_term ta, tb;
-            if (idx_segment_lookup(s, (const char *)terms[a].term, terms[a].len, &ta) != 1 ||
-                idx_segment_lookup(s, (const char *)terms[b].term, terms[b].len, &tb) != 1)
-                continue;
             idx_postings *pa, *pb;
-            idx_postings_open(s, &ta, &pa);
-            idx_postings_open(s, &tb, &pb);
+            uint32_t dfa, dfb;
+            if (open_pair(s, &terms[a], &terms[b], &pa, &pb, &dfa, &dfb)) continue;
             uint32_t d = idx_postings_doc(pa);
             while (d != IDX_END) {
                 uint32_t o = idx_postings_advance(pb, d);
