@@ -3,11 +3,15 @@
  *
  * Layout of the "dict" section: blocks of up to 64 entries, back to back.
  * Entry (all varints LEB128):
- *     prefix      bytes shared with the previous term of the block (0 for
- *                 the first entry of a block, so every block starts with a
- *                 whole term that binary search can read)
- *     suffix_len, suffix bytes
- *     df, cf - df
+ *     lengths     prefix, the bytes shared with the previous term of the
+ *                 block (0 for the first entry of a block, so every block
+ *                 starts with a whole term that binary search can read),
+ *                 and suffix_len: one byte prefix << 4 | suffix_len when
+ *                 prefix < 15 and suffix_len < 16 (most terms are short),
+ *                 else the byte 0xf0 and two varints prefix, suffix_len
+ *     suffix bytes
+ *     df == 1 ? (cf - 1) << 1 | 1 : df << 1      one varint; then
+ *     cf - df                        only when df > 1
  *     docs_off - base.docs_off       or, when df == 1, the document
  *     pos_off - base.pos_off         or, when cf == 1, the position
  *     skip_off - base.skip_off       only when df > 128
@@ -27,6 +31,8 @@
 
 #include "index/segment.h"
 #include "index/util.h"
+
+#define DICT_LONG_LENGTHS 0xf0u  /* lengths byte: two varints follow */
 
 void dict_builder_init(dict_builder *b) { memset(b, 0, sizeof *b); }
 
@@ -75,12 +81,23 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
     }
     if (reserve(b, len + 8 * 10)) return -1;
     uint8_t *p = b->buf + b->len;
-    p = varint_put(p, common);
-    p = varint_put(p, len - common);
+    if (common < 15 && len - common < 16) {
+        *p++ = (uint8_t)(common << 4 | (len - common));
+    } else {
+        *p++ = DICT_LONG_LENGTHS;
+        p = varint_put(p, common);
+        p = varint_put(p, len - common);
+    }
     memcpy(p, term + common, len - common);
     p += len - common;
-    p = varint_put(p, e->df);
-    p = varint_put(p, e->cf - e->df);
+    /* more than half of all terms are in one document: their cf rides
+     * in the df varint */
+    if (e->df == 1) {
+        p = varint_put(p, (e->cf - 1) << 1 | 1);
+    } else {
+        p = varint_put(p, (uint64_t)e->df << 1);
+        p = varint_put(p, e->cf - e->df);
+    }
     if (e->df == 1) {
         p = varint_put(p, e->single_doc);
     } else {
@@ -104,14 +121,29 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
     return 0;
 }
 
+/* Reads an entry's prefix and suffix lengths (see the layout above). */
+static const uint8_t *get_lengths(const uint8_t *p, const uint8_t *end,
+                                  uint64_t *prefix, uint64_t *suffix)
+{
+    if (p >= end) return NULL;
+    uint8_t h = *p++;
+    if (h != DICT_LONG_LENGTHS) {
+        if (h > DICT_LONG_LENGTHS) return NULL;
+        *prefix = h >> 4;
+        *suffix = h & 15;
+        return p;
+    }
+    if (!(p = varint_get(p, end, prefix))) return NULL;
+    return varint_get(p, end, suffix);
+}
+
 /* Decodes one entry at *pp given the previous term in term/term_len. */
 static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
                         size_t *term_len, idx_term *e, idx_term *base)
 {
     const uint8_t *p = *pp;
     uint64_t prefix, suffix, df, extra, d1, d2, d3 = 0;
-    if (!(p = varint_get(p, end, &prefix))) return -1;
-    if (!(p = varint_get(p, end, &suffix))) return -1;
+    if (!(p = get_lengths(p, end, &prefix, &suffix))) return -1;
     if (prefix > *term_len || prefix + suffix > DICT_MAX_TERM ||
         suffix > (uint64_t)(end - p))
         return -1;
@@ -119,7 +151,13 @@ static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
     *term_len = prefix + suffix;
     p += suffix;
     if (!(p = varint_get(p, end, &df))) return -1;
-    if (!(p = varint_get(p, end, &extra))) return -1;
+    if (df & 1) {
+        extra = df >> 1;   /* cf - 1 of a one-document term */
+        df = 1;
+    } else {
+        df >>= 1;
+        if (!(p = varint_get(p, end, &extra))) return -1;
+    }
     if (!(p = varint_get(p, end, &d1))) return -1;
     if (!(p = varint_get(p, end, &d2))) return -1;
     if (df == 0 || df > UINT32_MAX || extra > UINT64_MAX - df) return -1;
@@ -169,8 +207,8 @@ static int block_first(const dict_view *v, size_t i, const uint8_t **term,
     if (off >= v->dict_len) return -1;
     const uint8_t *p = v->dict + off, *end = v->dict + v->dict_len;
     uint64_t prefix, suffix;
-    if (!(p = varint_get(p, end, &prefix)) || prefix != 0) return -1;
-    if (!(p = varint_get(p, end, &suffix)) || suffix > (uint64_t)(end - p))
+    if (!(p = get_lengths(p, end, &prefix, &suffix)) || prefix != 0 ||
+        suffix > (uint64_t)(end - p))
         return -1;
     *term = p;
     *len = suffix;

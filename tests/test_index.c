@@ -449,6 +449,52 @@ static void test_postings_dense(void **state)
     plist_free(&p);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Entry lengths on both sides of the one-byte form (prefix < 15 and
+ * suffix < 16): growing shared prefixes and growing suffixes. */
+static void test_dict_length_forms(void **state)
+{
+    (void)state;
+    enum { N = 3 * 41 };
+    char *terms[N];
+    for (int k = 0; k <= 40; k++) {
+        terms[3 * k] = calloc(64, 1);
+        terms[3 * k + 1] = calloc(64, 1);
+        terms[3 * k + 2] = calloc(64, 1);
+        terms[3 * k][0] = 'p';
+        memset(terms[3 * k] + 1, 'a', (size_t)k);          /* prefix grows */
+        terms[3 * k + 1][0] = 'q';
+        memset(terms[3 * k + 1] + 1, 'a' + k % 26, (size_t)k); /* suffix grows */
+        snprintf(terms[3 * k + 2], 64, "r%02d%.*s", k, k, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
+    }
+    qsort(terms, N, sizeof *terms, cmp_str);
+    dict_builder b;
+    dict_builder_init(&b);
+    for (uint32_t i = 0; i < N; i++) {
+        idx_term e = {.df = i % 3 ? 1 : 2 + i, .cf = i % 3 ? 1 + i % 5 : 9 + 2 * i,
+                      .docs_off = i, .pos_off = i, .single_doc = i, .single_pos = 7 * i};
+        assert_int_equal(dict_builder_add(&b, (uint8_t *)terms[i], strlen(terms[i]), &e), 0);
+    }
+    uint8_t *idx = malloc(8 * b.nblocks);
+    for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
+    dict_view v = {b.buf, b.len, idx, b.nblocks, N};
+    for (uint32_t i = 0; i < N; i++) {
+        idx_term e;
+        assert_int_equal(dict_lookup(&v, (uint8_t *)terms[i], strlen(terms[i]), &e), 1);
+        assert_int_equal(e.df, i % 3 ? 1 : 2 + i);
+        assert_int_equal(e.cf, i % 3 ? 1 + i % 5 : 9 + 2 * i);
+        if (e.df == 1) assert_int_equal(e.single_doc, i);
+        if (e.cf == 1) assert_int_equal(e.single_pos, 7 * i);
+    }
+    free(idx);
+    dict_builder_free(&b);
+    for (int i = 0; i < N; i++) free(terms[i]);
+}
+
 /* Tails of every length class around the thresholds at which they get a
  * coding byte (SEG_DOC_TAIL_PACK_MIN, SEG_POS_TAIL_PACK_MIN), alone and
  * after full blocks, sparse and dense. */
@@ -577,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_postings_tails),
         cmocka_unit_test(test_tail_codings),
         cmocka_unit_test(test_singletons),
+        cmocka_unit_test(test_dict_length_forms),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
