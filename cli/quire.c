@@ -5,6 +5,7 @@
  *
  *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
+ *   quire optimize DIR
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -32,6 +33,7 @@ static const char *usage_text =
     "  quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem]\n"
     "              [--stopwords] [--keep-accents] DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
+    "  quire optimize DIR                merge all segments into one\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -837,6 +839,33 @@ static int cmd_stats(int argc, char **argv)
     return 0;
 }
 
+static int cmd_optimize(int argc, char **argv)
+{
+    if (argc != 2) return usage();
+    quire_writer *w;
+    quire_error e;
+    quire_index *ix;
+    /* refuse to create an index where there is none */
+    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    quire_index_close(ix);
+    if (quire_writer_open(argv[1], NULL, &w, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    double t0 = now();
+    int rc = quire_writer_optimize(w, &e);
+    quire_writer_free(w);
+    if (rc != QUIRE_OK) {
+        fprintf(stderr, "quire: optimize: %s\n", e.message);
+        return 1;
+    }
+    printf("merged into one segment in %.2f s\n", now() - t0);
+    return 0;
+}
+
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
@@ -900,6 +929,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "search")) return cmd_search(argc - 1, argv + 1);
     if (!strcmp(cmd, "stats")) return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "optimize")) return cmd_optimize(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("quire %s\n", QUIRE_VERSION_STRING); return 0; }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
