@@ -102,15 +102,6 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
                       idx_postings **out);
 void idx_postings_close(idx_postings *p);
 
-/* Current document, or IDX_END. */
-uint32_t idx_postings_doc(const idx_postings *p);
-/* Moves to the next document; returns it or IDX_END. */
-uint32_t idx_postings_next(idx_postings *p);
-/* Moves to the first document >= target (never backwards); returns it or
- * IDX_END.  Uses the skip entries to jump over whole blocks. */
-uint32_t idx_postings_advance(idx_postings *p, uint32_t target);
-/* Term frequency in the current document. */
-uint32_t idx_postings_freq(idx_postings *p);
 /* Positions (absolute, ascending) of the term in the current document,
  * decoded lazily.  *n receives the count (== freq).  The array is valid
  * until the iterator moves.  Returns NULL on corrupt data. */
@@ -123,5 +114,8 @@ const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n);
  * when the block's largest tf is too large to record: no bound on tf). */
 uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
                                       uint32_t *max_tf, uint32_t *min_len);
+
+/* doc, next, advance and freq are inline: they run once per posting. */
+#include "index/postings.h"
 
 #endif

@@ -280,29 +280,6 @@ long idx_segment_find_id(const idx_segment *s, const char *id, size_t len)
 
 /* ---- posting iterator -------------------------------------------------- */
 
-struct idx_postings {
-    const idx_segment *s;
-    idx_term t;
-    const uint8_t *docs, *docs_end;   /* docs section bounds */
-    const uint8_t *skip;              /* term's skip entries or NULL */
-    const uint8_t *pos, *pos_end;     /* term's positions, section end */
-    uint32_t nblocks, nfull;
-    uint32_t block;                   /* decoded block */
-    uint32_t n, i, doc;
-    uint32_t docs_buf[IDX_BLOCK], tf_buf[IDX_BLOCK];
-    const uint8_t *tf_ptr;            /* PFOR tfs of a full block */
-    int tf_ready;
-    uint64_t blk_pos_k, blk_pos_off;
-    uint32_t psum_i;                  /* positions before doc psum_i ... */
-    uint64_t psum;                    /* ... of the block sum to psum */
-    uint64_t pblk, pblk_off;          /* decoded position block, offset */
-    uint32_t pbuf[IDX_BLOCK];
-    uint32_t *out; uint32_t out_cap;
-    uint32_t sblock;                  /* shallow cursor */
-    uint32_t single_max_tf, single_min_len, single_last; /* one-block list */
-    int single_bounds;
-};
-
 static const uint8_t *skip_entry(const idx_postings *p, uint32_t b)
 {
     return p->skip + (size_t)b * SEG_SKIP_ENTRY;
@@ -436,12 +413,9 @@ void idx_postings_close(idx_postings *p)
     free(p);
 }
 
-uint32_t idx_postings_doc(const idx_postings *p) { return p->doc; }
-
-uint32_t idx_postings_next(idx_postings *p)
+uint32_t idx_postings_next_block_(idx_postings *p)
 {
     if (p->doc == IDX_END) return IDX_END;
-    if (++p->i < p->n) return p->doc = p->docs_buf[p->i];
     if (p->block + 1 >= p->nblocks || load_block(p, p->block + 1) != 0) {
         end_iter(p);
         return IDX_END;
@@ -449,39 +423,32 @@ uint32_t idx_postings_next(idx_postings *p)
     return p->doc;
 }
 
-uint32_t idx_postings_advance(idx_postings *p, uint32_t target)
+uint32_t idx_postings_advance_slow_(idx_postings *p, uint32_t target)
 {
-    if (p->doc >= target) return p->doc;  /* also covers IDX_END */
-    if (p->docs_buf[p->n - 1] < target) {
-        /* find the first later block whose last doc reaches target */
-        uint32_t b = p->block + 1;
-        if (!p->skip) { end_iter(p); return IDX_END; }
-        while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
-        if (b >= p->nblocks || load_block(p, b) != 0) {
-            end_iter(p);
-            return IDX_END;
-        }
+    /* find the first later block whose last doc reaches target */
+    uint32_t b = p->block + 1;
+    if (!p->skip) { end_iter(p); return IDX_END; }
+    while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
+    if (b >= p->nblocks || load_block(p, b) != 0) {
+        end_iter(p);
+        return IDX_END;
     }
-    uint32_t i = p->i;
+    uint32_t i = 0;
     while (p->docs_buf[i] < target) i++;
     p->i = i;
     return p->doc = p->docs_buf[i];
 }
 
-static void ensure_tfs(idx_postings *p)
+void idx_postings_load_tfs_(idx_postings *p)
 {
-    if (!p->tf_ready) {
-        codec_pfor_decode(p->tf_ptr, IDX_BLOCK, p->tf_buf);
-        for (uint32_t k = 0; k < IDX_BLOCK; k++) p->tf_buf[k]++;
-        p->tf_ready = 1;
-    }
+    codec_pfor_decode(p->tf_ptr, IDX_BLOCK, p->tf_buf);
+    for (uint32_t k = 0; k < IDX_BLOCK; k++) p->tf_buf[k]++;
+    p->tf_ready = 1;
 }
 
-uint32_t idx_postings_freq(idx_postings *p)
+static void ensure_tfs(idx_postings *p)
 {
-    if (p->doc == IDX_END) return 0;
-    ensure_tfs(p);
-    return p->tf_buf[p->i];
+    if (!p->tf_ready) idx_postings_load_tfs_(p);
 }
 
 /* Decodes position block pb of the term into pbuf; 0 or -1. */
