@@ -181,6 +181,7 @@ static void test_editorial(void **state)
                         "a@0 b@1 c@2 d@3 e@4 f@5");
     assert_string_equal(IDX("see [1] and [Trump] said"), "see@0 1@1 and@2 trump@3 said@4");
     assert_string_equal(IDX("a(s) email(s) box(es)"), "a@0 email@1 box@2");
+    assert_string_equal(IDX("x's(s) y q\xe2\x80\x99s(s) z b's( c"), "x@0 y@1 q@2 z@3 b@4 c@5");
 }
 
 /* CJK bigrams; symbols and emoji split and vanish. */

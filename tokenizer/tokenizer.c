@@ -556,15 +556,20 @@ static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
         unsigned n1 = s[e + 1];
         if (n1 < 0x80 && ascii_class[n1] == TC_SEP) return 2;
         if (n0 == '\'' && (n1 | 0x20) == 's' && e + 2 < lim && s[e + 2] < 0x80 &&
-            ascii_class[s[e + 2]] == TC_SEP)
-            return 3;
+            ascii_class[s[e + 2]] == TC_SEP) {
+            /* The possessive's s still counts as the word: "x's(s)". */
+            size_t k = s[e + 2] == '(' ? paren_plural(s, e + 2, lim) : 0;
+            return 2 + (k ? k : 1);
+        }
         return 0;
     }
     uint32_t cp;
     size_t k = tok_decode(s + e, s + lim, &cp);
     if (cp == 0x2019 && e + 4 < lim && (s[e + 3] | 0x20) == 's' &&
-        s[e + 4] < 0x80 && ascii_class[s[e + 4]] == TC_SEP)
-        return 5;
+        s[e + 4] < 0x80 && ascii_class[s[e + 4]] == TC_SEP) {
+        size_t q = s[e + 4] == '(' ? paren_plural(s, e + 4, lim) : 0;
+        return 4 + (q ? q : 1);
+    }
     return TF_CLASS(tok_fold_entry(t->diacritics, cp)) == TC_SEP ? k : 0;
 }
 
