@@ -306,6 +306,8 @@ def main():
                  os.path.relpath(info.get("queries", "?"), os.path.dirname(
                      os.path.dirname(os.path.abspath(out)))), info.get("reps", "?")))
     L.append("Reproduce: `%s`." % info.get("command", "bench/run"))
+    L.append("Machine: %s CPUs, engines pinned to CPU %s; Quire at commit %s." % (
+        info.get("host_cpus", "?"), info.get("cpu", "any"), info.get("commit", "unknown")))
     L.append("")
     hdr = "| figure | " + " | ".join(LABEL[e] for e in present)
     if have_q:
