@@ -4,7 +4,8 @@
  *
  * Role: the Quire side of the comparison with FTS5, Xapian and Lucene.  It
  * speaks the same protocol as the other peers (peer_common.h): `build`
- * streams the JSON Lines corpus through quire_writer_add and commits once;
+ * streams the JSON Lines corpus through quire_writer_add, commits once and
+ * merges to one segment with quire_writer_optimize;
  * `query` opens the index and, per query line, runs quire_count (exact) and
  * quire_search with k = 10.  Query text is built from the words in Quire's
  * own language: and -> `w1 w2` (implicit AND), or -> `w1 OR w2`, phrase ->
@@ -78,8 +79,16 @@ static int build(const char *dir, const char *corpus)
     uint64_t n = peer_each_doc(corpus, add_doc, &c);
     if (quire_writer_commit(c.w, &e) != QUIRE_OK)
         die("commit", &e);
+    double t1 = peer_now();
+    /* Merge to one segment, as the peers are finished (FTS5 optimize,
+     * xapian-compact, Lucene forceMerge(1)); QUIRE_BENCH_OPTIMIZE=0 skips. */
+    const char *opt_env = getenv("QUIRE_BENCH_OPTIMIZE");
+    if (!(opt_env && !strcmp(opt_env, "0")) && quire_writer_optimize(c.w, &e) != QUIRE_OK)
+        die("optimize", &e);
+    double t2 = peer_now();
     quire_writer_free(c.w);
-    printf("docs=%llu\nbuild_seconds=%.3f\n", (unsigned long long)n, peer_now() - t0);
+    printf("docs=%llu\nbuild_seconds=%.3f\nindex_seconds=%.3f\noptimize_seconds=%.3f\n",
+           (unsigned long long)n, t2 - t0, t1 - t0, t2 - t1);
     if (c.errors)
         printf("rejected=%llu\n", (unsigned long long)c.errors);
     return 0;
