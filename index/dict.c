@@ -1,7 +1,7 @@
 /*
  * dict.c — front-coded term dictionary.
  *
- * Layout of the "dict" section: blocks of up to 64 entries, back to back.
+ * Layout of the "dict" section: blocks of up to 16 entries, back to back.
  * Entry (all varints LEB128):
  *     lengths     prefix, the bytes shared with the previous term of the
  *                 block (0 for the first entry of a block, so every block
@@ -137,19 +137,12 @@ static const uint8_t *get_lengths(const uint8_t *p, const uint8_t *end,
     return varint_get(p, end, suffix);
 }
 
-/* Decodes one entry at *pp given the previous term in term/term_len. */
-static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
-                        size_t *term_len, idx_term *e, idx_term *base)
+/* Decodes an entry's statistics and offsets (everything after its term
+ * bytes) at *pp, advancing the block's delta bases. */
+static int decode_stats(const uint8_t **pp, const uint8_t *end, idx_term *e, idx_term *base)
 {
     const uint8_t *p = *pp;
-    uint64_t prefix, suffix, df, extra, d1, d2, d3 = 0;
-    if (!(p = get_lengths(p, end, &prefix, &suffix))) return -1;
-    if (prefix > *term_len || prefix + suffix > DICT_MAX_TERM ||
-        suffix > (uint64_t)(end - p))
-        return -1;
-    memcpy(term + prefix, p, suffix);
-    *term_len = prefix + suffix;
-    p += suffix;
+    uint64_t df, extra, d1, d2, d3 = 0;
     if (!(p = varint_get(p, end, &df))) return -1;
     if (df & 1) {
         extra = df >> 1;   /* cf - 1 of a one-document term */
@@ -191,6 +184,24 @@ static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
     return 0;
 }
 
+/* Decodes one entry at *pp given the previous term in term/term_len. */
+static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
+                        size_t *term_len, idx_term *e, idx_term *base)
+{
+    const uint8_t *p = *pp;
+    uint64_t prefix, suffix;
+    if (!(p = get_lengths(p, end, &prefix, &suffix))) return -1;
+    if (prefix > *term_len || prefix + suffix > DICT_MAX_TERM ||
+        suffix > (uint64_t)(end - p))
+        return -1;
+    memcpy(term + prefix, p, suffix);
+    *term_len = prefix + suffix;
+    p += suffix;
+    if (decode_stats(&p, end, e, base)) return -1;
+    *pp = p;
+    return 0;
+}
+
 static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     size_t m = alen < blen ? alen : blen;
@@ -215,32 +226,87 @@ static int block_first(const dict_view *v, size_t i, const uint8_t **term,
     return 0;
 }
 
+/* The first 8 bytes of a term as a big-endian number, zero-padded: keys
+ * compare like the terms do, except that equal keys may hide a difference
+ * further on. */
+static uint64_t term_key(const uint8_t *t, size_t len)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++) k = k << 8 | (i < len ? t[i] : 0);
+    return k;
+}
+
+int dict_build_keys(const dict_view *v, uint64_t **keys)
+{
+    *keys = malloc((v->nblocks ? v->nblocks : 1) * sizeof **keys);
+    if (!*keys) return -1;
+    for (size_t i = 0; i < v->nblocks; i++) {
+        const uint8_t *t;
+        size_t tl;
+        if (block_first(v, i, &t, &tl)) {
+            free(*keys);
+            *keys = NULL;
+            return -2;
+        }
+        (*keys)[i] = term_key(t, tl);
+    }
+    return 0;
+}
+
 int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
                 idx_term *out)
 {
     if (v->nblocks == 0 || len > DICT_MAX_TERM) return 0;
-    /* Last block whose first term <= term. */
+    /* Last block whose first term <= term.  With keys the search touches a
+     * small array that stays in cache; a block's bytes are read only when
+     * the keys tie. */
     size_t lo = 0, hi = v->nblocks;
+    uint64_t key = term_key(term, len);
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        const uint8_t *t;
-        size_t tl;
-        if (block_first(v, mid, &t, &tl)) return -1;
-        if (cmp_bytes(t, tl, term, len) <= 0) lo = mid; else hi = mid;
+        int c;
+        if (v->keys && v->keys[mid] != key) {
+            c = v->keys[mid] < key ? -1 : 1;
+        } else {
+            const uint8_t *t;
+            size_t tl;
+            if (block_first(v, mid, &t, &tl)) return -1;
+            c = cmp_bytes(t, tl, term, len);
+        }
+        if (c <= 0) lo = mid; else hi = mid;
     }
     const uint8_t *p = v->dict + ld64(v->idx + 8 * lo);
     const uint8_t *end = v->dict + v->dict_len;
     uint64_t n = v->nterms - (uint64_t)lo * SEG_DICT_BLOCK;
     if (n > SEG_DICT_BLOCK) n = SEG_DICT_BLOCK;
-    uint8_t buf[DICT_MAX_TERM];
-    size_t blen = 0;
+    /* Scan the block without rebuilding its terms.  Invariant: every term
+     * so far is < the target, and the last one shares m bytes with it.  An
+     * entry sharing more than m bytes with its predecessor is then < the
+     * target too, one sharing fewer is > it, and only one sharing exactly m
+     * needs its suffix compared (the classic front-coded search). */
+    size_t m = 0, prev_len = 0;
     idx_term e, base;
     memset(&base, 0, sizeof base);
     for (uint64_t i = 0; i < n; i++) {
-        if (decode_entry(&p, end, buf, &blen, &e, &base)) return -1;
-        int c = cmp_bytes(buf, blen, term, len);
-        if (c == 0) { *out = e; return 1; }
-        if (c > 0) return 0;
+        uint64_t prefix, suffix;
+        if (!(p = get_lengths(p, end, &prefix, &suffix)) || prefix > prev_len ||
+            prefix + suffix > DICT_MAX_TERM || suffix > (uint64_t)(end - p))
+            return -1;
+        const uint8_t *sfx = p;
+        p += suffix;
+        prev_len = (size_t)(prefix + suffix);
+        if (decode_stats(&p, end, &e, &base)) return -1;
+        if (prefix > m) continue;       /* still < target */
+        if (prefix < m) return 0;       /* passed it */
+        size_t k = 0;
+        while (k < suffix && m + k < len && sfx[k] == term[m + k]) k++;
+        if (k == suffix) {
+            if (m + k == len) { *out = e; return 1; }
+            m += k;                     /* a proper prefix of the target */
+            continue;
+        }
+        if (m + k == len || sfx[k] > term[m + k]) return 0;
+        m += k;
     }
     return 0;
 }

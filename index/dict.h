@@ -33,7 +33,12 @@ typedef struct dict_view {
     const uint8_t *dict; size_t dict_len;
     const uint8_t *idx;  size_t nblocks;  /* idx: nblocks u64 offsets */
     uint64_t nterms;
+    const uint64_t *keys;  /* optional: first 8 bytes of each block's first
+                              term, big-endian, for a cache-resident search */
 } dict_view;
+
+/* Builds v's keys array (caller frees it).  0, -1 no memory, -2 corrupt. */
+int dict_build_keys(const dict_view *v, uint64_t **keys);
 
 /* 1 found, 0 absent, -1 corrupt. */
 int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,

@@ -14,7 +14,7 @@
 #define SEG_HEADER_BYTES 64u
 #define SEG_ALIGN 64u
 #define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
-#define SEG_DICT_BLOCK 64u         /* terms per dictionary block */
+#define SEG_DICT_BLOCK 16u         /* terms per dictionary block */
 #define SEG_STORE_BLOCK (16u * 1024) /* raw bytes per store block (about) */
 #define SEG_SKIP_ENTRY 20u         /* bytes per skip entry */
 #define SEG_SKIP_TF_SATURATED 0xffffu /* stored max tf: this or more */

@@ -124,6 +124,17 @@ int idx_segment_open(const char *dir, const char *name, int verify,
     s->dict.idx = s->sec[SEC_DICTIDX];
     s->dict.nblocks = (size_t)nblocks;
     s->dict.nterms = s->nterms;
+    {
+        uint64_t *keys;
+        int kr = dict_build_keys(&s->dict, &keys);
+        if (kr) {
+            rc = kr == -1 ? qerr(err, QUIRE_ENOMEM, "out of memory")
+                          : qerr(err, QUIRE_ECORRUPT, "%s: dictionary block index is corrupt", path);
+            goto fail;
+        }
+        s->dict_keys = keys;
+        s->dict.keys = keys;
+    }
     s->norms = s->sec[SEC_NORMS];
     free(path);
     *out = s;
@@ -151,6 +162,7 @@ void idx_segment_close(idx_segment *s)
 {
     if (!s) return;
     unmap_file(&s->m);
+    free(s->dict_keys);
     free(s->deleted);
     free(s->name);
     free(s);

@@ -21,6 +21,7 @@ struct idx_segment {
     uint32_t ndocs, tok_flags;
     uint64_t nterms, total_len, npostings, npositions;
     dict_view dict;
+    uint64_t *dict_keys;   /* owned; dict.keys points here */
     const uint8_t *norms;
     uint64_t *deleted;     /* owned; (ndocs + 63) / 64 words, or NULL */
     uint32_t ndeleted;

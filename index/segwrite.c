@@ -12,7 +12,7 @@
  *            the footer, u32 version, 28 zero bytes, "QSEGEND1"
  *
  * META (64 bytes): u32 ndocs, u32 tok_flags, u64 nterms, u64 total_len,
- *   u64 npostings, u64 npositions, u32 block size (128), u32 dict block (64),
+ *   u64 npostings, u64 npositions, u32 block size (128), u32 dict block (16),
  *   zero padding.
  * DICT / DICTIDX: see dict.c.  A term with df == 1 keeps its document,
  *   and with cf == 1 also its position, in its dictionary entry and has

@@ -164,10 +164,15 @@ static void test_dict_lookups(void **state)
                           .single_pos = i * 5};
             assert_int_equal(dict_builder_add(&b, (uint8_t *)t, l, &e), 0);
         }
-        dict_view v = {b.buf, b.len, NULL, b.nblocks, n};
+        dict_view v = {b.buf, b.len, NULL, b.nblocks, n, NULL};
         uint8_t *idx = malloc(8 * (b.nblocks + 1));
         for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
         v.idx = idx;
+        /* without and with the in-memory keys of the blocks' first terms */
+        uint64_t *keys = NULL;
+        assert_int_equal(dict_build_keys(&v, &keys), 0);
+        for (int pass = 0; pass < 2; pass++) {
+        v.keys = pass ? keys : NULL;
         for (uint32_t i = 0; i < n; i++) {
             char t[32];
             size_t l;
@@ -189,6 +194,8 @@ static void test_dict_lookups(void **state)
         assert_int_equal(dict_lookup(&v, (const uint8_t *)"zzz", 3, &e), 0);
         assert_int_equal(dict_lookup(&v, (const uint8_t *)"term0000005", 11, &e), 0);
         assert_int_equal(dict_lookup(&v, (const uint8_t *)"", 0, &e), 0);
+        }
+        free(keys);
         /* sequential iteration sees every term in order */
         dict_iter it;
         dict_iter_init(&it, &v);
@@ -233,7 +240,7 @@ static void test_dict_edges(void **state)
     assert_int_equal(dict_builder_add(&b, (const uint8_t *)"\xc3\xa9t\xc3\xa9", 6, &e0), -2);
     uint8_t idx[8];
     memcpy(idx, &b.blocks[0], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, n};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, n, NULL};
     for (size_t i = 0; i < n; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (const uint8_t *)terms[i].t, terms[i].l, &e), 1);
@@ -342,7 +349,7 @@ static idx_segment *write_segment(plist *lists, size_t n, uint32_t ndocs)
     for (uint32_t d = 0; d < ndocs; d++) total += norms[d];
     seg_meta meta = {.ndocs = ndocs, .tok_flags = 1, .nterms = n, .total_len = total,
                      .npostings = npost, .npositions = npos, .block_size = 128,
-                     .dict_block = 64};
+                     .dict_block = SEG_DICT_BLOCK};
     assert_int_equal(segw_finish(&w, &meta, &store, NULL, 0, ids_sorted, id_off, "",
                                  &err), QUIRE_OK);
     segw_close(&w);
@@ -481,7 +488,7 @@ static void test_dict_length_forms(void **state)
     }
     uint8_t *idx = malloc(8 * b.nblocks);
     for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, N};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, N, NULL};
     for (uint32_t i = 0; i < N; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (uint8_t *)terms[i], strlen(terms[i]), &e), 1);
