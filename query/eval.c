@@ -539,8 +539,8 @@ static void topk_finish(topk *t)
 }
 
 /* ---- block-max pruning ----------------------------------------------------
- * For a root that is an OR of terms, or an AND whose positive children
- * are terms, a doc's score is a sum of per-term contributions
+ * For a root that is a term, an OR of terms, or an AND whose positive
+ * children are terms, a doc's score is a sum of per-term contributions
  * idf * sat(tf, len).  sat grows with tf and shrinks with len, so for a
  * posting block with maximum tf `max_tf` and minimum length `min_len`
  * (from the skip data, idx_postings_shallow_advance),
@@ -595,10 +595,12 @@ static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
                              const idx_segment *seg, uint64_t base, topk *t)
 {
     const uint64_t *del = idx_segment_deleted(seg);
-    uint32_t n = root->n;
-    int is_or = root->kind == IT_OR;
+    /* a lone term is an OR of one: its own blocks bound it */
+    int single = root->kind == IT_TERM;
+    uint32_t n = single ? 1 : root->n;
+    int is_or = single || root->kind == IT_OR;
     for (uint32_t i = 0; i < n; i++)
-        bt[i] = (bm_term){root->kids[i], 0, 0, 0};
+        bt[i] = (bm_term){single ? root : root->kids[i], 0, 0, 0};
     uint32_t d = root->doc;
     while (d != IDX_END) {
         double thr = topk_threshold(t);
@@ -631,6 +633,8 @@ static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
 
 static int blockmax_eligible(const qit *root)
 {
+    if (root->kind == IT_TERM)
+        return 1;
     if (root->kind != IT_OR && root->kind != IT_AND)
         return 0;
     for (uint32_t i = 0; i < root->n; i++)
@@ -695,7 +699,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         const idx_segment *seg = idx_reader_segment(r, s);
         uint64_t base = idx_reader_base(r, s);
         if (opt->blockmax && blockmax_eligible(root)) {
-            bm_term *nb = realloc(bt, root->n * sizeof *bt);
+            bm_term *nb = realloc(bt, (root->n ? root->n : 1) * sizeof *bt);
             if (!nb) {
                 it_free(root);
                 rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
