@@ -170,6 +170,12 @@ def cause_of(forms):
     return ", ".join(k for k, _ in kinds.most_common(3))
 
 
+def show_path(p):
+    """A query file under bench/queries/ by its repository path, others as given."""
+    i = p.rfind("/bench/queries/")
+    return p[i + 1:] if i >= 0 else p
+
+
 def fmt(v, unit=""):
     if v is None:
         return "–"
@@ -303,8 +309,7 @@ def main():
              "per query and measure." % (
                  info.get("corpus", "?"), fmt(raw / 1048576.0, " MiB"),
                  fmt(next((m["docs"] for m in build.values() if m.get("docs")), None)),
-                 os.path.relpath(info.get("queries", "?"), os.path.dirname(
-                     os.path.dirname(os.path.abspath(out)))), info.get("reps", "?")))
+                 show_path(info.get("queries", "?")), info.get("reps", "?")))
     L.append("Reproduce: `%s`." % info.get("command", "bench/run"))
     L.append("Machine: %s CPUs, engines pinned to CPU %s; Quire at commit %s." % (
         info.get("host_cpus", "?"), info.get("cpu", "any"), info.get("commit", "unknown")))
