@@ -72,6 +72,10 @@ static int build(const char *dir, const char *corpus)
     const char *mem = getenv("QUIRE_BENCH_MEM_MB");
     if (mem && atoi(mem) > 0)
         opt.mem_budget = (size_t)atoi(mem) << 20;
+    /* builder threads (default 1, the single-thread figure of issue 4) */
+    const char *thr = getenv("QUIRE_BENCH_THREADS");
+    if (thr && atoi(thr) > 0)
+        opt.threads = (uint32_t)atoi(thr);
     double t0 = peer_now();
     build_ctx c = {0};
     if (quire_writer_open(dir, &opt, &c.w, &e) != QUIRE_OK)
