@@ -27,22 +27,8 @@ uint32_t codec_width(const uint32_t *v, size_t n)
 
 void codec_pack128(const uint32_t *in, uint32_t b, uint8_t *out)
 {
-    size_t nbytes = codec_packed_bytes(b);
-    if (b == 0) return;
-    uint64_t acc = 0;
-    uint32_t fill = 0;
-    size_t o = 0;
-    for (int i = 0; i < CODEC_BLOCK; i++) {
-        acc |= (uint64_t)in[i] << fill;
-        fill += b;
-        while (fill >= 8) {
-            out[o++] = (uint8_t)acc;
-            acc >>= 8;
-            fill -= 8;
-        }
-    }
-    /* 128*b bits is always a whole number of bytes. */
-    (void)nbytes;
+    /* 128*b bits is always a whole number of bytes */
+    codec_pack_n(in, CODEC_BLOCK, b, out);
 }
 
 #define UNPACK_FN(B)                                                       \
