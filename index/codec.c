@@ -66,6 +66,11 @@ UNPACK_FN(31) UNPACK_FN(32)
 void codec_unpack128(const uint8_t *in, uint32_t b, uint32_t *out)
 {
     if (codec_have_avx2() && codec_unpack128_avx2(in, b, out)) return;
+    codec_unpack128_scalar(in, b, out);
+}
+
+void codec_unpack128_scalar(const uint8_t *in, uint32_t b, uint32_t *out)
+{
     switch (b) {
     CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
     CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
@@ -81,6 +86,12 @@ void codec_unpack128_delta1(const uint8_t *in, uint32_t b, uint32_t base,
                             uint32_t *out)
 {
     if (codec_have_avx2() && codec_unpack128_delta1_avx2(in, b, base, out)) return;
+    codec_unpack128_delta1_scalar(in, b, base, out);
+}
+
+void codec_unpack128_delta1_scalar(const uint8_t *in, uint32_t b, uint32_t base,
+                                   uint32_t *out)
+{
     switch (b) {
     CASED(1) CASED(2) CASED(3) CASED(4) CASED(5) CASED(6) CASED(7) CASED(8)
     CASED(9) CASED(10) CASED(11) CASED(12) CASED(13) CASED(14) CASED(15)

@@ -33,6 +33,11 @@ int codec_have_avx2(void);
 int codec_unpack128_avx2(const uint8_t *in, uint32_t b, uint32_t *out);
 int codec_unpack128_delta1_avx2(const uint8_t *in, uint32_t b, uint32_t base,
                                 uint32_t *out);
+/* The portable versions, which the two below fall back to (exposed so tests
+ * check both on a machine with AVX2). */
+void codec_unpack128_scalar(const uint8_t *in, uint32_t b, uint32_t *out);
+void codec_unpack128_delta1_scalar(const uint8_t *in, uint32_t b, uint32_t base,
+                                   uint32_t *out);
 
 /* Unpacks 128 values of width b. */
 void codec_unpack128(const uint8_t *in, uint32_t b, uint32_t *out);

@@ -47,6 +47,10 @@ static void test_pack_every_width(void **state)
         codec_pack128(in, b, packed);
         codec_unpack128(packed, b, out);
         assert_memory_equal(in, out, sizeof in);
+        /* both implementations, whichever the dispatcher picks here */
+        codec_unpack128_scalar(packed, b, out);
+        assert_memory_equal(in, out, sizeof in);
+        if (codec_unpack128_avx2(packed, b, out)) assert_memory_equal(in, out, sizeof in);
         /* ascending values as gaps - 1 */
         uint32_t asc[128], dec[128], gaps[128];
         uint32_t prev = 999;
@@ -60,6 +64,10 @@ static void test_pack_every_width(void **state)
         codec_pack128(gaps, wb, packed);
         codec_unpack128_delta1(packed, wb, 1000, dec);
         assert_memory_equal(asc, dec, sizeof asc);
+        codec_unpack128_delta1_scalar(packed, wb, 1000, dec);
+        assert_memory_equal(asc, dec, sizeof asc);
+        if (codec_unpack128_delta1_avx2(packed, wb, 1000, dec))
+            assert_memory_equal(asc, dec, sizeof asc);
     }
 }
 
