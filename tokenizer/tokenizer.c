@@ -828,17 +828,17 @@ static int tokenize(tok_tokenizer *t)
     scan: {
         /* A run is open and s[i] continues it. */
         size_t j = scan_run(t, s, i, len);
-        if (t->natoms == 0 && !t->run_slow && t->fast) {
+        if (t->natoms == 0 && !t->run_slow && t->fast && t->buflen > t->run_off) {
             /* The common case: a word alone, followed by a separator, or
              * by a connector or possessive that joins nothing ("word, ",
-             * "word's "). */
+             * "word's ").  (A run of marks stripped away is no word: the
+             * general path drops it, and what follows with it.) */
             size_t skip = j == len ? 0 : simple_end(t, s, j, len);
             if (j == len || skip) {
                 t->run_open = 0;
                 size_t wl = t->buflen - t->run_off;
                 t->buflen = t->run_off;
-                /* (A run of marks stripped away is no word.) */
-                if (wl && (rc = emit_fast(t, t->buf + t->run_off, wl, t->run_start, j)))
+                if ((rc = emit_fast(t, t->buf + t->run_off, wl, t->run_start, j)))
                     return rc;
                 i = j + skip;
 #if TOK_HAVE_SSE2

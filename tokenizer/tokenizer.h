@@ -24,7 +24,12 @@ enum {
     TOK_FOLD_DIACRITICS = 1u << 0,
     TOK_STEM_EN = 1u << 1,
     TOK_STOPWORDS_EN = 1u << 2,
-    TOK_KNOWN_FLAGS = (1u << 3) - 1
+    /* Not a tokenizer rule: the tokenizer ignores it.  The index builder
+     * adds common-word bigrams and the query planner uses them
+     * (index/commongrams.h); it lives here so it is stored and checked
+     * with the other flags. */
+    TOK_COMMONGRAMS = 1u << 3,
+    TOK_KNOWN_FLAGS = (1u << 4) - 1
 };
 
 /* Modes of one run.  TOK_MODE_INDEX emits every term a document should be
