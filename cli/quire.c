@@ -3,7 +3,8 @@
  * reading inputs (JSON Lines, plain text files, directory trees, stdin),
  * parsing JSON, progress and output formats live here, not in the library.
  *
- *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents] DIR INPUT...
+ *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents]
+ *               [--commongrams | --no-commongrams] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire optimize DIR
  *   quire stats DIR
@@ -31,7 +32,8 @@
 static const char *usage_text =
     "usage:\n"
     "  quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem]\n"
-    "              [--stopwords] [--keep-accents] DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
+    "              [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
+    "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire optimize DIR                merge all segments into one\n"
     "  quire stats DIR\n"
@@ -625,6 +627,8 @@ static int cmd_index(int argc, char **argv)
         else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
         else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;
         else if (!strcmp(o, "--keep-accents")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
+        else if (!strcmp(o, "--commongrams")) opt.tok_flags |= QUIRE_TOK_COMMONGRAMS;
+        else if (!strcmp(o, "--no-commongrams")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_COMMONGRAMS;
         else if (!strcmp(o, "--")) only_pos = 1;
         else {
             fprintf(stderr, "quire: index: unknown option '%s'\n", o);
@@ -813,10 +817,11 @@ static int cmd_stats(int argc, char **argv)
     double post_bytes = (double)(s.bytes_docs + s.bytes_skip);
     printf("generation        %llu\n", (unsigned long long)s.generation);
     printf("segments          %u\n", s.segments);
-    printf("tokenizer         fold-diacritics=%s stem=%s stopwords=%s\n",
+    printf("tokenizer         fold-diacritics=%s stem=%s stopwords=%s commongrams=%s\n",
            s.tok_flags & QUIRE_TOK_FOLD_DIACRITICS ? "on" : "off",
            s.tok_flags & QUIRE_TOK_STEM_EN ? "on" : "off",
-           s.tok_flags & QUIRE_TOK_STOPWORDS_EN ? "on" : "off");
+           s.tok_flags & QUIRE_TOK_STOPWORDS_EN ? "on" : "off",
+           s.tok_flags & QUIRE_TOK_COMMONGRAMS ? "on" : "off");
     printf("documents         %llu (+%llu deleted)\n", (unsigned long long)s.docs,
            (unsigned long long)s.deleted_docs);
     printf("terms             %llu\n", (unsigned long long)s.terms);

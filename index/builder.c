@@ -14,6 +14,12 @@
  * At flush, terms are sorted bytewise and each stream is decoded once and
  * re-encoded into the segment's block format by segment_write.c's layout
  * (see the header comment there and docs/FORMAT.md).
+ *
+ * With TOK_COMMONGRAMS, each token is also paired with the tokens of the
+ * previous position of the same field; a pair where either term is common
+ * (index/commongrams.h) is indexed as a bigram term at the first token's
+ * position.  Bigrams are postings like any other term, but they are not
+ * tokens: they do not count in the document length, so BM25 is unchanged.
  */
 #define _GNU_SOURCE
 #include "index/builder.h"
@@ -26,6 +32,7 @@
 #include <zstd.h>
 
 #include "index/codec.h"
+#include "index/commongrams.h"
 #include "index/dict.h"
 #include "index/fileio.h"
 #include "index/segment.h"
@@ -51,6 +58,7 @@ typedef struct term_ent {
     uint32_t write;        /* next byte to write */
     uint32_t slice_end;    /* where the current slice's next pointer sits */
     uint32_t level;
+    uint8_t common;        /* a common word (only with TOK_COMMONGRAMS) */
 } term_ent;
 
 struct idx_builder {
@@ -73,6 +81,16 @@ struct idx_builder {
     uint32_t cur_doc;
     uint32_t cur_len;
 
+    /* CommonGrams: the terms at the current position (cg_pos) and at the
+     * one before it (only if exactly cg_pos - 1), of the current field */
+    int cg;                         /* TOK_COMMONGRAMS is set */
+    int cg_have;                    /* cg_pos is valid */
+    uint32_t cg_pos;
+    uint32_t *cg_prev, *cg_cur;
+    uint32_t cg_prev_n, cg_cur_n, cg_prev_cap, cg_cur_cap;
+    char cg_buf[2 * TOK_MAX_TERM_BYTES + 1];
+    struct cg_slot *cg_cache;       /* CG_CACHE_SIZE entries */
+
     /* per-document data */
     uint32_t *norms; uint32_t ndocs, norms_cap;
     char *ids; size_t ids_len, ids_cap;
@@ -85,6 +103,19 @@ struct idx_builder {
     char *tmp_prefix;
     quire_error *err;     /* of the current add, for the token callback */
     int failed;
+};
+
+/* CommonGrams pair cache: (first term id, second term id) -> bigram term
+ * id, direct-mapped.  Interning a bigram means building its string,
+ * hashing it and probing a table of several hundred thousand terms, a few
+ * cache misses each; bigrams are Zipf-distributed like words ("of the",
+ * "in the"), so most pairs are found here instead.  Term ids are stable
+ * for the builder's life.  At 2^18 entries (3 MiB) the pair cache makes
+ * a CommonGrams build of corpus/cache/all.jsonl 1.3x faster than without. */
+#define CG_CACHE_BITS 18          /* 3 MiB; 2^16 was 10% slower */
+#define CG_CACHE_SIZE (1u << CG_CACHE_BITS)
+struct cg_slot {
+    uint32_t a, b, id;      /* a == NO_DOC: empty */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -119,6 +150,7 @@ int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
     idx_builder *b = calloc(1, sizeof *b);
     if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
     b->tok_flags = tok_flags;
+    b->cg = (tok_flags & TOK_COMMONGRAMS) != 0;
     b->cur_doc = NO_DOC;
     b->tmp_prefix = strdup(tmp_prefix);
     b->table_mask = (1u << 10) - 1;
@@ -126,6 +158,15 @@ int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
     if (!b->tmp_prefix || !b->table) {
         idx_builder_free(b);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    if (b->cg) {
+        b->cg_cache = malloc(CG_CACHE_SIZE * sizeof *b->cg_cache);
+        if (!b->cg_cache) {
+            idx_builder_free(b);
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        }
+        for (uint32_t i = 0; i < CG_CACHE_SIZE; i++)
+            b->cg_cache[i].a = NO_DOC;
     }
     if (tok_new(tok_flags, TOK_MODE_INDEX, &b->tok) != 0) {
         idx_builder_free(b);
@@ -159,6 +200,9 @@ void idx_builder_free(idx_builder *b)
     free(b->occ_pos);
     free(b->occ_next);
     free(b->doc_terms);
+    free(b->cg_prev);
+    free(b->cg_cur);
+    free(b->cg_cache);
     free(b->norms);
     free(b->ids);
     free(b->id_off);
@@ -174,6 +218,8 @@ size_t idx_builder_mem(const idx_builder *b)
     return b->pool_cap + b->arena_cap + (size_t)b->terms_cap * sizeof(term_ent) +
            ((size_t)b->table_mask + 1) * 8 + (size_t)b->occ_cap * 8 +
            (size_t)b->norms_cap * 4 + b->ids_cap + b->id_off_cap * 8 +
+           ((size_t)b->cg_prev_cap + b->cg_cur_cap) * 4 +
+           (b->cg_cache ? CG_CACHE_SIZE * sizeof(struct cg_slot) : 0) +
            storew_mem(&b->store);
 }
 
@@ -342,6 +388,7 @@ static int term_intern(idx_builder *b, const char *s, uint32_t len,
     t->slice_head = start;
     t->write = start;
     t->slice_end = start + slice_size[0] - 4;
+    t->common = b->cg && cg_is_common(s, len);
     memcpy(b->arena + b->arena_len, s, len);
     b->arena_len += len;
     b->table[h] = ((uint64_t)hash << 32) | (b->nterms + 1);
@@ -352,11 +399,10 @@ static int term_intern(idx_builder *b, const char *s, uint32_t len,
     return 0;
 }
 
-static int on_token(void *ctx, const tok_token *tk)
+/* Records an occurrence of term `id` at `pos` in the current document.
+ * Positions arrive in non-decreasing order. */
+static int add_occ(idx_builder *b, uint32_t id, uint32_t pos)
 {
-    idx_builder *b = ctx;
-    uint32_t id;
-    if (term_intern(b, tk->term, tk->len, &id)) return -1;
     if (b->occ_n == b->occ_cap) {
         /* occ_pos and occ_next always share one capacity */
         uint32_t cap = b->occ_cap ? b->occ_cap * 2 : 1024;
@@ -371,7 +417,7 @@ static int on_token(void *ctx, const tok_token *tk)
     }
     term_ent *t = &b->terms[id];
     uint32_t o = b->occ_n++;
-    b->occ_pos[o] = tk->pos;
+    b->occ_pos[o] = pos;
     b->occ_next[o] = NO_DOC;
     if (t->cur_doc != b->cur_doc) {
         if (grow32((void **)&b->doc_terms, &b->doc_terms_cap,
@@ -386,8 +432,74 @@ static int on_token(void *ctx, const tok_token *tk)
     }
     t->occ_tail = o;
     t->occ_n++;
-    b->cur_len++;
     return 0;
+}
+
+/* Starts a field: no token of it is adjacent to one of the previous. */
+static void cg_reset(idx_builder *b)
+{
+    b->cg_have = 0;
+    b->cg_prev_n = b->cg_cur_n = 0;
+}
+
+/* Pairs term `id` at `pos` with the terms of position pos - 1 and keeps
+ * it for pairing with pos + 1. */
+static int cg_token(idx_builder *b, uint32_t id, uint32_t pos)
+{
+    if (!b->cg_have || pos != b->cg_pos) {
+        if (b->cg_have && pos == b->cg_pos + 1) {
+            uint32_t *t = b->cg_prev, tc = b->cg_prev_cap;
+            b->cg_prev = b->cg_cur;
+            b->cg_prev_cap = b->cg_cur_cap;
+            b->cg_prev_n = b->cg_cur_n;
+            b->cg_cur = t;
+            b->cg_cur_cap = tc;
+        } else {
+            b->cg_prev_n = 0;   /* a gap (stop words): nothing adjacent */
+        }
+        b->cg_cur_n = 0;
+        b->cg_pos = pos;
+        b->cg_have = 1;
+    }
+    for (uint32_t i = 0; i < b->cg_prev_n; i++) {
+        uint32_t pa = b->cg_prev[i];
+        const term_ent *a = &b->terms[pa], *c = &b->terms[id];
+        if (!a->common && !c->common)
+            continue;
+        uint64_t key = ((uint64_t)pa << 32) | id;
+        struct cg_slot *sl = &b->cg_cache[(key * 0x9E3779B97F4A7C15ull) >>
+                                          (64 - CG_CACHE_BITS)];
+        uint32_t bid;
+        if (sl->a == pa && sl->b == id) {
+            bid = sl->id;
+        } else {
+            /* Copy first: interning the bigram may move the arena. */
+            size_t len = cg_bigram(b->cg_buf, b->arena + a->term_off,
+                                   a->term_len, b->arena + c->term_off,
+                                   c->term_len);
+            if (term_intern(b, b->cg_buf, (uint32_t)len, &bid)) return -1;
+            *sl = (struct cg_slot){pa, id, bid};
+        }
+        const term_ent *bt = &b->terms[bid];
+        /* The same pair twice at one position is one occurrence. */
+        if (bt->cur_doc == b->cur_doc && b->occ_pos[bt->occ_tail] == pos - 1)
+            continue;
+        if (add_occ(b, bid, pos - 1)) return -1;
+    }
+    if (grow32((void **)&b->cg_cur, &b->cg_cur_cap, (size_t)b->cg_cur_n + 1, 4))
+        return -1;
+    b->cg_cur[b->cg_cur_n++] = id;
+    return 0;
+}
+
+static int on_token(void *ctx, const tok_token *tk)
+{
+    idx_builder *b = ctx;
+    uint32_t id;
+    if (term_intern(b, tk->term, tk->len, &id)) return -1;
+    if (add_occ(b, id, tk->pos)) return -1;
+    b->cur_len++;           /* only real tokens count in the length */
+    return b->cg ? cg_token(b, id, tk->pos) : 0;
 }
 
 /* ---- store ---------------------------------------------------------------- */
@@ -439,8 +551,10 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
     b->doc_nterms = 0;
     b->cur_len = 0;
     uint32_t next = 0;
+    cg_reset(b);
     int rc = tok_run(b->tok, d->title ? d->title : "", d->title_len, 0,
                      on_token, b, &next);
+    cg_reset(b);
     if (rc == 0)
         rc = tok_run(b->tok, d->body ? d->body : "", d->body_len,
                      idx_body_first_pos(next), on_token, b, &next);

@@ -10,9 +10,15 @@
  *   AND     leapfrog over its positive children, rarest first, then each
  *           excluded child is advanced to the candidate (AND-NOT);
  *   OR      union, current doc = minimum of the children;
- *   PHRASE  an AND of one term iterator per slot, rarest first, and then
+ *   PHRASE  an AND of one term iterator per unit, rarest first, and then
  *           a position check, decoded lazily only for documents every
- *           slot contains; it counts the phrase frequency when scoring.
+ *           unit contains; it counts the phrase frequency when scoring.
+ *           Units are the slots, or in a CommonGrams index bigram terms
+ *           standing for pairs of slots (plan.h); the weight is always
+ *           the sum of the slot terms' idfs.  A phrase of a single unit
+ *           (`"great and"`) is a TERM iterator over the bigram with that
+ *           weight: its frequency is the phrase frequency, no positions
+ *           are read, and block-max pruning applies to it.
  * Empty inputs are removed while building: an AND with an empty positive
  * child is empty, an OR drops empty children, an empty excluded child is
  * dropped, and an empty root skips the segment.
@@ -134,7 +140,7 @@ struct qit {
     qit **nots;             /* AND: excluded */
     uint32_t nnots;
     /* PHRASE */
-    const uint32_t *slot_rel;
+    const uint32_t *slot_rel;   /* relative position of each unit */
     const uint32_t **pos;
     uint32_t *npos;
     uint32_t *cur;          /* per-slot cursors of phrase_verify */
@@ -364,30 +370,46 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         return 0;
     }
     case PL_PHRASE: {
-        for (uint32_t i = 0; i < pn->n; i++)
-            if (!ev->seg_found[s * nt + pn->slot_term[i]])
+        /* A unit absent from the segment (a bigram included) means no
+         * occurrence of the phrase there. */
+        uint32_t nu = pn->nunits;
+        for (uint32_t i = 0; i < nu; i++)
+            if (!ev->seg_found[s * nt + pn->unit_term[i]])
                 return 0;
+        double weight = 0;
+        for (uint32_t i = 0; i < pn->n; i++)
+            weight += ev->idf[pn->slot_term[i]];
+        if (nu == 1) {
+            /* Unit positions are distinct (bigrams are deduplicated when
+             * indexed), so the term frequency is the phrase frequency. */
+            pl_node leaf = {.kind = PL_TERM, .term = pn->unit_term[0]};
+            if (it_build(ev, s, &leaf, out))
+                return -1;
+            if (*out)
+                (*out)->weight = weight;
+            return 0;
+        }
         qit *it = it_new(ev, IT_PHRASE);
         if (!it) return -1;
-        it->kids = calloc(pn->n, sizeof *it->kids);
-        it->order = malloc(pn->n * sizeof *it->order);
-        it->pos = malloc(pn->n * sizeof *it->pos);
-        it->npos = malloc(pn->n * sizeof *it->npos);
-        it->cur = malloc(pn->n * sizeof *it->cur);
+        it->kids = calloc(nu, sizeof *it->kids);
+        it->order = malloc(nu * sizeof *it->order);
+        it->pos = malloc(nu * sizeof *it->pos);
+        it->npos = malloc(nu * sizeof *it->npos);
+        it->cur = malloc(nu * sizeof *it->cur);
         if (!it->kids || !it->order || !it->pos || !it->npos || !it->cur) {
             it_free(it);
             return -1;
         }
-        it->n = pn->n;
-        it->slot_rel = pn->slot_rel;
+        it->n = nu;
+        it->slot_rel = pn->unit_rel;
+        it->weight = weight;
         it->cost = UINT64_MAX;
-        for (uint32_t i = 0; i < pn->n; i++) {
-            pl_node leaf = {.kind = PL_TERM, .term = pn->slot_term[i]};
+        for (uint32_t i = 0; i < nu; i++) {
+            pl_node leaf = {.kind = PL_TERM, .term = pn->unit_term[i]};
             if (it_build(ev, s, &leaf, &it->kids[i]) || !it->kids[i]) {
                 it_free(it);
                 return -1;
             }
-            it->weight += ev->idf[pn->slot_term[i]];
             if (it->kids[i]->cost < it->cost)
                 it->cost = it->kids[i]->cost;
             it->order[i] = it->kids[i];
@@ -762,9 +784,15 @@ int qry_count(const idx_reader *r, const char *q, size_t qlen,
     for (size_t s = 0; rc == QUIRE_OK && s < ev.nseg; s++) {
         const idx_segment *seg = idx_reader_segment(r, s);
         const uint64_t *del = idx_segment_deleted(seg);
-        if (plan->root->kind == PL_TERM && !del) {
+        const pl_node *pr = plan->root;
+        uint32_t lone = UINT32_MAX;     /* the root is this one term */
+        if (pr->kind == PL_TERM)
+            lone = pr->term;
+        else if (pr->kind == PL_PHRASE && pr->nunits == 1)
+            lone = pr->unit_term[0];    /* a phrase that is one bigram */
+        if (lone != UINT32_MAX && !del) {
             /* Without deletions a term's df is its exact count. */
-            size_t cell = s * plan->nterms + plan->root->term;
+            size_t cell = s * plan->nterms + lone;
             if (ev.seg_found[cell])
                 total += ev.seg_terms[cell].df;
             continue;

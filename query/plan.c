@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/commongrams.h"
 #include "index/util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,6 +31,7 @@ typedef struct planner {
     word_tok *toks;         /* terms of the word being tokenized */
     size_t ntoks, toks_cap;
     int positive;           /* the word is outside every NOT */
+    int commongrams;        /* TOK_COMMONGRAMS: phrases use bigram units */
     int nomem;
 } planner;
 
@@ -66,6 +68,8 @@ static void node_free(pl_node *n)
     free(n->nots);
     free(n->slot_term);
     free(n->slot_rel);
+    free(n->unit_term);
+    free(n->unit_rel);
     free(n);
 }
 
@@ -78,13 +82,14 @@ static void vec_free_all(node_vec *v)
     v->n = v->cap = 0;
 }
 
-/* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM. */
-static long intern(planner *pb, const char *term, size_t len)
+/* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM.
+ * `positive`: the term occurs outside every NOT. */
+static long intern_as(planner *pb, const char *term, size_t len, int positive)
 {
     qry_plan *p = pb->plan;
     for (size_t i = 0; i < p->nterms; i++) {
         if (p->terms[i].len == len && memcmp(p->terms[i].bytes, term, len) == 0) {
-            p->terms[i].positive |= pb->positive;
+            p->terms[i].positive |= positive;
             return (long)i;
         }
     }
@@ -98,8 +103,60 @@ static long intern(planner *pb, const char *term, size_t len)
     char *copy = malloc(len ? len : 1);
     if (!copy) return -1;
     memcpy(copy, term, len);
-    p->terms[p->nterms] = (pl_term){copy, len, pb->positive};
+    p->terms[p->nterms] = (pl_term){copy, len, positive};
     return (long)p->nterms++;
+}
+
+static long intern(planner *pb, const char *term, size_t len)
+{
+    return intern_as(pb, term, len, pb->positive);
+}
+
+/* Fills the units of phrase n from its slots (see plan.h).  Without
+ * CommonGrams the units are the slots. */
+static int plan_units(planner *pb, pl_node *n)
+{
+    uint32_t ns = n->n;
+    /* Never more units than slots: a run of k slots chained by bigrams
+     * gives k - 1 of them.  So a phrase with a bigram has fewer units. */
+    n->unit_term = malloc(ns * sizeof *n->unit_term);
+    n->unit_rel = malloc(ns * sizeof *n->unit_rel);
+    uint8_t *pair = calloc(ns, 1);      /* slots i, i + 1 form a bigram */
+    uint8_t *covered = calloc(ns, 1);
+    int rc = -1;
+    if (!n->unit_term || !n->unit_rel || !pair || !covered)
+        goto out;
+    const pl_term *t = pb->plan->terms;
+    for (uint32_t i = 0; pb->commongrams && i + 1 < ns; i++) {
+        const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
+        if (n->slot_rel[i + 1] == n->slot_rel[i] + 1 &&
+            (cg_is_common(a->bytes, a->len) || cg_is_common(b->bytes, b->len)))
+            pair[i] = covered[i] = covered[i + 1] = 1;
+    }
+    n->nunits = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        if (!covered[i]) {
+            n->unit_term[n->nunits] = n->slot_term[i];
+            n->unit_rel[n->nunits++] = n->slot_rel[i];
+        }
+        if (!pair[i])
+            continue;
+        const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
+        char buf[2 * TOK_MAX_TERM_BYTES + 1];
+        size_t len = cg_bigram(buf, a->bytes, a->len, b->bytes, b->len);
+        long id = intern_as(pb, buf, len, 0);
+        if (id < 0)
+            goto out;
+        /* interning may move the terms table; nothing below uses a, b */
+        t = pb->plan->terms;
+        n->unit_term[n->nunits] = (uint32_t)id;
+        n->unit_rel[n->nunits++] = n->slot_rel[i];
+    }
+    rc = 0;
+out:
+    free(pair);
+    free(covered);
+    return rc;
 }
 
 static int on_token(void *ctx, const tok_token *t)
@@ -150,6 +207,10 @@ static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
     for (size_t i = 0; i < pb->ntoks; i++) {
         n->slot_term[i] = pb->toks[i].term;
         n->slot_rel[i] = pb->toks[i].pos - base;
+    }
+    if (plan_units(pb, n)) {
+        node_free(n);
+        return -1;
     }
     *out = n;
     return 0;
@@ -293,6 +354,7 @@ int qry_plan_build(const qry_node *root, uint32_t tok_flags, qry_plan **out,
     if (!pb.plan)
         return qerr(err, QUIRE_ENOMEM, "out of memory planning query");
     pb.positive = 1;
+    pb.commongrams = (tok_flags & TOK_COMMONGRAMS) != 0;
     if (tok_new(tok_flags, TOK_MODE_QUERY, &pb.tok) != 0) {
         qry_plan_free(pb.plan);
         return qerr(err, QUIRE_ENOMEM, "cannot create the query tokenizer");
@@ -370,6 +432,17 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
             put(d, t->bytes, t->len);
             put(d, "@", 1);
             put_u32(d, n->slot_rel[i]);
+        }
+        if (n->nunits != n->n) {
+            put(d, " :", 2);
+            for (uint32_t i = 0; i < n->nunits; i++) {
+                const pl_term *t = &p->terms[n->unit_term[i]];
+                put(d, " ", 1);
+                for (size_t j = 0; j < t->len; j++)
+                    put(d, t->bytes[j] == CG_SEP ? "+" : &t->bytes[j], 1);
+                put(d, "@", 1);
+                put_u32(d, n->unit_rel[i]);
+            }
         }
         put(d, ")", 1);
         return;

@@ -9,6 +9,13 @@
  *  - a quoted phrase is tokenized as a whole; its relative positions keep
  *    the gaps stop words leave, so the position check stays exact; a
  *    phrase of one term is a TERM;
+ *  - in a CommonGrams index (TOK_COMMONGRAMS), a phrase is matched with
+ *    units: each pair of consecutive slots (relative positions r, r + 1)
+ *    where either term is common becomes the bigram term at r; slots in
+ *    no such pair stay single-term units.  The units match exactly where
+ *    the slots do, with the same phrase frequency (every pair where a word
+ *    is common was indexed, index/commongrams.h), while the slots still
+ *    define the score (sum of the slot terms' idfs);
  *  - nested ANDs and nested ORs are flattened (scores are sums, so this
  *    changes nothing), single-child groups disappear, an AND keeps its
  *    negated children apart (AND-NOT), and an AND whose positive children
@@ -32,7 +39,8 @@ typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR } pl_kind;
 typedef struct pl_term {
     char *bytes;
     size_t len;
-    int positive;     /* occurs outside any NOT (used for highlighting) */
+    int positive;     /* occurs outside any NOT (used for highlighting);
+                         never set for bigrams, which are no text terms */
 } pl_term;
 
 typedef struct pl_node {
@@ -41,6 +49,9 @@ typedef struct pl_node {
     uint32_t n;             /* PHRASE: slots; AND: positive kids; OR: kids */
     uint32_t *slot_term;    /* PHRASE: term of each slot, in query order */
     uint32_t *slot_rel;     /* PHRASE: position relative to the first slot */
+    uint32_t nunits;        /* PHRASE: what evaluation iterates and aligns */
+    uint32_t *unit_term;    /* PHRASE: term (a slot term or a bigram) */
+    uint32_t *unit_rel;     /* PHRASE: relative position of the unit */
     struct pl_node **kids;  /* AND (positive) and OR children */
     struct pl_node **nots;  /* AND: excluded children */
     uint32_t nnots;
@@ -63,8 +74,9 @@ int qry_plan_text(const char *q, size_t qlen, uint32_t tok_flags,
                   qry_plan **out, quire_error *err);
 
 /* S-expression of the plan, e.g. (AND (TERM cat) (PHRASE new@0 york@1)
- * (NOT (TERM dog))); "(NONE)" for an empty plan.  Same conventions as
- * qry_ast_dump. */
+ * (NOT (TERM dog))); "(NONE)" for an empty plan.  A phrase whose units are
+ * not its slots lists the units after a colon, bigrams as first+second:
+ * (PHRASE the@0 cat@1 : the+cat@0).  Same conventions as qry_ast_dump. */
 size_t qry_plan_dump(const qry_plan *p, char *buf, size_t cap);
 
 #endif

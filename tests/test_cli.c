@@ -626,6 +626,40 @@ static void test_optimize(void **state)
     assert_string_equal(out, "2\n");
 }
 
+/* --commongrams: bigrams across segments, threads and the optimize merge;
+ * the index verifies and every query counts and scores as without. */
+static void test_commongrams(void **state)
+{
+    (void)state;
+    char cg[128], plain[128], out[4096];
+    snprintf(cg, sizeof cg, "%s/cg", tmp);
+    snprintf(plain, sizeof plain, "%s/plain", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --commongrams --threads 2 --mem 64K --optimize"
+                         " %s %s/corpus/moby-sample.jsonl", QUIRE_CLI, cg, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s index --no-commongrams --threads 2 --mem 64K"
+                         " --optimize %s %s/corpus/moby-sample.jsonl", QUIRE_CLI, plain,
+                         QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, cg), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, cg), 0);
+    assert_non_null(strstr(out, "commongrams=on"));
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, plain), 0);
+    assert_non_null(strstr(out, "commongrams=off"));
+    static const char *queries[] = {
+        "\"the whale\"", "\"of the\"", "\"the white whale\"", "\"in the sea\" OR ahab",
+        "\"call me ishmael\"", "whale -\"the whale\"", "sea-captain", "\"it was the\"",
+    };
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        assert_int_equal(count(cg, queries[q]), count(plain, queries[q]));
+        hitset a, b;
+        top_ids(cg, queries[q], &a);
+        top_ids(plain, queries[q], &b);
+        assert_int_equal(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++)
+            assert_true(a.scores[i] == b.scores[i]);
+    }
+    assert_true(count(cg, "\"the whale\"") > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_optimize),
+        cmocka_unit_test(test_commongrams),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

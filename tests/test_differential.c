@@ -8,7 +8,11 @@
  * again followed by a second writer session that replaces documents (so
  * deleted documents must be skipped, yet still count in the BM25
  * statistics, as index.h specifies); and once more with stemming and
- * stop-word removal, whose position gaps phrases must respect.  Several
+ * stop-word removal, whose position gaps phrases must respect.  These four
+ * are built with CommonGrams, so phrases with a
+ * frequent word are matched through bigram terms, while the model matches
+ * them word by word; a fifth index is built without CommonGrams, and its
+ * document lengths and scores must equal those of the first.  Several
  * hundred
  * random queries (terms, phrases taken from the documents and made up,
  * AND/OR/NOT nested with parentheses, absent words) then run through
@@ -52,10 +56,13 @@
 #define NVOCAB 2000
 #define NQUERIES 400
 /* Tokenizer configuration of the index under test (and of the model). */
-static uint32_t tok_flags_cur = QUIRE_TOK_DEFAULT;
+#define FLAGS_CG (QUIRE_TOK_DEFAULT | QUIRE_TOK_COMMONGRAMS)
+#define FLAGS_NO_CG (QUIRE_TOK_DEFAULT & ~(uint32_t)QUIRE_TOK_COMMONGRAMS)
+static uint32_t tok_flags_cur = FLAGS_CG;
 #define TOK_FLAGS tok_flags_cur
 #define FLAGS_STEM_STOP \
-    (QUIRE_TOK_DEFAULT | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
+    (FLAGS_CG | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
+#define NINDEXES 5
 
 /* ---- deterministic random numbers (splitmix64) -------------------------- */
 
@@ -583,7 +590,7 @@ static int cmp_mhit(const void *a, const void *b)
 
 /* ---- the test ------------------------------------------------------------ */
 
-static char tmpdirs[4][64];
+static char tmpdirs[NINDEXES][64];
 static double model_score[NSLOTS];
 static int model_hit[NSLOTS];
 
@@ -641,7 +648,7 @@ static int setup(void **state)
     make_vocab();
     make_corpus();
     build_model();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NINDEXES; i++) {
         snprintf(tmpdirs[i], sizeof tmpdirs[i], "/tmp/quire_diffXXXXXX");
         if (!mkdtemp(tmpdirs[i])) return -1;
     }
@@ -651,14 +658,16 @@ static int setup(void **state)
     replace_docs(tmpdirs[2], 64 * 1024);
     tok_flags_cur = FLAGS_STEM_STOP;
     build_index(tmpdirs[3], 64 * 1024);
-    tok_flags_cur = QUIRE_TOK_DEFAULT;
+    tok_flags_cur = FLAGS_NO_CG;
+    build_index(tmpdirs[4], 0);
+    tok_flags_cur = FLAGS_CG;
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NINDEXES; i++)
         nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     for (uint32_t d = 0; d < NSLOTS; d++) {
         free(docs[d].title); free(docs[d].body);
@@ -833,6 +842,73 @@ static void test_with_deletions(void **state)
     run_queries(tmpdirs[2]);
 }
 
+/* Without CommonGrams: the same model, phrases matched on positions. */
+static void test_no_commongrams(void **state)
+{
+    (void)state;
+    tok_flags_cur = FLAGS_NO_CG;
+    set_view(NDOCS, no_deletions);
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[4], 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_tok_flags(r), FLAGS_NO_CG);
+    idx_reader_close(r);
+    run_queries(tmpdirs[4]);
+    tok_flags_cur = FLAGS_CG;
+}
+
+/* Bigram terms are postings, not tokens: an index with CommonGrams has
+ * many more terms and positions than one without, yet every document
+ * length, the total length and so every score are the same. */
+static void test_commongrams_lengths(void **state)
+{
+    (void)state;
+    idx_reader *cg, *plain;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[0], 1, &cg, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_open(tmpdirs[4], 1, &plain, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_nsegments(cg), 1);
+    assert_int_equal(idx_reader_nsegments(plain), 1);
+    assert_int_equal(idx_reader_total_len(cg), idx_reader_total_len(plain));
+    const idx_segment *a = idx_reader_segment(cg, 0);
+    const idx_segment *b = idx_reader_segment(plain, 0);
+    for (uint32_t d = 0; d < NDOCS; d++)
+        assert_int_equal(idx_segment_doclen(a, d), idx_segment_doclen(b, d));
+
+    quire_index *ia, *ib;
+    assert_int_equal(quire_index_open(tmpdirs[0], &ia, &err), QUIRE_OK);
+    assert_int_equal(quire_index_open(tmpdirs[4], &ib, &err), QUIRE_OK);
+    quire_stats sa, sb;
+    assert_int_equal(quire_index_stats(ia, &sa, &err), QUIRE_OK);
+    assert_int_equal(quire_index_stats(ib, &sb, &err), QUIRE_OK);
+    assert_true(sa.terms > sb.terms);          /* bigrams were indexed */
+    assert_true(sa.positions > sb.positions);
+    static const char *qs[] = {"\"of the\"", "\"the of\"", "\"and to a\"",
+                               "the", "\"in that\" OR is", "it -\"for it\""};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        quire_results *ra, *rb;
+        assert_int_equal(quire_search(ia, qs[i], strlen(qs[i]), 20, &ra, &err),
+                         QUIRE_OK);
+        assert_int_equal(quire_search(ib, qs[i], strlen(qs[i]), 20, &rb, &err),
+                         QUIRE_OK);
+        assert_int_equal(quire_results_size(ra), quire_results_size(rb));
+        for (size_t j = 0; j < quire_results_size(ra); j++) {
+            const quire_hit *x = quire_results_get(ra, j);
+            const quire_hit *y = quire_results_get(rb, j);
+            assert_int_equal(x->doc, y->doc);
+            /* same arithmetic in the same order: bit-identical */
+            assert_true(x->score == y->score);
+        }
+        if (i < 3) assert_true(quire_results_size(ra) > 0);
+        quire_results_free(ra);
+        quire_results_free(rb);
+    }
+    quire_index_close(ia);
+    quire_index_close(ib);
+    idx_reader_close(cg);
+    idx_reader_close(plain);
+}
+
 /* Stemming and stop-word removal: stop words leave position gaps that
  * phrases must respect exactly, and words that vanish drop out. */
 static void test_stem_stopwords(void **state)
@@ -847,14 +923,14 @@ static void test_stem_stopwords(void **state)
     assert_int_equal(idx_reader_tok_flags(r), FLAGS_STEM_STOP);
     idx_reader_close(r);
     run_queries(tmpdirs[3]);
-    tok_flags_cur = QUIRE_TOK_DEFAULT;
+    tok_flags_cur = FLAGS_CG;
 }
 
 /* The generator must actually exercise what it claims to. */
 static void test_coverage(void **state)
 {
     (void)state;
-    assert_int_equal(n_checked, 4 * NQUERIES);
+    assert_int_equal(n_checked, NINDEXES * NQUERIES);
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
 }
@@ -865,6 +941,8 @@ int main(void)
         cmocka_unit_test(test_one_segment),
         cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_with_deletions),
+        cmocka_unit_test(test_no_commongrams),
+        cmocka_unit_test(test_commongrams_lengths),
         cmocka_unit_test(test_stem_stopwords),
         cmocka_unit_test(test_coverage),
     };

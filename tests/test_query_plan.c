@@ -2,7 +2,8 @@
  * test_query_plan.c — query planning through the real tokenizer: words
  * giving several terms become phrases, words giving none are dropped (and
  * the groups they empty with them), quoted phrases keep stop-word gaps,
- * nested groups flatten.  Plans are compared as S-expressions from
+ * nested groups flatten, and in CommonGrams indexes phrases are matched
+ * with bigram units.  Plans are compared as S-expressions from
  * qry_plan_dump.  Only tokenizer rules stated in DESIGN.md are relied on.
  */
 #include <setjmp.h>
@@ -31,6 +32,9 @@ static void expect_plan(uint32_t flags, const char *q, const char *want)
 
 #define DEF QUIRE_TOK_DEFAULT
 #define STOP (QUIRE_TOK_DEFAULT | QUIRE_TOK_STOPWORDS_EN)
+/* Without CommonGrams a phrase's units are its slots. */
+#define NOCG (QUIRE_TOK_DEFAULT & ~(uint32_t)QUIRE_TOK_COMMONGRAMS)
+#define CG (QUIRE_TOK_DEFAULT | QUIRE_TOK_COMMONGRAMS)
 
 static void test_words(void **state)
 {
@@ -39,7 +43,7 @@ static void test_words(void **state)
     expect_plan(DEF, "Caf\xc3\xa9", "(TERM cafe)");
     expect_plan(DEF, "cat dog", "(AND (TERM cat) (TERM dog))");
     /* A compound word is the phrase of its parts (query mode). */
-    expect_plan(DEF, "then-candidate", "(PHRASE then@0 candidate@1)");
+    expect_plan(NOCG, "then-candidate", "(PHRASE then@0 candidate@1)");
     expect_plan(DEF, "well-being OR wellbeing",
                 "(OR (PHRASE well@0 being@1) (TERM wellbeing))");
     /* Punctuation never becomes syntax. */
@@ -74,8 +78,55 @@ static void test_structure(void **state)
     /* A phrase of one term is a term. */
     expect_plan(DEF, "\"cat\"", "(TERM cat)");
     /* Repeated terms keep their own slots. */
-    expect_plan(DEF, "\"to be or not to be\"",
+    expect_plan(NOCG, "\"to be or not to be\"",
                 "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5)");
+}
+
+static void test_commongrams_units(void **state)
+{
+    (void)state;
+    /* A pair with a common word is one bigram unit. */
+    expect_plan(CG, "\"great and\"", "(PHRASE great@0 and@1 : great+and@0)");
+    expect_plan(CG, "\"the united\"", "(PHRASE the@0 united@1 : the+united@0)");
+    /* So is the several-term word of a compound. */
+    expect_plan(CG, "then-candidate", "(PHRASE then@0 candidate@1)");
+    expect_plan(CG, "mother-in-law",
+                "(PHRASE mother@0 in@1 law@2 : mother+in@0 in+law@1)");
+    expect_plan(CG, "well-being OR wellbeing",
+                "(OR (PHRASE well@0 being@1) (TERM wellbeing))");
+    /* Words in no pair with a common word stay unigram units. */
+    expect_plan(CG, "\"new york\"", "(PHRASE new@0 york@1)");
+    expect_plan(CG, "\"the united states\"",
+                "(PHRASE the@0 united@1 states@2 : the+united@0 states@2)");
+    expect_plan(CG, "\"new york and boston\"",
+                "(PHRASE new@0 york@1 and@2 boston@3 : new@0 york+and@1 "
+                "and+boston@2)");
+    /* Chains of pairs overlap; a repeated bigram is one plan term. */
+    expect_plan(CG, "\"the representatives of the\"",
+                "(PHRASE the@0 representatives@1 of@2 the@3 : "
+                "the+representatives@0 representatives+of@1 of+the@2)");
+    expect_plan(CG, "\"to be or not to be\"",
+                "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5 : to+be@0 be+or@1 "
+                "or+not@2 not+to@3 to+be@4)");
+    /* Bigrams never span a stop-word gap. */
+    expect_plan(STOP | CG, "\"end of the world\"", "(PHRASE end@0 world@3)");
+    /* Commonness is decided on the terms, after stemming. */
+    expect_plan(CG | QUIRE_TOK_STEM_EN, "\"his houses\"",
+                "(PHRASE his@0 hous@1 : his+hous@0)");
+    /* Words and NOTs are untouched; bigram terms are not highlighted. */
+    expect_plan(CG, "the cat -\"of mice\"",
+                "(AND (TERM the) (TERM cat) (NOT (PHRASE of@0 mice@1 : "
+                "of+mice@0)))");
+    qry_plan *p = NULL;
+    quire_error err = {0};
+    assert_int_equal(qry_plan_text("\"great and\"", 11, CG, &p, &err), QUIRE_OK);
+    assert_int_equal(p->nterms, 3);
+    assert_int_equal(p->terms[0].positive, 1);
+    assert_int_equal(p->terms[1].positive, 1);
+    assert_int_equal(p->terms[2].len, 9);
+    assert_memory_equal(p->terms[2].bytes, "great\x1f" "and", 9);
+    assert_int_equal(p->terms[2].positive, 0);
+    qry_plan_free(p);
 }
 
 static void test_stop_words(void **state)
@@ -86,7 +137,7 @@ static void test_stop_words(void **state)
     expect_plan(STOP, "\"the end\"", "(TERM end)");
     expect_plan(STOP, "the", "(NONE)");
     expect_plan(STOP, "the cat", "(TERM cat)");
-    expect_plan(DEF, "the cat", "(AND (TERM the) (TERM cat))");
+    expect_plan(CG, "the cat", "(AND (TERM the) (TERM cat))");
 }
 
 static void test_errors_pass_through(void **state)
@@ -108,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_dropped),
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_stop_words),
+        cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_errors_pass_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,30 @@
+/*
+ * commongrams.h — the common-word list and bigram terms of CommonGrams
+ * (QUIRE_TOK_COMMONGRAMS), shared by the index builder and the query
+ * planner so both sides always agree on which pairs are indexed.
+ *
+ * In an index built with the flag, every pair of terms at adjacent
+ * positions p, p + 1 of one field where either term is common is also
+ * indexed as the bigram term "first\x1fsecond" at position p.  A phrase
+ * query then iterates the (much rarer) bigrams instead of the posting and
+ * position lists of two very frequent words.  See docs/FORMAT.md and
+ * docs/QUERY.md.
+ */
+#ifndef QUIRE_INDEX_COMMONGRAMS_H
+#define QUIRE_INDEX_COMMONGRAMS_H
+
+#include <stddef.h>
+
+/* Separates the two words of a bigram term.  The tokenizer never emits
+ * control characters, so a bigram can never collide with a real term. */
+#define CG_SEP '\x1f'
+
+/* 1 if `term` (a tokenizer output term) is one of the common words. */
+int cg_is_common(const char *term, size_t len);
+
+/* Writes the bigram term of a and b into out (room for alen + blen + 1
+ * bytes) and returns its length. */
+size_t cg_bigram(char *out, const char *a, size_t alen, const char *b,
+                 size_t blen);
+
+#endif
