@@ -13,6 +13,7 @@
  * Nodes come from a chunked arena owned by the qry_ast, so the tree is
  * freed in one call and node pointers stay stable while it grows.
  */
+#include "query/dump.h"
 #include "query/parse.h"
 
 #include <stdlib.h>
@@ -417,35 +418,16 @@ void qry_ast_free(qry_ast *a)
 
 /* ---- S-expression dump -------------------------------------------------- */
 
-typedef struct dump_buf {
-    char *buf;
-    size_t cap, len;
-} dump_buf;
-
-static void put(dump_buf *d, const char *s, size_t n)
-{
-    if (d->len < d->cap) {
-        size_t room = d->cap - d->len;
-        memcpy(d->buf + d->len, s, n < room ? n : room);
-    }
-    d->len += n;
-}
-
-static void puts_(dump_buf *d, const char *s)
-{
-    put(d, s, strlen(s));
-}
-
 static void dump_node(dump_buf *d, const qry_node *n)
 {
     switch (n->kind) {
     case QRY_WORD:
-        puts_(d, "(TERM ");
-        put(d, n->text, n->len);
-        puts_(d, ")");
+        dump_puts(d, "(TERM ");
+        dump_put(d, n->text, n->len);
+        dump_puts(d, ")");
         return;
     case QRY_PHRASE: {
-        puts_(d, "(PHRASE");
+        dump_puts(d, "(PHRASE");
         size_t i = 0;
         while (i < n->len) {
             while (i < n->len && is_space((unsigned char)n->text[i]))
@@ -454,22 +436,22 @@ static void dump_node(dump_buf *d, const qry_node *n)
             while (i < n->len && !is_space((unsigned char)n->text[i]))
                 i++;
             if (i > s) {
-                puts_(d, " ");
-                put(d, n->text + s, i - s);
+                dump_puts(d, " ");
+                dump_put(d, n->text + s, i - s);
             }
         }
-        puts_(d, ")");
+        dump_puts(d, ")");
         return;
     }
-    case QRY_AND: puts_(d, "(AND"); break;
-    case QRY_OR: puts_(d, "(OR"); break;
-    case QRY_NOT: puts_(d, "(NOT"); break;
+    case QRY_AND: dump_puts(d, "(AND"); break;
+    case QRY_OR: dump_puts(d, "(OR"); break;
+    case QRY_NOT: dump_puts(d, "(NOT"); break;
     }
     for (const qry_node *c = n->child; c; c = c->next) {
-        puts_(d, " ");
+        dump_puts(d, " ");
         dump_node(d, c);
     }
-    puts_(d, ")");
+    dump_puts(d, ")");
 }
 
 size_t qry_ast_dump(const qry_ast *a, char *buf, size_t cap)

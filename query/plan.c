@@ -5,6 +5,7 @@
  * query, so clarity wins over speed here; evaluation (eval.c) is where the
  * time goes.
  */
+#include "query/dump.h"
 #include "query/plan.h"
 
 #include <stdlib.h>
@@ -394,71 +395,49 @@ void qry_plan_free(qry_plan *p)
 
 /* ---- dump ---------------------------------------------------------------- */
 
-typedef struct dump_buf {
-    char *buf;
-    size_t cap, len;
-} dump_buf;
-
-static void put(dump_buf *d, const char *s, size_t n)
-{
-    if (d->len < d->cap) {
-        size_t room = d->cap - d->len;
-        memcpy(d->buf + d->len, s, n < room ? n : room);
-    }
-    d->len += n;
-}
-
-static void put_u32(dump_buf *d, uint32_t v)
-{
-    char tmp[12];
-    size_t i = sizeof tmp;
-    do { tmp[--i] = (char)('0' + v % 10); v /= 10; } while (v);
-    put(d, tmp + i, sizeof tmp - i);
-}
-
 static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
 {
     switch (n->kind) {
     case PL_TERM:
-        put(d, "(TERM ", 6);
-        put(d, p->terms[n->term].bytes, p->terms[n->term].len);
-        put(d, ")", 1);
+        dump_put(d, "(TERM ", 6);
+        dump_put(d, p->terms[n->term].bytes, p->terms[n->term].len);
+        dump_put(d, ")", 1);
         return;
     case PL_PHRASE:
-        put(d, "(PHRASE", 7);
+        dump_put(d, "(PHRASE", 7);
         for (uint32_t i = 0; i < n->n; i++) {
             const pl_term *t = &p->terms[n->slot_term[i]];
-            put(d, " ", 1);
-            put(d, t->bytes, t->len);
-            put(d, "@", 1);
-            put_u32(d, n->slot_rel[i]);
+            dump_put(d, " ", 1);
+            dump_put(d, t->bytes, t->len);
+            dump_put(d, "@", 1);
+            dump_u32(d, n->slot_rel[i]);
         }
         if (n->nunits != n->n) {
-            put(d, " :", 2);
+            dump_put(d, " :", 2);
             for (uint32_t i = 0; i < n->nunits; i++) {
                 const pl_term *t = &p->terms[n->unit_term[i]];
-                put(d, " ", 1);
+                dump_put(d, " ", 1);
                 for (size_t j = 0; j < t->len; j++)
-                    put(d, t->bytes[j] == CG_SEP ? "+" : &t->bytes[j], 1);
-                put(d, "@", 1);
-                put_u32(d, n->unit_rel[i]);
+                    dump_put(d, t->bytes[j] == CG_SEP ? "+" : &t->bytes[j], 1);
+                dump_put(d, "@", 1);
+                dump_u32(d, n->unit_rel[i]);
             }
         }
-        put(d, ")", 1);
+        dump_put(d, ")", 1);
         return;
     case PL_AND:
     case PL_OR:
-        put(d, n->kind == PL_AND ? "(AND" : "(OR", n->kind == PL_AND ? 4 : 3);
+        dump_put(d, n->kind == PL_AND ? "(AND" : "(OR", n->kind == PL_AND ? 4 : 3);
         for (uint32_t i = 0; i < n->n; i++) {
-            put(d, " ", 1);
+            dump_put(d, " ", 1);
             dump_node(d, p, n->kids[i]);
         }
         for (uint32_t i = 0; i < n->nnots; i++) {
-            put(d, " (NOT ", 6);
+            dump_put(d, " (NOT ", 6);
             dump_node(d, p, n->nots[i]);
-            put(d, ")", 1);
+            dump_put(d, ")", 1);
         }
-        put(d, ")", 1);
+        dump_put(d, ")", 1);
         return;
     }
 }
@@ -469,7 +448,7 @@ size_t qry_plan_dump(const qry_plan *p, char *buf, size_t cap)
     if (p->root)
         dump_node(&d, p, p->root);
     else
-        put(&d, "(NONE)", 6);
+        dump_put(&d, "(NONE)", 6);
     if (cap)
         buf[d.len < cap ? d.len : cap - 1] = '\0';
     return d.len;
