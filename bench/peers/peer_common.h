@@ -379,4 +379,18 @@ static inline void peer_usage(const char *prog)
     exit(2);
 }
 
+/* The command line every peer shares: build DIR CORPUS | query DIR FILE REPS. */
+typedef int (*peer_build_fn)(const char *dir, const char *corpus);
+typedef int (*peer_query_fn)(const char *dir, const char *queries, int reps);
+
+static inline int peer_main(int argc, char **argv, peer_build_fn build, peer_query_fn query)
+{
+    if (argc == 4 && !strcmp(argv[1], "build"))
+        return build(argv[2], argv[3]);
+    if (argc == 5 && !strcmp(argv[1], "query"))
+        return query(argv[2], argv[3], atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
+    peer_usage(argv[0]);
+    return 2;
+}
+
 #endif /* PEER_COMMON_H */

@@ -221,12 +221,7 @@ static int stats(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "build"))
-        return build(argv[2], argv[3]);
-    if (argc == 5 && !strcmp(argv[1], "query"))
-        return query(argv[2], argv[3], atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
     if (argc == 3 && !strcmp(argv[1], "stats"))
         return stats(argv[2]);
-    peer_usage(argv[0]);
-    return 2;
+    return peer_main(argc, argv, build, query);
 }

@@ -153,10 +153,5 @@ static int query(const char *dir, const char *qfile, int reps)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "build"))
-        return build(argv[2], argv[3]);
-    if (argc == 5 && !strcmp(argv[1], "query"))
-        return query(argv[2], argv[3], atoi(argv[4]) > 0 ? atoi(argv[4]) : 1);
-    peer_usage(argv[0]);
-    return 2;
+    return peer_main(argc, argv, build, query);
 }
