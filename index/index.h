@@ -107,6 +107,14 @@ void idx_postings_close(idx_postings *p);
  * until the iterator moves.  Returns NULL on corrupt data. */
 const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n);
 
+/* A cursor over the positions of the current document, decoded a block
+ * at a time as it moves, so a phrase check can stop at its answer instead
+ * of materialising every position first.  Opened on the iterator's
+ * current document; valid until the iterator moves.  Returns 0, or -1 at
+ * the end of the list or on corrupt data.  Step with idx_poscur_next. */
+typedef struct idx_poscur idx_poscur;
+int idx_poscur_open(idx_postings *p, idx_poscur *c);
+
 /* Block-max support.  Moves the skip cursor (not the decoded block) to the
  * block that may contain `target` and returns that block's last document,
  * or IDX_END when target is past the list.  *max_tf and *min_len bound the

@@ -33,7 +33,15 @@ struct idx_postings {
 };
 
 
+struct idx_poscur {
+    idx_postings *p;
+    uint32_t left;   /* positions not yet returned */
+    uint32_t at;     /* next delta in p->pbuf */
+    uint32_t pos;    /* the last position returned */
+};
+
 /* Slow paths (segread.c). */
+int idx_poscur_refill_(idx_poscur *c);
 uint32_t idx_postings_next_block_(idx_postings *p);
 uint32_t idx_postings_advance_slow_(idx_postings *p, uint32_t target);
 void idx_postings_load_tfs_(idx_postings *p);
@@ -67,6 +75,18 @@ static inline uint32_t idx_postings_freq(idx_postings *p)
     if (p->doc == IDX_END) return 0;
     if (!p->tf_ready) idx_postings_load_tfs_(p);
     return p->tf_buf[p->i];
+}
+
+/* Steps to the next position of the document: 1 with c->pos set, 0 when
+ * there is none left, -1 on corrupt data.  Positions are delta-coded from
+ * 0 within a document. */
+static inline int idx_poscur_next(idx_poscur *c)
+{
+    if (!c->left) return 0;
+    if (c->at == IDX_BLOCK && idx_poscur_refill_(c) != 0) return -1;
+    c->pos += c->p->pbuf[c->at++];
+    c->left--;
+    return 1;
 }
 
 #endif

@@ -518,15 +518,25 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
     return 0;
 }
 
-const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n)
+/* Index k (within the term) of the current document's first position and
+ * its tf; -1 when the iterator is at the end or the counts are corrupt. */
+static int pos_start(idx_postings *p, uint64_t *k, uint32_t *tf)
 {
-    if (p->doc == IDX_END) return NULL;
+    if (p->doc == IDX_END) return -1;
     ensure_tfs(p);
     if (p->psum_i > p->i) { p->psum_i = 0; p->psum = 0; }
     while (p->psum_i < p->i) p->psum += p->tf_buf[p->psum_i++];
-    uint32_t tf = p->tf_buf[p->i];
-    uint64_t k = p->blk_pos_k + p->psum;
-    if (k + tf > p->t.cf) return NULL;
+    *tf = p->tf_buf[p->i];
+    *k = p->blk_pos_k + p->psum;
+    if (*k + *tf > p->t.cf) return -1;
+    return 0;
+}
+
+const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n)
+{
+    uint64_t k;
+    uint32_t tf;
+    if (pos_start(p, &k, &tf) != 0) return NULL;
     if (tf > p->out_cap) {
         uint32_t cap = p->out_cap ? p->out_cap : 16;
         while (cap < tf) cap *= 2;
@@ -550,6 +560,27 @@ const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n)
     }
     *n = tf;
     return p->out;
+}
+
+int idx_poscur_open(idx_postings *p, idx_poscur *c)
+{
+    uint64_t k;
+    uint32_t tf;
+    if (pos_start(p, &k, &tf) != 0) return -1;
+    uint64_t pb = k / IDX_BLOCK;
+    if (pb != p->pblk && load_pos_block(p, pb) != 0) return -1;
+    c->p = p;
+    c->left = tf;
+    c->at = (uint32_t)(k % IDX_BLOCK);
+    c->pos = 0;
+    return 0;
+}
+
+int idx_poscur_refill_(idx_poscur *c)
+{
+    if (load_pos_block(c->p, c->p->pblk + 1) != 0) return -1;
+    c->at = 0;
+    return 0;
 }
 
 uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,

@@ -31,9 +31,11 @@
  * Top-k uses a size-k min-heap; since documents arrive in ascending
  * index-wide order, a newcomer that merely ties the heap's minimum is
  * worse (higher doc number) and is rejected, which gives the required
- * tie order for free.  Pure disjunctions and conjunctions of terms use
- * block-max pruning (see "Block-max" below), which skips documents that
- * cannot enter the heap and so returns exactly the exhaustive top-k.
+ * tie order for free.  Pure disjunctions and conjunctions of terms, and
+ * phrases, use block-max pruning (see "Block-max" below and
+ * collect_phrase), which skips documents that cannot enter the heap and
+ * so returns exactly the exhaustive top-k; a phrase also skips the
+ * position check of any candidate its unit tfs and length rule out.
  */
 #include "query/query.h"
 
@@ -143,9 +145,7 @@ struct qit {
     uint32_t nnots;
     /* PHRASE */
     const uint32_t *slot_rel;   /* relative position of each unit */
-    const uint32_t **pos;
-    uint32_t *npos;
-    uint32_t *cur;          /* per-slot cursors of phrase_verify */
+    idx_poscur *pc;         /* per-unit position cursors of phrase_verify */
     uint32_t pfreq;
     qev *ev;
 };
@@ -161,9 +161,7 @@ static void it_free(qit *it)
     free(it->kids);
     free(it->order);
     free(it->nots);
-    free(it->pos);
-    free(it->npos);
-    free(it->cur);
+    free(it->pc);
     free(it);
 }
 
@@ -197,6 +195,31 @@ static uint32_t align(qit **v, uint32_t n, uint32_t target)
     }
 }
 
+/* align() for a phrase's units, which are all terms: calls the posting
+ * iterators directly rather than through it_seek's dispatch, which was
+ * half the cost of a candidate of a frequent phrase.  The units' `doc`
+ * fields are brought up to date on return. */
+static uint32_t align_units(qit **v, uint32_t n, uint32_t target)
+{
+    uint32_t d = idx_postings_advance(v[0]->p, target);
+    while (d != IDX_END) {
+        uint32_t i;
+        for (i = 1; i < n; i++) {
+            uint32_t di = idx_postings_advance(v[i]->p, d);
+            if (di != d) {
+                d = di;
+                break;
+            }
+        }
+        if (i == n)
+            break;
+        d = idx_postings_advance(v[0]->p, d);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        v[i]->doc = idx_postings_doc(v[i]->p);
+    return d;
+}
+
 static int excluded(qit *it, uint32_t d)
 {
     for (uint32_t j = 0; j < it->nnots; j++)
@@ -205,55 +228,61 @@ static int excluded(qit *it, uint32_t d)
     return 0;
 }
 
-/* Position check of a phrase on the doc all its slots sit on.  Slot i
- * must occur at p + rel[i] for a common start p.  The slot with the
- * fewest positions anchors; the others keep a cursor that only moves
- * forward, so one document costs O(sum of frequencies).  Counts every
- * start p when scoring, stops at the first otherwise. */
+/* Position check of a phrase on the doc all its units sit on.  Unit i
+ * must occur at p + rel[i] for a common start p.  The unit with the
+ * smallest tf anchors; the others are position cursors that only move
+ * forward and decode as they go, so one document costs at most the sum
+ * of its frequencies and a check that fails early, or a count that needs
+ * one occurrence, stops early.  Counts every start p when scoring, stops
+ * at the first otherwise. */
 static int phrase_verify(qit *it)
 {
-    uint32_t n = it->n, anchor = 0;
+    uint32_t n = it->n, anchor = 0, amin = UINT32_MAX;
+    idx_poscur *c = it->pc;
+    const uint32_t *rel = it->slot_rel;
     for (uint32_t i = 0; i < n; i++) {
-        it->pos[i] = idx_postings_positions(it->kids[i]->p, &it->npos[i]);
-        if (!it->pos[i]) {
+        uint32_t tf = idx_postings_freq(it->kids[i]->p);
+        if (tf < amin) {
+            amin = tf;
+            anchor = i;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        /* every unit has at least one position: step the others onto it */
+        if (idx_poscur_open(it->kids[i]->p, &c[i]) != 0 ||
+            (i != anchor && idx_poscur_next(&c[i]) != 1)) {
             it->ev->corrupt = 1;
             return 0;
         }
-        if (it->npos[i] < it->npos[anchor])
-            anchor = i;
     }
-    uint32_t *cur = it->cur;
-    memset(cur, 0, n * sizeof *cur);
-    const uint32_t *rel = it->slot_rel;
     uint32_t count = 0;
-    const uint32_t *ap = it->pos[anchor];
-    for (uint32_t a = 0; a < it->npos[anchor]; a++) {
-        if (ap[a] < rel[anchor])
+    int r;
+    while ((r = idx_poscur_next(&c[anchor])) > 0) {
+        uint32_t ap = c[anchor].pos;
+        if (ap < rel[anchor])
             continue;
-        uint64_t start = (uint64_t)ap[a] - rel[anchor];
-        int ok = 1;
-        for (uint32_t j = 0; j < n; j++) {
+        uint64_t start = (uint64_t)ap - rel[anchor];
+        uint32_t j;
+        for (j = 0; j < n; j++) {
             if (j == anchor) continue;
             uint64_t want = start + rel[j];
-            const uint32_t *pj = it->pos[j];
-            uint32_t c = cur[j];
-            while (c < it->npos[j] && pj[c] < want)
-                c++;
-            cur[j] = c;
-            if (c == it->npos[j])
-                goto done;      /* later starts need later positions */
-            if (pj[c] != want) {
-                ok = 0;
-                break;
+            while (c[j].pos < want) {
+                r = idx_poscur_next(&c[j]);
+                if (r <= 0)
+                    goto done;  /* later starts need later positions */
             }
+            if (c[j].pos != want)
+                break;
         }
-        if (ok) {
+        if (j == n) {
             count++;
             if (!it->ev->scoring)
                 break;
         }
     }
 done:
+    if (r < 0)
+        it->ev->corrupt = 1;
     it->pfreq = count;
     return count > 0;
 }
@@ -276,13 +305,13 @@ static uint32_t it_seek(qit *it, uint32_t target)
             d = align(it->order, it->n, d + 1);
         break;
     case IT_PHRASE:
-        d = align(it->order, it->n, target);
+        d = align_units(it->order, it->n, target);
         while (d != IDX_END && !phrase_verify(it)) {
             if (it->ev->corrupt) {
                 d = IDX_END;
                 break;
             }
-            d = align(it->order, it->n, d + 1);
+            d = align_units(it->order, it->n, d + 1);
         }
         break;
     case IT_OR:
@@ -395,10 +424,8 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         if (!it) return -1;
         it->kids = calloc(nu, sizeof *it->kids);
         it->order = malloc(nu * sizeof *it->order);
-        it->pos = malloc(nu * sizeof *it->pos);
-        it->npos = malloc(nu * sizeof *it->npos);
-        it->cur = malloc(nu * sizeof *it->cur);
-        if (!it->kids || !it->order || !it->pos || !it->npos || !it->cur) {
+        it->pc = malloc(nu * sizeof *it->pc);
+        if (!it->kids || !it->order || !it->pc) {
             it_free(it);
             return -1;
         }
@@ -671,6 +698,114 @@ static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
     }
 }
 
+/* Top-k over one segment whose root is a phrase.  Each occurrence of the
+ * phrase takes a distinct position of every unit, so its frequency is at
+ * most the smallest unit tf, and it can only be in a document that every
+ * unit's posting lists hold.  Two bounds follow, both checked before the
+ * expensive part, the position check:
+ *  - per block range, as in collect_blockmax: for candidate d, with E the
+ *    smallest last doc of the units' blocks covering d, every doc in
+ *    [d, E] scores at most weight * sat(min max_tf, max min_len);
+ *  - per document: weight * sat(min tf, len).  For a given threshold and
+ *    tf that is a length cut-off, recomputed only when the threshold
+ *    moves, so a candidate costs a tf and a length compare, no floating
+ *    point.  Frequent phrases of frequent words are candidates in a large
+ *    share of all documents, and this is the loop they run through.
+ * `pb` has room for one entry per unit. */
+typedef struct ph_block {
+    uint32_t end, max_tf, min_len;
+    int valid;
+} ph_block;
+
+#define PH_CUTS 8
+
+/* Lengths from cut[f - 1] on cannot beat thr with phrase frequency f.
+ * Derived from w*f*(k1+1)/(f + norm(len)) <= thr, rounded up by a
+ * length so rounding can only keep a document for exact scoring. */
+static void ph_cutoffs(const qev *ev, double w, double thr, uint32_t *cut)
+{
+    for (uint32_t f = 1; f <= PH_CUTS; f++) {
+        double lim = w * f * (BM25_K1 + 1.0) / thr - f;
+        double len = (lim / BM25_K1 - (1.0 - BM25_B)) / ev->len_scale;
+        if (!(len < 4e9))   /* also NaN */
+            cut[f - 1] = UINT32_MAX;
+        else
+            cut[f - 1] = len < 0 ? 0 : (uint32_t)len + 2;
+    }
+}
+
+static void collect_phrase(qev *ev, qit *ph, ph_block *pb,
+                           const idx_segment *seg, uint64_t base, topk *t)
+{
+    const uint64_t *del = idx_segment_deleted(seg);
+    uint32_t n = ph->n;
+    for (uint32_t i = 0; i < n; i++)
+        pb[i].valid = 0;
+    uint32_t rng_end = 0;
+    int rng_valid = 0;
+    double rng_ub = 0, cut_thr = NAN;
+    uint32_t cut[PH_CUTS];
+    /* it_build left the phrase on its first match, already verified */
+    uint32_t d = ph->doc;
+    int verified = 1;
+    while (d != IDX_END) {
+        double thr = topk_threshold(t);
+        if (!verified && thr > -INFINITY) {
+            if (!rng_valid || rng_end < d) {
+                uint32_t f = UINT32_MAX, len = 0, end = IDX_END - 1;
+                for (uint32_t i = 0; i < n; i++) {
+                    ph_block *b = &pb[i];
+                    if (!b->valid || b->end < d) {
+                        b->end = idx_postings_shallow_advance(
+                            ph->kids[i]->p, d, &b->max_tf, &b->min_len);
+                        b->valid = 1;
+                        if (b->end < d) {   /* inconsistent skip data */
+                            b->end = d;
+                            b->max_tf = UINT32_MAX;
+                            b->min_len = 0;
+                        }
+                    }
+                    if (b->max_tf < f) f = b->max_tf;
+                    if (b->min_len > len) len = b->min_len;
+                    if (b->end < end) end = b->end;
+                }
+                rng_ub = ph->weight * bm25_sat((double)f, bm25_norm(ev, len)) *
+                         BOUND_SLACK;
+                rng_end = end;
+                rng_valid = 1;
+            }
+            if (rng_ub <= thr) {
+                d = align_units(ph->order, n, rng_end + 1);
+                continue;
+            }
+            uint32_t f = idx_postings_freq(ph->order[0]->p);
+            for (uint32_t i = 1; i < n && f > 1; i++) {
+                uint32_t tf = idx_postings_freq(ph->order[i]->p);
+                if (tf < f) f = tf;
+            }
+            if (f <= PH_CUTS) {
+                if (thr != cut_thr) {
+                    ph_cutoffs(ev, ph->weight, thr, cut);
+                    cut_thr = thr;
+                }
+                if (idx_segment_doclen(seg, d) >= cut[f - 1]) {
+                    d = align_units(ph->order, n, d + 1);
+                    continue;
+                }
+            }
+        }
+        if (!idx_is_deleted(del, d) && (verified || phrase_verify(ph))) {
+            double norm = bm25_norm(ev, idx_segment_doclen(seg, d));
+            topk_push(t, ph->weight * bm25_sat((double)ph->pfreq, norm),
+                      base + d);
+        }
+        if (ev->corrupt)
+            return;
+        verified = 0;
+        d = align_units(ph->order, n, d + 1);
+    }
+}
+
 static int blockmax_eligible(const qit *root)
 {
     if (root->kind == IT_TERM)
@@ -719,6 +854,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     qev ev = {0};
     topk t = {0};
     bm_term *bt = NULL;
+    ph_block *pb = NULL;
     rc = ev_init(&ev, r, plan, 1, err);
     if (rc) goto out;
     /* The heap never needs more room than there are live documents. */
@@ -738,7 +874,16 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         if (!root) continue;
         const idx_segment *seg = idx_reader_segment(r, s);
         uint64_t base = idx_reader_base(r, s);
-        if (opt->blockmax && blockmax_eligible(root)) {
+        if (opt->blockmax && root->kind == IT_PHRASE) {
+            ph_block *nb = realloc(pb, root->n * sizeof *pb);
+            if (!nb) {
+                it_free(root);
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+                goto out;
+            }
+            pb = nb;
+            collect_phrase(&ev, root, pb, seg, base, &t);
+        } else if (opt->blockmax && blockmax_eligible(root)) {
             bm_term *nb = realloc(bt, (root->n ? root->n : 1) * sizeof *bt);
             if (!nb) {
                 it_free(root);
@@ -762,6 +907,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     *nhits = t.n;
 out:
     free(bt);
+    free(pb);
     free(t.h);
     ev_free(&ev);
     qry_plan_free(plan);
