@@ -144,7 +144,7 @@ struct qit {
     qit **nots;             /* AND: excluded */
     uint32_t nnots;
     /* PHRASE */
-    const uint32_t *slot_rel;   /* relative position of each unit */
+    uint32_t *order_rel;    /* relative position of each unit of order */
     idx_poscur *pc;         /* per-unit position cursors of phrase_verify */
     uint32_t pfreq;
     qev *ev;
@@ -162,6 +162,7 @@ static void it_free(qit *it)
     free(it->order);
     free(it->nots);
     free(it->pc);
+    free(it->order_rel);
     free(it);
 }
 
@@ -229,43 +230,43 @@ static int excluded(qit *it, uint32_t d)
 }
 
 /* Position check of a phrase on the doc all its units sit on.  Unit i
- * must occur at p + rel[i] for a common start p.  The unit with the
- * smallest tf anchors; the others are position cursors that only move
- * forward and decode as they go, so one document costs at most the sum
- * of its frequencies and a check that fails early, or a count that needs
- * one occurrence, stops early.  Counts every start p when scoring, stops
- * at the first otherwise. */
+ * must occur at p + rel[i] for a common start p.  The rarest unit
+ * anchors and the others are checked rarest first; each is a position
+ * cursor, opened only when the check first needs it, that moves forward
+ * and decodes as it goes.  So a document costs at most the sum of its
+ * frequencies, and a check that fails on the first pair — most of the
+ * candidates of a phrase of rare and common words — never decodes the
+ * tfs or positions of the remaining units.  Counts every start p when
+ * scoring, stops at the first otherwise. */
 static int phrase_verify(qit *it)
 {
-    uint32_t n = it->n, anchor = 0, amin = UINT32_MAX;
+    uint32_t n = it->n;
     idx_poscur *c = it->pc;
-    const uint32_t *rel = it->slot_rel;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t tf = idx_postings_freq(it->kids[i]->p);
-        if (tf < amin) {
-            amin = tf;
-            anchor = i;
-        }
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        /* every unit has at least one position: step the others onto it */
-        if (idx_poscur_open(it->kids[i]->p, &c[i]) != 0 ||
-            (i != anchor && idx_poscur_next(&c[i]) != 1)) {
-            it->ev->corrupt = 1;
-            return 0;
-        }
+    const uint32_t *rel = it->order_rel;
+    for (uint32_t i = 1; i < n; i++)
+        c[i].p = NULL;
+    if (idx_poscur_open(it->order[0]->p, &c[0]) != 0) {
+        it->ev->corrupt = 1;
+        return 0;
     }
     uint32_t count = 0;
     int r;
-    while ((r = idx_poscur_next(&c[anchor])) > 0) {
-        uint32_t ap = c[anchor].pos;
-        if (ap < rel[anchor])
+    while ((r = idx_poscur_next(&c[0])) > 0) {
+        uint32_t ap = c[0].pos;
+        if (ap < rel[0])
             continue;
-        uint64_t start = (uint64_t)ap - rel[anchor];
+        uint64_t start = (uint64_t)ap - rel[0];
         uint32_t j;
-        for (j = 0; j < n; j++) {
-            if (j == anchor) continue;
+        for (j = 1; j < n; j++) {
             uint64_t want = start + rel[j];
+            if (!c[j].p) {
+                /* every unit has a position here: step onto the first */
+                if (idx_poscur_open(it->order[j]->p, &c[j]) != 0 ||
+                    idx_poscur_next(&c[j]) != 1) {
+                    r = -1;
+                    goto done;
+                }
+            }
             while (c[j].pos < want) {
                 r = idx_poscur_next(&c[j]);
                 if (r <= 0)
@@ -425,12 +426,12 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         it->kids = calloc(nu, sizeof *it->kids);
         it->order = malloc(nu * sizeof *it->order);
         it->pc = malloc(nu * sizeof *it->pc);
-        if (!it->kids || !it->order || !it->pc) {
+        it->order_rel = malloc(nu * sizeof *it->order_rel);
+        if (!it->kids || !it->order || !it->pc || !it->order_rel) {
             it_free(it);
             return -1;
         }
         it->n = nu;
-        it->slot_rel = pn->unit_rel;
         it->weight = weight;
         it->cost = UINT64_MAX;
         for (uint32_t i = 0; i < nu; i++) {
@@ -444,6 +445,10 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
             it->order[i] = it->kids[i];
         }
         sort_by_cost(it->order, it->n);
+        for (uint32_t i = 0; i < nu; i++)
+            for (uint32_t j = 0; j < nu; j++)
+                if (it->order[i] == it->kids[j])
+                    it->order_rel[i] = pn->unit_rel[j];
         it->doc = 0;
         it_seek(it, 0);
         *out = it;
