@@ -17,6 +17,9 @@
  *
  * Usage: bench_tokenize [--sample FILE] [--english FILE.jsonl|txt]
  *                       [--mixed FILE] [--mb N] [--reps N] [--flags N]
+ *                       [--only sample|english|mixed] [--no-fts5]
+ * --only and --no-fts5 narrow a run for profilers (callgrind, perf), whose
+ * counts should not mix the two tokenizers or the corpora.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -252,6 +255,8 @@ static double run_fts5(const corpus *c, sink *s)
 }
 #endif
 
+static int no_fts5;
+
 static void report(const char *name, const corpus *c, uint32_t flags, int reps)
 {
     double best_q = 1e30, best_f = 1e30;
@@ -264,6 +269,7 @@ static void report(const char *name, const corpus *c, uint32_t flags, int reps)
         qs = s;
 #ifdef QUIRE_HAVE_SQLITE
         sink f = {0, 0};
+        if (no_fts5) continue;
         dt = run_fts5(c, &f);
         if (dt < 0) { fprintf(stderr, "%s: fts5 failed\n", name); return; }
         if (dt < best_f) best_f = dt;
@@ -273,7 +279,7 @@ static void report(const char *name, const corpus *c, uint32_t flags, int reps)
     double mb = (double)c->len / 1e6;
     double q = mb / best_q;
 #ifdef QUIRE_HAVE_SQLITE
-    double f = mb / best_f;
+    double f = no_fts5 ? 0 : mb / best_f;
     printf("| %-8s | %8.1f | %10.1f | %9.1f | %5.2fx | %10zu | %10zu |\n", name, mb,
            q, f, q / f, qs.terms, fs.terms);
 #else
@@ -287,7 +293,7 @@ static void report(const char *name, const corpus *c, uint32_t flags, int reps)
 int main(int argc, char **argv)
 {
     const char *sample = "corpus/news-sample.txt", *english = NULL;
-    const char *mixed = "corpus/cache/mixed.txt";
+    const char *mixed = "corpus/cache/mixed.txt", *only = NULL;
     double target_mb = 50;
     int reps = 3;
     uint32_t flags = TOK_FOLD_DIACRITICS;
@@ -298,9 +304,12 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--mb")) target_mb = atof(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--flags")) flags = (uint32_t)atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--only")) only = argv[++i];
+        else if (!strcmp(argv[i], "--no-fts5")) no_fts5 = 1;
         else {
             fprintf(stderr, "usage: %s [--sample FILE] [--english FILE.jsonl|txt] "
-                            "[--mixed FILE] [--mb N] [--reps N] [--flags N]\n", argv[0]);
+                            "[--mixed FILE] [--mb N] [--reps N] [--flags N] "
+                            "[--only sample|english|mixed] [--no-fts5]\n", argv[0]);
             return 2;
         }
     }
@@ -313,7 +322,11 @@ int main(int argc, char **argv)
     printf("|----------|---------:|-----------:|----------:|-------:|-----------:|-----------:|\n");
 
     corpus c;
-    if (load_repeated(sample, (size_t)(target_mb * 1e6), &c) == 0) {
+    if (only && strcmp(only, "sample")) sample = NULL;
+    if (only && strcmp(only, "english")) english = NULL;
+    if (only && strcmp(only, "mixed")) mixed = NULL;
+    if (!sample) {
+    } else if (load_repeated(sample, (size_t)(target_mb * 1e6), &c) == 0) {
         report("sample", &c, flags, reps);
         free(c.data);
         free(c.lines);
@@ -330,7 +343,8 @@ int main(int argc, char **argv)
         }
     }
     memset(&c, 0, sizeof c);
-    if ((c.data = read_file(mixed, &c.len)) != NULL && index_lines(&c) == 0) {
+    if (!mixed) {
+    } else if ((c.data = read_file(mixed, &c.len)) != NULL && index_lines(&c) == 0) {
         report("mixed", &c, flags, reps);
     } else {
         fprintf(stderr, "no %s (run corpus/make-mixed)\n", mixed);
