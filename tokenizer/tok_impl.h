@@ -53,6 +53,19 @@ typedef struct tok_cjk_char {
     char fold[TOK_CJK_FOLD];
 } tok_cjk_char;
 
+/* A window of the fast scanner (tok_fast.c): 64 bytes as bit masks, bit i
+ * for byte i.  `low` is every byte OR 0x20, which lower-cases ASCII
+ * letters and leaves digits alone; it has slack for 16-byte copies. */
+#define TOK_WIN 64
+typedef struct tok_block {
+    uint64_t alnum; /* ASCII letter or digit */
+    uint64_t plain; /* ASCII byte of class TC_SEP (this includes '(') */
+    uint64_t high;  /* byte >= 0x80 */
+    unsigned char low[TOK_WIN + 16];
+} tok_block;
+typedef void (*tok_classify_fn)(const unsigned char *w, tok_block *b);
+enum { TOK_SIMD_BEST = 0, TOK_SIMD_SCALAR = 1, TOK_SIMD_SSE2 = 2, TOK_SIMD_AVX2 = 3 };
+
 /* Kinds of emitted terms, for the optional stages. */
 enum { TOK_K_WORD = 1, TOK_K_STEM = 2, TOK_K_CJK = 4 };
 
@@ -61,6 +74,7 @@ struct tok_tokenizer {
     int mode;
     int diacritics;
     int fast; /* shortcuts for plain words on (tok_set_fast_paths) */
+    tok_classify_fn classify; /* the fast scanner's, chosen for the CPU */
     struct sb_stemmer *stemmer;
 
     /* The current tok_run. */
@@ -183,10 +197,20 @@ long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap);
 int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
              size_t end, uint32_t pos, int kind);
-/* Turns the plain-word shortcuts (the SSE2 path and the early emission of
- * a word before a separator) off, so every word takes the general path.
+/* Turns the plain-word shortcuts (the fast scanner and the early emission
+ * of a word before a separator) off, so every word takes the general path.
  * For tests: both settings must give the same stream. */
 void tok_set_fast_paths(tok_tokenizer *t, int on);
+/* tok_fast.c.  tok_classifier returns the classifier of that kind, NULL if
+ * the CPU or the build lacks it; all give the same blocks. */
+tok_classify_fn tok_classifier(int which);
+void tok_classify_scalar(const unsigned char *w, tok_block *b);
+size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc);
+/* For tests: the fast scanner with another classifier (TOK_SIMD_*);
+ * returns -1 if there is none of that kind here. */
+int tok_set_simd(tok_tokenizer *t, int which);
+/* tokenizer.c: the end of the editorial mark opened by s[at] == '[', or 0. */
+size_t tok_editorial_end(const char *s, size_t at, size_t len);
 /* tok_words.c */
 int tok_words(tok_tokenizer *t);
 int tok_url(tok_tokenizer *t, size_t start, size_t end);

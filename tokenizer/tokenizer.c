@@ -23,13 +23,6 @@
 #include <libstemmer.h>
 #include <utf8proc.h>
 
-#if defined(__SSE2__) && !defined(TOK_NO_SIMD)
-#include <emmintrin.h>
-#define TOK_HAVE_SSE2 1
-#else
-#define TOK_HAVE_SSE2 0
-#endif
-
 /* Class of each ASCII byte; see tok_internal.h.  Kept apart from the big
  * table so the ASCII path is one small, cache-resident lookup. */
 #define L TC_LETTER
@@ -410,7 +403,7 @@ static int ieq(const char *a, size_t n, const char *lit)
 /* If text[at] is '[' opening one of the recognised editorial marks,
  * returns the offset just past its ']', else 0.  The list is short on
  * purpose: brackets with other content ([1], [Trump]) are ordinary text. */
-static size_t editorial_end(const char *s, size_t at, size_t len)
+size_t tok_editorial_end(const char *s, size_t at, size_t len)
 {
     static const char *const marks[] = {
         "sic", "sic!", "...", "\xe2\x80\xa6", ". . .", "....",
@@ -573,106 +566,6 @@ static inline size_t simple_end(const tok_tokenizer *t, const unsigned char *s,
     return TF_CLASS(tok_fold_entry(t->diacritics, cp)) == TC_SEP ? k : 0;
 }
 
-#if TOK_HAVE_SSE2
-/* Bit masks of 16 bytes: letters or digits, capitals, separators (ASCII
- * bytes of class TC_SEP, except '(' which may open "(s)"); and the bytes
- * lower-cased into `low`. */
-static inline void classify16(const unsigned char *p, uint32_t *alnum,
-                              uint32_t *upper, uint32_t *sep, char *low)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)),
-                                   _mm_cmplt_epi8(lo, _mm_set1_epi8('z' + 1)));
-    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
-                                  _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
-                               _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-    /* Connectors, '[' and '(': , - . / (0x2c-0x2f) # ' ( : @ [ _ */
-    __m128i special = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x2b)),
-                                    _mm_cmplt_epi8(v, _mm_set1_epi8(0x30)));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('\'')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('(')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
-    special = _mm_or_si128(special, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
-    uint32_t a = (uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit));
-    uint32_t other = (uint32_t)_mm_movemask_epi8(_mm_or_si128(special, v)); /* or high bit */
-    *alnum = a;
-    *upper = (uint32_t)_mm_movemask_epi8(up);
-    *sep = ~(a | other) & 0xffffu;
-    _mm_storeu_si128((__m128i *)low,
-                     _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))));
-}
-
-/* The fastest path: plain ASCII words, 64 bytes at a time.  Starting at
- * s[i], a letter or digit that begins a chunk, emits every word that needs
- * none of the chunk rules (see simple_end) — straight from the input when
- * it has no capitals — and skips the spaces after it.  Stops at the first
- * word that needs more, or when fewer than 64 bytes are left.  Returns the
- * offset where the general path continues (i if nothing was done).  s may
- * be a padded copy of the input's tail: `base` is the input offset of s[0],
- * added to the spans. */
-static size_t fast_words(tok_tokenizer *t, const unsigned char *s, size_t i,
-                         size_t len, size_t base, unsigned nvec, int *rc)
-{
-    size_t p = i;
-    char low[64];
-    const unsigned win = 16 * nvec;
-    *rc = 0;
-    while (len - p >= win) {
-        uint32_t a[4] = {0}, u[4] = {0}, sp[4] = {0};
-        for (unsigned q = 0; q < nvec; q++)
-            classify16(s + p + 16 * q, &a[q], &u[q], &sp[q], low + 16 * q);
-        uint64_t A = a[0] | (uint64_t)a[1] << 16 | (uint64_t)a[2] << 32 | (uint64_t)a[3] << 48;
-        uint64_t U = u[0] | (uint64_t)u[1] << 16 | (uint64_t)u[2] << 32 | (uint64_t)u[3] << 48;
-        uint64_t S = sp[0] | (uint64_t)sp[1] << 16 | (uint64_t)sp[2] << 32 | (uint64_t)sp[3] << 48;
-        unsigned rel = 0;
-        for (;;) {
-            /* s[p + rel] is a letter or digit starting a word. */
-            uint64_t rest = ~(A >> rel);
-            unsigned wl = rest ? (unsigned)__builtin_ctzll(rest) : 64 - rel;
-            unsigned e = rel + wl;
-            if (e + 6 > win) break; /* the ending may lie beyond the window */
-            size_t skip = 1;
-            if (!((S >> e) & 1)) {
-                unsigned n0 = s[p + e], c0 = s[p + rel] | 0x20;
-                /* www. and scheme: may start a URL: the general path looks. */
-                if ((n0 == '.' || n0 == ':') && (c0 == 'w' || c0 == 'h' || c0 == 'f'))
-                    return p + rel;
-                skip = simple_end(t, s, p + e, len);
-                if (!skip) return p + rel;
-            }
-            uint64_t up = (U >> rel) & ((1ull << wl) - 1);
-            *rc = emit_fast(t, up ? low + rel : (const char *)s + p + rel, wl,
-                            base + p + rel, base + p + e);
-            if (*rc) return p + e;
-            rel = e + (unsigned)skip;
-            /* Separators up to the next word: ASCII ones by mask,
-             * others (quotes, dashes) decoded and looked up. */
-            while (rel < win) {
-                uint64_t ns = ~(S >> rel);
-                rel += ns ? (unsigned)__builtin_ctzll(ns) : 64 - rel;
-                if (rel >= win) break;
-                if (rel + 4 > win || s[p + rel] < 0x80) break;
-                uint32_t cp;
-                size_t k = tok_decode(s + p + rel, s + len, &cp);
-                if (TF_CLASS(tok_fold_entry(t->diacritics, cp)) != TC_SEP) break;
-                rel += (unsigned)k;
-            }
-            if (rel >= win) break;
-            if (!((A >> rel) & 1)) return p + rel;
-        }
-        if (rel == 0) return p; /* a word too long for the window */
-        p += rel;
-        if (p < len && !ascii_fold[s[p]]) return p;
-    }
-    return p;
-}
-#endif
-
 /* Extends the open run from s[j] over letters, digits and marks (and
  * invisible ignorables), appending their folds; returns where it ends.
  * ASCII goes through the byte table, the rest through the fold table. */
@@ -722,13 +615,21 @@ static int boundary(tok_tokenizer *t, size_t at)
     return 0;
 }
 
-static int tokenize(tok_tokenizer *t)
+/* The general state machine, from *pi on.  With the fast paths on, it
+ * stops (at *pi) as soon as it has taken a step and nothing is open: the
+ * fast scanner goes on from there. */
+static int general(tok_tokenizer *t, size_t *pi)
 {
     const unsigned char *s = (const unsigned char *)t->text;
     const size_t len = t->len;
-    size_t i = 0;
+    const size_t from = *pi;
+    size_t i = from;
     int rc;
     while (i < len) {
+        if (t->fast && i > from && !t->run_open && !t->natoms && !t->cjk_count) {
+            *pi = i;
+            return 0;
+        }
         unsigned c = s[i];
         if (c < 0x80) {
             unsigned cls = ascii_class[c];
@@ -745,16 +646,6 @@ static int tokenize(tok_tokenizer *t)
                             continue;
                         }
                     }
-#if TOK_HAVE_SSE2
-                    if (t->natoms == 0 && t->fast && len - i >= 64) {
-                        size_t p = fast_words(t, s, i, len, 0, 4, &rc);
-                        if (rc) return rc;
-                        if (p != i) {
-                            i = p;
-                            continue;
-                        }
-                    }
-#endif
                     if (run_open(t, i)) return -1;
                 }
                 goto scan;
@@ -767,7 +658,7 @@ static int tokenize(tok_tokenizer *t)
             }
             if (cls == TC_LBRACKET) {
                 if ((rc = boundary(t, i))) return rc;
-                size_t e = editorial_end(t->text, i, len);
+                size_t e = tok_editorial_end(t->text, i, len);
                 i = e ? e : i + 1;
                 continue;
             }
@@ -841,35 +732,29 @@ static int tokenize(tok_tokenizer *t)
                 if ((rc = emit_fast(t, t->buf + t->run_off, wl, t->run_start, j)))
                     return rc;
                 i = j + skip;
-#if TOK_HAVE_SSE2
-                /* A plain word followed by another: likely more of them,
-                 * worth the 64-byte classification, even of a short tail
-                 * (padded with spaces, which end a word just as the end of
-                 * the text does). */
-                if (i < len && ascii_fold[s[i]]) {
-                    if (len - i >= 64) {
-                        i = fast_words(t, s, i, len, 0, 4, &rc);
-                    } else {
-                        /* Only as many vectors as the tail needs. */
-                        unsigned char pad[64];
-                        size_t m = len - i;
-                        unsigned nv = (unsigned)((m + 6 + 15) / 16);
-                        if (nv > 4) nv = 4;
-                        memcpy(pad, s + i, m);
-                        memset(pad + m, ' ', 64 - m);
-                        size_t p = fast_words(t, pad, 0, 16 * nv, i, nv, &rc);
-                        i = p < m ? i + p : len;
-                    }
-                    if (rc) return rc;
-                }
-#endif
                 continue;
             }
         }
         i = j;
     }
     }
-    return boundary(t, len);
+    *pi = len;
+    return 0;
+}
+
+static int tokenize(tok_tokenizer *t)
+{
+    size_t i = 0;
+    int rc;
+    while (i < t->len) {
+        if (t->fast) {
+            i = tok_fast_scan(t, i, &rc);
+            if (rc) return rc;
+            if (i >= t->len) break;
+        }
+        if ((rc = general(t, &i))) return rc;
+    }
+    return boundary(t, t->len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -887,6 +772,7 @@ int tok_new(uint32_t flags, int mode, tok_tokenizer **out)
     t->mode = mode;
     t->diacritics = (flags & TOK_FOLD_DIACRITICS) ? 1 : 0;
     t->fast = 1;
+    t->classify = tok_classifier(TOK_SIMD_BEST);
     if (flags & TOK_STEM_EN) {
         t->stemmer = sb_stemmer_new("english", NULL);
         if (!t->stemmer) goto fail;
@@ -913,6 +799,14 @@ void tok_free(tok_tokenizer *t)
 uint32_t tok_flags(const tok_tokenizer *t) { return t->flags; }
 
 void tok_set_fast_paths(tok_tokenizer *t, int on) { t->fast = on != 0; }
+
+int tok_set_simd(tok_tokenizer *t, int which)
+{
+    tok_classify_fn f = tok_classifier(which);
+    if (!f) return -1;
+    t->classify = f;
+    return 0;
+}
 
 int tok_run(tok_tokenizer *t, const char *text, size_t len,
             uint32_t first_pos, tok_emit_fn emit, void *ctx,

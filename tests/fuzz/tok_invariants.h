@@ -3,8 +3,9 @@
  * by the libFuzzer target (fuzz_tokenizer.c) and, over the committed seeds,
  * by the cmocka test tests/test_tokenizer_seeds.c.
  *
- * Input layout: byte 0 selects the flags (bits 0-2); byte 1 is first_pos;
- * the rest is the text.  The text is tokenized in index and in query mode:
+ * Input layout: byte 0 selects the flags (bits 0-3) and the fast
+ * scanner's classifier (bits 4-5: TOK_SIMD_*, the best one if the machine
+ * lacks it); byte 1 is first_pos; the rest is the text.  The text is tokenized in index and in query mode:
  *  - positions start at first_pos (or later when stop words are removed)
  *    and never decrease; without stop words they grow by at most 1 per term;
  *    next_pos is one past the last position;
@@ -126,6 +127,7 @@ static const char *inv_check(const unsigned char *data, size_t size)
         err = "tok_new failed";
         goto out;
     }
+    (void)tok_set_simd(ti, (data[0] >> 4) & 3);
     if (tok_run(ti, text, len, first, inv_collect, &ix, &nix) != 0 ||
         tok_run(tq, text, len, first, inv_collect, &qy, &nqy) != 0) {
         err = ix.oom || qy.oom ? NULL : "tok_run failed";

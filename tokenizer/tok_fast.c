@@ -1,0 +1,379 @@
+/*
+ * tok_fast.c — the fast scanner: plain words straight from 64-byte masks.
+ *
+ * Most words of real text are "plain": letters and digits between plain
+ * separators (space, newline, most ASCII punctuation), perhaps followed by
+ * one connector before a separator ("word, ", "end. ") or a possessive
+ * ("Trump's ").  Such a word forms a chunk of its own, so the chunk rules of
+ * tok_words.c cannot change it: its term is its folded text.  This scanner
+ * classifies 64 bytes at a time into bit masks (letter or digit, plain
+ * separator, byte >= 0x80), finds words with bit scans and emits the plain
+ * ones from a lower-cased copy of the window, without any per-character
+ * branch for ASCII.  Words with 2- and 3-byte letters (accented Latin,
+ * Cyrillic, Greek...) are folded character by character through the fold
+ * table, without the general state machine.
+ *
+ * Anything else — a word touching a connector that joins (then-candidate,
+ * 3.14, don't), a handle, a URL, a combining mark, CJK — is left to the
+ * general path in tokenizer.c: the scanner returns where that chunk starts.
+ * It is only ever entered, and only ever returns, where the general path
+ * has nothing open (no run, no chunk, no CJK run), which is what makes the
+ * two interchangeable: tok_set_fast_paths(t, 0) turns this file off, and the
+ * fuzzer and tests check that the stream is the same.
+ *
+ * The classification runs on AVX2 when the CPU has it (chosen at run time,
+ * like index/codec_avx2.c), else on SSE2, else scalar; all three give the
+ * same masks (tests/test_tokenizer.c compares them).
+ */
+#include "tokenizer/tok_impl.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(TOK_NO_SIMD)
+#include <immintrin.h>
+#define TOK_X86 1
+#else
+#define TOK_X86 0
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Classification                                                         */
+
+/* ASCII punctuation that is not a plain separator: the connectors
+ * ' - _ / . : , @ # and '[' (which may open an editorial mark). */
+static inline int ascii_special(unsigned c)
+{
+    return c == '\'' || c == '-' || c == '_' || c == '/' || c == '.' ||
+           c == ':' || c == ',' || c == '@' || c == '#' || c == '[';
+}
+
+static inline int ascii_alnum(unsigned c)
+{
+    unsigned l = c | 0x20;
+    return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* The reference: one byte at a time. */
+void tok_classify_scalar(const unsigned char *w, tok_block *b)
+{
+    uint64_t a = 0, p = 0, h = 0;
+    for (unsigned i = 0; i < TOK_WIN; i++) {
+        unsigned c = w[i];
+        if (c >= 0x80) h |= 1ull << i;
+        else if (ascii_alnum(c)) a |= 1ull << i;
+        else if (!ascii_special(c)) p |= 1ull << i;
+        b->low[i] = (unsigned char)(c | 0x20);
+    }
+    b->alnum = a;
+    b->plain = p;
+    b->high = h;
+}
+
+#if TOK_X86
+/* SSE2, the x86-64 baseline: range compares, 16 bytes at a time.  Signed
+ * compares leave bytes >= 0x80 (negative) out of every range. */
+static void classify_sse2(const unsigned char *w, tok_block *b)
+{
+    uint64_t a = 0, s = 0, h = 0;
+    for (unsigned q = 0; q < TOK_WIN; q += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(w + q));
+        __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)),
+                                       _mm_cmplt_epi8(lo, _mm_set1_epi8('z' + 1)));
+        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        /* , - . / are 0x2c-0x2f; the others one by one. */
+        __m128i sp = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x2b)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x30)));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('\'')));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
+        sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
+        a |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << q;
+        s |= (uint64_t)(uint32_t)_mm_movemask_epi8(sp) << q;
+        h |= (uint64_t)(uint32_t)_mm_movemask_epi8(v) << q;
+        _mm_storeu_si128((__m128i *)(b->low + q), lo);
+    }
+    b->alnum = a;
+    b->plain = ~(a | s | h);
+    b->high = h;
+}
+
+/* AVX2: one lookup per nibble (vpshufb) gives each byte a set of bits whose
+ * AND says its class; 32 bytes at a time.  Bits 0-2 mark letters and
+ * digits (0x30-0x39, 0x41-0x5a, 0x61-0x7a as rectangles of high x low
+ * nibble), bits 3-6 the special punctuation (# ' , - . / in 0x2_, : in
+ * 0x3_, @ in 0x4_, [ _ in 0x5_).  Bytes >= 0x80 have high nibbles with no
+ * bits, so they are neither. */
+__attribute__((target("avx2"))) static void classify_avx2(const unsigned char *w,
+                                                          tok_block *b)
+{
+    const __m256i lo_tbl = _mm256_setr_epi8(
+        0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x16, 0x42,
+        0x0a, 0x0a, 0x0a, 0x4a, 0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f,
+        0x07, 0x07, 0x16, 0x42, 0x0a, 0x0a, 0x0a, 0x4a);
+    const __m256i hi_tbl = _mm256_setr_epi8(
+        0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    uint64_t a = 0, s = 0, h = 0;
+    for (unsigned q = 0; q < TOK_WIN; q += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w + q));
+        __m256i r = _mm256_and_si256(
+            _mm256_shuffle_epi8(lo_tbl, _mm256_and_si256(v, nib)),
+            _mm256_shuffle_epi8(hi_tbl,
+                                _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
+        __m256i not_a = _mm256_cmpeq_epi8(_mm256_and_si256(r, _mm256_set1_epi8(0x07)), zero);
+        __m256i not_s = _mm256_cmpeq_epi8(_mm256_and_si256(r, _mm256_set1_epi8(0x78)), zero);
+        a |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_a) << q;
+        s |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_s) << q;
+        h |= (uint64_t)(uint32_t)_mm256_movemask_epi8(v) << q;
+        _mm256_storeu_si256((__m256i *)(b->low + q),
+                            _mm256_or_si256(v, _mm256_set1_epi8(0x20)));
+    }
+    b->alnum = a;
+    b->plain = ~(a | s | h);
+    b->high = h;
+}
+#endif
+
+tok_classify_fn tok_classifier(int which)
+{
+#if TOK_X86
+    if (which == TOK_SIMD_AVX2) return __builtin_cpu_supports("avx2") ? classify_avx2 : NULL;
+    if (which == TOK_SIMD_SSE2) return classify_sse2;
+    if (which == TOK_SIMD_BEST)
+        return __builtin_cpu_supports("avx2") ? classify_avx2 : classify_sse2;
+#else
+    if (which == TOK_SIMD_BEST) return tok_classify_scalar;
+#endif
+    return which == TOK_SIMD_SCALAR ? tok_classify_scalar : NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The scanner                                                            */
+
+/* A word is decided only if it ends (its first byte after) at or before
+ * this offset, so the up to three bytes that decide its ending lie in the
+ * window. */
+#define END_MAX (TOK_WIN - 4)
+/* Folded bytes of a word past which the scanner leaves it to the general
+ * path (which caps and cuts terms): below TOK_MAX_TERM_BYTES, so a word
+ * emitted here is never cut. */
+#define FAST_MAX 160
+/* Returned by mixed_word for a word that reaches past the window: nothing
+ * emitted, look again from the word's start. */
+#define REDO (TOK_WIN + 1)
+
+static inline int emit_word(tok_tokenizer *t, const char *term, size_t n,
+                            size_t start, size_t end, int plain)
+{
+    if (!plain)
+        return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
+    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
+                    .start = start, .end = end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
+    return rc;
+}
+
+#define BIT(m, i) (((m) >> (i)) & 1u)
+
+/* How a word that ends with the ASCII byte w[e] (not a letter or digit)
+ * ends: the offset where scanning goes on if the word is plain, else 0.
+ * Plain endings: a plain separator other than '(' (which may be "(s)");
+ * a connector before a plain separator ("word, "); a possessive before
+ * one ("word's ").  `url` says the word could be the start of a URL
+ * (h..., w..., f...), which a '.' or ':' may continue. */
+static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
+                                 unsigned e, int url)
+{
+    unsigned c = w[e];
+    if (BIT(b->plain, e)) return c == '(' ? 0 : e + 1;
+    if (c == '[') return 0;
+    if (BIT(b->plain, e + 1)) {
+        if (url && (c == '.' || c == ':')) return 0;
+        return e + 2;
+    }
+    if (c == '\'' && (w[e + 1] | 0x20) == 's' && BIT(b->plain, e + 2) &&
+        w[e + 2] != '(')
+        return e + 3;
+    return 0;
+}
+
+static inline int url_letter(unsigned c)
+{
+    c |= 0x20;
+    return c == 'h' || c == 'w' || c == 'f';
+}
+
+/* A word with non-ASCII letters starting at w[r] (window offset; the
+ * window starts at text offset `at`).  Folds it into `out` and, if it is
+ * plain, emits it.  Returns the offset where scanning goes on (at most
+ * TOK_WIN); 0 to give the word to the general path; REDO. */
+static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
+                           const unsigned char *w, size_t at, unsigned r,
+                           int plain, int *rc)
+{
+    const unsigned char *text = (const unsigned char *)t->text;
+    const unsigned char *end = text + t->len;
+    /* Room for a window of ASCII copied 16 bytes at a time after FAST_MAX
+     * bytes, and one more fold. */
+    char out[FAST_MAX + TOK_WIN + 16 + TOK_MAX_FOLD];
+    size_t o = 0;
+    unsigned p = r, next;
+    for (;;) {
+        if (p > END_MAX) return REDO;
+        /* Longer than any plain word needs: the general path cuts it. */
+        if (o > FAST_MAX) return 0;
+        unsigned n = (unsigned)__builtin_ctzll(~(b->alnum >> p));
+        if (n) {
+            /* ASCII letters and digits, lower-cased in the window: copied
+             * 16 bytes at a time (low has the slack). */
+            for (unsigned k = 0; k < n; k += 16) memcpy(out + o + k, b->low + p + k, 16);
+            o += n;
+            p += n;
+            if (p > END_MAX) return REDO;
+        }
+        if (w[p] < 0x80) {
+            next = ascii_end(b, w, p, 0);
+            if (!next) return 0;
+            break;
+        }
+        uint32_t cp;
+        size_t k = tok_decode(text + at + p, end, &cp);
+        uint32_t e = tok_fold_entry(t->diacritics, cp);
+        unsigned cls = TF_CLASS(e);
+        if (cls == TC_LETTER || cls == TC_DIGIT) {
+            /* Composition or reordering needs utf8proc: general path. */
+            if (e & (TF_COMPSECOND | TF_NZCCC)) return 0;
+            o += tok_put_fold(e, cp, text + at + p, k, out + o);
+            p += (unsigned)k;
+            continue;
+        }
+        if (cls == TC_IGNORE) { /* invisible: part of the word's span */
+            p += (unsigned)k;
+            continue;
+        }
+        if (cls == TC_SEP) {
+            next = p + (unsigned)k;
+            break;
+        }
+        if (cls < TC_APOS || cls > TC_HASH) return 0;
+        /* A connector before a plain ASCII separator, or ’s before one
+         * other than '(': the same endings as in ascii_end. */
+        unsigned q = p + (unsigned)k;
+        if (q + 1 >= TOK_WIN) return REDO;
+        if (BIT(b->plain, q)) {
+            next = q;
+            break;
+        }
+        if (cp == 0x2019 && (w[q] | 0x20) == 's' && BIT(b->plain, q + 1) &&
+            w[q + 1] != '(') {
+            next = q + 1;
+            break;
+        }
+        return 0;
+    }
+    /* Letters may fold to nothing: no word, which the general path
+     * handles (it drops the run and keeps the chunk going). */
+    if (o == 0 || o > FAST_MAX) return 0;
+    *rc = emit_word(t, out, o, at + r, at + p, plain);
+    return next;
+}
+
+/* Emits the plain words from text offset i on (where nothing is open);
+ * returns the offset of the first chunk the general path must take (with
+ * nothing open there either), or t->len.  *rc is set when the callback
+ * stops the run or on allocation failure. */
+size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
+{
+    const unsigned char *text = (const unsigned char *)t->text;
+    const size_t len = t->len;
+    const int plain = !(t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN));
+    tok_block b;
+    unsigned char pad[TOK_WIN];
+    size_t at = i;
+    *rc = 0;
+    while (at < len) {
+        const unsigned char *w = text + at;
+        size_t avail = len - at;
+        if (avail < TOK_WIN) {
+            /* The tail, padded with spaces: they end a word just as the
+             * end of the text does. */
+            memcpy(pad, w, avail);
+            memset(pad + avail, ' ', TOK_WIN - avail);
+            w = pad;
+        }
+        t->classify(w, &b);
+        unsigned r = 0;
+        for (;;) {
+            /* Plain separators up to the next thing to look at. */
+            uint64_t np = ~(b.plain >> r);
+            r = np ? r + (unsigned)__builtin_ctzll(np) : TOK_WIN;
+            if (r >= avail) return len;
+            if (r > END_MAX) break;
+            unsigned c = w[r], next;
+            if (BIT(b.alnum, r)) {
+                unsigned we = r + (unsigned)__builtin_ctzll(~(b.alnum >> r));
+                if (we > END_MAX) {
+                    if (r == 0) return at; /* longer than a window */
+                    break;
+                }
+                if (w[we] >= 0x80) {
+                    next = mixed_word(t, &b, w, at, r, plain, rc);
+                } else {
+                    next = ascii_end(&b, w, we, url_letter(c));
+                    if (next && (*rc = emit_word(t, (const char *)b.low + r, we - r,
+                                                 at + r, at + we, plain)))
+                        return at + next;
+                }
+            } else if (c >= 0x80) {
+                uint32_t cp;
+                size_t k = tok_decode(text + at + r, text + len, &cp);
+                unsigned cls = TF_CLASS(tok_fold_entry(t->diacritics, cp));
+                if (cls == TC_LETTER || cls == TC_DIGIT) {
+                    next = mixed_word(t, &b, w, at, r, plain, rc);
+                } else if (cls == TC_SEP || cls == TC_IGNORE || cls == TC_LBRACKET ||
+                           (cls >= TC_APOS && cls <= TC_COMMA)) {
+                    /* With nothing open these only separate (a connector
+                     * cannot start a chunk); @ # marks and CJK open
+                     * something. */
+                    next = r + (unsigned)k;
+                } else {
+                    next = 0;
+                }
+            } else if (c == '[') {
+                size_t e = tok_editorial_end(t->text, at + r, len);
+                if (e) {
+                    at = e;
+                    goto rewindow;
+                }
+                next = r + 1;
+            } else if (c == '@' || c == '#') {
+                next = 0; /* a handle or tag */
+            } else {
+                next = r + 1; /* a connector cannot start a chunk */
+            }
+            if (*rc) return len;
+            if (next == 0) return at + r;
+            if (next == REDO) {
+                /* The word reaches past the window: look again from its
+                 * start, unless it already is at the start. */
+                if (r == 0) return at;
+                break;
+            }
+            if (next >= TOK_WIN) {
+                r = TOK_WIN;
+                break;
+            }
+            r = next;
+        }
+        at += r;
+    rewindow:;
+    }
+    return len;
+}
