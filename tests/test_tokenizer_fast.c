@@ -142,10 +142,12 @@ static const char *const frags[] = {
     "'", "'s", "'S", "-", "_", "/", ".", ":", ",", "@", "#", "(", "(s)", "(es)",
     "(S)", "[", "[sic]", "[ sic! ]", "[...]", "[\xe2\x80\xa6]", "[emphasis added]",
     "[1]", ".'s", "...", "--", "U.S.", "e.g.", "3.14", "1,000", "6:30", "v1.2",
-    "then-candidate", "don't", "O'Neil", "well_being", "ABC/12345",
+    "then-candidate", "don't", "O'Neil", "well_being", "ABC/12345", "rock'n'roll",
+    "state-of-the-art", "a/b_c-d", "x's(s)", "'s(es)", "-s", "_", "'", "s'", "''",
     /* URLs, handles, e-mail */
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
-    "h", "w", "f", "http", "www", "@wikileaks", "#MeToo", "a@b.com",
+    "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",
+    "a@b.com", "# ", "@(", "#'",
     /* beyond ASCII: letters, accents, separators, connectors */
     "\xc3\xa9", "\xc3\x89", "caf\xc3\xa9", "\xc3\x9f", "\xc5\x93", "\xc3\xa6",
     "\xd0\x81\xd0\xbb\xd0\xba\xd0\xb0", "\xd0\xb4\xd0\xb0", "\xce\x95\xce\xbb\xce\xac",

@@ -182,32 +182,107 @@ static inline int emit_word(tok_tokenizer *t, const char *term, size_t n,
 
 #define BIT(m, i) (((m) >> (i)) & 1u)
 
-/* How a word that ends with the ASCII byte w[e] (not a letter or digit)
- * ends: the offset where scanning goes on if the word is plain, else 0.
- * Plain endings: a plain separator other than '(' (which may be "(s)");
- * a connector before a plain separator ("word, "); a possessive before
- * one ("word's ").  `url` says the word could be the start of a URL
- * (h..., w..., f...), which a '.' or ':' may continue. */
-static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
-                                 unsigned e, int url)
+/* "(s)" or "(es)" at w[e] (a '(' right after a word) marks an optional
+ * plural and yields nothing: its length, else 0.  Reads up to w[e + 3]. */
+static inline unsigned plural(const unsigned char *w, unsigned e)
 {
-    unsigned c = w[e];
-    if (BIT(b->plain, e)) return c == '(' ? 0 : e + 1;
-    if (c == '[') return 0;
-    if (BIT(b->plain, e + 1)) {
-        if (url && (c == '.' || c == ':')) return 0;
-        return e + 2;
-    }
-    if (c == '\'' && (w[e + 1] | 0x20) == 's' && BIT(b->plain, e + 2) &&
-        w[e + 2] != '(')
-        return e + 3;
+    if ((w[e + 1] | 0x20) == 's' && w[e + 2] == ')') return 3;
+    if ((w[e + 1] | 0x20) == 'e' && (w[e + 2] | 0x20) == 's' && w[e + 3] == ')') return 4;
     return 0;
 }
 
-static inline int url_letter(unsigned c)
+/* The word at w[r, we) is "www" (r == TOK_WIN: no word to look at). */
+static inline int is_www(const tok_block *b, unsigned r, unsigned we)
 {
-    c |= 0x20;
-    return c == 'h' || c == 'w' || c == 'f';
+    return we - r == 3 && b->low[r] == 'w' && b->low[r + 1] == 'w' && b->low[r + 2] == 'w';
+}
+
+/* How a word (or chunk) that ends with the ASCII byte w[e] (not a letter
+ * or digit; e <= END_MAX) ends: the offset where scanning goes on if the
+ * chunk ends there, else 0.  Plain endings, the same as the general
+ * path's simple_end: a plain separator, "(s)"; a connector before a plain
+ * separator ("word, "); a possessive before one ("word's ").  The word
+ * starts at w[r] (TOK_WIN for a chunk or a word beyond ASCII): "www" and a
+ * '.' may start a URL. */
+static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
+                                 unsigned e, unsigned r)
+{
+    unsigned c = w[e], k;
+    if (BIT(b->plain, e)) {
+        if (c == '(' && (k = plural(w, e))) return e + k;
+        return e + 1;
+    }
+    if (c == '[') return 0;
+    if (BIT(b->plain, e + 1)) return c == '.' && is_www(b, r, e) ? 0 : e + 2;
+    if (c == '\'' && (w[e + 1] | 0x20) == 's' && BIT(b->plain, e + 2)) {
+        if (w[e + 2] != '(') return e + 3;
+        if (e + 5 >= TOK_WIN) return 0;
+        return e + 2 + ((k = plural(w, e + 2)) ? k : 1);
+    }
+    return 0;
+}
+
+
+/* Emits a term at position `pos` (not advanced): a compound's whole. */
+static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
+                             size_t start, size_t end, int plain)
+{
+    if (!plain) return tok_emit(t, term, n, start, end, t->pos, TOK_K_STEM);
+    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos,
+                    .start = start, .end = end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
+    return rc;
+}
+
+/* An ASCII chunk of words joined by apostrophes and by - _ / (the word at
+ * w[r, we) is followed by one of them), with a plain ending.  Here the
+ * chunk rules of tok_words.c come down to: an apostrophe joins two words
+ * into one (don't), unless the second is a possessive s, which may only
+ * end the chunk; - _ / make a compound, whose whole (index mode) is its
+ * words without the joiners, at the position of the first.  Numbers,
+ * abbreviations and dotted compounds need '.', ',' or ':' and are left to
+ * the general path, as is any other chunk.  Returns as mixed_word does. */
+static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
+                            const unsigned char *w, size_t at, unsigned r,
+                            unsigned we, int plain, int *rc)
+{
+    unsigned ls[TOK_WIN / 2], le[TOK_WIN / 2], nl = 0, s0 = r, e = we;
+    for (;;) {
+        unsigned c = w[e];
+        if (!(c == '\'' || c == '-' || c == '_' || c == '/') || !BIT(b->alnum, e + 1))
+            break;
+        unsigned ne = e + 1 + (unsigned)__builtin_ctzll(~(b->alnum >> (e + 1)));
+        if (ne > END_MAX) return REDO;
+        if (c == '\'') {
+            if (ne == e + 2 && (w[e + 1] | 0x20) == 's') break;
+            e = ne;
+            continue;
+        }
+        ls[nl] = s0;
+        le[nl++] = e;
+        s0 = e + 1;
+        e = ne;
+    }
+    if (e == we) return 0;
+    unsigned next = ascii_end(b, w, e, TOK_WIN);
+    if (!next) return 0;
+    ls[nl] = s0;
+    le[nl++] = e;
+    const char *low = (const char *)b->low;
+    if (nl > 1 && t->mode == TOK_MODE_INDEX) {
+        char whole[TOK_WIN];
+        size_t n = 0;
+        for (unsigned k = 0; k < nl; k++) {
+            memcpy(whole + n, low + ls[k], le[k] - ls[k]);
+            n += le[k] - ls[k];
+        }
+        if ((*rc = emit_whole(t, whole, n, at + r, at + e, plain))) return next;
+    }
+    for (unsigned k = 0; k < nl; k++)
+        if ((*rc = emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k], plain)))
+            return next;
+    return next;
 }
 
 /* A word with non-ASCII letters starting at w[r] (window offset; the
@@ -238,11 +313,46 @@ static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
             p += n;
             if (p > END_MAX) return REDO;
         }
-        if (w[p] < 0x80) {
-            next = ascii_end(b, w, p, 0);
-            if (!next) return 0;
+        unsigned c0 = w[p];
+        if (c0 < 0x80) {
+            if (!(next = ascii_end(b, w, p, TOK_WIN))) return 0;
             break;
         }
+        /* Two-byte letters (accented Latin, Greek, Cyrillic...) whose fold
+         * is themselves or a code point below U+0800, in a tight loop.  In
+         * a padded window a character cut by the end of the text meets a
+         * space here and is left to tok_decode below. */
+        while (c0 - 0xc2u < 0x1eu) {
+            unsigned c1 = w[p + 1];
+            if ((c1 & 0xc0) != 0x80) break;
+            uint32_t cp = ((c0 & 0x1fu) << 6) | (c1 & 0x3fu);
+            uint32_t e = tok_fold_small[t->diacritics][cp];
+            unsigned cls = TF_CLASS(e);
+            if ((cls != TC_LETTER && cls != TC_DIGIT) || (e & (TF_COMPSECOND | TF_NZCCC)))
+                break;
+            if (TF_KIND(e) == FK_SAME) {
+                out[o] = (char)c0;
+                out[o + 1] = (char)c1;
+                o += 2;
+            } else if (TF_KIND(e) == FK_DELTA) {
+                uint32_t f = (uint32_t)((int32_t)cp + TF_DELTA(e));
+                if (f < 0x80) {
+                    out[o++] = (char)f;
+                } else if (f < 0x800) {
+                    out[o] = (char)(0xc0 | (f >> 6));
+                    out[o + 1] = (char)(0x80 | (f & 0x3f));
+                    o += 2;
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+            p += 2;
+            if (p > END_MAX) return REDO;
+            c0 = w[p];
+        }
+        if (b->alnum >> p & 1 || c0 < 0x80) continue;
         uint32_t cp;
         size_t k = tok_decode(text + at + p, end, &cp);
         uint32_t e = tok_fold_entry(t->diacritics, cp);
@@ -260,6 +370,10 @@ static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
         }
         if (cls == TC_SEP) {
             next = p + (unsigned)k;
+            break;
+        }
+        if (cls == TC_CJK) { /* ends the word, starts a CJK run */
+            next = p;
             break;
         }
         if (cls < TC_APOS || cls > TC_HASH) return 0;
@@ -283,6 +397,65 @@ static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
     if (o == 0 || o > FAST_MAX) return 0;
     *rc = emit_word(t, out, o, at + r, at + p, plain);
     return next;
+}
+
+/* A run of CJK characters from text offset i, where nothing is open.  The
+ * characters that fold to themselves, which is nearly all, are emitted as
+ * overlapping bigrams (a lone one as a unigram) straight from the text,
+ * exactly as the general path's cjk_add / cjk_end would.  At a character
+ * that needs more (a mark or ignorable joining the run, a half-width or
+ * composing character) the last two characters are handed to the general
+ * path in t->cjk and *open is set.  Returns where the run (or the handled
+ * part of it) ends. */
+static size_t cjk_run(tok_tokenizer *t, size_t i, int *rc, int *open)
+{
+    const unsigned char *s = (const unsigned char *)t->text;
+    const unsigned char *end = s + t->len;
+    size_t p2 = 0, p1 = 0, l1 = 0, count = 0; /* the last two characters */
+    *open = 0;
+    while (s + i < end && s[i] >= 0x80) {
+        uint32_t cp;
+        size_t k = tok_decode(s + i, end, &cp);
+        uint32_t e = tok_fold_entry(t->diacritics, cp);
+        unsigned cls = TF_CLASS(e);
+        if (cls == TC_CJK && TF_KIND(e) == FK_SAME && !(e & TF_COMPSECOND)) {
+            if (count >= 2) {
+                tok_token tk = {.term = (const char *)s + p2, .len = (uint32_t)(p1 + l1 - p2),
+                                .pos = t->pos++, .start = p2, .end = p1 + l1};
+                if ((*rc = t->emit(t->ctx, &tk))) {
+                    t->stop = *rc;
+                    return i;
+                }
+            }
+            p2 = p1;
+            p1 = i;
+            l1 = k;
+            count++;
+            i += k;
+            continue;
+        }
+        if (cls != TC_MARK && cls != TC_IGNORE && cls != TC_CJK) break;
+        if (count) {
+            for (size_t q = count >= 2 ? 2 : 1; q >= 1; q--) {
+                tok_cjk_char *c = &t->cjk[(count - q) & 1];
+                c->start = q == 2 ? p2 : p1;
+                c->end = q == 2 ? p1 : p1 + l1;
+                c->len = (uint32_t)(c->end - c->start);
+                c->slow = 0;
+                memcpy(c->fold, s + c->start, c->len);
+            }
+            t->cjk_count = count;
+            *open = 1;
+        }
+        return i;
+    }
+    if (count) {
+        size_t a = count == 1 ? p1 : p2;
+        tok_token tk = {.term = (const char *)s + a, .len = (uint32_t)(p1 + l1 - a),
+                        .pos = t->pos++, .start = a, .end = p1 + l1};
+        if ((*rc = t->emit(t->ctx, &tk))) t->stop = *rc;
+    }
+    return i;
 }
 
 /* Emits the plain words from text offset i on (where nothing is open);
@@ -326,10 +499,12 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                 if (w[we] >= 0x80) {
                     next = mixed_word(t, &b, w, at, r, plain, rc);
                 } else {
-                    next = ascii_end(&b, w, we, url_letter(c));
-                    if (next && (*rc = emit_word(t, (const char *)b.low + r, we - r,
-                                                 at + r, at + we, plain)))
-                        return at + next;
+                    next = ascii_end(&b, w, we, r);
+                    if (!next)
+                        next = ascii_chunk(t, &b, w, at, r, we, plain, rc);
+                    else if ((*rc = emit_word(t, (const char *)b.low + r, we - r,
+                                              at + r, at + we, plain)))
+                        return len;
                 }
             } else if (c >= 0x80) {
                 uint32_t cp;
@@ -337,6 +512,13 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                 unsigned cls = TF_CLASS(tok_fold_entry(t->diacritics, cp));
                 if (cls == TC_LETTER || cls == TC_DIGIT) {
                     next = mixed_word(t, &b, w, at, r, plain, rc);
+                } else if (cls == TC_CJK) {
+                    int open;
+                    size_t e = cjk_run(t, at + r, rc, &open);
+                    if (*rc) return len;
+                    if (open || e == at + r) return e;
+                    at = e;
+                    goto rewindow;
                 } else if (cls == TC_SEP || cls == TC_IGNORE || cls == TC_LBRACKET ||
                            (cls >= TC_APOS && cls <= TC_COMMA)) {
                     /* With nothing open these only separate (a connector
@@ -354,7 +536,8 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                 }
                 next = r + 1;
             } else if (c == '@' || c == '#') {
-                next = 0; /* a handle or tag */
+                /* A handle or tag, unless nothing follows the prefix. */
+                next = BIT(b.plain, r + 1) ? r + 2 : 0;
             } else {
                 next = r + 1; /* a connector cannot start a chunk */
             }

@@ -268,6 +268,30 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
     t->leaflen = 0;
     size_t i = start;
     while (i <= end) {
+        /* A run of ASCII letters and digits at once: most of a URL. */
+        size_t j = i;
+        char low[64];
+        while (j < end && j - i < sizeof low) {
+            unsigned char c = s[j];
+            if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) low[j - i] = (char)c;
+            else if (c >= 'A' && c <= 'Z') low[j - i] = (char)(c + 32);
+            else break;
+            j++;
+        }
+        if (j > i) {
+            if (!in_leaf) {
+                if (leaf_new(t, 0, i)) return -1;
+                in_leaf = 1;
+                slow = 0;
+            }
+            if (leaf_put(t, low, j - i)) return -1;
+            t->leaves[t->nleaves - 1].end = j;
+            size_t m = j - i < TOK_RUN_CAP - w ? j - i : TOK_RUN_CAP - w;
+            memcpy(whole + w, low, m);
+            w += m;
+            i = j;
+            continue;
+        }
         uint32_t cp = 0, e = 0;
         size_t k = 1;
         unsigned cls = TC_SEP;
