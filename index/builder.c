@@ -850,6 +850,17 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
 
     segw_set_norms(&sw, b->norms, b->ndocs);
     for (uint32_t i = 0; i < b->nterms; i++) {
+        /* terms in sorted order are at random places in the term arrays
+         * and the pool: fetch ahead */
+        if (i + 16 < b->nterms) {
+            __builtin_prefetch(&b->hot[order[i + 16]]);
+            __builtin_prefetch(&b->cold[order[i + 16]]);
+        }
+        if (i + 8 < b->nterms) {
+            const term_cold *ahead = &b->cold[order[i + 8]];
+            __builtin_prefetch(b->pool + ahead->slice_head);
+            __builtin_prefetch(b->arena + ahead->term_off);
+        }
         const term_hot *t = &b->hot[order[i]];
         const term_cold *tc = &b->cold[order[i]];
         stream_rd rd;
@@ -857,21 +868,14 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
         if ((rc = segw_term_begin(&sw, (const uint8_t *)b->arena + tc->term_off,
                                   tc->term_len, t->df, t->cf, err)))
             goto fail;
+        /* the stream's position gaps are the segment's: no conversion */
         uint32_t doc = NO_DOC;
         for (uint32_t k = 0; k < t->df; k++) {
             uint32_t gap = stream_rd_varint(&rd);
             doc = doc == NO_DOC ? gap : doc + gap + 1;
             uint32_t tf = stream_rd_varint(&rd);
-            uint32_t *pos = segw_posting(&sw, doc, tf);
-            if (!pos) {
-                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-                goto fail;
-            }
-            uint32_t p = 0;
-            for (uint32_t j = 0; j < tf; j++) {
-                p += stream_rd_varint(&rd);
-                pos[j] = p;
-            }
+            segw_doc(&sw, doc, tf);
+            for (uint32_t j = 0; j < tf; j++) segw_pos_gap(&sw, stream_rd_varint(&rd));
         }
         if ((rc = segw_term_end(&sw, err))) goto fail;
     }

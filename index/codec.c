@@ -25,10 +25,51 @@ uint32_t codec_width(const uint32_t *v, size_t n)
     return acc ? 32 - (uint32_t)__builtin_clz(acc) : 0;
 }
 
+static inline void store32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* 32 values of B bits are exactly B 32-bit words: with B a constant the
+ * compiler unrolls the group and every shift is immediate.  (The generic
+ * byte-at-a-time packer was a fifth of the segment writer's instructions.) */
+#define PACK_FN(B)                                                         \
+    static void pack_##B(const uint32_t *in, uint8_t *out)                 \
+    {                                                                      \
+        for (int g = 0; g < CODEC_BLOCK; g += 32) {                        \
+            uint64_t acc = 0;                                              \
+            unsigned fill = 0;                                             \
+            _Pragma("GCC unroll 32")                                       \
+            for (int i = 0; i < 32; i++) {                                 \
+                acc |= (uint64_t)in[g + i] << fill;                        \
+                fill += (B);                                               \
+                if (fill >= 32) {                                          \
+                    store32(out, (uint32_t)acc);                           \
+                    out += 4;                                              \
+                    acc >>= 32;                                            \
+                    fill -= 32;                                            \
+                }                                                          \
+            }                                                              \
+        }                                                                  \
+    }
+
+PACK_FN(1) PACK_FN(2) PACK_FN(3) PACK_FN(4) PACK_FN(5) PACK_FN(6) PACK_FN(7)
+PACK_FN(8) PACK_FN(9) PACK_FN(10) PACK_FN(11) PACK_FN(12) PACK_FN(13)
+PACK_FN(14) PACK_FN(15) PACK_FN(16) PACK_FN(17) PACK_FN(18) PACK_FN(19)
+PACK_FN(20) PACK_FN(21) PACK_FN(22) PACK_FN(23) PACK_FN(24) PACK_FN(25)
+PACK_FN(26) PACK_FN(27) PACK_FN(28) PACK_FN(29) PACK_FN(30) PACK_FN(31)
+PACK_FN(32)
+
+#define PCASE(B) case B: pack_##B(in, out); return;
+
 void codec_pack128(const uint32_t *in, uint32_t b, uint8_t *out)
 {
-    /* 128*b bits is always a whole number of bytes */
-    codec_pack_n(in, CODEC_BLOCK, b, out);
+    switch (b) {
+    PCASE(1) PCASE(2) PCASE(3) PCASE(4) PCASE(5) PCASE(6) PCASE(7) PCASE(8)
+    PCASE(9) PCASE(10) PCASE(11) PCASE(12) PCASE(13) PCASE(14) PCASE(15)
+    PCASE(16) PCASE(17) PCASE(18) PCASE(19) PCASE(20) PCASE(21) PCASE(22)
+    PCASE(23) PCASE(24) PCASE(25) PCASE(26) PCASE(27) PCASE(28) PCASE(29)
+    PCASE(30) PCASE(31) PCASE(32)
+    default:
+        return;   /* b == 0: no bytes */
+    }
 }
 
 #define UNPACK_FN(B)                                                       \
@@ -109,19 +150,27 @@ void codec_unpack128_delta1_scalar(const uint8_t *in, uint32_t b, uint32_t base,
 void codec_pack_n(const uint32_t *in, uint32_t n, uint32_t b, uint8_t *out)
 {
     if (b == 0) return;
+    if (n == CODEC_BLOCK) {
+        codec_pack128(in, b, out);
+        return;
+    }
+    /* whole 32-bit words while they fill, then the last bytes */
     uint64_t acc = 0;
     uint32_t fill = 0;
-    size_t o = 0;
     for (uint32_t i = 0; i < n; i++) {
         acc |= (uint64_t)in[i] << fill;
         fill += b;
-        while (fill >= 8) {
-            out[o++] = (uint8_t)acc;
-            acc >>= 8;
-            fill -= 8;
+        if (fill >= 32) {
+            store32(out, (uint32_t)acc);
+            out += 4;
+            acc >>= 32;
+            fill -= 32;
         }
     }
-    if (fill) out[o] = (uint8_t)acc;
+    for (; fill > 0; fill = fill > 8 ? fill - 8 : 0) {
+        *out++ = (uint8_t)acc;
+        acc >>= 8;
+    }
 }
 
 void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out)
@@ -143,20 +192,29 @@ void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out)
 
 size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
 {
-    /* count[w]: values whose width is exactly w */
-    uint32_t count[33] = {0};
-    for (uint32_t i = 0; i < n; i++)
-        count[in[i] ? 32 - __builtin_clz(in[i]) : 0]++;
-    uint32_t maxw = 32;
-    while (maxw > 0 && count[maxw] == 0) maxw--;
-    /* try every b <= maxw, walking down and accumulating the exceptions */
+    /* the largest width from an OR (vectorized); all zeros take one byte */
+    uint32_t all = 0;
+    for (uint32_t i = 0; i < n; i++) all |= in[i];
+    uint32_t maxw = all ? 32 - (uint32_t)__builtin_clz(all) : 0;
+    if (maxw == 0) {
+        out[0] = 0;
+        return 1;
+    }
+    /* Try b = maxw - 1, maxw - 2, ... while some b can still win: any
+     * b' <= b has at least the exceptions of b, so
+     * 3 + nexc + bytes(nexc, maxw - b) bounds its cost from below.  The
+     * exceptions of one b are counted by a loop the compiler vectorizes;
+     * usually one or two such loops decide (a width histogram was half
+     * of this function's instructions).  The choice is the same as
+     * trying every b: the largest b of the smallest size. */
     uint32_t best_b = maxw;
     size_t best = 1 + codec_packed_bytes_n(n, maxw);
-    uint32_t nexc = 0;
     for (uint32_t b = maxw; b-- > 0;) {
-        nexc += count[b + 1];
-        size_t cost = 3 + codec_packed_bytes_n(n, b) + nexc +
-                      codec_packed_bytes_n(nexc, maxw - b);
+        uint32_t nexc = 0;
+        for (uint32_t i = 0; i < n; i++) nexc += (in[i] >> b) != 0;
+        size_t exc_cost = 3 + nexc + codec_packed_bytes_n(nexc, maxw - b);
+        if (exc_cost >= best) break;
+        size_t cost = exc_cost + codec_packed_bytes_n(n, b);
         if (cost < best) {
             best = cost;
             best_b = b;
@@ -172,7 +230,7 @@ size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
     uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */
-    nexc = 0;
+    uint32_t nexc = 0;
     for (uint32_t i = 0; i < n; i++) {
         low[i] = in[i] & mask;
         if (in[i] >> b) {

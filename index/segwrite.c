@@ -38,7 +38,8 @@
  *   leading byte as for doc tails: SEG_TAIL_VARINTS and varints, or
  *   PFOR(n gaps), whichever is shorter.
  * NORMS: u32 length (number of terms) per document.
- * STORE: zstd frames, one per block of about 16 KiB of records; a record is
+ * STORE: zstd frames, one per block of about 16 KiB of records (shorter
+ *   where a merge copied an input segment's last block unchanged); a record is
  *   varint record length, varint nfields, then per field varint name length,
  *   name, varint value length, value (fields id, title, body, then extras).
  * STOREIDX: 24 bytes per block: u32 first doc, u32 ndocs, u64 offset in
@@ -118,17 +119,19 @@ int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
     w->prev_doc = NONE;
     w->pos_n = 0;
     w->pos_count = 0;
+    w->tf_sum = 0;
     w->has_pending = 0;
     /* the dictionary entry is added at term end; the caller keeps the
      * term bytes alive until then */
     return QUIRE_OK;
 }
 
-static void pos_block_flush(seg_writer *w)
+void segw_pos_block_(seg_writer *w)
 {
     uint8_t buf[CODEC_PFOR_MAX_BYTES(128)];
     sec_write(&w->pos, buf, codec_pfor_encode(w->pos_buf, 128, buf));
     w->pos_n = 0;
+    w->pos_count += 128;
 }
 
 static void flush_pending(seg_writer *w)
@@ -136,11 +139,9 @@ static void flush_pending(seg_writer *w)
     if (!w->has_pending) return;
     uint32_t prev = 0;
     for (uint32_t i = 0; i < w->pending_n; i++) {
-        w->pos_buf[w->pos_n++] = w->pending[i] - prev;
+        segw_pos_gap(w, w->pending[i] - prev);
         prev = w->pending[i];
-        if (w->pos_n == 128) pos_block_flush(w);
     }
-    w->pos_count += w->pending_n;
     w->has_pending = 0;
 }
 
@@ -166,7 +167,7 @@ static void skip_entry(seg_writer *w)
     sec_write(&w->skip, e, sizeof e);
 }
 
-static void doc_block_flush(seg_writer *w)
+void segw_doc_block_(seg_writer *w)
 {
     uint32_t gaps[128], tfs[128];
     uint32_t prev = w->prev_doc;
@@ -187,17 +188,6 @@ static void doc_block_flush(seg_writer *w)
 uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
 {
     flush_pending(w);
-    if (w->blk_n == 0) {
-        w->blk_docs_off = (uint32_t)(w->docs.len - w->docs_start);
-        w->blk_pos_k = w->pos_count;
-        /* the block holding position pos_count is the one being filled,
-         * which starts where the term's written position bytes end */
-        w->blk_pos_off = w->pos.len - w->pos_start;
-    }
-    w->blk_docs[w->blk_n] = doc;
-    w->blk_tfs[w->blk_n] = tf;
-    w->blk_n++;
-    w->nposted++;
     if (tf > w->pending_cap) {
         size_t cap = w->pending_cap ? w->pending_cap : 64;
         while (cap < tf) cap *= 2;
@@ -206,13 +196,12 @@ uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
         w->pending = n;
         w->pending_cap = cap;
     }
+    /* positions of this posting are still pending if the block is
+     * flushed now; its skip entry only needs where its first position
+     * lives, which segw_doc takes before */
+    segw_doc(w, doc, tf);
     w->pending_n = tf;
     w->has_pending = 1;
-    if (w->blk_n == 128) {
-        /* positions of this posting are still pending; the block's skip
-         * entry only needs where the block's first position lives */
-        doc_block_flush(w);
-    }
     return w->pending;
 }
 
@@ -225,6 +214,7 @@ int segw_term_end(seg_writer *w, quire_error *err)
         w->blk_n = 0;
         if (w->cur.cf == 1) {
             w->cur.single_pos = w->pos_buf[0];
+            w->pos_count += w->pos_n;
             w->pos_n = 0;
         }
     }
@@ -267,8 +257,9 @@ int segw_term_end(seg_writer *w, quire_error *err)
         if (plen < vlen) sec_write(&w->pos, pbuf, plen);
         else sec_write(&w->pos, vbuf, vlen);
     }
+    w->pos_count += w->pos_n;
     w->pos_n = 0;
-    if (w->nposted != w->cur.df || w->pos_count != w->cur.cf)
+    if (w->nposted != w->cur.df || w->pos_count != w->cur.cf || w->tf_sum != w->cur.cf)
         return qerr(err, QUIRE_ECORRUPT, "internal: posting counts disagree");
     if (w->docs.failed || w->pos.failed || w->skip.failed)
         return QUIRE_OK; /* reported by sec_finish with the errno */

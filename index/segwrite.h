@@ -31,7 +31,8 @@ typedef struct seg_writer {
     uint64_t blk_pos_k, blk_pos_off;
     uint32_t prev_doc;             /* last doc of the previous block, or NONE */
     uint32_t pos_buf[128], pos_n;  /* position gaps waiting for a block */
-    uint64_t pos_count;            /* positions of the term so far */
+    uint64_t pos_count;            /* positions in the term's written blocks */
+    uint64_t tf_sum;               /* sum of the term's tfs so far */
     uint32_t *pending; uint32_t pending_n; size_t pending_cap;
     int has_pending;
 } seg_writer;
@@ -44,6 +45,33 @@ int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
 /* Adds a posting and returns room for its tf absolute positions, to be
  * filled by the caller before the next call; NULL when out of memory. */
 uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf);
+
+/* The same without a copy, for callers that have the position gaps:
+ * segw_doc, then segw_pos_gap once per position of that posting (the
+ * first position as itself, the others as the difference from the one
+ * before).  A term uses either these two or segw_posting, not both. */
+void segw_doc_block_(seg_writer *w);
+void segw_pos_block_(seg_writer *w);
+static inline void segw_doc(seg_writer *w, uint32_t doc, uint32_t tf)
+{
+    if (w->blk_n == 0) {
+        w->blk_docs_off = (uint32_t)(w->docs.len - w->docs_start);
+        w->blk_pos_k = w->pos_count + w->pos_n;
+        /* the block holding that position is the one being filled, which
+         * starts where the term's written position bytes end */
+        w->blk_pos_off = w->pos.len - w->pos_start;
+    }
+    w->blk_docs[w->blk_n] = doc;
+    w->blk_tfs[w->blk_n] = tf;
+    w->tf_sum += tf;
+    w->nposted++;
+    if (++w->blk_n == 128) segw_doc_block_(w);
+}
+static inline void segw_pos_gap(seg_writer *w, uint32_t gap)
+{
+    w->pos_buf[w->pos_n] = gap;
+    if (++w->pos_n == 128) segw_pos_block_(w);
+}
 int segw_term_end(seg_writer *w, quire_error *err);
 /* Writes the file: header, sections, footer, trailer; fsyncs it. */
 int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
