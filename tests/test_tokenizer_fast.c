@@ -283,6 +283,7 @@ static void test_classifiers(void **state)
             assert_true(x.alnum == y.alnum);
             assert_true(x.plain == y.plain);
             assert_true(x.high == y.high);
+            assert_true(x.brk == y.brk);
             assert_memory_equal(x.low, y.low, TOK_WIN);
         }
     }

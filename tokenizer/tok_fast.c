@@ -57,9 +57,10 @@ static inline int ascii_alnum(unsigned c)
 /* The reference: one byte at a time. */
 void tok_classify_scalar(const unsigned char *w, tok_block *b)
 {
-    uint64_t a = 0, p = 0, h = 0;
+    uint64_t a = 0, p = 0, h = 0, k = 0;
     for (unsigned i = 0; i < TOK_WIN; i++) {
         unsigned c = w[i];
+        if (c == '(' || c == '[') k |= 1ull << i;
         if (c >= 0x80) h |= 1ull << i;
         else if (ascii_alnum(c)) a |= 1ull << i;
         else if (!ascii_special(c)) p |= 1ull << i;
@@ -68,6 +69,7 @@ void tok_classify_scalar(const unsigned char *w, tok_block *b)
     b->alnum = a;
     b->plain = p;
     b->high = h;
+    b->brk = k;
 }
 
 #if TOK_X86
@@ -75,7 +77,7 @@ void tok_classify_scalar(const unsigned char *w, tok_block *b)
  * compares leave bytes >= 0x80 (negative) out of every range. */
 static void classify_sse2(const unsigned char *w, tok_block *b)
 {
-    uint64_t a = 0, s = 0, h = 0;
+    uint64_t a = 0, s = 0, h = 0, k = 0;
     for (unsigned q = 0; q < TOK_WIN; q += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(w + q));
         __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20));
@@ -92,6 +94,9 @@ static void classify_sse2(const unsigned char *w, tok_block *b)
         sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
         sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
         sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
+        __m128i brk = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('(')),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
+        k |= (uint64_t)(uint32_t)_mm_movemask_epi8(brk) << q;
         a |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << q;
         s |= (uint64_t)(uint32_t)_mm_movemask_epi8(sp) << q;
         h |= (uint64_t)(uint32_t)_mm_movemask_epi8(v) << q;
@@ -100,6 +105,7 @@ static void classify_sse2(const unsigned char *w, tok_block *b)
     b->alnum = a;
     b->plain = ~(a | s | h);
     b->high = h;
+    b->brk = k;
 }
 
 /* AVX2: one lookup per nibble (vpshufb) gives each byte a set of bits whose
@@ -119,7 +125,7 @@ __attribute__((target("avx2"))) static void classify_avx2(const unsigned char *w
         0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0,
         0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-    uint64_t a = 0, s = 0, h = 0;
+    uint64_t a = 0, s = 0, h = 0, k = 0;
     for (unsigned q = 0; q < TOK_WIN; q += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(w + q));
         __m256i r = _mm256_and_si256(
@@ -131,12 +137,16 @@ __attribute__((target("avx2"))) static void classify_avx2(const unsigned char *w
         a |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_a) << q;
         s |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_s) << q;
         h |= (uint64_t)(uint32_t)_mm256_movemask_epi8(v) << q;
+        __m256i brk = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('(')),
+                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8('[')));
+        k |= (uint64_t)(uint32_t)_mm256_movemask_epi8(brk) << q;
         _mm256_storeu_si256((__m256i *)(b->low + q),
                             _mm256_or_si256(v, _mm256_set1_epi8(0x20)));
     }
     b->alnum = a;
     b->plain = ~(a | s | h);
     b->high = h;
+    b->brk = k;
 }
 #endif
 
@@ -182,6 +192,13 @@ static inline int emit_word(tok_tokenizer *t, const char *term, size_t n,
 
 #define BIT(m, i) (((m) >> (i)) & 1u)
 
+/* Letters and digits from w[i] on in the mask (TOK_WIN - i if all). */
+static inline unsigned alnum_len(uint64_t alnum, unsigned i)
+{
+    uint64_t rest = ~(alnum >> i);
+    return rest ? (unsigned)__builtin_ctzll(rest) : TOK_WIN - i;
+}
+
 /* "(s)" or "(es)" at w[e] (a '(' right after a word) marks an optional
  * plural and yields nothing: its length, else 0.  Reads up to w[e + 3]. */
 static inline unsigned plural(const unsigned char *w, unsigned e)
@@ -195,6 +212,13 @@ static inline unsigned plural(const unsigned char *w, unsigned e)
 static inline int is_www(const tok_block *b, unsigned r, unsigned we)
 {
     return we - r == 3 && b->low[r] == 'w' && b->low[r + 1] == 'w' && b->low[r + 2] == 'w';
+}
+
+/* The word at w[r, e) could be the scheme of a URL or "www". */
+static inline int maybe_url(const tok_block *b, unsigned r, unsigned e)
+{
+    unsigned c = b->low[r];
+    return r < TOK_WIN && e - r >= 3 && e - r <= 5 && (c == 'h' || c == 'f' || c == 'w');
 }
 
 /* How a word (or chunk) that ends with the ASCII byte w[e] (not a letter
@@ -214,6 +238,14 @@ static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
     }
     if (c == '[') return 0;
     if (BIT(b->plain, e + 1)) return c == '.' && is_www(b, r, e) ? 0 : e + 2;
+    /* Two connectors in a row end the chunk after the first (the second
+     * starts nothing), except ".'" of "Jr.'s", '@' and '#' which start a
+     * handle, and "://" or "www.." which may be a URL. */
+    unsigned c1 = w[e + 1];
+    if (!BIT(b->alnum, e + 1) && !BIT(b->high, e + 1) && !BIT(b->plain, e + 1) &&
+        c1 != '@' && c1 != '#' && c1 != '[' && !(c == '.' && c1 == '\'') &&
+        !((c == '.' || c == ':') && maybe_url(b, r, e)))
+        return e + 2;
     if (c == '\'' && (w[e + 1] | 0x20) == 's' && BIT(b->plain, e + 2)) {
         if (w[e + 2] != '(') return e + 3;
         if (e + 5 >= TOK_WIN) return 0;
@@ -252,7 +284,7 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
         unsigned c = w[e];
         if (!(c == '\'' || c == '-' || c == '_' || c == '/') || !BIT(b->alnum, e + 1))
             break;
-        unsigned ne = e + 1 + (unsigned)__builtin_ctzll(~(b->alnum >> (e + 1)));
+        unsigned ne = e + 1 + alnum_len(b->alnum, e + 1);
         if (ne > END_MAX) return REDO;
         if (c == '\'') {
             if (ne == e + 2 && (w[e + 1] | 0x20) == 's') break;
@@ -304,7 +336,7 @@ static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
         if (p > END_MAX) return REDO;
         /* Longer than any plain word needs: the general path cuts it. */
         if (o > FAST_MAX) return 0;
-        unsigned n = (unsigned)__builtin_ctzll(~(b->alnum >> p));
+        unsigned n = alnum_len(b->alnum, p);
         if (n) {
             /* ASCII letters and digits, lower-cased in the window: copied
              * 16 bytes at a time (low has the slack). */
@@ -482,8 +514,48 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
             w = pad;
         }
         t->classify(w, &b);
+        /* Word starts and ends (the byte after a word), for the words that
+         * end inside the window. */
+        const uint64_t alnum = b.alnum, not_plain = ~b.plain;
+        /* Connectors (or '[') followed by a plain separator ("word, "). */
+        const uint64_t conn_end = ~alnum & not_plain & ~b.high & (b.plain >> 1);
+        const uint64_t end_ok = (b.plain | conn_end) & ~b.brk;
+        const uint64_t ends = ~alnum & (alnum << 1);
+        const uint64_t starts = ends ? alnum & ~(alnum << 1) &
+                                           ((1ull << (63 - __builtin_clzll(ends))) - 1)
+                                     : 0;
         unsigned r = 0;
         for (;;) {
+            if (plain) {
+                /* The common case in a tight loop: words with nothing but
+                 * plain separators before them (since r) and a plain
+                 * separator after them, which is not '(' (of "(s)"), or a
+                 * connector before one (ascii_end).  The k-th start after r
+                 * pairs with the k-th end after r. */
+                uint64_t st = starts & (~0ull << r), en = ends & ((~0ull << r) << 1);
+                uint32_t pos = t->pos;
+                tok_token tk;
+                while (st) {
+                    unsigned ws = (unsigned)__builtin_ctzll(st), we = (unsigned)__builtin_ctzll(en);
+                    if ((not_plain & ((1ull << ws) - (1ull << r))) || !BIT(end_ok, we))
+                        break;
+                    if (we - ws == 3 && w[we] == '.' && is_www(&b, ws, we)) break;
+                    tk.term = (const char *)b.low + ws;
+                    tk.len = we - ws;
+                    tk.pos = pos++;
+                    tk.start = at + ws;
+                    tk.end = at + we;
+                    if ((*rc = t->emit(t->ctx, &tk))) {
+                        t->pos = pos;
+                        t->stop = *rc;
+                        return len;
+                    }
+                    r = we + (unsigned)BIT(conn_end, we);
+                    st &= st - 1;
+                    en &= en - 1;
+                }
+                t->pos = pos;
+            }
             /* Plain separators up to the next thing to look at. */
             uint64_t np = ~(b.plain >> r);
             r = np ? r + (unsigned)__builtin_ctzll(np) : TOK_WIN;
@@ -491,7 +563,7 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
             if (r > END_MAX) break;
             unsigned c = w[r], next;
             if (BIT(b.alnum, r)) {
-                unsigned we = r + (unsigned)__builtin_ctzll(~(b.alnum >> r));
+                unsigned we = r + alnum_len(b.alnum, r);
                 if (we > END_MAX) {
                     if (r == 0) return at; /* longer than a window */
                     break;
