@@ -91,6 +91,26 @@ int storew_end_doc(store_writer *s, quire_error *err)
     return QUIRE_OK;
 }
 
+int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
+                      uint32_t raw_len, uint32_t ndocs, quire_error *err)
+{
+    int rc = flush_block(s, err);   /* records appended before come first */
+    if (rc) return rc;
+    if (s->failed) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    if (grow((void **)&s->idx, &s->idx_cap, s->idx_len + 24))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    uint8_t *e = s->idx + s->idx_len;
+    st32(e, s->ndocs);
+    st32(e + 4, ndocs);
+    st64(e + 8, s->out.len);
+    st32(e + 16, clen);
+    st32(e + 20, raw_len);
+    s->idx_len += 24;
+    sec_write(&s->out, frame, clen);
+    s->ndocs += ndocs;
+    return QUIRE_OK;
+}
+
 int storew_finish(store_writer *s, quire_error *err)
 {
     int rc = flush_block(s, err);

@@ -32,6 +32,11 @@ void storew_put(store_writer *s, const void *p, size_t n);
 void storew_varint(store_writer *s, uint64_t v);
 /* Ends a record; compresses the block when it is full. */
 int storew_end_doc(store_writer *s, quire_error *err);
+/* Closes the open block, then appends an already compressed block of
+ * `ndocs` records (`raw_len` bytes decompressed) unchanged: a merge copies
+ * the blocks that lost no document without decompressing them. */
+int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
+                      uint32_t raw_len, uint32_t ndocs, quire_error *err);
 /* Compresses the last block; the section file is then complete. */
 int storew_finish(store_writer *s, quire_error *err);
 /* Memory held, for budgets. */
