@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- clock ------------------------------------------------------------ */
 static inline double peer_now(void)
@@ -108,6 +111,26 @@ static inline int peer_hex4(const char *s, uint32_t *out)
     return 0;
 }
 
+/* The first '"' or '\\' in [p, end), or end: 16 bytes a step with SSE2
+ * (every x86-64).  Strings are most of a corpus's bytes, and a byte loop
+ * here was 5% of Quire's build instructions; every peer reads through it. */
+static inline const char *peer_json_plain(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+        if (m)
+            return p + __builtin_ctz((unsigned)m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
 /* Decodes the JSON string starting after the opening quote at *pp into b
  * (when b is not NULL); leaves *pp after the closing quote.  -1 on error. */
 static inline int peer_json_string(const char **pp, const char *end, peer_buf *b)
@@ -115,8 +138,7 @@ static inline int peer_json_string(const char **pp, const char *end, peer_buf *b
     const char *p = *pp;
     while (p < end) {
         const char *run = p;
-        while (p < end && *p != '"' && *p != '\\')
-            p++;
+        p = peer_json_plain(p, end);
         if (b && p > run)
             peer_buf_put(b, run, (size_t)(p - run));
         if (p >= end)
