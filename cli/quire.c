@@ -628,7 +628,8 @@ static int cmd_index(int argc, char **argv)
         else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;
         else if (!strcmp(o, "--keep-accents")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
         else if (!strcmp(o, "--commongrams")) opt.tok_flags |= QUIRE_TOK_COMMONGRAMS;
-        else if (!strcmp(o, "--no-commongrams")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_COMMONGRAMS;
+        else if (!strcmp(o, "--no-commongrams"))
+            opt.tok_flags &= ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS);
         else if (!strcmp(o, "--")) only_pos = 1;
         else {
             fprintf(stderr, "quire: index: unknown option '%s'\n", o);
@@ -821,7 +822,9 @@ static int cmd_stats(int argc, char **argv)
            s.tok_flags & QUIRE_TOK_FOLD_DIACRITICS ? "on" : "off",
            s.tok_flags & QUIRE_TOK_STEM_EN ? "on" : "off",
            s.tok_flags & QUIRE_TOK_STOPWORDS_EN ? "on" : "off",
-           s.tok_flags & QUIRE_TOK_COMMONGRAMS ? "on" : "off");
+           s.tok_flags & QUIRE_TOK_COMMONGRAMS   ? "all"
+           : s.tok_flags & QUIRE_TOK_COMMONPAIRS ? "pairs"
+                                                 : "off");
     printf("documents         %llu (+%llu deleted)\n", (unsigned long long)s.docs,
            (unsigned long long)s.deleted_docs);
     printf("terms             %llu\n", (unsigned long long)s.terms);

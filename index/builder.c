@@ -17,8 +17,9 @@
  * re-encoded into the segment's block format by segment_write.c's layout
  * (see the header comment there and docs/FORMAT.md).
  *
- * With TOK_COMMONGRAMS, each token is also paired with the tokens of the
- * previous position of the same field; a pair where either term is common
+ * With TOK_COMMONGRAMS or TOK_COMMONPAIRS, each token is also paired with
+ * the tokens of the previous position of the same field; a pair where
+ * either term (COMMONGRAMS) or both terms (COMMONPAIRS) are common words
  * (index/commongrams.h) is indexed as a bigram term at the first token's
  * position.  Bigrams are postings like any other term, but they are not
  * tokens: they do not count in the document length, so BM25 is unchanged.
@@ -69,7 +70,7 @@ typedef struct term_cold {
     uint32_t term_off;     /* into terms arena */
     uint32_t term_len;
     uint32_t slice_head;   /* first slice of the stream in the pool */
-    uint32_t common;       /* a common word (only with TOK_COMMONGRAMS) */
+    uint32_t common;       /* a common word (only with CommonGrams flags) */
 } term_cold;
 
 /* A hash table slot holds the first 8 bytes of its term and the term's
@@ -202,7 +203,7 @@ int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
     idx_builder *b = calloc(1, sizeof *b);
     if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
     b->tok_flags = tok_flags;
-    b->cg = (tok_flags & TOK_COMMONGRAMS) != 0;
+    b->cg = (tok_flags & (TOK_COMMONGRAMS | TOK_COMMONPAIRS)) != 0;
     b->cur_doc = NO_DOC;
     b->tmp_prefix = strdup(tmp_prefix);
     b->table_mask = (1u << 10) - 1;
@@ -570,7 +571,7 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t pos)
     for (uint32_t i = 0; i < b->cg_prev_n; i++) {
         uint32_t pa = b->cg_prev[i];
         const term_cold *a = &b->cold[pa], *c = &b->cold[id];
-        if (!a->common && !c->common)
+        if (!cg_paired(b->tok_flags, (int)a->common, (int)c->common))
             continue;
         uint64_t key = ((uint64_t)pa << 32) | id;
         struct cg_slot *sl = &b->cg_cache[(key * 0x9E3779B97F4A7C15ull) >>

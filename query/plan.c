@@ -32,7 +32,7 @@ typedef struct planner {
     word_tok *toks;         /* terms of the word being tokenized */
     size_t ntoks, toks_cap;
     int positive;           /* the word is outside every NOT */
-    int commongrams;        /* TOK_COMMONGRAMS: phrases use bigram units */
+    uint32_t tok_flags;     /* CommonGrams flags: phrases use bigram units */
     int nomem;
 } planner;
 
@@ -128,10 +128,11 @@ static int plan_units(planner *pb, pl_node *n)
     if (!n->unit_term || !n->unit_rel || !pair || !covered)
         goto out;
     const pl_term *t = pb->plan->terms;
-    for (uint32_t i = 0; pb->commongrams && i + 1 < ns; i++) {
+    for (uint32_t i = 0; i + 1 < ns; i++) {
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         if (n->slot_rel[i + 1] == n->slot_rel[i] + 1 &&
-            (cg_is_common(a->bytes, a->len) || cg_is_common(b->bytes, b->len)))
+            cg_paired(pb->tok_flags, cg_is_common(a->bytes, a->len),
+                      cg_is_common(b->bytes, b->len)))
             pair[i] = covered[i] = covered[i + 1] = 1;
     }
     n->nunits = 0;
@@ -355,7 +356,7 @@ int qry_plan_build(const qry_node *root, uint32_t tok_flags, qry_plan **out,
     if (!pb.plan)
         return qerr(err, QUIRE_ENOMEM, "out of memory planning query");
     pb.positive = 1;
-    pb.commongrams = (tok_flags & TOK_COMMONGRAMS) != 0;
+    pb.tok_flags = tok_flags;
     if (tok_new(tok_flags, TOK_MODE_QUERY, &pb.tok) != 0) {
         qry_plan_free(pb.plan);
         return qerr(err, QUIRE_ENOMEM, "cannot create the query tokenizer");

@@ -628,36 +628,62 @@ static void test_optimize(void **state)
     assert_string_equal(out, "2\n");
 }
 
-/* --commongrams: bigrams across segments, threads and the optimize merge;
- * the index verifies and every query counts and scores as without. */
+/* Number of terms `quire stats` reports for index dir. */
+static unsigned long stats_terms(const char *dir, const char *want_cg)
+{
+    char out[4096];
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, want_cg));
+    const char *t = strstr(out, "\nterms ");
+    assert_non_null(t);
+    return strtoul(t + 7, NULL, 10);
+}
+
+/* CommonGrams (--commongrams: bigrams where either word is common), the
+ * default common pairs (both words common) and no bigrams at all
+ * (--no-commongrams): bigrams across segments, threads and the optimize
+ * merge; each index verifies and every query counts and scores the same
+ * in all three. */
 static void test_commongrams(void **state)
 {
     (void)state;
-    char cg[128], plain[128], out[4096];
+    char cg[128], pairs[128], plain[128], out[4096];
     snprintf(cg, sizeof cg, "%s/cg", tmp);
+    snprintf(pairs, sizeof pairs, "%s/pairs", tmp);
     snprintf(plain, sizeof plain, "%s/plain", tmp);
     assert_int_equal(run(out, sizeof out, "%s index --commongrams --threads 2 --mem 64K --optimize"
                          " %s %s/corpus/moby-sample.jsonl", QUIRE_CLI, cg, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 2 --mem 64K --optimize"
+                         " %s %s/corpus/moby-sample.jsonl", QUIRE_CLI, pairs, QUIRE_SOURCE_DIR), 0);
     assert_int_equal(run(out, sizeof out, "%s index --no-commongrams --threads 2 --mem 64K"
                          " --optimize %s %s/corpus/moby-sample.jsonl", QUIRE_CLI, plain,
                          QUIRE_SOURCE_DIR), 0);
     assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, cg), 0);
-    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, cg), 0);
-    assert_non_null(strstr(out, "commongrams=on"));
-    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, plain), 0);
-    assert_non_null(strstr(out, "commongrams=off"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, pairs), 0);
+    /* each bigram rule adds terms: all pairs with a common word > pairs
+     * of common words > none */
+    unsigned long n_cg = stats_terms(cg, "commongrams=all");
+    unsigned long n_pairs = stats_terms(pairs, "commongrams=pairs");
+    unsigned long n_plain = stats_terms(plain, "commongrams=off");
+    assert_true(n_cg > n_pairs);
+    assert_true(n_pairs > n_plain);
     static const char *queries[] = {
         "\"the whale\"", "\"of the\"", "\"the white whale\"", "\"in the sea\" OR ahab",
         "\"call me ishmael\"", "whale -\"the whale\"", "sea-captain", "\"it was the\"",
     };
     for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
         assert_int_equal(count(cg, queries[q]), count(plain, queries[q]));
-        hitset a, b;
+        assert_int_equal(count(pairs, queries[q]), count(plain, queries[q]));
+        hitset a, b, c;
         top_ids(cg, queries[q], &a);
+        top_ids(pairs, queries[q], &c);
         top_ids(plain, queries[q], &b);
         assert_int_equal(a.n, b.n);
-        for (size_t i = 0; i < a.n; i++)
+        assert_int_equal(c.n, b.n);
+        for (size_t i = 0; i < a.n; i++) {
             assert_true(a.scores[i] == b.scores[i]);
+            assert_true(c.scores[i] == b.scores[i]);
+        }
     }
     assert_true(count(cg, "\"the whale\"") > 0);
 }

@@ -57,12 +57,15 @@
 #define NQUERIES 400
 /* Tokenizer configuration of the index under test (and of the model). */
 #define FLAGS_CG (QUIRE_TOK_DEFAULT | QUIRE_TOK_COMMONGRAMS)
-#define FLAGS_NO_CG (QUIRE_TOK_DEFAULT & ~(uint32_t)QUIRE_TOK_COMMONGRAMS)
+#define FLAGS_NO_CG \
+    (QUIRE_TOK_DEFAULT & ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS))
+/* The default: bigrams only of two common words. */
+#define FLAGS_PAIRS (FLAGS_NO_CG | QUIRE_TOK_COMMONPAIRS)
 static uint32_t tok_flags_cur = FLAGS_CG;
 #define TOK_FLAGS tok_flags_cur
 #define FLAGS_STEM_STOP \
     (FLAGS_CG | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
-#define NINDEXES 5
+#define NINDEXES 6
 
 /* ---- deterministic random numbers (splitmix64) -------------------------- */
 
@@ -660,6 +663,8 @@ static int setup(void **state)
     build_index(tmpdirs[3], 64 * 1024);
     tok_flags_cur = FLAGS_NO_CG;
     build_index(tmpdirs[4], 0);
+    tok_flags_cur = FLAGS_PAIRS;
+    build_index(tmpdirs[5], 64 * 1024);
     tok_flags_cur = FLAGS_CG;
     return 0;
 }
@@ -857,6 +862,22 @@ static void test_no_commongrams(void **state)
     tok_flags_cur = FLAGS_CG;
 }
 
+/* The default, bigrams of two common words only, in many segments. */
+static void test_common_pairs(void **state)
+{
+    (void)state;
+    tok_flags_cur = FLAGS_PAIRS;
+    set_view(NDOCS, no_deletions);
+    idx_reader *r;
+    quire_error err;
+    assert_int_equal(idx_reader_open(tmpdirs[5], 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_tok_flags(r), QUIRE_TOK_DEFAULT);
+    assert_true(idx_reader_nsegments(r) > 3);
+    idx_reader_close(r);
+    run_queries(tmpdirs[5]);
+    tok_flags_cur = FLAGS_CG;
+}
+
 /* Bigram terms are postings, not tokens: an index with CommonGrams has
  * many more terms and positions than one without, yet every document
  * length, the total length and so every score are the same. */
@@ -883,6 +904,14 @@ static void test_commongrams_lengths(void **state)
     assert_int_equal(quire_index_stats(ib, &sb, &err), QUIRE_OK);
     assert_true(sa.terms > sb.terms);          /* bigrams were indexed */
     assert_true(sa.positions > sb.positions);
+    /* common pairs: fewer bigrams than CommonGrams, more than none (in
+     * positions: that index has many segments, so terms repeat) */
+    quire_index *ic;
+    quire_stats sc;
+    assert_int_equal(quire_index_open(tmpdirs[5], &ic, &err), QUIRE_OK);
+    assert_int_equal(quire_index_stats(ic, &sc, &err), QUIRE_OK);
+    assert_true(sa.positions > sc.positions && sc.positions > sb.positions);
+    quire_index_close(ic);
     static const char *qs[] = {"\"of the\"", "\"the of\"", "\"and to a\"",
                                "the", "\"in that\" OR is", "it -\"for it\""};
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
@@ -942,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_with_deletions),
         cmocka_unit_test(test_no_commongrams),
+        cmocka_unit_test(test_common_pairs),
         cmocka_unit_test(test_commongrams_lengths),
         cmocka_unit_test(test_stem_stopwords),
         cmocka_unit_test(test_coverage),

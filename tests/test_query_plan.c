@@ -32,9 +32,12 @@ static void expect_plan(uint32_t flags, const char *q, const char *want)
 
 #define DEF QUIRE_TOK_DEFAULT
 #define STOP (QUIRE_TOK_DEFAULT | QUIRE_TOK_STOPWORDS_EN)
-/* Without CommonGrams a phrase's units are its slots. */
-#define NOCG (QUIRE_TOK_DEFAULT & ~(uint32_t)QUIRE_TOK_COMMONGRAMS)
+/* Without bigrams a phrase's units are its slots. */
+#define NOCG \
+    (QUIRE_TOK_DEFAULT & ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS))
 #define CG (QUIRE_TOK_DEFAULT | QUIRE_TOK_COMMONGRAMS)
+/* The default: bigrams of two common words only. */
+#define PAIRS (NOCG | QUIRE_TOK_COMMONPAIRS)
 
 static void test_words(void **state)
 {
@@ -80,6 +83,25 @@ static void test_structure(void **state)
     /* Repeated terms keep their own slots. */
     expect_plan(NOCG, "\"to be or not to be\"",
                 "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5)");
+}
+
+/* The default indexes only pairs of two common words; a pair with one
+ * stays two unigram units. */
+static void test_common_pairs_units(void **state)
+{
+    (void)state;
+    assert_int_equal(DEF, PAIRS);
+    expect_plan(PAIRS, "\"of the\"", "(PHRASE of@0 the@1 : of+the@0)");
+    expect_plan(PAIRS, "\"great and\"", "(PHRASE great@0 and@1)");
+    expect_plan(PAIRS, "\"the united states\"", "(PHRASE the@0 united@1 states@2)");
+    expect_plan(PAIRS, "\"the representatives of the\"",
+                "(PHRASE the@0 representatives@1 of@2 the@3 : the@0 "
+                "representatives@1 of+the@2)");
+    expect_plan(PAIRS, "\"to be or not to be\"",
+                "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5 : to+be@0 be+or@1 "
+                "or+not@2 not+to@3 to+be@4)");
+    expect_plan(PAIRS | QUIRE_TOK_STOPWORDS_EN, "\"end of the world\"",
+                "(PHRASE end@0 world@3)");
 }
 
 static void test_commongrams_units(void **state)
@@ -160,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_stop_words),
         cmocka_unit_test(test_commongrams_units),
+        cmocka_unit_test(test_common_pairs_units),
         cmocka_unit_test(test_errors_pass_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

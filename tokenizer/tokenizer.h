@@ -29,7 +29,9 @@ enum {
      * (index/commongrams.h); it lives here so it is stored and checked
      * with the other flags. */
     TOK_COMMONGRAMS = 1u << 3,
-    TOK_KNOWN_FLAGS = (1u << 4) - 1
+    /* Likewise: bigrams only of pairs of common words. */
+    TOK_COMMONPAIRS = 1u << 4,
+    TOK_KNOWN_FLAGS = (1u << 5) - 1
 };
 
 /* Modes of one run.  TOK_MODE_INDEX emits every term a document should be
