@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #define XXH_INLINE_ALL /* the per-token hash must inline */
 #include <xxhash.h>
 #include <zstd.h>
@@ -166,23 +165,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* The term table, the term states and the pool are read at random over
- * tens of MiB: with 4 KiB pages most lookups also miss the TLB.  Where
- * the kernel gives huge pages on request (THP "madvise" mode), ask. */
-static void want_huge_pages(void *p, size_t n)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (n < 2 * huge) return;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 static int grow32(void **p, uint32_t *cap, size_t need, size_t elem)
 {
     size_t c = *cap;
@@ -285,10 +267,7 @@ static int slice_alloc(idx_builder *b, uint32_t level, uint32_t *start)
 {
     size_t need = b->pool_len + slice_size[level];
     if (need > UINT32_MAX) return -1;
-    if (need > b->pool_cap) {
-        if (grow((void **)&b->pool, &b->pool_cap, need, 1)) return -1;
-        want_huge_pages(b->pool, b->pool_cap);
-    }
+    if (grow((void **)&b->pool, &b->pool_cap, need, 1)) return -1;
     *start = (uint32_t)b->pool_len;
     b->pool_len = need;
     /* Until the slice fills, its 4 trailing bytes (later the pointer to
@@ -427,7 +406,6 @@ static int table_grow(idx_builder *b)
     free(b->table);
     b->table = nt;
     b->table_mask = mask;
-    want_huge_pages(nt, (size_t)nsize * sizeof *nt);
     return 0;
 }
 
@@ -453,7 +431,6 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
         if (!c) return -1;
         b->cold = c;
         b->terms_cap = cap;
-        want_huge_pages(h, (size_t)cap * sizeof *h);
     }
     if (grow((void **)&b->arena, &b->arena_cap, b->arena_len + len, 1))
         return -1;
