@@ -106,6 +106,10 @@ static void test_abbreviations(void **state)
     assert_string_equal(IDX("the end. Next one.Two"),
                         "the@0 end@1 next@2 one.two@3 one@3 two@4");
     assert_string_equal(SPANS("in the U.S. Then"), "in@0[0,2) the@1[3,6) us@2[7,10) then@3[12,16)");
+    /* A part starting with a combining mark composes with the letter
+     * before it once the period is gone (found by the fuzzer). */
+    assert_string_equal(run(0, TOK_MODE_INDEX, "e.\xcc\x81t"), "\xc3\xa9t@0");
+    assert_string_equal(IDX("e.\xcc\x81t"), "et@0");
 }
 
 /* Hyphen, underscore, slash: whole and parts; query mode parts only. */

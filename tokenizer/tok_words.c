@@ -79,6 +79,27 @@ static int leaf_run(tok_tokenizer *t, const tok_atom *a)
     return leaf_put(t, t->buf + a->off, a->len);
 }
 
+/* The run's folded text starts with a combining mark. */
+static int starts_with_mark(const tok_tokenizer *t, const tok_atom *a)
+{
+    const unsigned char *p = (const unsigned char *)t->buf + a->off;
+    uint32_t cp;
+    tok_decode(p, p + a->len, &cp);
+    return TF_CLASS(tok_fold_entry(t->diacritics, cp)) == TC_MARK;
+}
+
+/* Folds the last leaf again with utf8proc (NFKC, composition). */
+static int refold_leaf(tok_tokenizer *t)
+{
+    tok_leaf *l = &t->leaves[t->nleaves - 1];
+    char tmp[TOK_RUN_CAP];
+    long r = tok_fold_slow(t, t->leafbuf + l->off, l->len, tmp, sizeof tmp);
+    if (r < 0) return -1;
+    t->leaflen = l->off;
+    l->len = 0;
+    return leaf_put(t, tmp, (size_t)r);
+}
+
 /* Builds one leaf from the run at j; returns the index of the first atom
  * after it, or (size_t)-1 on allocation failure. */
 static size_t parse_leaf(tok_tokenizer *t, size_t j, char sep)
@@ -127,8 +148,15 @@ static size_t parse_leaf(tok_tokenizer *t, size_t j, char sep)
         }
         int dotted_after = m + 2 < n && is_conn(&a[m + 1], '.') && is_run(&a[m + 2]);
         if (count >= 2 && single && !dotted_after) {
-            for (size_t q = j + 2; q <= m; q += 2)
+            int compose = 0;
+            for (size_t q = j + 2; q <= m; q += 2) {
+                compose |= starts_with_mark(t, &a[q]);
                 if (leaf_run(t, &a[q])) return (size_t)-1;
+            }
+            /* With the periods gone a part's leading mark (kept without
+             * TOK_FOLD_DIACRITICS) lands on the letter before it: compose
+             * them, or the term would not be NFKC (e.\u0301t -> ét). */
+            if (compose && refold_leaf(t)) return (size_t)-1;
             k = m + 1;
         }
     }
