@@ -441,7 +441,7 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
                            .slice_end = start + slice_size[0] - 4};
     b->cold[n] = (term_cold){.term_off = (uint32_t)b->arena_len, .term_len = len,
                              .slice_head = start,
-                             .common = b->cg && cg_is_common(s, len)};
+                             .common = b->cg && cg_is_common(b->tok_flags, s, len)};
     memcpy(b->arena + b->arena_len, s, len);
     b->arena_len += len;
     *slot = (term_slot){key, tag, n + 1};

@@ -6,7 +6,8 @@
  * In an index built with TOK_COMMONGRAMS, every pair of terms at adjacent
  * positions p, p + 1 of one field where either term is common is also
  * indexed as the bigram term "first\x1fsecond" at position p; with
- * TOK_COMMONPAIRS (the default) only the pairs where both are.  A phrase
+ * TOK_COMMONPAIRS (the default) only the pairs where both are among the
+ * CG_PAIR_WORDS most common.  A phrase
  * query then iterates the (much rarer) bigrams instead of the posting and
  * position lists of two very frequent words.  See docs/FORMAT.md and
  * docs/QUERY.md.
@@ -23,8 +24,14 @@
  * control characters, so a bigram can never collide with a real term. */
 #define CG_SEP '\x1f'
 
-/* 1 if `term` (a tokenizer output term) is one of the common words. */
-int cg_is_common(const char *term, size_t len);
+/* Common pairs pair only the first (most frequent) words of the list. */
+#define CG_PAIR_WORDS 12
+
+/* 1 if `term` (a tokenizer output term) is a common word for the bigram
+ * rule of tokenizer flags `flags`: one of the 40 with TOK_COMMONGRAMS,
+ * one of the first CG_PAIR_WORDS with only TOK_COMMONPAIRS, none
+ * without either. */
+int cg_is_common(uint32_t flags, const char *term, size_t len);
 
 /* Whether adjacent terms a, b (a first) are also indexed as their bigram
  * under tokenizer flags `flags`, given which of them are common words:

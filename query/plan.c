@@ -131,8 +131,8 @@ static int plan_units(planner *pb, pl_node *n)
     for (uint32_t i = 0; i + 1 < ns; i++) {
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         if (n->slot_rel[i + 1] == n->slot_rel[i] + 1 &&
-            cg_paired(pb->tok_flags, cg_is_common(a->bytes, a->len),
-                      cg_is_common(b->bytes, b->len)))
+            cg_paired(pb->tok_flags, cg_is_common(pb->tok_flags, a->bytes, a->len),
+                      cg_is_common(pb->tok_flags, b->bytes, b->len)))
             pair[i] = covered[i] = covered[i + 1] = 1;
     }
     n->nunits = 0;

@@ -85,8 +85,8 @@ static void test_structure(void **state)
                 "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5)");
 }
 
-/* The default indexes only pairs of two common words; a pair with one
- * stays two unigram units. */
+/* The default indexes only pairs of two of the 12 most common words; a
+ * pair with one stays two unigram units. */
 static void test_common_pairs_units(void **state)
 {
     (void)state;
@@ -97,9 +97,12 @@ static void test_common_pairs_units(void **state)
     expect_plan(PAIRS, "\"the representatives of the\"",
                 "(PHRASE the@0 representatives@1 of@2 the@3 : the@0 "
                 "representatives@1 of+the@2)");
+    /* only the 12 most frequent words pair: `or`, `not` and `with` do not */
     expect_plan(PAIRS, "\"to be or not to be\"",
-                "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5 : to+be@0 be+or@1 "
-                "or+not@2 not+to@3 to+be@4)");
+                "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5 : to+be@0 or@2 not@3 "
+                "to+be@4)");
+    expect_plan(PAIRS, "\"with the\"", "(PHRASE with@0 the@1)");
+    expect_plan(CG, "\"with the\"", "(PHRASE with@0 the@1 : with+the@0)");
     expect_plan(PAIRS | QUIRE_TOK_STOPWORDS_EN, "\"end of the world\"",
                 "(PHRASE end@0 world@3)");
 }
