@@ -524,37 +524,62 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
         const uint64_t starts = ends ? alnum & ~(alnum << 1) &
                                            ((1ull << (63 - __builtin_clzll(ends))) - 1)
                                      : 0;
+        /* Bytes that end a run of plain words: any byte between words that
+         * is not a plain separator, except a connector ending a word before
+         * one ("word, "), and the byte after a word that is no plain ending
+         * ('(' of "(s)", '[', a joining connector).  A word can be emitted
+         * in the tight loop below iff none lies from where scanning stands
+         * to its end, so each pass needs one mask, not a test per word. */
+        uint64_t stop = ~alnum & ((not_plain & ~(conn_end & (alnum << 1))) |
+                                  ((alnum << 1) & ~end_ok));
+        /* "www." before a separator may still be a URL ("www. x" is not,
+         * but the general path decides): a word of exactly three letters
+         * ending at a connector that ends a word. */
+        for (uint64_t c3 = conn_end & (alnum << 1) & (alnum << 2) & (alnum << 3) &
+                           ~(alnum << 4);
+             c3; c3 &= c3 - 1) {
+            unsigned x = (unsigned)__builtin_ctzll(c3);
+            if (w[x] == '.' && is_www(&b, x - 3, x)) stop |= 1ull << x;
+        }
         unsigned r = 0;
         for (;;) {
             if (plain) {
-                /* The common case in a tight loop: words with nothing but
-                 * plain separators before them (since r) and a plain
-                 * separator after them, which is not '(' (of "(s)"), or a
-                 * connector before one (ascii_end).  The k-th start after r
-                 * pairs with the k-th end after r. */
-                uint64_t st = starts & (~0ull << r), en = ends & ((~0ull << r) << 1);
-                uint32_t pos = t->pos;
-                tok_token tk;
-                while (st) {
-                    unsigned ws = (unsigned)__builtin_ctzll(st), we = (unsigned)__builtin_ctzll(en);
-                    if ((not_plain & ((1ull << ws) - (1ull << r))) || !BIT(end_ok, we))
-                        break;
-                    if (we - ws == 3 && w[we] == '.' && is_www(&b, ws, we)) break;
-                    tk.term = (const char *)b.low + ws;
-                    tk.len = we - ws;
-                    tk.pos = pos++;
-                    tk.start = at + ws;
-                    tk.end = at + we;
-                    if ((*rc = t->emit(t->ctx, &tk))) {
-                        t->pos = pos;
-                        t->stop = *rc;
-                        return len;
-                    }
+                /* The common case in a tight loop: the words after r up to
+                 * the first stopping byte.  The k-th start after r pairs
+                 * with the k-th end after r.  At r itself any byte but a
+                 * plain separator stops (a connector there is not one that
+                 * ended a word of this loop). */
+                uint64_t sm = (stop | (not_plain & ~alnum & (1ull << r))) >> r;
+                unsigned lim = sm ? r + (unsigned)__builtin_ctzll(sm) : TOK_WIN;
+                uint64_t en = ends & ((~0ull << r) << 1) &
+                              (lim >= TOK_WIN ? ~0ull : (1ull << lim) - 1);
+                if (en) {
+                    uint64_t st = starts & (~0ull << r);
+                    const tok_emit_fn emit = t->emit;
+                    void *const ctx = t->ctx;
+                    const char *const low = (const char *)b.low;
+                    uint32_t pos = t->pos;
+                    unsigned we;
+                    tok_token tk;
+                    do {
+                        unsigned ws = (unsigned)__builtin_ctzll(st);
+                        we = (unsigned)__builtin_ctzll(en);
+                        tk.term = low + ws;
+                        tk.len = we - ws;
+                        tk.pos = pos++;
+                        tk.start = at + ws;
+                        tk.end = at + we;
+                        if ((*rc = emit(ctx, &tk))) {
+                            t->pos = pos;
+                            t->stop = *rc;
+                            return len;
+                        }
+                        st &= st - 1;
+                        en &= en - 1;
+                    } while (en);
+                    t->pos = pos;
                     r = we + (unsigned)BIT(conn_end, we);
-                    st &= st - 1;
-                    en &= en - 1;
                 }
-                t->pos = pos;
             }
             /* Plain separators up to the next thing to look at. */
             uint64_t np = ~(b.plain >> r);
