@@ -559,26 +559,30 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                     void *const ctx = t->ctx;
                     const char *const low = (const char *)b.low;
                     uint32_t pos = t->pos;
-                    unsigned we;
+                    /* 64-bit offsets: no sign extension in the loop; the
+                     * status is stored only when the callback stops. */
+                    uint64_t we;
                     tok_token tk;
                     do {
-                        unsigned ws = (unsigned)__builtin_ctzll(st);
-                        we = (unsigned)__builtin_ctzll(en);
+                        uint64_t ws = (uint64_t)__builtin_ctzll(st) & 63;
+                        we = (uint64_t)__builtin_ctzll(en) & 63;
                         tk.term = low + ws;
-                        tk.len = we - ws;
+                        tk.len = (uint32_t)(we - ws);
                         tk.pos = pos++;
                         tk.start = at + ws;
                         tk.end = at + we;
-                        if ((*rc = emit(ctx, &tk))) {
+                        int e = emit(ctx, &tk);
+                        if (__builtin_expect(e != 0, 0)) {
+                            *rc = e;
                             t->pos = pos;
-                            t->stop = *rc;
+                            t->stop = e;
                             return len;
                         }
                         st &= st - 1;
                         en &= en - 1;
                     } while (en);
                     t->pos = pos;
-                    r = we + (unsigned)BIT(conn_end, we);
+                    r = (unsigned)we + (unsigned)BIT(conn_end, we);
                 }
             }
             /* Plain separators up to the next thing to look at. */
