@@ -347,6 +347,25 @@ static inline uint8_t stream_rd_byte(stream_rd *r)
 
 static inline uint32_t stream_rd_varint(stream_rd *r)
 {
+    /* a varint of a u32 has at most 5 bytes: when they are all before the
+     * slice's pointer bytes, no byte needs the slice-end check (only a
+     * valid stream is read, so the varint ends before the stream does) */
+    if (__builtin_expect(r->end - r->p >= 5, 1)) {
+        const uint8_t *q = r->pool + r->p;
+        uint32_t v = q[0];
+        if (v < 0x80) {
+            r->p++;
+            return v;
+        }
+        v &= 0x7f;
+        unsigned k = 1;
+        for (;; k++) {
+            v |= (uint32_t)(q[k] & 0x7f) << (7 * k);
+            if (!(q[k] & 0x80) || k == 4) break;
+        }
+        r->p += k + 1;
+        return v;
+    }
     uint32_t v = 0;
     for (unsigned shift = 0;; shift += 7) {
         uint8_t c = stream_rd_byte(r);
