@@ -144,6 +144,10 @@ static const char *const frags[] = {
     "[1]", ".'s", "...", "--", "U.S.", "e.g.", "3.14", "1,000", "6:30", "v1.2",
     "then-candidate", "don't", "O'Neil", "well_being", "ABC/12345", "rock'n'roll",
     "state-of-the-art", "a/b_c-d", "x's(s)", "'s(es)", "-s", "_", "'", "s'", "''",
+    /* numbers, abbreviations and dotted pairs (ascii_pair) */
+    "1,2", "10:5", "12:30:45", "1,000,000.5", "Mat27:32", "ab.cd", "U.S", "e.g",
+    "Ph.D", "1.2.3", "5:00pm", "2,031.95", "sf.NET", "a.b", "12", "123", "1234",
+    "00", "www.x", "x.www", "ab.c", "1.x", "x.1", "A.", "ab,", "12:", "p.m.,",
     /* URLs, handles, e-mail */
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
     "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",

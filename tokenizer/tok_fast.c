@@ -267,6 +267,68 @@ static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
     return rc;
 }
 
+/* What an ASCII run of letters and digits w[s, e) holds: RUN_LETTERS,
+ * RUN_DIGITS or both (bytes above '9' in such a run are letters). */
+enum { RUN_LETTERS = 1, RUN_DIGITS = 2 };
+static inline unsigned run_kind(const unsigned char *w, unsigned s, unsigned e)
+{
+    unsigned k = 0;
+    for (unsigned i = s; i < e; i++) k |= w[i] > '9' ? RUN_LETTERS : RUN_DIGITS;
+    return k;
+}
+
+/* Two ASCII runs joined by '.', ',' or ':' (the word at w[r, we), then
+ * w[we]), with a plain ending: numbers (3.14, 1,000, 6:30), two-part
+ * abbreviations (U.S, e.g), dotted compounds (sf.net, v1.2) and the
+ * separate words of the other pairs (Mat27:32, 1,2).  These are the
+ * chunk rules of tok_words.c for a chunk of three atoms:
+ *   - digits '.' digits; up to three digits ',' exactly three; up to two
+ *     digits ':' exactly two: one word, punctuation kept;
+ *   - letters '.' letters, each part one or two letters and one of them a
+ *     single letter: one word without the period;
+ *   - any other pair joined by '.': a compound, whose whole (index mode)
+ *     keeps the period;
+ *   - ',' and ':' otherwise join nothing: two words.
+ * "www." may start a URL and is left to the general path.  Returns as
+ * ascii_chunk does. */
+static unsigned ascii_pair(tok_tokenizer *t, const tok_block *b,
+                           const unsigned char *w, size_t at, unsigned r,
+                           unsigned we, int plain, int *rc)
+{
+    const unsigned c = w[we];
+    if ((c != '.' && c != ',' && c != ':') || !BIT(b->alnum, we + 1)) return 0;
+    if (c == '.' && is_www(b, r, we)) return 0;
+    const unsigned s2 = we + 1, e2 = s2 + alnum_len(b->alnum, s2);
+    if (e2 > END_MAX) return REDO;
+    const unsigned next = ascii_end(b, w, e2, TOK_WIN);
+    if (!next) return 0;
+    const unsigned k1 = run_kind(w, r, we), k2 = run_kind(w, s2, e2);
+    const unsigned l1 = we - r, l2 = e2 - s2;
+    /* The window is lower-cased with OR 0x20, which leaves digits and
+     * . , : as they are: a number's term is its text there. */
+    const char *low = (const char *)b->low;
+    if (k1 == RUN_DIGITS && k2 == RUN_DIGITS &&
+        (c == '.' || (c == ',' && l1 <= 3 && l2 == 3) ||
+         (c == ':' && l1 <= 2 && l2 == 2))) {
+        *rc = emit_word(t, low + r, e2 - r, at + r, at + e2, plain);
+        return next;
+    }
+    if (c == '.' && k1 == RUN_LETTERS && k2 == RUN_LETTERS && l1 <= 2 && l2 <= 2 &&
+        (l1 == 1 || l2 == 1)) {
+        char ab[4];
+        memcpy(ab, low + r, l1);
+        memcpy(ab + l1, low + s2, l2);
+        *rc = emit_word(t, ab, l1 + l2, at + r, at + e2, plain);
+        return next;
+    }
+    if (c == '.' && t->mode == TOK_MODE_INDEX &&
+        (*rc = emit_whole(t, low + r, e2 - r, at + r, at + e2, plain)))
+        return next;
+    if ((*rc = emit_word(t, low + r, l1, at + r, at + we, plain))) return next;
+    *rc = emit_word(t, low + s2, l2, at + s2, at + e2, plain);
+    return next;
+}
+
 /* An ASCII chunk of words joined by apostrophes and by - _ / (the word at
  * w[r, we) is followed by one of them), with a plain ending.  Here the
  * chunk rules of tok_words.c come down to: an apostrophe joins two words
@@ -296,7 +358,7 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
         s0 = e + 1;
         e = ne;
     }
-    if (e == we) return 0;
+    if (e == we) return ascii_pair(t, b, w, at, r, we, plain, rc);
     unsigned next = ascii_end(b, w, e, TOK_WIN);
     if (!next) return 0;
     ls[nl] = s0;
