@@ -934,6 +934,55 @@ int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
     return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
 }
 
+/* Exact count of an OR of terms in one segment: every posting sets its
+ * document's bit, and the set bits that are not deleted are counted.  A
+ * document-at-a-time union compares the current documents of all its
+ * inputs at every step; this touches each posting once, sequentially, and
+ * the bitmap (one bit per document) stays in cache. */
+static int count_or_terms(qev *ev, size_t s, const pl_node *pn,
+                          uint64_t **bits, size_t *cap, uint64_t *total)
+{
+    const idx_segment *seg = idx_reader_segment(ev->r, s);
+    uint32_t nd = idx_segment_ndocs(seg);
+    size_t nw = ((size_t)nd + 63) / 64;
+    if (nw > *cap) {
+        uint64_t *nb = realloc(*bits, nw * sizeof *nb);
+        if (!nb) return -1;
+        *bits = nb;
+        *cap = nw;
+    }
+    uint64_t *b = *bits;
+    memset(b, 0, nw * sizeof *b);
+    for (uint32_t i = 0; i < pn->n; i++) {
+        size_t cell = s * ev->plan->nterms + pn->kids[i]->term;
+        if (!ev->seg_found[cell])
+            continue;
+        idx_postings *p;
+        if (idx_postings_open(seg, &ev->seg_terms[cell], &p) != 0)
+            return -1;
+        for (uint32_t d = idx_postings_doc(p); d != IDX_END;
+             d = idx_postings_next(p))
+            b[d >> 6] |= 1ull << (d & 63);
+        idx_postings_close(p);
+    }
+    const uint64_t *del = idx_segment_deleted(seg);
+    uint64_t n = 0;
+    for (size_t w = 0; w < nw; w++)
+        n += (uint64_t)__builtin_popcountll(del ? b[w] & ~del[w] : b[w]);
+    *total += n;
+    return 0;
+}
+
+static int or_of_terms(const pl_node *pn)
+{
+    if (pn->kind != PL_OR)
+        return 0;
+    for (uint32_t i = 0; i < pn->n; i++)
+        if (pn->kids[i]->kind != PL_TERM)
+            return 0;
+    return 1;
+}
+
 int qry_count(const idx_reader *r, const char *q, size_t qlen,
               uint64_t *count, quire_error *err)
 {
@@ -950,10 +999,17 @@ int qry_count(const idx_reader *r, const char *q, size_t qlen,
     qev ev = {0};
     rc = ev_init(&ev, r, plan, 0, err);
     uint64_t total = 0;
+    uint64_t *bits = NULL;
+    size_t bits_cap = 0;
     for (size_t s = 0; rc == QUIRE_OK && s < ev.nseg; s++) {
         const idx_segment *seg = idx_reader_segment(r, s);
         const uint64_t *del = idx_segment_deleted(seg);
         const pl_node *pr = plan->root;
+        if (or_of_terms(pr)) {
+            if (count_or_terms(&ev, s, pr, &bits, &bits_cap, &total))
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            continue;
+        }
         uint32_t lone = UINT32_MAX;     /* the root is this one term */
         if (pr->kind == PL_TERM)
             lone = pr->term;
@@ -981,6 +1037,7 @@ int qry_count(const idx_reader *r, const char *q, size_t qlen,
     }
     if (rc == QUIRE_OK)
         *count = total;
+    free(bits);
     ev_free(&ev);
     qry_plan_free(plan);
     return rc;
