@@ -236,7 +236,8 @@ static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
         if (c == '(' && (k = plural(w, e))) return e + k;
         return e + 1;
     }
-    if (c == '[') return 0;
+    /* '[' ends the chunk; the scanner then looks for an editorial mark. */
+    if (c == '[') return e;
     if (BIT(b->plain, e + 1)) return c == '.' && is_www(b, r, e) ? 0 : e + 2;
     /* Two connectors in a row end the chunk after the first (the second
      * starts nothing), except ".'" of "Jr.'s", '@' and '#' which start a
@@ -246,6 +247,17 @@ static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
         c1 != '@' && c1 != '#' && c1 != '[' && !(c == '.' && c1 == '\'') &&
         !((c == '.' || c == ':') && maybe_url(b, r, e)))
         return e + 2;
+    /* ".'" (a quote closing after a period) is kept in the chunk for
+     * "Jr.'s"; before a plain separator, or before a connector that then
+     * starts nothing, it ends the chunk as any two connectors do. */
+    if (c == '.' && c1 == '\'' && !maybe_url(b, r, e)) {
+        unsigned c2 = w[e + 2];
+        if (BIT(b->plain, e + 2)) return e + 2;
+        if (!BIT(b->alnum, e + 2) && !BIT(b->high, e + 2) && c2 != '@' && c2 != '#' &&
+            c2 != '[')
+            return e + 3;
+        return 0;
+    }
     if (c == '\'' && (w[e + 1] | 0x20) == 's' && BIT(b->plain, e + 2)) {
         if (w[e + 2] != '(') return e + 3;
         if (e + 5 >= TOK_WIN) return 0;
@@ -376,6 +388,52 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
     for (unsigned k = 0; k < nl; k++)
         if ((*rc = emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k], plain)))
             return next;
+    return next;
+}
+
+/* Any other ASCII chunk inside the window: runs joined by single
+ * connectors (' - _ / . : , @ #), the word at w[r, we) first, with a plain
+ * ending.  Its atoms are the ones the general path's byte loop would
+ * collect, built here from the masks and the lower-cased window, and
+ * tok_words applies the chunk rules to them (times, longer numbers and
+ * abbreviations, e-mail addresses, versions).  A URL can only start at the
+ * first word: a possible scheme or "www" before '.' or ':' is left to the
+ * general path.  Returns as ascii_chunk does. */
+static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
+                            const unsigned char *w, size_t at, unsigned r,
+                            unsigned we, int *rc)
+{
+    if ((w[we] == '.' || w[we] == ':') && maybe_url(b, r, we)) return 0;
+    tok_atom *a = t->atoms; /* room for TOK_WIN atoms (tok_new) */
+    size_t n = 0;
+    uint32_t off = 0;
+    unsigned s = r, e = we;
+    for (;;) {
+        unsigned k = run_kind(w, s, e);
+        memcpy(t->buf + off, b->low + s, e - s);
+        a[n++] = (tok_atom){.kind = TOK_A_RUN, .letters = (k & RUN_LETTERS) != 0,
+                            .digits = (k & RUN_DIGITS) != 0, .ncp = e - s,
+                            .off = off, .len = e - s, .start = at + s, .end = at + e};
+        off += e - s;
+        unsigned c = w[e];
+        if (!(c == '\'' || c == '-' || c == '_' || c == '/' || c == '.' || c == ':' ||
+              c == ',' || c == '@' || c == '#') ||
+            !BIT(b->alnum, e + 1))
+            break;
+        a[n++] = (tok_atom){.kind = TOK_A_CONN, .ch = (uint8_t)c, .start = at + e,
+                            .end = at + e + 1};
+        s = e + 1;
+        e = s + alnum_len(b->alnum, s);
+        if (e > END_MAX) return REDO;
+    }
+    if (n < 3) return 0;
+    unsigned next = ascii_end(b, w, e, TOK_WIN);
+    if (!next) return 0;
+    t->natoms = n;
+    t->buflen = off;
+    *rc = tok_words(t);
+    t->natoms = 0;
+    t->buflen = 0;
     return next;
 }
 
@@ -663,11 +721,14 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                     next = mixed_word(t, &b, w, at, r, plain, rc);
                 } else {
                     next = ascii_end(&b, w, we, r);
-                    if (!next)
+                    if (next) {
+                        if ((*rc = emit_word(t, (const char *)b.low + r, we - r,
+                                             at + r, at + we, plain)))
+                            return len;
+                    } else {
                         next = ascii_chunk(t, &b, w, at, r, we, plain, rc);
-                    else if ((*rc = emit_word(t, (const char *)b.low + r, we - r,
-                                              at + r, at + we, plain)))
-                        return len;
+                        if (!next) next = ascii_atoms(t, &b, w, at, r, we, rc);
+                    }
                 }
             } else if (c >= 0x80) {
                 uint32_t cp;

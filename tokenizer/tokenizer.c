@@ -778,6 +778,11 @@ int tok_new(uint32_t flags, int mode, tok_tokenizer **out)
         if (!t->stemmer) goto fail;
     }
     if (tok_reserve(&t->buf, &t->bufcap, 4096)) goto fail;
+    /* The fast scanner builds the atoms of a chunk of one window (at most
+     * TOK_WIN) in place, without a capacity check. */
+    t->atoms = malloc(TOK_WIN * sizeof *t->atoms);
+    if (!t->atoms) goto fail;
+    t->cap_atoms = TOK_WIN;
     *out = t;
     return 0;
 fail:
