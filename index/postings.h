@@ -69,6 +69,25 @@ static inline uint32_t idx_postings_advance(idx_postings *p, uint32_t target)
     return p->doc = p->docs_buf[i];
 }
 
+/* Moves to the first document, from the current one on, whose tf is at
+ * least fmin; returns it or IDX_END.  Scans the decoded tfs of each block
+ * rather than stepping posting by posting. */
+static inline uint32_t idx_postings_next_tf(idx_postings *p, uint32_t fmin)
+{
+    while (p->doc != IDX_END) {
+        if (!p->tf_ready) idx_postings_load_tfs_(p);
+        uint32_t i = p->i, n = p->n;
+        while (i < n && p->tf_buf[i] < fmin) i++;
+        if (i < n) {
+            p->i = i;
+            return p->doc = p->docs_buf[i];
+        }
+        p->i = n - 1;
+        idx_postings_next_block_(p);
+    }
+    return IDX_END;
+}
+
 /* Term frequency in the current document (0 at the end). */
 static inline uint32_t idx_postings_freq(idx_postings *p)
 {

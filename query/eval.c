@@ -645,6 +645,21 @@ static inline double bm_bound_at(const qev *ev, bm_term *b, uint32_t d)
     return b->bound;
 }
 
+/* The smallest tf with which a lone term of weight w can beat thr in the
+ * shortest possible document (length 0): w*f*(k1+1)/(f + norm(0)) > thr
+ * needs f > thr*norm(0) / (w*(k1+1) - thr).  Rounded down, so a document
+ * at the limit is kept for the exact test; UINT32_MAX when no tf can. */
+static uint32_t tf_floor(const qev *ev, double w, double thr)
+{
+    double room = w * (BM25_K1 + 1.0) - thr;
+    if (!(room > 0))
+        return UINT32_MAX;
+    double f = thr * bm25_norm(ev, 0) / room;
+    if (!(f < 4e9))
+        return UINT32_MAX;
+    return f < 1 ? 1 : (uint32_t)f;
+}
+
 /* Top-k over one segment with block-max skipping; root is an OR of terms
  * or an AND whose positives are terms. */
 static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
@@ -658,6 +673,8 @@ static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
     for (uint32_t i = 0; i < n; i++)
         bt[i] = (bm_term){single ? root : root->kids[i], 0, 0, 0};
     uint32_t d = root->doc;
+    double fmin_thr = NAN;
+    uint32_t fmin = 1;
     while (d != IDX_END) {
         double thr = topk_threshold(t);
         if (thr > -INFINITY) {
@@ -692,7 +709,16 @@ static void collect_blockmax(qev *ev, qit *root, bm_term *bt,
                 double lim = thr * (1.0 - 1e-12);
                 if (top < lim * (f + bm25_norm(ev, 0)) ||
                     top < lim * (f + bm25_norm(ev, idx_segment_doclen(seg, d)))) {
-                    d = it_advance(root, d + 1);
+                    /* Skip, within the decoded blocks, every posting whose
+                     * tf cannot beat the threshold even at length 0: for a
+                     * frequent term most postings have tf 1 or 2 and are
+                     * passed over without a length or a score. */
+                    if (thr != fmin_thr) {
+                        fmin = tf_floor(ev, root->weight, thr);
+                        fmin_thr = thr;
+                    }
+                    idx_postings_next(root->p);
+                    d = root->doc = idx_postings_next_tf(root->p, fmin);
                     continue;
                 }
             }
