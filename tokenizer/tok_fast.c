@@ -763,7 +763,16 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                 /* A handle or tag, unless nothing follows the prefix. */
                 next = BIT(b.plain, r + 1) ? r + 2 : 0;
             } else {
-                next = r + 1; /* a connector cannot start a chunk */
+                /* A connector cannot start a chunk, nor can the ones after
+                 * it ("-----", "__init"): on to the first byte that may. */
+                next = r + 1;
+                while (next < TOK_WIN) {
+                    unsigned d = w[next];
+                    if (!(d == '-' || d == '_' || d == '.' || d == '\'' || d == '/' ||
+                          d == ':' || d == ','))
+                        break;
+                    next++;
+                }
             }
             if (*rc) return len;
             if (next == 0) return at + r;
