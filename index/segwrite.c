@@ -341,14 +341,46 @@ static void out_copy(out_file *o, sec_out *s)
     free(buf);
 }
 
+static void out_put_cb(void *o, const void *p, size_t n) { out_put(o, p, n); }
+
+/* segw_finish's store: a finished section file and its index. */
+typedef struct file_store {
+    sec_out *store;
+    const uint8_t *idx;
+    size_t idx_len;
+} file_store;
+
+static int store_from_file(void *ctx, void (*put)(void *o, const void *p, size_t n),
+                           void *o, const uint8_t **storeidx, size_t *storeidx_len,
+                           quire_error *err)
+{
+    (void)put;
+    (void)err;
+    file_store *f = ctx;
+    out_copy(o, f->store);
+    *storeidx = f->idx;
+    *storeidx_len = f->idx_len;
+    return QUIRE_OK;
+}
+
 int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
                 const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err)
 {
+    int rc = sec_finish(store, err);
+    if (rc) return rc;
+    file_store f = {store, storeidx, storeidx_len};
+    return segw_finish_with(w, meta, store_from_file, &f, ids_sorted, id_off, ids, err);
+}
+
+int segw_finish_with(seg_writer *w, const seg_meta *meta, segw_store_fn store,
+                     void *store_ctx, const uint32_t *ids_sorted,
+                     const uint64_t *id_off, const char *ids, quire_error *err)
+{
     int rc;
     if ((rc = sec_finish(&w->docs, err)) || (rc = sec_finish(&w->skip, err)) ||
-        (rc = sec_finish(&w->pos, err)) || (rc = sec_finish(store, err)))
+        (rc = sec_finish(&w->pos, err)))
         return rc;
 
     out_file o = {.path = w->path, .err = err};
@@ -418,7 +450,14 @@ int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
         out_put(&o, b, 4);
     }
     END();
-    BEGIN(SEC_STORE); out_copy(&o, store); END();
+    const uint8_t *storeidx = NULL;
+    size_t storeidx_len = 0;
+    BEGIN(SEC_STORE);
+    if (!o.rc) {
+        int r = store(store_ctx, out_put_cb, &o, &storeidx, &storeidx_len, err);
+        if (r) o.rc = r;
+    }
+    END();
     BEGIN(SEC_STOREIDX); out_put(&o, storeidx, storeidx_len); END();
     BEGIN(SEC_IDS);
     {

@@ -78,6 +78,17 @@ int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
                 const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err);
+/* The same, with the STORE section written by `store` when its turn comes:
+ * it appends the section's bytes with put(o, bytes, n) and returns the
+ * STOREIDX section in *storeidx, *storeidx_len (valid until segw_finish_with
+ * returns).  The merge writes its store this way, straight from the input
+ * segments into the file. */
+typedef int (*segw_store_fn)(void *ctx, void (*put)(void *o, const void *p, size_t n),
+                             void *o, const uint8_t **storeidx, size_t *storeidx_len,
+                             quire_error *err);
+int segw_finish_with(seg_writer *w, const seg_meta *meta, segw_store_fn store,
+                     void *store_ctx, const uint32_t *ids_sorted,
+                     const uint64_t *id_off, const char *ids, quire_error *err);
 /* Frees temporaries after a successful finish. */
 void segw_close(seg_writer *w);
 /* Frees temporaries and removes the partial segment file. */

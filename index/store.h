@@ -21,11 +21,22 @@ typedef struct store_writer {
     uint8_t *zbuf; size_t zbuf_cap;
     uint32_t first_doc, ndocs_block, ndocs;
     sec_out out;                             /* the STORE section */
+    /* when set, compressed blocks go to sink instead of `out` (see
+     * storew_open_sink); out_len counts the section's bytes either way */
+    void (*sink)(void *ctx, const void *p, size_t n);
+    void *sink_ctx;
+    uint64_t out_len;
     uint8_t *idx; size_t idx_len, idx_cap;   /* the STOREIDX section */
     int failed;                              /* an append ran out of memory */
 } store_writer;
 
 int storew_open(store_writer *s, const char *path, quire_error *err);
+/* The same, writing the section's bytes to `sink` as they are made instead
+ * of to a file: the merge writes its store straight into the segment file
+ * (segw_finish_with), skipping a temporary copy of the largest section.
+ * storew_finish then only closes the last block. */
+int storew_open_sink(store_writer *s, void (*sink)(void *ctx, const void *p, size_t n),
+                     void *sink_ctx, quire_error *err);
 /* Appends to the current record (callers write a whole record: its varint
  * length first, then its fields). */
 void storew_put(store_writer *s, const void *p, size_t n);
