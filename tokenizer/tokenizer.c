@@ -442,33 +442,45 @@ static size_t url_len(const char *s, size_t at, size_t len)
         if (rest > m && ieq(s + at, m, prefixes[i].p)) { plen = m; break; }
     }
     if (!plen) return 0;
-    const unsigned char *p = (const unsigned char *)s + at + plen;
+    /* What each byte does to a URL: 0 nothing (most), 1 ends it, 2 a
+     * bracket to balance, 3 starts a character beyond ASCII.  A table,
+     * so the common bytes cost one lookup each. */
+    enum { U_IN = 0, U_END = 1, U_BRACKET = 2, U_HIGH = 3 };
+    static const uint8_t url_byte[256] = {
+        [0 ... 0x20] = U_END, ['"'] = U_END, ['<'] = U_END, ['>'] = U_END,
+        ['\\'] = U_END, ['^'] = U_END, ['`'] = U_END, ['{'] = U_END,
+        ['|'] = U_END, ['}'] = U_END, [0x7f] = U_END,
+        ['('] = U_BRACKET, [')'] = U_BRACKET, ['['] = U_BRACKET, [']'] = U_BRACKET,
+        [0x80 ... 0xff] = U_HIGH,
+    };
+    const unsigned char *const p0 = (const unsigned char *)s + at;
+    const unsigned char *p = p0 + plen;
     const unsigned char *e = (const unsigned char *)s + len;
-    size_t n = plen;
     int depth_paren = 0, depth_brack = 0;
     while (p < e) {
-        unsigned c = *p;
-        size_t k = 1;
-        if (c < 0x80) {
-            if (c <= ' ' || c == '"' || c == '<' || c == '>' || c == '\\' ||
-                c == '^' || c == '`' || c == '{' || c == '|' || c == '}' ||
-                c == 0x7f)
-                break;
+        unsigned c = *p, u = url_byte[c];
+        if (u == U_IN) {
+            p++;
+            continue;
+        }
+        if (u == U_END) break;
+        if (u == U_BRACKET) {
             if (c == '(') depth_paren++;
             if (c == ')' && --depth_paren < 0) break;
             if (c == '[') depth_brack++;
             if (c == ']' && --depth_brack < 0) break;
-        } else {
-            uint32_t cp;
-            k = tok_decode(p, e, &cp);
-            unsigned cls = TF_CLASS(tok_fold_entry(0, cp));
-            if (cls != TC_LETTER && cls != TC_DIGIT && cls != TC_MARK &&
-                cls != TC_CJK && cls != TC_IGNORE)
-                break;
+            p++;
+            continue;
         }
+        uint32_t cp;
+        size_t k = tok_decode(p, e, &cp);
+        unsigned cls = TF_CLASS(tok_fold_entry(0, cp));
+        if (cls != TC_LETTER && cls != TC_DIGIT && cls != TC_MARK &&
+            cls != TC_CJK && cls != TC_IGNORE)
+            break;
         p += k;
-        n += k;
     }
+    size_t n = (size_t)(p - p0);
     /* Sentence punctuation after a URL is not part of it. */
     while (n > plen) {
         char c = s[at + n - 1];
