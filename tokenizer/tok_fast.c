@@ -280,13 +280,17 @@ static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
 }
 
 /* What an ASCII run of letters and digits w[s, e) holds: RUN_LETTERS,
- * RUN_DIGITS or both (bytes above '9' in such a run are letters). */
+ * RUN_DIGITS or both.  Letters have bit 0x40 set and digits do not, so
+ * an OR and an AND of the bytes tell, without a branch per byte. */
 enum { RUN_LETTERS = 1, RUN_DIGITS = 2 };
 static inline unsigned run_kind(const unsigned char *w, unsigned s, unsigned e)
 {
-    unsigned k = 0;
-    for (unsigned i = s; i < e; i++) k |= w[i] > '9' ? RUN_LETTERS : RUN_DIGITS;
-    return k;
+    unsigned any = 0, all = 0xff;
+    for (unsigned i = s; i < e; i++) {
+        any |= w[i];
+        all &= w[i];
+    }
+    return ((any & 0x40) ? RUN_LETTERS : 0) | ((all & 0x40) ? 0 : RUN_DIGITS);
 }
 
 /* Two ASCII runs joined by '.', ',' or ':' (the word at w[r, we), then
