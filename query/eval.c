@@ -884,8 +884,8 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     }
     qev ev = {0};
     topk t = {0};
-    bm_term *bt = NULL;
-    ph_block *pb = NULL;
+    void *scratch = NULL;
+    size_t scratch_cap = 0;
     rc = ev_init(&ev, r, plan, 1, err);
     if (rc) goto out;
     /* The heap never needs more room than there are live documents. */
@@ -905,24 +905,25 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         if (!root) continue;
         const idx_segment *seg = idx_reader_segment(r, s);
         uint64_t base = idx_reader_base(r, s);
-        if (opt->blockmax && root->kind == IT_PHRASE) {
-            ph_block *nb = realloc(pb, root->n * sizeof *pb);
-            if (!nb) {
-                it_free(root);
-                rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
-                goto out;
+        int phrase = root->kind == IT_PHRASE;
+        if (opt->blockmax && (phrase || blockmax_eligible(root))) {
+            /* per-input block state: one entry per unit or term */
+            size_t need = (root->n ? root->n : 1) *
+                          (phrase ? sizeof(ph_block) : sizeof(bm_term));
+            if (need > scratch_cap) {
+                void *nb = realloc(scratch, need);
+                if (!nb) {
+                    it_free(root);
+                    rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+                    goto out;
+                }
+                scratch = nb;
+                scratch_cap = need;
             }
-            pb = nb;
-            collect_phrase(&ev, root, pb, seg, base, &t);
-        } else if (opt->blockmax && blockmax_eligible(root)) {
-            bm_term *nb = realloc(bt, (root->n ? root->n : 1) * sizeof *bt);
-            if (!nb) {
-                it_free(root);
-                rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
-                goto out;
-            }
-            bt = nb;
-            collect_blockmax(&ev, root, bt, seg, base, &t);
+            if (phrase)
+                collect_phrase(&ev, root, scratch, seg, base, &t);
+            else
+                collect_blockmax(&ev, root, scratch, seg, base, &t);
         } else {
             collect_exhaustive(&ev, root, seg, base, &t);
         }
@@ -937,8 +938,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     memcpy(hits, t.h, t.n * sizeof *hits);
     *nhits = t.n;
 out:
-    free(bt);
-    free(pb);
+    free(scratch);
     free(t.h);
     ev_free(&ev);
     qry_plan_free(plan);
