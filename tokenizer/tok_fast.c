@@ -708,6 +708,21 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                     t->pos = pos;
                     r = (unsigned)we + (unsigned)BIT(conn_end, we);
                 }
+                if (!sm) {
+                    /* Nothing stopped the loop: what is left after r is
+                     * plain separators and at most a word cut by the end
+                     * of the window.  On to it, or to the next window,
+                     * without the dispatch below. */
+                    uint64_t rest = alnum >> r;
+                    if (!rest) {
+                        if (avail <= TOK_WIN) return len;
+                        r = TOK_WIN;
+                        break;
+                    }
+                    r += (unsigned)__builtin_ctzll(rest);
+                    if (r == 0) return at; /* longer than a window */
+                    break;
+                }
             }
             /* Plain separators up to the next thing to look at. */
             uint64_t np = ~(b.plain >> r);
