@@ -294,35 +294,45 @@ static const char alnum_fold[256] = {
 };
 #undef R26
 
-/* tok_url for a URL of ASCII bytes only, which is nearly every one: no
- * decoding, no fold table, no slow path, and no leaf buffer, since each
- * part is emitted as soon as it ends.  The same terms as the general
- * loop below: the whole lower-cased (punctuation kept, cut to a term's
- * length), then each run of letters and digits. */
-static int url_ascii(tok_tokenizer *t, size_t start, size_t end)
+/* tok_url for an ASCII URL of up to TOK_URL_FAST bytes, which is nearly
+ * every one: no decoding, no fold table, no slow path, no leaf buffer.
+ * The whole is its bytes lower-cased (punctuation kept, cut to a term's
+ * length) and the parts are the runs of letters and digits in that same
+ * lower-cased copy, emitted from it, the same terms as the general loop
+ * of tok_url.  Sets *taken to 0 (and emits nothing) for a URL it leaves
+ * to that loop. */
+#define TOK_URL_FAST 1024
+static int url_ascii(tok_tokenizer *t, size_t start, size_t end, int *taken)
 {
-    const unsigned char *s = (const unsigned char *)t->text;
-    char buf[TOK_MAX_TERM_BYTES];
-    int rc;
-    if (t->mode == TOK_MODE_INDEX) {
-        size_t n = end - start < sizeof buf ? end - start : sizeof buf;
-        for (size_t k = 0; k < n; k++) {
-            unsigned char c = s[start + k];
-            buf[k] = (char)((unsigned)(c - 'A') < 26u ? c + 32 : c);
-        }
-        if ((rc = tok_emit(t, buf, n, start, end, t->pos, 0))) return rc;
+    const unsigned char *s = (const unsigned char *)t->text + start;
+    const size_t len = end - start;
+    char low[TOK_URL_FAST];
+    *taken = 0;
+    if (len == 0 || len > sizeof low) return 0;
+    /* One pass, which the compiler vectorizes: lower-case, and OR every
+     * byte to see whether any is beyond ASCII. */
+    unsigned char any = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned char c = s[k];
+        any |= c;
+        low[k] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
     }
+    if (any & 0x80) return 0;
+    *taken = 1;
+    int rc;
+    if (t->mode == TOK_MODE_INDEX &&
+        (rc = tok_emit(t, low, len, start, end, t->pos, 0)))
+        return rc;
     int parts = 0;
-    for (size_t i = start; i < end;) {
-        if (!alnum_fold[s[i]]) {
+    for (size_t i = 0; i < len;) {
+        if (!alnum_fold[(unsigned char)low[i]]) {
             i++;
             continue;
         }
-        size_t j = i, n = 0;
-        char f;
-        for (; j < end && (f = alnum_fold[s[j]]) != 0; j++)
-            if (n < sizeof buf) buf[n++] = f;
-        if ((rc = tok_emit(t, buf, n, i, j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
+        size_t j = i + 1;
+        while (j < len && alnum_fold[(unsigned char)low[j]]) j++;
+        if ((rc = tok_emit(t, low + i, j - i < TOK_RUN_CAP ? j - i : TOK_RUN_CAP,
+                           start + i, start + j, t->pos++, TOK_K_WORD | TOK_K_STEM)))
             return rc;
         parts = 1;
         i = j;
@@ -338,10 +348,8 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
     /* A shortcut like the fast scanner, off with it so that the tests
      * compare the two. */
     if (t->fast) {
-        const unsigned char *s = (const unsigned char *)t->text;
-        size_t i = start;
-        while (i < end && s[i] < 0x80) i++;
-        if (i == end) return url_ascii(t, start, end);
+        int taken, rc = url_ascii(t, start, end, &taken);
+        if (taken) return rc;
     }
     const unsigned char *s = (const unsigned char *)t->text;
     char whole[TOK_RUN_CAP + TOK_MAX_FOLD];
