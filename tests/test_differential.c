@@ -9,11 +9,11 @@
  * deleted documents must be skipped, yet still count in the BM25
  * statistics, as index.h specifies); and once more with stemming and
  * stop-word removal, whose position gaps phrases must respect.  These four
- * are built with CommonGrams, so phrases with a
- * frequent word are matched through bigram terms, while the model matches
- * them word by word; a fifth index is built without CommonGrams, and its
- * document lengths and scores must equal those of the first.  Several
- * hundred
+ * have bigrams: the many-segment one with the default common pairs, the
+ * others with CommonGrams, so phrases with frequent words are matched
+ * through bigram terms, while the model matches them word by word; a fifth
+ * index is built without bigrams, and its document lengths and scores must
+ * equal those of the first.  Several hundred
  * random queries (terms, phrases taken from the documents and made up,
  * AND/OR/NOT nested with parentheses, absent words) then run through
  * quire_count and quire_search, and through qry_search with and without
@@ -65,7 +65,7 @@ static uint32_t tok_flags_cur = FLAGS_CG;
 #define TOK_FLAGS tok_flags_cur
 #define FLAGS_STEM_STOP \
     (FLAGS_CG | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
-#define NINDEXES 6
+#define NINDEXES 5
 
 /* ---- deterministic random numbers (splitmix64) -------------------------- */
 
@@ -656,15 +656,15 @@ static int setup(void **state)
         if (!mkdtemp(tmpdirs[i])) return -1;
     }
     build_index(tmpdirs[0], 0);
+    tok_flags_cur = FLAGS_PAIRS;        /* the default */
     build_index(tmpdirs[1], 64 * 1024);
+    tok_flags_cur = FLAGS_CG;
     build_index(tmpdirs[2], 64 * 1024);
     replace_docs(tmpdirs[2], 64 * 1024);
     tok_flags_cur = FLAGS_STEM_STOP;
     build_index(tmpdirs[3], 64 * 1024);
     tok_flags_cur = FLAGS_NO_CG;
     build_index(tmpdirs[4], 0);
-    tok_flags_cur = FLAGS_PAIRS;
-    build_index(tmpdirs[5], 64 * 1024);
     tok_flags_cur = FLAGS_CG;
     return 0;
 }
@@ -814,16 +814,19 @@ static void test_one_segment(void **state)
 static void test_many_segments(void **state)
 {
     (void)state;
+    tok_flags_cur = FLAGS_PAIRS;
     set_view(NDOCS, no_deletions);
     idx_reader *r;
     quire_error err;
     assert_int_equal(idx_reader_open(tmpdirs[1], 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_tok_flags(r), QUIRE_TOK_DEFAULT);
     size_t nseg = idx_reader_nsegments(r);
     if (nseg <= 3)
         fail_msg("expected more than 3 segments with a 64 KiB budget, got %zu",
                  nseg);
     idx_reader_close(r);
     run_queries(tmpdirs[1]);
+    tok_flags_cur = FLAGS_CG;
 }
 
 /* Deleted documents (replaced, across sessions and within one) never
@@ -862,22 +865,6 @@ static void test_no_commongrams(void **state)
     tok_flags_cur = FLAGS_CG;
 }
 
-/* The default, bigrams of two common words only, in many segments. */
-static void test_common_pairs(void **state)
-{
-    (void)state;
-    tok_flags_cur = FLAGS_PAIRS;
-    set_view(NDOCS, no_deletions);
-    idx_reader *r;
-    quire_error err;
-    assert_int_equal(idx_reader_open(tmpdirs[5], 1, &r, &err), QUIRE_OK);
-    assert_int_equal(idx_reader_tok_flags(r), QUIRE_TOK_DEFAULT);
-    assert_true(idx_reader_nsegments(r) > 3);
-    idx_reader_close(r);
-    run_queries(tmpdirs[5]);
-    tok_flags_cur = FLAGS_CG;
-}
-
 /* Bigram terms are postings, not tokens: an index with CommonGrams has
  * many more terms and positions than one without, yet every document
  * length, the total length and so every score are the same. */
@@ -908,7 +895,7 @@ static void test_commongrams_lengths(void **state)
      * positions: that index has many segments, so terms repeat) */
     quire_index *ic;
     quire_stats sc;
-    assert_int_equal(quire_index_open(tmpdirs[5], &ic, &err), QUIRE_OK);
+    assert_int_equal(quire_index_open(tmpdirs[1], &ic, &err), QUIRE_OK);
     assert_int_equal(quire_index_stats(ic, &sc, &err), QUIRE_OK);
     assert_true(sa.positions > sc.positions && sc.positions > sb.positions);
     quire_index_close(ic);
@@ -971,7 +958,6 @@ int main(void)
         cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_with_deletions),
         cmocka_unit_test(test_no_commongrams),
-        cmocka_unit_test(test_common_pairs),
         cmocka_unit_test(test_commongrams_lengths),
         cmocka_unit_test(test_stem_stopwords),
         cmocka_unit_test(test_coverage),
