@@ -6,7 +6,8 @@
  *
  * Inputs: random texts assembled from fragments chosen to sit on the
  * scanner's decisions (connectors before and after words, possessives,
- * "(s)", URLs, editorial marks, accents, marks, ignorables, CJK, invalid
+ * "(s)", numbers, abbreviations and dotted pairs, URLs, editorial marks,
+ * accents, marks, ignorables, CJK, invalid
  * bytes, words around the 64-byte window edges), under every flag
  * combination and both modes; the sample article; and, when present, the
  * first megabytes of the benchmark corpora (corpus/cache, not in git) line

@@ -13,9 +13,12 @@
  * Cyrillic, Greek...) are folded character by character through the fold
  * table, without the general state machine.
  *
- * Anything else — a word touching a connector that joins (then-candidate,
- * 3.14, don't), a handle, a URL, a combining mark, CJK — is left to the
- * general path in tokenizer.c: the scanner returns where that chunk starts.
+ * ASCII chunks of words joined by connectors (then-candidate, don't, 3.14,
+ * U.S., 12:30:45, jane.doe@example.com) that fit the window and end plainly
+ * are decided here too, with the chunk rules of tok_words.c.  Anything
+ * else — a handle, a URL, a combining mark, a chunk reaching past the
+ * window — is left to the general path in tokenizer.c: the scanner returns
+ * where that chunk starts.
  * It is only ever entered, and only ever returns, where the general path
  * has nothing open (no run, no chunk, no CJK run), which is what makes the
  * two interchangeable: tok_set_fast_paths(t, 0) turns this file off, and the
