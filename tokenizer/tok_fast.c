@@ -181,18 +181,6 @@ tok_classify_fn tok_classifier(int which)
  * emitted, look again from the word's start. */
 #define REDO (TOK_WIN + 1)
 
-static inline int emit_word(tok_tokenizer *t, const char *term, size_t n,
-                            size_t start, size_t end, int plain)
-{
-    if (!plain)
-        return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
-    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
-                    .start = start, .end = end};
-    int rc = t->emit(t->ctx, &tk);
-    if (rc) t->stop = rc;
-    return rc;
-}
-
 #define BIT(m, i) (((m) >> (i)) & 1u)
 
 /* Letters and digits from w[i] on in the mask (TOK_WIN - i if all). */
@@ -329,7 +317,7 @@ static unsigned ascii_pair(tok_tokenizer *t, const tok_block *b,
     if (k1 == RUN_DIGITS && k2 == RUN_DIGITS &&
         (c == '.' || (c == ',' && l1 <= 3 && l2 == 3) ||
          (c == ':' && l1 <= 2 && l2 == 2))) {
-        *rc = emit_word(t, low + r, e2 - r, at + r, at + e2, plain);
+        *rc = tok_emit_word(t, low + r, e2 - r, at + r, at + e2, plain);
         return next;
     }
     if (c == '.' && k1 == RUN_LETTERS && k2 == RUN_LETTERS && l1 <= 2 && l2 <= 2 &&
@@ -337,14 +325,14 @@ static unsigned ascii_pair(tok_tokenizer *t, const tok_block *b,
         char ab[4];
         memcpy(ab, low + r, l1);
         memcpy(ab + l1, low + s2, l2);
-        *rc = emit_word(t, ab, l1 + l2, at + r, at + e2, plain);
+        *rc = tok_emit_word(t, ab, l1 + l2, at + r, at + e2, plain);
         return next;
     }
     if (c == '.' && t->mode == TOK_MODE_INDEX &&
         (*rc = emit_whole(t, low + r, e2 - r, at + r, at + e2, plain)))
         return next;
-    if ((*rc = emit_word(t, low + r, l1, at + r, at + we, plain))) return next;
-    *rc = emit_word(t, low + s2, l2, at + s2, at + e2, plain);
+    if ((*rc = tok_emit_word(t, low + r, l1, at + r, at + we, plain))) return next;
+    *rc = tok_emit_word(t, low + s2, l2, at + s2, at + e2, plain);
     return next;
 }
 
@@ -393,7 +381,7 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
         if ((*rc = emit_whole(t, whole, n, at + r, at + e, plain))) return next;
     }
     for (unsigned k = 0; k < nl; k++)
-        if ((*rc = emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k], plain)))
+        if ((*rc = tok_emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k], plain)))
             return next;
     return next;
 }
@@ -554,7 +542,7 @@ static unsigned mixed_word(tok_tokenizer *t, const tok_block *b,
     /* Letters may fold to nothing: no word, which the general path
      * handles (it drops the run and keeps the chunk going). */
     if (o == 0 || o > FAST_MAX) return 0;
-    *rc = emit_word(t, out, o, at + r, at + p, plain);
+    *rc = tok_emit_word(t, out, o, at + r, at + p, plain);
     return next;
 }
 
@@ -744,7 +732,7 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                 } else {
                     next = ascii_end(&b, w, we, r);
                     if (next) {
-                        if ((*rc = emit_word(t, (const char *)b.low + r, we - r,
+                        if ((*rc = tok_emit_word(t, (const char *)b.low + r, we - r,
                                              at + r, at + we, plain)))
                             return len;
                     } else {

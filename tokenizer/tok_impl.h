@@ -198,6 +198,21 @@ long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap);
 int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
              size_t end, uint32_t pos, int kind);
+
+/* Emits a word of the scanners' hot paths at the next position: straight
+ * to the callback when `plain` (no optional stage applies and the word is
+ * not too long), else through tok_emit. */
+static inline int tok_emit_word(tok_tokenizer *t, const char *term, size_t n,
+                                size_t start, size_t end, int plain)
+{
+    if (!plain)
+        return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
+    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
+                    .start = start, .end = end};
+    int rc = t->emit(t->ctx, &tk);
+    if (rc) t->stop = rc;
+    return rc;
+}
 /* Turns the plain-word shortcuts (the fast scanner and the early emission
  * of a word before a separator) off, so every word takes the general path.
  * For tests: both settings must give the same stream. */

@@ -514,19 +514,6 @@ static inline int run_open(tok_tokenizer *t, size_t at)
     return 0;
 }
 
-/* Emits a term from the scanner's hot path: the callback directly unless
- * an optional stage applies. */
-static inline int emit_fast(tok_tokenizer *t, const char *term, size_t n,
-                            size_t start, size_t end)
-{
-    if ((t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN)) || n > TOK_MAX_TERM_BYTES)
-        return tok_emit(t, term, n, start, end, t->pos++, TOK_K_WORD | TOK_K_STEM);
-    tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos++,
-                    .start = start, .end = end};
-    int rc = t->emit(t->ctx, &tk);
-    if (rc) t->stop = rc;
-    return rc;
-}
 
 /* "(s)" or "(es)" glued to a word (email(s)) marks an optional plural:
  * it yields no term.  Returns its length at s[i] (a '('), or 0. */
@@ -741,7 +728,9 @@ static int general(tok_tokenizer *t, size_t *pi)
                 t->run_open = 0;
                 size_t wl = t->buflen - t->run_off;
                 t->buflen = t->run_off;
-                if ((rc = emit_fast(t, t->buf + t->run_off, wl, t->run_start, j)))
+                if ((rc = tok_emit_word(t, t->buf + t->run_off, wl, t->run_start, j,
+                                   !(t->flags & (TOK_STEM_EN | TOK_STOPWORDS_EN)) &&
+                                       wl <= TOK_MAX_TERM_BYTES)))
                     return rc;
                 i = j + skip;
                 continue;
