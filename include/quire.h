@@ -83,7 +83,7 @@ enum {
                                             words where both are among the
                                             12 most common ("of the", "to
                                             be"): the slowest phrases get as
-                                            fast as a term, for about 5%
+                                            fast as a term, for about 3.5%
                                             more postings and positions;
                                             default on.  COMMONGRAMS
                                             includes it. */
