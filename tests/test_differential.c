@@ -811,22 +811,30 @@ static void test_one_segment(void **state)
     run_queries(tmpdirs[0]);
 }
 
-static void test_many_segments(void **state)
+/* Runs the queries against index `dir`, built with tokenizer `flags`
+ * (which it must report) in at least `min_segs` segments, without
+ * deletions; the model's flags are set for the run and restored after. */
+static void run_variant(const char *dir, uint32_t flags, size_t min_segs)
 {
-    (void)state;
-    tok_flags_cur = FLAGS_PAIRS;
+    tok_flags_cur = flags;
     set_view(NDOCS, no_deletions);
     idx_reader *r;
     quire_error err;
-    assert_int_equal(idx_reader_open(tmpdirs[1], 1, &r, &err), QUIRE_OK);
-    assert_int_equal(idx_reader_tok_flags(r), QUIRE_TOK_DEFAULT);
+    assert_int_equal(idx_reader_open(dir, 1, &r, &err), QUIRE_OK);
+    assert_int_equal(idx_reader_tok_flags(r), flags);
     size_t nseg = idx_reader_nsegments(r);
-    if (nseg <= 3)
-        fail_msg("expected more than 3 segments with a 64 KiB budget, got %zu",
-                 nseg);
+    if (nseg < min_segs)
+        fail_msg("expected at least %zu segments, got %zu", min_segs, nseg);
     idx_reader_close(r);
-    run_queries(tmpdirs[1]);
+    run_queries(dir);
     tok_flags_cur = FLAGS_CG;
+}
+
+/* Many segments (64 KiB budget), with the default flags. */
+static void test_many_segments(void **state)
+{
+    (void)state;
+    run_variant(tmpdirs[1], QUIRE_TOK_DEFAULT, 4);
 }
 
 /* Deleted documents (replaced, across sessions and within one) never
@@ -854,15 +862,7 @@ static void test_with_deletions(void **state)
 static void test_no_commongrams(void **state)
 {
     (void)state;
-    tok_flags_cur = FLAGS_NO_CG;
-    set_view(NDOCS, no_deletions);
-    idx_reader *r;
-    quire_error err;
-    assert_int_equal(idx_reader_open(tmpdirs[4], 1, &r, &err), QUIRE_OK);
-    assert_int_equal(idx_reader_tok_flags(r), FLAGS_NO_CG);
-    idx_reader_close(r);
-    run_queries(tmpdirs[4]);
-    tok_flags_cur = FLAGS_CG;
+    run_variant(tmpdirs[4], FLAGS_NO_CG, 1);
 }
 
 /* Bigram terms are postings, not tokens: an index with CommonGrams has
@@ -931,15 +931,8 @@ static void test_stem_stopwords(void **state)
 {
     (void)state;
     tok_flags_cur = FLAGS_STEM_STOP;
-    build_model();
-    set_view(NDOCS, no_deletions);
-    idx_reader *r;
-    quire_error err;
-    assert_int_equal(idx_reader_open(tmpdirs[3], 1, &r, &err), QUIRE_OK);
-    assert_int_equal(idx_reader_tok_flags(r), FLAGS_STEM_STOP);
-    idx_reader_close(r);
-    run_queries(tmpdirs[3]);
-    tok_flags_cur = FLAGS_CG;
+    build_model();      /* the model tokenizes with the flags too */
+    run_variant(tmpdirs[3], FLAGS_STEM_STOP, 1);
 }
 
 /* The generator must actually exercise what it claims to. */
