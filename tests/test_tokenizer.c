@@ -129,6 +129,19 @@ static void test_joiners(void **state)
                         "a@0[0,1) wellbeing@1[2,12) well@1[2,6) being@2[7,12)");
     /* Doubled or dangling joiners join nothing. */
     assert_string_equal(IDX("a--b -c d- e_ /f"), "a@0 b@1 c@2 d@3 e@4 f@5");
+    /* A part that starts with a combining mark composes with the part
+     * before it in the whole, where the joiner is gone: then-\u0301t keeps
+     * its accent without TOK_FOLD_DIACRITICS and the whole is the NFKC
+     * "the\u0144t", not "then\u0301t"; the part keeps its lone mark. */
+    assert_string_equal(run(0, TOK_MODE_INDEX, "then-\xcc\x81t"),
+                        "the\xc5\x84t@0 then@0 \xcc\x81t@1");
+    assert_string_equal(run(0, TOK_MODE_INDEX, "then_\xcc\x81t x"),
+                        "the\xc5\x84t@0 then@0 \xcc\x81t@1 x@2");
+    assert_string_equal(IDX("then-\xcc\x81t"), "thent@0 then@0 t@1");
+    /* Marks that folding keeps compose with default flags too: Bengali
+     * U+09C7 and the vowel sign U+09BE are U+09CB. */
+    assert_string_equal(IDX("\xe0\xa7\x87-\xe0\xa6\xbex"),
+                        "\xe0\xa7\x8bx@0 \xe0\xa7\x87@0 \xe0\xa6\xbex@1");
 }
 
 /* Dashes, spaced slashes and quotes split. */
@@ -173,6 +186,12 @@ static void test_handles_urls(void **state)
     assert_string_equal(QRY("www.example.org/x"), "www@0 example@1 org@2 x@3");
     assert_string_equal(SPANS("(http://x.io/a)."),
                         "http://x.io/a@0[1,14) http@0[1,5) x@1[8,9) io@2[10,12) a@3[13,14)");
+    /* A URL's whole is composed like its parts: n\u0301 is \u0144 without
+     * TOK_FOLD_DIACRITICS, conjoining jamo are a syllable in any case. */
+    assert_string_equal(run(0, TOK_MODE_INDEX, "http://a.io/n\xcc\x81 x"),
+                        "http://a.io/\xc5\x84@0 http@0 a@1 io@2 \xc5\x84@3 x@4");
+    assert_string_equal(IDX("http://a.io/\xe1\x84\x80\xe1\x85\xa1 x"),
+                        "http://a.io/\xea\xb0\x80@0 http@0 a@1 io@2 \xea\xb0\x80@3 x@4");
 }
 
 /* Editorial insertions take no position; other brackets are text. */

@@ -33,7 +33,8 @@ typedef struct tok_atom {
     uint8_t ch;        /* connector as ASCII ('\'' for ’ too) */
     uint8_t letters;   /* run has letters */
     uint8_t digits;    /* run has digits */
-    uint32_t ncp;      /* run: letters and digits counted (marks not) */
+    uint32_t ncp;      /* run: code points of the folded text, marks
+                          included (see run_close) */
     uint32_t off, len; /* run: folded text in tok_tokenizer.buf */
     size_t start, end; /* byte span in the input */
 } tok_atom;
@@ -196,6 +197,23 @@ int tok_reserve(char **buf, size_t *cap, size_t need);
 size_t tok_cut(const char *s, size_t n);
 long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap);
+/* The same fold for text that is already folded piece by piece but whose
+ * pieces were joined (a compound's whole, a URL's whole): it composes
+ * across the joints and keeps punctuation.  Never longer than src. */
+long tok_refold(const tok_tokenizer *t, const char *src, size_t n, char *out,
+                size_t cap);
+/* The character at s (of n > 0 bytes) may combine with the one before it:
+ * it can compose with it or must be reordered before it (TF_COMPSECOND,
+ * TF_NZCCC), so text ending before s joined to text starting at s may not
+ * be NFKC although both are. */
+static inline int tok_combines(const tok_tokenizer *t, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (p[0] < 0x80) return 0; /* no ASCII character composes as a second */
+    uint32_t cp;
+    tok_decode(p, p + n, &cp);
+    return (tok_fold_entry(t->diacritics, cp) & (TF_COMPSECOND | TF_NZCCC)) != 0;
+}
 int tok_emit(tok_tokenizer *t, const char *s, size_t n, size_t start,
              size_t end, uint32_t pos, int kind);
 

@@ -207,6 +207,7 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
     if (t->mode == TOK_MODE_INDEX) {
         char whole[TOK_RUN_CAP + 8];
         size_t w = 0;
+        int joint = 0;
         if (prefix) whole[w++] = prefix;
         for (size_t i = 0; i < t->nleaves && w < TOK_RUN_CAP; i++) {
             /* Joiners vanish (thencandidate), periods stay (v1.2). */
@@ -214,8 +215,22 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
                 whole[w++] = l[i].sep;
             size_t m = l[i].len;
             if (m > TOK_RUN_CAP - w) m = TOK_RUN_CAP - w;
+            if (i > 0 && m > 0) joint |= tok_combines(t, t->leafbuf + l[i].off, m);
             memcpy(whole + w, t->leafbuf + l[i].off, m);
             w += m;
+        }
+        if (joint) {
+            /* Each leaf is NFKC, but one starting with a mark that folding
+             * kept (then-\u0301t without TOK_FOLD_DIACRITICS, a Bengali
+             * vowel sign) composes with the end of the leaf before it once
+             * the joiner is gone: fold the whole again, as the text
+             * without the joiner would be. */
+            char tmp[TOK_RUN_CAP + 8];
+            /* utf8proc wants whole characters: the cap may have cut one. */
+            long r = tok_refold(t, whole, tok_cut(whole, w), tmp, sizeof tmp);
+            if (r < 0) return -1;
+            memcpy(whole, tmp, (size_t)r);
+            w = (size_t)r;
         }
         if ((rc = tok_emit(t, whole, w, start, l[t->nleaves - 1].end, t->pos,
                            kind == KIND_JOINED ? TOK_K_STEM : 0)))
@@ -354,7 +369,7 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
     const unsigned char *s = (const unsigned char *)t->text;
     char whole[TOK_RUN_CAP + TOK_MAX_FOLD];
     size_t w = 0;
-    int in_leaf = 0, slow = 0;
+    int in_leaf = 0, slow = 0, any_slow = 0;
     t->nleaves = 0;
     t->leaflen = 0;
     size_t i = start;
@@ -419,7 +434,7 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
                 in_leaf = 1;
                 slow = 0;
             }
-            if (e & (TF_COMPSECOND | TF_NZCCC)) slow = 1;
+            if (e & (TF_COMPSECOND | TF_NZCCC)) slow = any_slow = 1;
             if (leaf_put(t, f, fl)) return -1;
             t->leaves[t->nleaves - 1].end = i + k;
         } else if (in_leaf) {
@@ -451,6 +466,17 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
         i += k;
     }
     int rc;
+    if (any_slow && t->mode == TOK_MODE_INDEX) {
+        /* The whole was folded character by character: compose it as the
+         * slow leaves were (n\u0301 -> \u0144, jamo -> a syllable), keeping
+         * its punctuation. */
+        char tmp[sizeof whole];
+        /* utf8proc wants whole characters: the cap may have cut one. */
+        long r = tok_refold(t, whole, tok_cut(whole, w), tmp, sizeof tmp);
+        if (r < 0) return -1;
+        memcpy(whole, tmp, (size_t)r);
+        w = (size_t)r;
+    }
     if (t->mode == TOK_MODE_INDEX &&
         (rc = tok_emit(t, whole, w, start, end, t->pos, 0)))
         return rc;

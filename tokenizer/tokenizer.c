@@ -98,11 +98,13 @@ static int push_atom(tok_tokenizer *t, const tok_atom *a)
  * by utf8proc, then the table fold of every resulting character (which
  * strips diacritics from the now composed letters).  Stripping a mark can
  * unblock a composition (Hangul jamo around a stray accent), so the two
- * steps repeat until nothing changes (twice in practice).  Writes at most
- * `cap` bytes, cut at a character boundary.  Returns the length or -1 on
- * allocation failure. */
-long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
-                   char *out, size_t cap)
+ * steps repeat until nothing changes (twice in practice).  Characters of
+ * other classes (which NFKC can make: U+0149 gives U+02BC n) are dropped
+ * for a run, or with `keep` passed through, for text that holds
+ * punctuation on purpose (tok_refold).  Writes at most `cap` bytes, cut at
+ * a character boundary.  Returns the length or -1 on allocation failure. */
+static long fold_slow(const tok_tokenizer *t, const char *src, size_t n,
+                      char *out, size_t cap, int keep)
 {
     const utf8proc_uint8_t *in = (const utf8proc_uint8_t *)src;
     utf8proc_ssize_t inlen = (utf8proc_ssize_t)n;
@@ -134,6 +136,10 @@ long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
             unsigned cls = TF_CLASS(en);
             if (cls == TC_LETTER || cls == TC_DIGIT || cls == TC_MARK || cls == TC_CJK)
                 flen += tok_put_fold(en, cp, p, k, f + flen);
+            else if (keep) {
+                memcpy(f + flen, p, k);
+                flen += k;
+            }
             p += k;
         }
         int same = flen == (size_t)r && memcmp(f, m, flen) == 0;
@@ -150,6 +156,18 @@ long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
     memcpy(out, f, len);
     free(f);
     return (long)len;
+}
+
+long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
+                   char *out, size_t cap)
+{
+    return fold_slow(t, src, n, out, cap, 0);
+}
+
+long tok_refold(const tok_tokenizer *t, const char *src, size_t n, char *out,
+                size_t cap)
+{
+    return fold_slow(t, src, n, out, cap, 1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -334,8 +352,11 @@ static int run_close(tok_tokenizer *t, size_t end)
     }
     a.len = (uint32_t)(t->buflen - t->run_off);
     if (a.len == 0) return 0; /* only marks stripped away: nothing there */
-    /* Code points, letters and digits of the folded text, for the number
-     * and abbreviation rules (the ASCII loop does not count them). */
+    /* For the number and abbreviation rules (the ASCII loop does not
+     * count): ncp is every code point of the folded text, marks that
+     * folding kept included, so without TOK_FOLD_DIACRITICS "\u0301t" is
+     * two and no single letter; letters and digits are set from the ASCII
+     * bytes here, scan_run set them for the others. */
     for (size_t k = t->run_off; k < t->buflen; k++) {
         unsigned char c = (unsigned char)t->buf[k];
         a.ncp += (c & 0xc0) != 0x80;

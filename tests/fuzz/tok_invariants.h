@@ -10,8 +10,10 @@
  *    and never decrease; without stop words they grow by at most 1 per term;
  *    next_pos is one past the last position;
  *  - spans lie inside the text, start < end, starts never decrease;
- *  - terms are non-empty, at most TOK_MAX_TERM_BYTES, valid UTF-8, and a
- *    word's term (not a compound's whole) is its own NFKC case fold;
+ *  - terms are non-empty, at most TOK_MAX_TERM_BYTES, valid UTF-8, and
+ *    every term, a compound's whole too, is its own NFKC case fold (a
+ *    whole joins its parts, and a part starting with a combining mark
+ *    must compose with the part before it: then-\u0301t);
  *  - query mode gives exactly the index-mode stream without the wholes:
  *    the index terms it lacks are wholes, each followed by another term at
  *    its position (unless stop words removed that part);
@@ -93,16 +95,16 @@ static const char *inv_stream(const inv_list *l, const unsigned char *whole,
             if (r <= 0) return "term is not valid UTF-8";
             k += r;
         }
-        if (!(whole && whole[i])) {
-            utf8proc_uint8_t *m = NULL;
-            utf8proc_ssize_t r = utf8proc_map(
-                (const utf8proc_uint8_t *)t->term, t->len, &m,
-                UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
-                    UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
-            int same = r == (utf8proc_ssize_t)t->len && memcmp(m, t->term, t->len) == 0;
-            free(m);
-            if (r >= 0 && !same) return "term is not its own NFKC case fold";
-        }
+        utf8proc_uint8_t *m = NULL;
+        utf8proc_ssize_t r = utf8proc_map(
+            (const utf8proc_uint8_t *)t->term, t->len, &m,
+            UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
+                UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
+        int same = r == (utf8proc_ssize_t)t->len && memcmp(m, t->term, t->len) == 0;
+        free(m);
+        if (r >= 0 && !same)
+            return whole && whole[i] ? "compound whole is not its own NFKC case fold"
+                                     : "term is not its own NFKC case fold";
     }
     uint32_t last = l->n ? l->v[l->n - 1].pos + 1 : first;
     if (next < last) return "next_pos before the last position";
