@@ -69,28 +69,35 @@ typedef struct term_cold {
     uint32_t term_off;     /* into terms arena */
     uint32_t term_len;
     uint32_t slice_head;   /* first slice of the stream in the pool */
-    uint32_t common;       /* a common word (only with CommonGrams flags) */
 } term_cold;
 
 /* A hash table slot holds the first 8 bytes of its term and the term's
  * length, so a term of at most 8 bytes (most tokens) is found by reading
- * the slot alone. */
+ * the slot alone.  It also says whether the term is a common word of the
+ * CommonGrams rule: read from the term's state instead, that flag was a
+ * cache miss per token, 5% of a build's time on corpus/cache/all.jsonl. */
 typedef struct term_slot {
     uint64_t key;          /* first 8 bytes of the term, zero padded */
-    uint32_t tag;          /* hash bits above TAG_LEN_BITS | min(len, TAG_LEN_MAX) */
+    uint32_t tag;          /* hash bits above TAG_COMMON | min(len, TAG_LEN_MAX) */
     uint32_t id1;          /* term id + 1; 0 = empty slot */
 } term_slot;
 
 #define TAG_LEN_BITS 10
 #define TAG_LEN_MAX ((1u << TAG_LEN_BITS) - 1)
+#define TAG_COMMON (1u << TAG_LEN_BITS)   /* the term is a common word */
 
 /* A token queued for interning. */
 #define TOKQ_SIZE 32
 #define TOKQ_STRIDE 256   /* > TOK_MAX_TERM_BYTES + 8: key loads stay inside */
 typedef struct tokq_ent {
     uint64_t hash, key;
-    uint32_t len, pos, id;
+    uint32_t len, pos, id, common;
 } tokq_ent;
+
+/* A term at the current or previous position, for CommonGrams pairing. */
+typedef struct cg_tok {
+    uint32_t id, common;
+} cg_tok;
 
 struct idx_builder {
     tok_tokenizer *tok;
@@ -121,7 +128,7 @@ struct idx_builder {
     int cg;                         /* TOK_COMMONGRAMS is set */
     int cg_have;                    /* cg_pos is valid */
     uint32_t cg_pos;
-    uint32_t *cg_prev, *cg_cur;
+    cg_tok *cg_prev, *cg_cur;
     uint32_t cg_prev_n, cg_cur_n, cg_prev_cap, cg_cur_cap;
     char cg_buf[2 * TOK_MAX_TERM_BYTES + 1];
     struct cg_slot *cg_cache;       /* CG_CACHE_SIZE entries */
@@ -256,7 +263,7 @@ size_t idx_builder_mem(const idx_builder *b)
            (size_t)b->terms_cap * (sizeof(term_hot) + sizeof(term_cold)) +
            ((size_t)b->table_mask + 1) * sizeof(term_slot) + (size_t)b->occ_cap * 8 +
            (size_t)b->norms_cap * 4 + b->ids_cap + b->id_off_cap * 8 +
-           ((size_t)b->cg_prev_cap + b->cg_cur_cap) * 4 +
+           ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok) +
            (b->cg_cache ? CG_CACHE_SIZE * sizeof(struct cg_slot) : 0) +
            storew_mem(&b->store);
 }
@@ -404,7 +411,8 @@ static inline uint64_t term_hash(const char *s, uint32_t len, uint64_t key)
 
 static inline uint32_t term_tag(uint64_t hash, uint32_t len)
 {
-    return ((uint32_t)(hash >> 32) & ~TAG_LEN_MAX) | (len < TAG_LEN_MAX ? len : TAG_LEN_MAX);
+    return ((uint32_t)(hash >> 32) & ~(TAG_COMMON | TAG_LEN_MAX)) |
+           (len < TAG_LEN_MAX ? len : TAG_LEN_MAX);
 }
 
 static int table_grow(idx_builder *b)
@@ -438,7 +446,7 @@ static inline int term_eq(const char *a, const char *b, uint32_t len)
 
 __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uint32_t len,
                                               term_slot *slot, uint64_t key,
-                                              uint32_t tag, uint32_t *id)
+                                              uint32_t tag, uint32_t *id, uint32_t *common)
 {
     if (b->arena_len + len > UINT32_MAX || b->nterms == NO_DOC - 1) return -1;
     if (b->nterms == b->terms_cap) {
@@ -459,11 +467,11 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
     b->hot[n] = (term_hot){.cur_doc = NO_DOC, .last_doc = NO_DOC, .write = start,
                            .slice_end = start + slice_size[0] - 4};
     b->cold[n] = (term_cold){.term_off = (uint32_t)b->arena_len, .term_len = len,
-                             .slice_head = start,
-                             .common = b->cg && cg_is_common(b->tok_flags, s, len)};
+                             .slice_head = start};
     memcpy(b->arena + b->arena_len, s, len);
     b->arena_len += len;
-    *slot = (term_slot){key, tag, n + 1};
+    *common = b->cg && cg_is_common(b->tok_flags, s, len);
+    *slot = (term_slot){key, tag | (*common ? TAG_COMMON : 0), n + 1};
     *id = b->nterms++;
     if ((uint64_t)b->nterms * 2 > b->table_mask) {
         if (table_grow(b)) return -1;
@@ -471,21 +479,23 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
     return 0;
 }
 
-/* Finds or adds the term s[0, len) whose term_hash and term_key are given. */
+/* Finds or adds the term s[0, len) whose term_hash and term_key are
+ * given; sets *id and whether it is a common word. */
 static inline int term_find(idx_builder *b, const char *s, uint32_t len, uint64_t hash,
-                            uint64_t key, uint32_t *id)
+                            uint64_t key, uint32_t *id, uint32_t *common)
 {
     uint32_t tag = term_tag(hash, len);
     uint32_t h = (uint32_t)hash & b->table_mask;
     for (;;) {
         term_slot *slot = &b->table[h];
-        if (!slot->id1) return term_new(b, s, len, slot, key, tag, id);
-        if (slot->tag == tag && slot->key == key) {
+        if (!slot->id1) return term_new(b, s, len, slot, key, tag, id, common);
+        if ((slot->tag & ~TAG_COMMON) == tag && slot->key == key) {
             uint32_t idx = slot->id1 - 1;
             if (len <= 8 ||
                 (b->cold[idx].term_len == len &&
                  term_eq(b->arena + b->cold[idx].term_off, s, len))) {
                 *id = idx;
+                *common = (slot->tag & TAG_COMMON) != 0;
                 return 0;
             }
         }
@@ -496,7 +506,8 @@ static inline int term_find(idx_builder *b, const char *s, uint32_t len, uint64_
 static int term_intern(idx_builder *b, const char *s, uint32_t len, uint32_t *id)
 {
     uint64_t key = term_key(s, len);
-    return term_find(b, s, len, term_hash(s, len, key), key, id);
+    uint32_t common;
+    return term_find(b, s, len, term_hash(s, len, key), key, id, &common);
 }
 
 /* Grows the per-document scratch arrays.  All four share one capacity: a
@@ -547,11 +558,12 @@ static void cg_reset(idx_builder *b)
 
 /* Pairs term `id` at `pos` with the terms of position pos - 1 and keeps
  * it for pairing with pos + 1. */
-static int cg_token(idx_builder *b, uint32_t id, uint32_t pos)
+static int cg_token(idx_builder *b, uint32_t id, uint32_t common, uint32_t pos)
 {
     if (!b->cg_have || pos != b->cg_pos) {
         if (b->cg_have && pos == b->cg_pos + 1) {
-            uint32_t *t = b->cg_prev, tc = b->cg_prev_cap;
+            cg_tok *t = b->cg_prev;
+            uint32_t tc = b->cg_prev_cap;
             b->cg_prev = b->cg_cur;
             b->cg_prev_cap = b->cg_cur_cap;
             b->cg_prev_n = b->cg_cur_n;
@@ -565,10 +577,10 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t pos)
         b->cg_have = 1;
     }
     for (uint32_t i = 0; i < b->cg_prev_n; i++) {
-        uint32_t pa = b->cg_prev[i];
-        const term_cold *a = &b->cold[pa], *c = &b->cold[id];
-        if (!cg_paired(b->tok_flags, (int)a->common, (int)c->common))
+        uint32_t pa = b->cg_prev[i].id;
+        if (!cg_paired(b->tok_flags, (int)b->cg_prev[i].common, (int)common))
             continue;
+        const term_cold *a = &b->cold[pa], *c = &b->cold[id];
         uint64_t key = ((uint64_t)pa << 32) | id;
         struct cg_slot *sl = &b->cg_cache[(key * 0x9E3779B97F4A7C15ull) >>
                                           (64 - CG_CACHE_BITS)];
@@ -589,9 +601,10 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t pos)
             continue;
         if (add_occ(b, bid, pos - 1)) return -1;
     }
-    if (grow32((void **)&b->cg_cur, &b->cg_cur_cap, (size_t)b->cg_cur_n + 1, 4))
+    if (grow32((void **)&b->cg_cur, &b->cg_cur_cap, (size_t)b->cg_cur_n + 1,
+               sizeof *b->cg_cur))
         return -1;
-    b->cg_cur[b->cg_cur_n++] = id;
+    b->cg_cur[b->cg_cur_n++] = (cg_tok){id, common};
     return 0;
 }
 
@@ -608,13 +621,13 @@ static int tokq_drain(idx_builder *b)
     for (uint32_t i = 0; i < n; i++) {
         tokq_ent *q = &b->tokq[i];
         const char *s = b->tokq_buf + (size_t)i * TOKQ_STRIDE;
-        if (term_find(b, s, q->len, q->hash, q->key, &q->id)) return -1;
+        if (term_find(b, s, q->len, q->hash, q->key, &q->id, &q->common)) return -1;
         __builtin_prefetch(&b->hot[q->id], 1);
     }
     for (uint32_t i = 0; i < n; i++) {
         const tokq_ent *q = &b->tokq[i];
         if (add_occ(b, q->id, q->pos)) return -1;
-        if (b->cg && cg_token(b, q->id, q->pos)) return -1;
+        if (b->cg && cg_token(b, q->id, q->common, q->pos)) return -1;
     }
     b->cur_len += n;        /* only real tokens count in the length */
     return 0;
