@@ -388,6 +388,24 @@ static inline int raw_pos_next(raw_pos *r, uint32_t *gap)
     return 0;
 }
 
+/* Copies the next n position gaps into the writer, a run at a time: 0, or
+ * -1 when the stream ends early or is malformed. */
+static int raw_pos_copy(raw_pos *r, seg_writer *w, uint32_t n)
+{
+    while (n > 0) {
+        if (r->i == r->n && raw_pos_fill(r)) return -1;
+        uint32_t k = r->n - r->i;
+        if (k > n) k = n;
+        if (k > IDX_BLOCK - w->pos_n) k = IDX_BLOCK - w->pos_n;
+        memcpy(w->pos_buf + w->pos_n, r->buf + r->i, (size_t)k * sizeof *r->buf);
+        r->i += k;
+        n -= k;
+        w->pos_n += k;
+        if (w->pos_n == IDX_BLOCK) segw_pos_block_(w);
+    }
+    return 0;
+}
+
 /* The merged store, written by segw_finish_with straight into the segment
  * file: a temporary store file would be written and read once more, and
  * on corpus/cache/big.jsonl the kernel's page-cache copies were 40% of a
@@ -431,6 +449,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     for (size_t i = 0; i < n; i++) total += segs[i]->ndocs;
     if (total >= NONE) return qerr(err, QUIRE_EARG, "too many documents for one segment");
     uint32_t **map = calloc(n + 1, sizeof *map);
+    uint32_t *seg_base = calloc(n + 1, sizeof *seg_base);  /* new number of doc 0 */
     dict_iter *its = calloc(n + 1, sizeof *its);
     int *live_it = calloc(n + 1, sizeof *live_it);
     uint32_t *norms = malloc((total + 1) * sizeof *norms);
@@ -444,7 +463,8 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     seg_writer w;
     int w_open = 0;
     memset(&ms, 0, sizeof ms);
-    if (!map || !its || !live_it || !norms || !id_off || !pick || !rel || !path) {
+    if (!map || !seg_base || !its || !live_it || !norms || !id_off || !pick || !rel ||
+        !path) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto out;
     }
@@ -464,6 +484,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
             rc = qerr(err, QUIRE_ENOMEM, "out of memory");
             goto out;
         }
+        seg_base[i] = nd;
         for (uint32_t d = 0; d < segs[i]->ndocs; d++) {
             if (is_dead(dels[i], d)) {
                 map[i][d] = NONE;
@@ -540,6 +561,17 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
                 const uint32_t *m = map[i];
                 int r = raw_docs_init(&rd, segs[i], &its[i].e) ||
                         raw_pos_init(&rp, segs[i], &its[i].e) ? -1 : 1;
+                if (!dels[i]) {
+                    /* Every document lives and keeps its order: its new
+                     * number is an addition, not a lookup in the map (a
+                     * cache miss per posting of a rare term: 1.7 s of a
+                     * 9.4 s merge of corpus/cache/big.jsonl). */
+                    uint32_t base = seg_base[i];
+                    while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
+                        segw_doc(&w, base + d, tf);
+                        if (raw_pos_copy(&rp, &w, tf)) r = -1;
+                    }
+                }
                 while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
                     int live = m[d] != NONE;
                     if (live) segw_doc(&w, m[d], tf);
@@ -591,6 +623,7 @@ out:
     if (ms.sw_open) storew_close(&ms.sw);
     for (size_t i = 0; map && i < n; i++) free(map[i]);
     free(map);
+    free(seg_base);
     free(its);
     free(live_it);
     free(norms);

@@ -61,6 +61,9 @@ static inline void segw_doc(seg_writer *w, uint32_t doc, uint32_t tf)
          * starts where the term's written position bytes end */
         w->blk_pos_off = w->pos.len - w->pos_start;
     }
+    /* a skip entry (only lists longer than a block have them) reads the
+     * norms of its block's docs: a cache miss each, unless fetched now */
+    if (w->cur.df > 128) __builtin_prefetch(&w->norms[doc < w->ndocs ? doc : 0]);
     w->blk_docs[w->blk_n] = doc;
     w->blk_tfs[w->blk_n] = tf;
     w->tf_sum += tf;
