@@ -63,7 +63,7 @@ void tok_classify_scalar(const unsigned char *w, tok_block *b)
     uint64_t a = 0, p = 0, h = 0, k = 0;
     for (unsigned i = 0; i < TOK_WIN; i++) {
         unsigned c = w[i];
-        if (c == '(' || c == '[') k |= 1ull << i;
+        if (c == '(' || c == '[' || c == '+') k |= 1ull << i;
         if (c >= 0x80) h |= 1ull << i;
         else if (ascii_alnum(c)) a |= 1ull << i;
         else if (!ascii_special(c)) p |= 1ull << i;
@@ -99,6 +99,7 @@ static void classify_sse2(const unsigned char *w, tok_block *b)
         sp = _mm_or_si128(sp, _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
         __m128i brk = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('(')),
                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('[')));
+        brk = _mm_or_si128(brk, _mm_cmpeq_epi8(v, _mm_set1_epi8('+')));
         k |= (uint64_t)(uint32_t)_mm_movemask_epi8(brk) << q;
         a |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(letter, digit)) << q;
         s |= (uint64_t)(uint32_t)_mm_movemask_epi8(sp) << q;
@@ -116,40 +117,47 @@ static void classify_sse2(const unsigned char *w, tok_block *b)
  * digits (0x30-0x39, 0x41-0x5a, 0x61-0x7a as rectangles of high x low
  * nibble), bits 3-6 the special punctuation (# ' , - . / in 0x2_, : in
  * 0x3_, @ in 0x4_, [ _ in 0x5_).  Bytes >= 0x80 have high nibbles with no
- * bits, so they are neither. */
+ * bits, so they are neither.  Bit 7, the sign bit that movemask reads
+ * without a compare, marks the rectangle {2, 5} x {8, b}: ( + X [; without
+ * the letter X that is brk.  A saturating add of 0x7f moves "any of these
+ * bits" to the sign bit the same way. */
+static const unsigned char avx2_k[7][32] __attribute__((aligned(32))) = {
+    /* low nibble -> bits */
+    {0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f, 0x87, 0x07, 0x16, 0xc2,
+     0x0a, 0x0a, 0x0a, 0x4a, 0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f,
+     0x87, 0x07, 0x16, 0xc2, 0x0a, 0x0a, 0x0a, 0x4a},
+    /* high nibble -> bits */
+    {0, 0, 0x88, 0x11, 0x22, 0xc4, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0x88, 0x11, 0x22, 0xc4, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0},
+#define K32(x) {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, \
+                x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}
+    K32(0x0f), K32(0x07), K32(0x78), K32(0x7f), K32(0x20),
+#undef K32
+};
+
 __attribute__((target("avx2"))) static void classify_avx2(const unsigned char *w,
                                                           tok_block *b)
 {
-    const __m256i lo_tbl = _mm256_setr_epi8(
-        0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x16, 0x42,
-        0x0a, 0x0a, 0x0a, 0x4a, 0x25, 0x07, 0x07, 0x0f, 0x07, 0x07, 0x07, 0x0f,
-        0x07, 0x07, 0x16, 0x42, 0x0a, 0x0a, 0x0a, 0x4a);
-    const __m256i hi_tbl = _mm256_setr_epi8(
-        0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0x08, 0x11, 0x22, 0x44, 0x02, 0x04, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+#define K(i) _mm256_load_si256((const __m256i *)avx2_k[i])
     uint64_t a = 0, s = 0, h = 0, k = 0;
     for (unsigned q = 0; q < TOK_WIN; q += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(w + q));
         __m256i r = _mm256_and_si256(
-            _mm256_shuffle_epi8(lo_tbl, _mm256_and_si256(v, nib)),
-            _mm256_shuffle_epi8(hi_tbl,
-                                _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
-        __m256i not_a = _mm256_cmpeq_epi8(_mm256_and_si256(r, _mm256_set1_epi8(0x07)), zero);
-        __m256i not_s = _mm256_cmpeq_epi8(_mm256_and_si256(r, _mm256_set1_epi8(0x78)), zero);
-        a |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_a) << q;
-        s |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(not_s) << q;
+            _mm256_shuffle_epi8(K(0), _mm256_and_si256(v, K(2))),
+            _mm256_shuffle_epi8(K(1), _mm256_and_si256(_mm256_srli_epi16(v, 4), K(2))));
+        __m256i is_a = _mm256_adds_epu8(_mm256_and_si256(r, K(3)), K(5));
+        __m256i is_s = _mm256_adds_epu8(_mm256_and_si256(r, K(4)), K(5));
+        a |= (uint64_t)(uint32_t)_mm256_movemask_epi8(is_a) << q;
+        s |= (uint64_t)(uint32_t)_mm256_movemask_epi8(is_s) << q;
         h |= (uint64_t)(uint32_t)_mm256_movemask_epi8(v) << q;
-        __m256i brk = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('(')),
-                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8('[')));
-        k |= (uint64_t)(uint32_t)_mm256_movemask_epi8(brk) << q;
-        _mm256_storeu_si256((__m256i *)(b->low + q),
-                            _mm256_or_si256(v, _mm256_set1_epi8(0x20)));
+        k |= (uint64_t)(uint32_t)_mm256_movemask_epi8(r) << q;
+        _mm256_storeu_si256((__m256i *)(b->low + q), _mm256_or_si256(v, K(6)));
     }
+#undef K
     b->alnum = a;
     b->plain = ~(a | s | h);
     b->high = h;
-    b->brk = k;
+    b->brk = k & ~a;
 }
 #endif
 

@@ -62,7 +62,9 @@ typedef struct tok_block {
     uint64_t alnum; /* ASCII letter or digit */
     uint64_t plain; /* ASCII byte of class TC_SEP (this includes '(') */
     uint64_t high;  /* byte >= 0x80 */
-    uint64_t brk;   /* '(' or '[', which may open "(s)" or "[sic]" */
+    uint64_t brk;   /* '(' or '[', which may open "(s)" or "[sic]", and
+                       '+', which the AVX2 tables give with them: a word
+                       before one is left to the dispatch (ascii_end) */
     unsigned char low[TOK_WIN + 16];
 } tok_block;
 typedef void (*tok_classify_fn)(const unsigned char *w, tok_block *b);
