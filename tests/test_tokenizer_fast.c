@@ -153,6 +153,15 @@ static const char *const frags[] = {
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
     "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",
     "a@b.com", "# ", "@(", "#'",
+    /* URLs the scanner decides itself (url_fast): case, ends, brackets,
+     * trailing punctuation, bytes beyond ASCII, no letter after the prefix */
+    "HTTP://X.ORG/A_B@C", "https://a.b/(x)y", "http://a.b/x)", "http://a.b/[x]",
+    "http://a.b/x].", "www.A.b,", "https://x.org/a.,;:!?'", "http://x.y/?a=b&c=%20'",
+    "ftp://a", "FTPS://B.c/d", "file:///x", "http.//x", "www:x", "https:/x",
+    "http://-", "http://..", "http://a\"b", "http://a<b", "http://a\\b", "http://a^b",
+    "http://a`b", "http://a{b", "http://a|b", "http://a}b", "http://a\x7f" "b",
+    "http://\xc3\xa9", "http://a.\xc3\xa9/x", "www.x.com/a-b_c/d.html", "https://",
+    "http://((a)", "http://a]b", "http:\x0f/x", "https:/\x0fx",
     /* beyond ASCII: letters, accents, separators, connectors */
     "\xc3\xa9", "\xc3\x89", "caf\xc3\xa9", "\xc3\x9f", "\xc5\x93", "\xc3\xa6",
     "\xd0\x81\xd0\xbb\xd0\xba\xd0\xb0", "\xd0\xb4\xd0\xb0", "\xce\x95\xce\xbb\xce\xac",

@@ -15,10 +15,10 @@
  *
  * ASCII chunks of words joined by connectors (then-candidate, don't, 3.14,
  * U.S., 12:30:45, jane.doe@example.com) that fit the window and end plainly
- * are decided here too, with the chunk rules of tok_words.c.  Anything
- * else — a handle, a URL, a combining mark, a chunk reaching past the
- * window — is left to the general path in tokenizer.c: the scanner returns
- * where that chunk starts.
+ * are decided here too, with the chunk rules of tok_words.c, and so are
+ * ASCII URLs that fit the window.  Anything else — a handle, a combining
+ * mark, a chunk or URL reaching past the window — is left to the general
+ * path in tokenizer.c: the scanner returns where that chunk starts.
  * It is only ever entered, and only ever returns, where the general path
  * has nothing open (no run, no chunk, no CJK run), which is what makes the
  * two interchangeable: tok_set_fast_paths(t, 0) turns this file off, and the
@@ -440,6 +440,107 @@ static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
     return next;
 }
 
+/* Returned by url_fast when the word is no URL's prefix. */
+#define NOT_URL (TOK_WIN + 2)
+
+/* A URL (rule 7) whose prefix starts at w[r] (the word w[r, we), then
+ * w[we] is ':' or '.'), decided here when it lies inside the window and
+ * is ASCII: the general path's url_len (tokenizer.c) on the window's
+ * bytes, and the terms url_ascii (tok_words.c) would emit: the whole,
+ * lower-cased, at the position of its first part (index mode), then the
+ * runs of letters and digits, from the lower-cased window.  url_len runs
+ * only where a chunk starts, and so does this: r is where nothing is open
+ * and the byte before is no connector that joins.  Returns the offset
+ * after the URL (the trimmed punctuation after it is left to the scanner,
+ * as the general path leaves it to its loop), NOT_URL if the word is no
+ * prefix, REDO if the URL may reach past the window, 0 to leave it to the
+ * general path (a byte beyond ASCII, or no letter or digit after the
+ * prefix, which makes it no URL: the general path then takes the words). */
+static unsigned url_fast(tok_tokenizer *t, const tok_block *b, const unsigned char *w,
+                         size_t at, unsigned r, unsigned we, int plain, int *rc)
+{
+    static const struct {
+        char word[6], sep[4];
+        unsigned wl, sl;
+    } pre[] = {{"http", "://", 4, 3}, {"https", "://", 5, 3}, {"ftp", "://", 3, 3},
+               {"ftps", "://", 4, 3}, {"file", "://", 4, 3}, {"www", ".", 3, 1}};
+    /* What each ASCII byte does to a URL, as url_len's table: 0 nothing,
+     * 1 ends it, 2 a bracket to balance. */
+    static const uint8_t url_byte[128] = {
+        [0 ... 0x20] = 1, ['"'] = 1, ['<'] = 1, ['>'] = 1, ['\\'] = 1, ['^'] = 1,
+        ['`'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1, [0x7f] = 1,
+        ['('] = 2, [')'] = 2, ['['] = 2, [']'] = 2,
+    };
+    const unsigned char *low = b->low;
+    unsigned plen = 0;
+    /* The word is letters (the window's OR 0x20 lower-cases them); the
+     * separator is compared as it is, since OR 0x20 would also turn
+     * control bytes into ':' '/' '.'. */
+    for (unsigned i = 0; i < sizeof pre / sizeof pre[0]; i++)
+        if (we - r == pre[i].wl && memcmp(low + r, pre[i].word, pre[i].wl) == 0 &&
+            memcmp(w + we, pre[i].sep, pre[i].sl) == 0) {
+            plen = pre[i].wl + pre[i].sl;
+            break;
+        }
+    if (!plen) return NOT_URL;
+    /* Every byte that ends a URL or is a bracket is a plain separator or
+     * '[' (brk), and the others are letters, digits, connectors and
+     * plain bytes like ? = & %: only those candidates are looked at,
+     * which in most URLs are none before the end. */
+    uint64_t cand = (b->plain | b->high | b->brk) & (~0ull << (r + plen));
+    int paren = 0, brack = 0;
+    unsigned q;
+    for (;; cand &= cand - 1) {
+        /* No end in the window (a padded window ends in spaces). */
+        if (!cand) return REDO;
+        q = (unsigned)__builtin_ctzll(cand);
+        unsigned c = w[q];
+        if (c >= 0x80) return 0;
+        unsigned u = url_byte[c];
+        if (u == 1) break;
+        if (u == 2) {
+            if (c == '(') paren++;
+            if (c == ')' && --paren < 0) break;
+            if (c == '[') brack++;
+            if (c == ']' && --brack < 0) break;
+        }
+    }
+    unsigned n = q - r;
+    while (n > plen) {
+        unsigned c = w[r + n - 1];
+        if (c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' ||
+            c == '\'')
+            n--;
+        else
+            break;
+    }
+    const unsigned e = r + n; /* < TOK_WIN: w[q] ended the URL */
+    if (!((b->alnum >> (r + plen)) & ((1ull << (n - plen)) - 1))) return 0;
+    if (t->mode == TOK_MODE_INDEX) {
+        char whole[TOK_WIN];
+        for (unsigned k = 0; k < n; k++) {
+            unsigned char c = w[r + k];
+            whole[k] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
+        }
+        /* Never a stop word, never stemmed: straight to the callback. */
+        if ((*rc = emit_whole(t, whole, n, at + r, at + e, 1))) return e;
+    }
+    /* The parts: the runs of letters and digits, from the lower-cased
+     * window; the last one may end at e itself. */
+    const uint64_t in = (~0ull << r) & ((1ull << e) - 1);
+    uint64_t st = b->alnum & ~(b->alnum << 1) & in;
+    uint64_t en = ~b->alnum & (b->alnum << 1) & (in << 1);
+    do {
+        unsigned ws = (unsigned)__builtin_ctzll(st), ee = (unsigned)__builtin_ctzll(en);
+        if ((*rc = tok_emit_word(t, (const char *)low + ws, ee - ws, at + ws, at + ee,
+                                 plain)))
+            return e;
+        st &= st - 1;
+        en &= en - 1;
+    } while (st);
+    return e;
+}
+
 /* A word with non-ASCII letters starting at w[r] (window offset; the
  * window starts at text offset `at`).  Folds it into `out` and, if it is
  * plain, emits it.  Returns the offset where scanning goes on (at most
@@ -735,7 +836,12 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                     if (r == 0) return at; /* longer than a window */
                     break;
                 }
-                if (w[we] >= 0x80) {
+                next = NOT_URL;
+                if ((w[we] == ':' || w[we] == '.') && maybe_url(&b, r, we))
+                    next = url_fast(t, &b, w, at, r, we, plain, rc);
+                if (next != NOT_URL) {
+                    /* A URL, decided or left to the general path. */
+                } else if (w[we] >= 0x80) {
                     next = mixed_word(t, &b, w, at, r, plain, rc);
                 } else {
                     next = ascii_end(&b, w, we, r);
