@@ -149,6 +149,11 @@ static const char *const frags[] = {
     "1,2", "10:5", "12:30:45", "1,000,000.5", "Mat27:32", "ab.cd", "U.S", "e.g",
     "Ph.D", "1.2.3", "5:00pm", "2,031.95", "sf.NET", "a.b", "12", "123", "1234",
     "00", "www.x", "x.www", "ab.c", "1.x", "x.1", "A.", "ab,", "12:", "p.m.,",
+    /* apostrophes and colons the tight loop takes (inner_connectors) */
+    "it's", "IT'S", "y'all", "'s'", "x's-", "x's.", "x's'", "x'sy", "10:54", "1:05",
+    "123:45", "12:3", "12:345", "a9:99", "Re:foo", "x'12:30", "12:30's", "12:30'x",
+    "h:www.x", "a:b'c", "ab:cd'", "12:30:", "1:23:45:67", "ab:cd(s)", "ab:cd[",
+    "ab:c-", ":", "a:", "9:",
     /* URLs, handles, e-mail */
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
     "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",

@@ -773,10 +773,11 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                  * with the k-th end after r.  At r itself any byte but a
                  * plain separator stops (a connector there is not one that
                  * ended a word of this loop). */
-                uint64_t sm = (stop | (not_plain & ~alnum & (1ull << r))) >> r;
-                unsigned lim = sm ? r + (unsigned)__builtin_ctzll(sm) : TOK_WIN;
-                uint64_t en = ends & ((~0ull << r) << 1) &
-                              (lim >= TOK_WIN ? ~0ull : (1ull << lim) - 1);
+                const uint64_t sm = (stop | (not_plain & ~alnum & (1ull << r))) & (~0ull << r);
+                /* Below the first stop (all if none): (x & -x) - 1, no
+                 * branch; whether there is a stop is as unpredictable as
+                 * the text. */
+                uint64_t en = ends & ((~0ull << r) << 1) & ((sm & -sm) - 1);
                 if (en) {
                     uint64_t st = starts & (~0ull << r);
                     const tok_emit_fn emit = t->emit;
@@ -812,14 +813,13 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
                     /* Nothing stopped the loop: what is left after r is
                      * plain separators and at most a word cut by the end
                      * of the window.  On to it, or to the next window,
-                     * without the dispatch below. */
-                    uint64_t rest = alnum >> r;
-                    if (!rest) {
-                        if (avail <= TOK_WIN) return len;
-                        r = TOK_WIN;
-                        break;
-                    }
-                    r += (unsigned)__builtin_ctzll(rest);
+                     * without the dispatch below.  (The padding of the
+                     * last window has no letters: past avail, the text is
+                     * done.)  Selects, not branches: whether a word is cut
+                     * is as likely as not. */
+                    const uint64_t rest = alnum & (~0ull << r);
+                    r = rest ? (unsigned)__builtin_ctzll(rest) : TOK_WIN;
+                    if (r >= avail) return len;
                     if (r == 0) return at; /* longer than a window */
                     break;
                 }
