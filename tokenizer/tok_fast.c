@@ -717,8 +717,14 @@ static size_t cjk_run(tok_tokenizer *t, size_t i, int *rc, int *open)
 /* Emits the plain words from text offset i on (where nothing is open);
  * returns the offset of the first chunk the general path must take (with
  * nothing open there either), or t->len.  *rc is set when the callback
- * stops the run or on allocation failure. */
-size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
+ * stops the run or on allocation failure.  Compiled twice (below): with
+ * `avx2` the scanner calls the AVX2 classifier directly and may use BMI1
+ * and BMI2 (one instruction to clear the lowest bit of a mask, shifts
+ * without the count in cl), which nearly every AVX2 CPU has; tok_fast_scan
+ * checks.  (Inlining the classifier too gave fewer instructions but no
+ * more speed.) */
+static inline __attribute__((always_inline)) size_t
+fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
 {
     const unsigned char *text = (const unsigned char *)t->text;
     const size_t len = t->len;
@@ -737,7 +743,11 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
             memset(pad + avail, ' ', TOK_WIN - avail);
             w = pad;
         }
-        t->classify(w, &b);
+#if TOK_X86
+        if (avx2) classify_avx2(w, &b);
+        else
+#endif
+            t->classify(w, &b);
         /* Word starts and ends (the byte after a word), for the words that
          * end inside the window. */
         const uint64_t alnum = b.alnum, not_plain = ~b.plain;
@@ -916,4 +926,27 @@ size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
     rewindow:;
     }
     return len;
+}
+
+#if TOK_X86
+__attribute__((target("avx2,bmi,bmi2"))) static size_t fast_scan_avx2(tok_tokenizer *t,
+                                                                     size_t i, int *rc)
+{
+    return fast_scan(t, i, rc, 1);
+}
+#endif
+
+static size_t fast_scan_any(tok_tokenizer *t, size_t i, int *rc)
+{
+    return fast_scan(t, i, rc, 0);
+}
+
+size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
+{
+#if TOK_X86
+    if (t->classify == classify_avx2 && __builtin_cpu_supports("bmi") &&
+        __builtin_cpu_supports("bmi2"))
+        return fast_scan_avx2(t, i, rc);
+#endif
+    return fast_scan_any(t, i, rc);
 }
