@@ -593,13 +593,18 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* Writer threads by default: one per core, up to 8. */
+static uint32_t default_threads(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint32_t)ncpu;
+}
+
 static int cmd_index(int argc, char **argv)
 {
     quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 0};
     int strict = 0, npos = 0, only_pos = 0, optimize = 0;
-    /* default: one builder thread per core, up to 8 */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    opt.threads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint32_t)ncpu;
+    opt.threads = default_threads();
     char **pos = calloc((size_t)argc, sizeof *pos);
     if (!pos) return 1;
     /* options may stand anywhere; "-" alone is stdin, "--" ends options */
@@ -859,7 +864,10 @@ static int cmd_optimize(int argc, char **argv)
         return 1;
     }
     quire_index_close(ix);
-    if (quire_writer_open(argv[1], NULL, &w, &e) != QUIRE_OK) {
+    /* the tokenizer options are the index's; threads let the merge copy
+     * the stored documents beside the postings */
+    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, default_threads()};
+    if (quire_writer_open(argv[1], &opt, &w, &e) != QUIRE_OK) {
         fprintf(stderr, "quire: %s\n", e.message);
         return 1;
     }

@@ -105,7 +105,9 @@ typedef struct quire_writer_options {
                                builder threads, each with 1/N of the memory
                                budget; documents are dealt to them in batches,
                                so doc numbers follow batches, not insertion
-                               (the same on every run of the same input). */
+                               (the same on every run of the same input);
+                               a merge copies the stored documents in a
+                               thread of its own beside the postings. */
 } quire_writer_options;
 
 /* A stored field beyond id, title and body.  Stored, not searched. */

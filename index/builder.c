@@ -856,6 +856,8 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
     if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
     if ((rc = storew_finish(&b->store, err))) return rc;
     if ((rc = segw_open(&sw, path, b->tmp_prefix, err))) return rc;
+    if ((rc = segw_store_begin(&sw, err)) || (rc = segw_store_copy(&sw, &b->store.out, err)))
+        goto fail;
 
     order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *order);
     ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
@@ -902,7 +904,7 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
         .npositions = b->npositions, .block_size = IDX_BLOCK,
         .dict_block = SEG_DICT_BLOCK,
     };
-    rc = segw_finish(&sw, &meta, &b->store.out, b->store.idx, b->store.idx_len,
+    rc = segw_finish(&sw, &meta, b->store.idx, b->store.idx_len,
                      ids_order, b->id_off, b->ids, err);
     if (rc) goto fail;
     free(order);

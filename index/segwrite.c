@@ -4,8 +4,10 @@
  *
  *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
  *   sections each starting at a multiple of 64, zero padding between them,
- *            in the order META DICT DICTIDX DOCS SKIP POS NORMS STORE
- *            STOREIDX IDS
+ *            in the order STORE STOREIDX META DICT DICTIDX DOCS SKIP POS
+ *            NORMS IDS (readers find them through the footer, in any order:
+ *            the store comes first so that it can be written while the
+ *            postings are still being merged)
  *   footer   u32 nsections, u32 0, then per section 32 bytes:
  *            u32 id, u32 0, u64 offset, u64 length, u64 XXH3-64 of its bytes
  *   trailer  64 bytes: u64 footer offset, u64 footer length, u64 XXH3-64 of
@@ -341,85 +343,108 @@ static void out_copy(out_file *o, sec_out *s)
     free(buf);
 }
 
-static void out_put_cb(void *o, const void *p, size_t n) { out_put(o, p, n); }
+/* The segment file while it is assembled: its STORE section is written
+ * first (segw_store_begin), possibly by another thread while postings
+ * are still being added, then everything else (segw_finish). */
+struct segw_file {
+    out_file o;
+    XXH3_state_t *h;                /* o.h while a section is written */
+    quire_error err;                /* errors of writes to o until segw_finish */
+    seg_section_entry tab[SEC_COUNT];
+    uint32_t nsec;
+};
 
-/* segw_finish's store: a finished section file and its index. */
-typedef struct file_store {
-    sec_out *store;
-    const uint8_t *idx;
-    size_t idx_len;
-} file_store;
-
-static int store_from_file(void *ctx, void (*put)(void *o, const void *p, size_t n),
-                           void *o, const uint8_t **storeidx, size_t *storeidx_len,
-                           quire_error *err)
+static void section_begin(struct segw_file *f, uint32_t id)
 {
-    (void)put;
-    (void)err;
-    file_store *f = ctx;
-    out_copy(o, f->store);
-    *storeidx = f->idx;
-    *storeidx_len = f->idx_len;
-    return QUIRE_OK;
+    out_align(&f->o);
+    XXH3_64bits_reset(f->h);
+    f->tab[f->nsec] = (seg_section_entry){.id = id, .offset = f->o.off};
 }
 
-int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
-                const uint8_t *storeidx,
-                size_t storeidx_len, const uint32_t *ids_sorted,
-                const uint64_t *id_off, const char *ids, quire_error *err)
+static void section_end(struct segw_file *f)
 {
-    int rc = sec_finish(store, err);
-    if (rc) return rc;
-    file_store f = {store, storeidx, storeidx_len};
-    return segw_finish_with(w, meta, store_from_file, &f, ids_sorted, id_off, ids, err);
+    f->tab[f->nsec].length = f->o.off - f->tab[f->nsec].offset;
+    f->tab[f->nsec].xxh3 = XXH3_64bits_digest(f->h);
+    f->nsec++;
 }
 
-int segw_finish_with(seg_writer *w, const seg_meta *meta, segw_store_fn store,
-                     void *store_ctx, const uint32_t *ids_sorted,
-                     const uint64_t *id_off, const char *ids, quire_error *err)
+static void file_free(struct segw_file *f)
 {
-    int rc;
-    if ((rc = sec_finish(&w->docs, err)) || (rc = sec_finish(&w->skip, err)) ||
-        (rc = sec_finish(&w->pos, err)))
-        return rc;
+    if (!f) return;
+    if (f->o.fd >= 0) close(f->o.fd);
+    XXH3_freeState(f->h);
+    free(f->o.buf);
+    free(f);
+}
 
-    out_file o = {.path = w->path, .err = err};
-    o.fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (o.fd < 0)
-        return qerr(err, QUIRE_EIO, "create %s: %s", w->path, strerror(errno));
-    o.h = XXH3_createState();
-    o.buf = malloc(OUT_BUF);
-    if (!o.h || !o.buf) {
-        close(o.fd);
-        XXH3_freeState(o.h);
-        free(o.buf);
+int segw_store_begin(seg_writer *w, quire_error *err)
+{
+    struct segw_file *f = calloc(1, sizeof *f);
+    if (!f) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    f->o.fd = -1;
+    f->o.path = w->path;
+    f->o.err = &f->err;
+    f->h = XXH3_createState();
+    f->o.buf = malloc(OUT_BUF);
+    if (!f->h || !f->o.buf) {
+        file_free(f);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
-
+    f->o.fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->o.fd < 0) {
+        int e = errno;
+        file_free(f);
+        return qerr(err, QUIRE_EIO, "create %s: %s", w->path, strerror(e));
+    }
+    w->file = f;
     uint8_t header[SEG_HEADER_BYTES] = {0};
     memcpy(header, SEG_MAGIC, 8);
     st32(header + 8, SEG_VERSION);
-    XXH3_state_t *keep = o.h;
-    o.h = NULL;
-    out_put(&o, header, sizeof header);
-    o.h = keep;
+    out_put(&f->o, header, sizeof header);   /* o.h is NULL: no section */
+    f->o.h = f->h;
+    section_begin(f, SEC_STORE);
+    if (f->o.rc) {
+        *err = f->err;
+        return f->o.rc;
+    }
+    return QUIRE_OK;
+}
 
-    seg_section_entry tab[SEC_COUNT];
-    uint32_t nsec = 0;
-#define BEGIN(ID)                                                       \
-    do {                                                                \
-        out_align(&o);                                                  \
-        XXH3_64bits_reset(o.h);                                         \
-        tab[nsec].id = (ID);                                            \
-        tab[nsec].reserved = 0;                                         \
-        tab[nsec].offset = o.off;                                       \
-    } while (0)
-#define END()                                                           \
-    do {                                                                \
-        tab[nsec].length = o.off - tab[nsec].offset;                    \
-        tab[nsec].xxh3 = XXH3_64bits_digest(o.h);                       \
-        nsec++;                                                         \
-    } while (0)
+void segw_store_put(void *w, const void *p, size_t n)
+{
+    out_put(&((seg_writer *)w)->file->o, p, n);
+}
+
+int segw_store_copy(seg_writer *w, sec_out *store, quire_error *err)
+{
+    int rc = sec_finish(store, err);
+    if (rc) return rc;
+    out_copy(&w->file->o, store);
+    if (w->file->o.rc) *err = w->file->err;
+    return w->file->o.rc;
+}
+
+int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
+                size_t storeidx_len, const uint32_t *ids_sorted,
+                const uint64_t *id_off, const char *ids, quire_error *err)
+{
+    int rc;
+    struct segw_file *f = w->file;
+    if (!f) return qerr(err, QUIRE_EARG, "internal: segment store not begun");
+    if (f->o.rc) {
+        *err = f->err;
+        return f->o.rc;
+    }
+    if ((rc = sec_finish(&w->docs, err)) || (rc = sec_finish(&w->skip, err)) ||
+        (rc = sec_finish(&w->pos, err)))
+        return rc;
+    out_file *o = &f->o;
+    o->err = err;
+    section_end(f);   /* STORE */
+
+    section_begin(f, SEC_STOREIDX);
+    out_put(o, storeidx, storeidx_len);
+    section_end(f);
 
     uint8_t m[64] = {0};
     st32(m, meta->ndocs);
@@ -430,92 +455,91 @@ int segw_finish_with(seg_writer *w, const seg_meta *meta, segw_store_fn store,
     st64(m + 32, meta->npositions);
     st32(m + 40, meta->block_size);
     st32(m + 44, meta->dict_block);
-    BEGIN(SEC_META); out_put(&o, m, sizeof m); END();
+    section_begin(f, SEC_META);
+    out_put(o, m, sizeof m);
+    section_end(f);
 
-    BEGIN(SEC_DICT); out_put(&o, w->dict.buf, w->dict.len); END();
-    BEGIN(SEC_DICTIDX);
+    section_begin(f, SEC_DICT);
+    out_put(o, w->dict.buf, w->dict.len);
+    section_end(f);
+    section_begin(f, SEC_DICTIDX);
     for (size_t i = 0; i < w->dict.nblocks; i++) {
         uint8_t b[8];
         st64(b, w->dict.blocks[i]);
-        out_put(&o, b, 8);
+        out_put(o, b, 8);
     }
-    END();
-    BEGIN(SEC_DOCS); out_copy(&o, &w->docs); END();
-    BEGIN(SEC_SKIP); out_copy(&o, &w->skip); END();
-    BEGIN(SEC_POS); out_copy(&o, &w->pos); END();
-    BEGIN(SEC_NORMS);
+    section_end(f);
+    section_begin(f, SEC_DOCS);
+    out_copy(o, &w->docs);
+    section_end(f);
+    section_begin(f, SEC_SKIP);
+    out_copy(o, &w->skip);
+    section_end(f);
+    section_begin(f, SEC_POS);
+    out_copy(o, &w->pos);
+    section_end(f);
+    section_begin(f, SEC_NORMS);
     for (uint32_t i = 0; i < meta->ndocs; i++) {
         uint8_t b[4];
         st32(b, w->norms[i]);
-        out_put(&o, b, 4);
+        out_put(o, b, 4);
     }
-    END();
-    const uint8_t *storeidx = NULL;
-    size_t storeidx_len = 0;
-    BEGIN(SEC_STORE);
-    if (!o.rc) {
-        int r = store(store_ctx, out_put_cb, &o, &storeidx, &storeidx_len, err);
-        if (r) o.rc = r;
-    }
-    END();
-    BEGIN(SEC_STOREIDX); out_put(&o, storeidx, storeidx_len); END();
-    BEGIN(SEC_IDS);
+    section_end(f);
+    section_begin(f, SEC_IDS);
     {
         uint8_t b[8];
         st64(b, meta->ndocs);
-        out_put(&o, b, 8);
+        out_put(o, b, 8);
         for (uint32_t i = 0; i < meta->ndocs; i++) {
             st32(b, ids_sorted[i]);
-            out_put(&o, b, 4);
+            out_put(o, b, 4);
         }
         for (uint32_t i = 0; i <= meta->ndocs; i++) {
             st64(b, id_off[i]);
-            out_put(&o, b, 8);
+            out_put(o, b, 8);
         }
-        out_put(&o, ids, meta->ndocs ? (size_t)id_off[meta->ndocs] : 0);
+        out_put(o, ids, meta->ndocs ? (size_t)id_off[meta->ndocs] : 0);
     }
-    END();
-#undef BEGIN
-#undef END
+    section_end(f);
 
-    out_align(&o);
-    uint64_t footer_off = o.off;
-    XXH3_64bits_reset(o.h);
+    out_align(o);
+    uint64_t footer_off = o->off;
+    XXH3_64bits_reset(f->h);
     uint8_t fb[8] = {0};
-    st32(fb, nsec);
-    out_put(&o, fb, 8);
-    for (uint32_t i = 0; i < nsec; i++) {
+    st32(fb, f->nsec);
+    out_put(o, fb, 8);
+    for (uint32_t i = 0; i < f->nsec; i++) {
         uint8_t e[32];
-        st32(e, tab[i].id);
+        st32(e, f->tab[i].id);
         st32(e + 4, 0);
-        st64(e + 8, tab[i].offset);
-        st64(e + 16, tab[i].length);
-        st64(e + 24, tab[i].xxh3);
-        out_put(&o, e, sizeof e);
+        st64(e + 8, f->tab[i].offset);
+        st64(e + 16, f->tab[i].length);
+        st64(e + 24, f->tab[i].xxh3);
+        out_put(o, e, sizeof e);
     }
-    uint64_t footer_len = o.off - footer_off;
-    uint64_t footer_hash = XXH3_64bits_digest(o.h);
+    uint64_t footer_len = o->off - footer_off;
+    uint64_t footer_hash = XXH3_64bits_digest(f->h);
     uint8_t tr[SEG_TRAILER_BYTES] = {0};
     st64(tr, footer_off);
     st64(tr + 8, footer_len);
     st64(tr + 16, footer_hash);
     st32(tr + 24, SEG_VERSION);
     memcpy(tr + SEG_TRAILER_BYTES - 8, SEG_TRAILER_MAGIC, 8);
-    o.h = NULL;
-    out_put(&o, tr, sizeof tr);
-    out_flush(&o);
-    XXH3_freeState(keep);
-    free(o.buf);
+    o->h = NULL;
+    out_put(o, tr, sizeof tr);
+    out_flush(o);
 
-    if (!o.rc && fsync(o.fd) != 0)
-        o.rc = qerr(err, QUIRE_EIO, "fsync %s: %s", w->path, strerror(errno));
-    if (close(o.fd) != 0 && !o.rc)
-        o.rc = qerr(err, QUIRE_EIO, "close %s: %s", w->path, strerror(errno));
-    return o.rc;
+    if (!o->rc && fsync(o->fd) != 0)
+        o->rc = qerr(err, QUIRE_EIO, "fsync %s: %s", w->path, strerror(errno));
+    if (close(o->fd) != 0 && !o->rc)
+        o->rc = qerr(err, QUIRE_EIO, "close %s: %s", w->path, strerror(errno));
+    o->fd = -1;
+    return o->rc;
 }
 
 void segw_close(seg_writer *w)
 {
+    file_free(w->file);
     sec_discard(&w->docs);
     sec_discard(&w->skip);
     sec_discard(&w->pos);

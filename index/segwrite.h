@@ -1,8 +1,8 @@
 /*
  * segwrite.h — encodes posting lists into the segment block format and
- * assembles the segment file.  Used by the builder at flush time (and by a
- * future merger): terms arrive in bytewise order, each with its postings in
- * doc order.
+ * assembles the segment file.  Used by the builder at flush time and by
+ * the merge: terms arrive in bytewise order, each with its postings in doc
+ * order.
  */
 #ifndef QUIRE_SEGWRITE_H
 #define QUIRE_SEGWRITE_H
@@ -14,8 +14,11 @@
 #include "index/fileio.h"
 #include "index/segment.h"
 
+struct segw_file;
+
 typedef struct seg_writer {
     char *path;
+    struct segw_file *file;        /* the segment file, from segw_store_begin */
     sec_out docs, skip, pos;
     dict_builder dict;
     const uint32_t *norms;
@@ -76,22 +79,21 @@ static inline void segw_pos_gap(seg_writer *w, uint32_t gap)
     if (++w->pos_n == 128) segw_pos_block_(w);
 }
 int segw_term_end(seg_writer *w, quire_error *err);
-/* Writes the file: header, sections, footer, trailer; fsyncs it. */
-int segw_finish(seg_writer *w, const seg_meta *meta, sec_out *store,
-                const uint8_t *storeidx,
+
+/* The file is written in two steps.  segw_store_begin creates it and
+ * starts its STORE section, the first; the caller then appends the
+ * section's bytes with segw_store_put(w, bytes, n) (a store_writer sink)
+ * or segw_store_copy.  Those touch nothing the posting calls above use,
+ * so the store may be written by another thread while postings are added
+ * (the merge does).  segw_finish then ends the store and writes every
+ * other section, the footer and the trailer, and fsyncs the file. */
+int segw_store_begin(seg_writer *w, quire_error *err);
+void segw_store_put(void *w, const void *p, size_t n);
+/* Appends a finished temporary section file (the builder's store). */
+int segw_store_copy(seg_writer *w, sec_out *store, quire_error *err);
+int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err);
-/* The same, with the STORE section written by `store` when its turn comes:
- * it appends the section's bytes with put(o, bytes, n) and returns the
- * STOREIDX section in *storeidx, *storeidx_len (valid until segw_finish_with
- * returns).  The merge writes its store this way, straight from the input
- * segments into the file. */
-typedef int (*segw_store_fn)(void *ctx, void (*put)(void *o, const void *p, size_t n),
-                             void *o, const uint8_t **storeidx, size_t *storeidx_len,
-                             quire_error *err);
-int segw_finish_with(seg_writer *w, const seg_meta *meta, segw_store_fn store,
-                     void *store_ctx, const uint32_t *ids_sorted,
-                     const uint64_t *id_off, const char *ids, quire_error *err);
 /* Frees temporaries after a successful finish. */
 void segw_close(seg_writer *w);
 /* Frees temporaries and removes the partial segment file. */

@@ -777,7 +777,8 @@ int quire_writer_optimize(quire_writer *w, quire_error *err)
     manifest_seg ms;
     memset(&ms, 0, sizeof ms);
     snprintf(ms.name, sizeof ms.name, "seg_%06u.qseg", next.next_segment++);
-    rc = idx_merge(w->dir, segs, dels, w->ncsegs, ms.name, w->m.tok_flags, &ms.ndocs, err);
+    rc = idx_merge(w->dir, segs, dels, w->ncsegs, ms.name, w->m.tok_flags,
+                   (unsigned)w->nlanes, &ms.ndocs, err);
     free(segs);
     free(dels);
     if (!rc && manifest_push(&next, &ms)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
