@@ -6,7 +6,7 @@
  *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents]
  *               [--commongrams | --no-commongrams] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
- *   quire optimize DIR
+ *   quire optimize [--threads N] DIR
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -35,7 +35,7 @@ static const char *usage_text =
     "              [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
     "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
-    "  quire optimize DIR                merge all segments into one\n"
+    "  quire optimize [--threads N] DIR  merge all segments into one\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -600,6 +600,19 @@ static uint32_t default_threads(void)
     return ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint32_t)ncpu;
 }
 
+/* --threads N: 0, or 2 after an error message. */
+static int parse_threads(const char *s, uint32_t *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < 1 || v > 64) {
+        fprintf(stderr, "quire: --threads: '%s' is not a number from 1 to 64\n", s);
+        return 2;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 static int cmd_index(int argc, char **argv)
 {
     quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 0};
@@ -619,14 +632,10 @@ static int cmd_index(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(o, "--threads") && a + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++a], &end, 10);
-            if (*end || v < 1 || v > 64) {
-                fprintf(stderr, "quire: --threads: '%s' is not a number from 1 to 64\n", argv[a]);
+            if (parse_threads(argv[++a], &opt.threads)) {
                 free(pos);
                 return 2;
             }
-            opt.threads = (uint32_t)v;
         } else if (!strcmp(o, "--optimize")) optimize = 1;
         else if (!strcmp(o, "--strict")) strict = 1;
         else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
@@ -854,6 +863,15 @@ static int cmd_stats(int argc, char **argv)
 
 static int cmd_optimize(int argc, char **argv)
 {
+    /* the tokenizer options are the index's; with two or more threads
+     * the merge splits the terms between two threads and copies the
+     * stored documents in a third */
+    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, default_threads()};
+    if (argc == 4 && !strcmp(argv[1], "--threads")) {
+        if (parse_threads(argv[2], &opt.threads)) return 2;
+        argv += 2;
+        argc -= 2;
+    }
     if (argc != 2) return usage();
     quire_writer *w;
     quire_error e;
@@ -864,9 +882,6 @@ static int cmd_optimize(int argc, char **argv)
         return 1;
     }
     quire_index_close(ix);
-    /* the tokenizer options are the index's; threads let the merge copy
-     * the stored documents beside the postings */
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, default_threads()};
     if (quire_writer_open(argv[1], &opt, &w, &e) != QUIRE_OK) {
         fprintf(stderr, "quire: %s\n", e.message);
         return 1;

@@ -449,6 +449,194 @@ static int cmp_terms(const dict_iter *a, const dict_iter *b)
     return (a->term_len > b->term_len) - (a->term_len < b->term_len);
 }
 
+/* One thread's share of the postings: the terms from lo (or the first)
+ * up to, not including, hi (or past the last), written by w.  The
+ * segments, deletions and maps are shared and only read; iterators, the
+ * pick list and the release marks are the part's own. */
+typedef struct merge_part {
+    idx_segment *const *segs;
+    uint64_t *const *dels;
+    uint32_t *const *map;
+    const uint32_t *seg_base;
+    size_t n;
+    uint8_t lo[DICT_MAX_TERM], hi[DICT_MAX_TERM];
+    size_t lo_len, hi_len;
+    int has_lo, has_hi;
+    seg_writer *w;
+    dict_iter *its;
+    int *live_it;
+    size_t *pick;
+    uint64_t *rel;
+    uint64_t nterms, npostings, npositions;
+    int rc;
+    quire_error err;
+} merge_part;
+
+static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = memcmp(a, b, m);
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+/* The first term of the largest segment (by docs and pos bytes) with half
+ * of those bytes before it, into term[0, *len). */
+static int split_term(idx_segment *const *segs, size_t n, uint8_t *term, size_t *len,
+                      quire_error *err)
+{
+    size_t big = 0;
+    uint64_t most = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = segs[i]->sec_len[SEC_DOCS] + segs[i]->sec_len[SEC_POS];
+        if (b >= most) {
+            most = b;
+            big = i;
+        }
+    }
+    dict_iter it;
+    dict_iter_init(&it, &segs[big]->dict);
+    int r;
+    *len = 0;
+    while ((r = dict_iter_next(&it)) == 1) {
+        memcpy(term, it.term, it.term_len);
+        *len = it.term_len;
+        if (it.e.docs_off + it.e.pos_off >= most / 2) return QUIRE_OK;
+    }
+    if (r < 0)
+        return qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[big]->name);
+    return QUIRE_OK;   /* the last term: the second part has at most it */
+}
+
+static void *merge_terms(void *arg)
+{
+    merge_part *pt = arg;
+    idx_segment *const *segs = pt->segs;
+    uint64_t *const *dels = pt->dels;
+    uint32_t *const *map = pt->map;
+    const uint32_t *seg_base = pt->seg_base;
+    size_t n = pt->n;
+    dict_iter *its = pt->its;
+    int *live_it = pt->live_it;
+    size_t *pick = pt->pick;
+    uint64_t *rel = pt->rel;
+    seg_writer *w = pt->w;
+    quire_error *err = &pt->err;
+    int rc = QUIRE_OK;
+    for (size_t i = 0; i < n; i++) {
+        dict_iter_init(&its[i], &segs[i]->dict);
+        int r;
+        do {
+            r = dict_iter_next(&its[i]);
+        } while (r == 1 && pt->has_lo &&
+                 cmp_bytes(its[i].term, its[i].term_len, pt->lo, pt->lo_len) < 0);
+        if (r < 0) {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
+            goto out;
+        }
+        live_it[i] = r == 1;
+        /* pages before the part's first term are another part's to drop */
+        if (live_it[i]) {
+            rel[2 * i] = its[i].e.docs_off;
+            rel[2 * i + 1] = its[i].e.pos_off;
+        }
+    }
+    for (;;) {
+        /* the smallest current term and every segment that has it */
+        size_t np = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!live_it[i]) continue;
+            int c = np ? cmp_terms(&its[i], &its[pick[0]]) : -1;
+            if (c < 0) np = 0;
+            if (c <= 0) pick[np++] = i;
+        }
+        if (np == 0) break;
+        if (pt->has_hi && cmp_bytes(its[pick[0]].term, its[pick[0]].term_len, pt->hi,
+                                    pt->hi_len) >= 0)
+            break;
+        /* with deletions the counts are known only by reading the lists */
+        uint64_t df = 0, cf = 0;
+        for (size_t k = 0; k < np && !rc; k++) {
+            size_t i = pick[k];
+            if (!dels[i]) {
+                df += its[i].e.df;
+                cf += its[i].e.cf;
+                continue;
+            }
+            raw_docs rd;
+            uint32_t d, tf;
+            int r = raw_docs_init(&rd, segs[i], &its[i].e) ? -1 : 1;
+            while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1)
+                if (map[i][d] != NONE) {
+                    df++;
+                    cf += tf;
+                }
+            if (r < 0)
+                rc = qerr(err, QUIRE_ECORRUPT, "%s: postings do not decode", segs[i]->name);
+        }
+        if (rc) goto out;
+        const dict_iter *t = &its[pick[0]];
+        if (df > 0) {
+            if (df > UINT32_MAX) {
+                rc = qerr(err, QUIRE_EARG, "term in too many documents");
+                goto out;
+            }
+            if ((rc = segw_term_begin(w, t->term, t->term_len, (uint32_t)df, cf, err)))
+                goto out;
+            for (size_t k = 0; k < np && !rc; k++) {
+                size_t i = pick[k];
+                raw_docs rd;
+                raw_pos rp;
+                uint32_t d, tf, gap;
+                const uint32_t *m = map[i];
+                int r = raw_docs_init(&rd, segs[i], &its[i].e) ||
+                        raw_pos_init(&rp, segs[i], &its[i].e) ? -1 : 1;
+                if (!dels[i]) {
+                    /* Every document lives and keeps its order: its new
+                     * number is an addition, not a lookup in the map (a
+                     * cache miss per posting of a rare term: 1.7 s of a
+                     * 9.4 s merge of corpus/cache/big.jsonl). */
+                    uint32_t base = seg_base[i];
+                    while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
+                        segw_doc(w, base + d, tf);
+                        if (raw_pos_copy(&rp, w, tf)) r = -1;
+                    }
+                }
+                while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
+                    int live = m[d] != NONE;
+                    if (live) segw_doc(w, m[d], tf);
+                    for (uint32_t j = 0; j < tf && r == 1; j++) {
+                        if (raw_pos_next(&rp, &gap)) r = -1;
+                        else if (live) segw_pos_gap(w, gap);
+                    }
+                }
+                if (r < 0)
+                    rc = qerr(err, QUIRE_ECORRUPT, "%s: postings or positions do not decode",
+                              segs[i]->name);
+            }
+            if (!rc) rc = segw_term_end(w, err);
+            if (rc) goto out;
+            pt->nterms++;
+            pt->npostings += df;
+            pt->npositions += cf;
+        }
+        for (size_t k = 0; k < np; k++) {
+            size_t i = pick[k];
+            release(segs[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
+            release(segs[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
+            int r = dict_iter_next(&its[i]);
+            if (r < 0) {
+                rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
+                goto out;
+            }
+            live_it[i] = r == 1;
+        }
+    }
+out:
+    pt->rc = rc;
+    return NULL;
+}
+
 int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, size_t n,
               const char *name, uint32_t tok_flags, unsigned threads, uint32_t *ndocs_out,
               quire_error *err)
@@ -459,20 +647,23 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     if (total >= NONE) return qerr(err, QUIRE_EARG, "too many documents for one segment");
     uint32_t **map = calloc(n + 1, sizeof *map);
     uint32_t *seg_base = calloc(n + 1, sizeof *seg_base);  /* new number of doc 0 */
-    dict_iter *its = calloc(n + 1, sizeof *its);
-    int *live_it = calloc(n + 1, sizeof *live_it);
+    /* per part (at most two): */
+    dict_iter *its = calloc(2 * n + 1, sizeof *its);
+    int *live_it = calloc(2 * n + 1, sizeof *live_it);
+    size_t *pick = calloc(2 * n + 1, sizeof *pick);
+    uint64_t *rel = calloc(4 * n + 2, sizeof *rel);  /* docs, pos released up to */
     uint32_t *norms = malloc((total + 1) * sizeof *norms);
     uint64_t *id_off = calloc(total + 2, sizeof *id_off);
-    size_t *pick = calloc(n + 1, sizeof *pick);
-    uint64_t *rel = calloc(2 * n + 2, sizeof *rel);  /* docs, pos released up to */
-    char *ids = NULL, *path = path_join(dir, name), *prefix = NULL;
+    char *ids = NULL, *path = path_join(dir, name), *prefix = NULL, *tail_prefix = NULL;
     size_t ids_len = 0, ids_cap = 0;
     uint32_t *ids_sorted = NULL;
     merge_store ms;
     pthread_t store_tid;
     int store_thread = 0;
-    seg_writer w;
-    int w_open = 0;
+    seg_writer w, w_tail;
+    int w_open = 0, w_tail_open = 0;
+    pthread_t part_tid;
+    int part_thread = 0;
     memset(&ms, 0, sizeof ms);
     if (!map || !seg_base || !its || !live_it || !norms || !id_off || !pick || !rel ||
         !path) {
@@ -480,11 +671,13 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         goto out;
     }
     prefix = malloc(strlen(path) + 8);
-    if (!prefix) {
+    tail_prefix = malloc(strlen(path) + 8);
+    if (!prefix || !tail_prefix) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto out;
     }
     sprintf(prefix, "%s.tmp", path);
+    sprintf(tail_prefix, "%s.tm2", path);
 
     /* new doc numbers: segments in order, live documents in order */
     uint32_t nd = 0;
@@ -528,104 +721,56 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
             goto out;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        dict_iter_init(&its[i], &segs[i]->dict);
-        int r = dict_iter_next(&its[i]);
-        if (r < 0) {
-            rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
-            goto out;
+    /* Two threads split the terms where the largest input segment has
+     * half of its postings and positions behind it. */
+    merge_part part[2];
+    size_t nparts = threads > 1 ? 2 : 1;
+    memset(part, 0, sizeof part);
+    for (size_t k = 0; k < nparts; k++) {
+        merge_part *pt = &part[k];
+        pt->segs = segs;
+        pt->dels = dels;
+        pt->map = map;
+        pt->seg_base = seg_base;
+        pt->n = n;
+        pt->w = k == 0 ? &w : &w_tail;
+        pt->its = its + k * n;
+        pt->live_it = live_it + k * n;
+        pt->pick = pick + k * n;
+        pt->rel = rel + 2 * k * n;
+    }
+    if (nparts == 2) {
+        if ((rc = split_term(segs, n, part[1].lo, &part[1].lo_len, err))) goto out;
+        memcpy(part[0].hi, part[1].lo, part[1].lo_len);
+        part[0].hi_len = part[1].lo_len;
+        part[0].has_hi = part[1].has_lo = 1;
+        if ((rc = segw_open(&w_tail, path, tail_prefix, err))) goto out;
+        w_tail_open = 1;
+        segw_set_norms(&w_tail, norms, nd);
+        segw_record_terms(&w_tail);
+        if (pthread_create(&part_tid, NULL, merge_terms, &part[1]) != 0) {
+            /* no thread: the caller's thread does both parts in turn */
+            merge_terms(&part[1]);
+        } else {
+            part_thread = 1;
         }
-        live_it[i] = r == 1;
+    }
+    merge_terms(&part[0]);
+    if (part_thread) {
+        pthread_join(part_tid, NULL);
+        part_thread = 0;
     }
     uint64_t nterms = 0, npostings = 0, npositions = 0;
-    for (;;) {
-        /* the smallest current term and every segment that has it */
-        size_t np = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!live_it[i]) continue;
-            int c = np ? cmp_terms(&its[i], &its[pick[0]]) : -1;
-            if (c < 0) np = 0;
-            if (c <= 0) pick[np++] = i;
+    for (size_t k = 0; k < nparts && !rc; k++) {
+        if ((rc = part[k].rc)) {
+            *err = part[k].err;
+            goto out;
         }
-        if (np == 0) break;
-        /* with deletions the counts are known only by reading the lists */
-        uint64_t df = 0, cf = 0;
-        for (size_t k = 0; k < np && !rc; k++) {
-            size_t i = pick[k];
-            if (!dels[i]) {
-                df += its[i].e.df;
-                cf += its[i].e.cf;
-                continue;
-            }
-            raw_docs rd;
-            uint32_t d, tf;
-            int r = raw_docs_init(&rd, segs[i], &its[i].e) ? -1 : 1;
-            while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1)
-                if (map[i][d] != NONE) {
-                    df++;
-                    cf += tf;
-                }
-            if (r < 0)
-                rc = qerr(err, QUIRE_ECORRUPT, "%s: postings do not decode", segs[i]->name);
-        }
-        if (rc) goto out;
-        const dict_iter *t = &its[pick[0]];
-        if (df > 0) {
-            if (df > UINT32_MAX) {
-                rc = qerr(err, QUIRE_EARG, "term in too many documents");
-                goto out;
-            }
-            if ((rc = segw_term_begin(&w, t->term, t->term_len, (uint32_t)df, cf, err)))
-                goto out;
-            for (size_t k = 0; k < np && !rc; k++) {
-                size_t i = pick[k];
-                raw_docs rd;
-                raw_pos rp;
-                uint32_t d, tf, gap;
-                const uint32_t *m = map[i];
-                int r = raw_docs_init(&rd, segs[i], &its[i].e) ||
-                        raw_pos_init(&rp, segs[i], &its[i].e) ? -1 : 1;
-                if (!dels[i]) {
-                    /* Every document lives and keeps its order: its new
-                     * number is an addition, not a lookup in the map (a
-                     * cache miss per posting of a rare term: 1.7 s of a
-                     * 9.4 s merge of corpus/cache/big.jsonl). */
-                    uint32_t base = seg_base[i];
-                    while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
-                        segw_doc(&w, base + d, tf);
-                        if (raw_pos_copy(&rp, &w, tf)) r = -1;
-                    }
-                }
-                while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
-                    int live = m[d] != NONE;
-                    if (live) segw_doc(&w, m[d], tf);
-                    for (uint32_t j = 0; j < tf && r == 1; j++) {
-                        if (raw_pos_next(&rp, &gap)) r = -1;
-                        else if (live) segw_pos_gap(&w, gap);
-                    }
-                }
-                if (r < 0)
-                    rc = qerr(err, QUIRE_ECORRUPT, "%s: postings or positions do not decode",
-                              segs[i]->name);
-            }
-            if (!rc) rc = segw_term_end(&w, err);
-            if (rc) goto out;
-            nterms++;
-            npostings += df;
-            npositions += cf;
-        }
-        for (size_t k = 0; k < np; k++) {
-            size_t i = pick[k];
-            release(segs[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
-            release(segs[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
-            int r = dict_iter_next(&its[i]);
-            if (r < 0) {
-                rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
-                goto out;
-            }
-            live_it[i] = r == 1;
-        }
+        nterms += part[k].nterms;
+        npostings += part[k].npostings;
+        npositions += part[k].npositions;
     }
+    if (nparts == 2 && (rc = segw_join(&w, &w_tail, err))) goto out;
     ids_sorted = merge_ids(segs, map, n, nd, id_off, ids ? ids : "", err, &rc);
     if (!ids_sorted) goto out;
     seg_meta meta = {
@@ -645,7 +790,9 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
                      ids ? ids : "", err);
     if (!rc) *ndocs_out = nd;
 out:
+    if (part_thread) pthread_join(part_tid, NULL);
     if (store_thread) pthread_join(store_tid, NULL);
+    if (w_tail_open) segw_close(&w_tail);   /* never abort: its path is w's file */
     if (w_open) {
         if (rc) segw_abort(&w);
         else segw_close(&w);
@@ -663,6 +810,7 @@ out:
     free(ids);
     free(ids_sorted);
     free(prefix);
+    free(tail_prefix);
     free(path);
     return rc;
 }

@@ -207,6 +207,48 @@ uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
     return w->pending;
 }
 
+static int record_term(seg_writer *w, quire_error *err)
+{
+    if (w->nrecs == w->recs_cap) {
+        size_t cap = w->recs_cap ? 2 * w->recs_cap : 1024;
+        struct segw_rec *r = realloc(w->recs, cap * sizeof *r);
+        if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
+        w->recs = r;
+        w->recs_cap = cap;
+    }
+    if (w->rec_len + w->term_len > w->rec_cap) {
+        size_t cap = w->rec_cap ? 2 * w->rec_cap : 1 << 16;
+        while (cap < w->rec_len + w->term_len) cap *= 2;
+        uint8_t *b = realloc(w->rec_bytes, cap);
+        if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
+        w->rec_bytes = b;
+        w->rec_cap = cap;
+    }
+    memcpy(w->rec_bytes + w->rec_len, w->term, w->term_len);
+    w->recs[w->nrecs++] = (struct segw_rec){w->rec_len, w->term_len, w->cur};
+    w->rec_len += w->term_len;
+    return QUIRE_OK;
+}
+
+void segw_record_terms(seg_writer *w) { w->record = 1; }
+
+int segw_join(seg_writer *w, seg_writer *tail, quire_error *err)
+{
+    for (size_t i = 0; i < tail->nrecs; i++) {
+        idx_term e = tail->recs[i].e;
+        e.docs_off += w->docs.len;
+        e.pos_off += w->pos.len;
+        e.skip_off += w->skip.len;
+        int r = dict_builder_add(&w->dict, tail->rec_bytes + tail->recs[i].term_off,
+                                 tail->recs[i].term_len, &e);
+        if (r == -1) return qerr(err, QUIRE_ENOMEM, "out of memory");
+        if (r) return qerr(err, QUIRE_EARG, "term out of order or longer than %u bytes",
+                           DICT_MAX_TERM);
+    }
+    w->tail = tail;
+    return QUIRE_OK;
+}
+
 int segw_term_end(seg_writer *w, quire_error *err)
 {
     flush_pending(w);
@@ -265,6 +307,7 @@ int segw_term_end(seg_writer *w, quire_error *err)
         return qerr(err, QUIRE_ECORRUPT, "internal: posting counts disagree");
     if (w->docs.failed || w->pos.failed || w->skip.failed)
         return QUIRE_OK; /* reported by sec_finish with the errno */
+    if (w->record) return record_term(w, err);
     int r = dict_builder_add(&w->dict, w->term, w->term_len, &w->cur);
     if (r == -1) return qerr(err, QUIRE_ENOMEM, "out of memory");
     if (r) return qerr(err, QUIRE_EARG, "term out of order or longer than %u bytes",
@@ -438,6 +481,10 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     if ((rc = sec_finish(&w->docs, err)) || (rc = sec_finish(&w->skip, err)) ||
         (rc = sec_finish(&w->pos, err)))
         return rc;
+    seg_writer *t = w->tail;
+    if (t && ((rc = sec_finish(&t->docs, err)) || (rc = sec_finish(&t->skip, err)) ||
+              (rc = sec_finish(&t->pos, err))))
+        return rc;
     out_file *o = &f->o;
     o->err = err;
     section_end(f);   /* STORE */
@@ -471,12 +518,15 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     section_end(f);
     section_begin(f, SEC_DOCS);
     out_copy(o, &w->docs);
+    if (t) out_copy(o, &t->docs);
     section_end(f);
     section_begin(f, SEC_SKIP);
     out_copy(o, &w->skip);
+    if (t) out_copy(o, &t->skip);
     section_end(f);
     section_begin(f, SEC_POS);
     out_copy(o, &w->pos);
+    if (t) out_copy(o, &t->pos);
     section_end(f);
     section_begin(f, SEC_NORMS);
     for (uint32_t i = 0; i < meta->ndocs; i++) {
@@ -545,6 +595,8 @@ void segw_close(seg_writer *w)
     sec_discard(&w->pos);
     dict_builder_free(&w->dict);
     free(w->pending);
+    free(w->recs);
+    free(w->rec_bytes);
     free(w->path);
     memset(w, 0, sizeof *w);
 }

@@ -38,6 +38,14 @@ typedef struct seg_writer {
     uint64_t tf_sum;               /* sum of the term's tfs so far */
     uint32_t *pending; uint32_t pending_n; size_t pending_cap;
     int has_pending;
+
+    /* a writer of the last terms for another (segw_record_terms) keeps its
+     * dictionary entries as a list, term bytes in rec_bytes */
+    int record;
+    struct segw_rec { uint64_t term_off; size_t term_len; idx_term e; } *recs;
+    size_t nrecs, recs_cap;
+    uint8_t *rec_bytes; size_t rec_len, rec_cap;
+    struct seg_writer *tail;       /* from segw_join */
 } seg_writer;
 
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
@@ -79,6 +87,18 @@ static inline void segw_pos_gap(seg_writer *w, uint32_t gap)
     if (++w->pos_n == 128) segw_pos_block_(w);
 }
 int segw_term_end(seg_writer *w, quire_error *err);
+
+/* Splitting a segment's terms between two writers, to write them in two
+ * threads: the second writer, set to record its terms before its first
+ * one, takes the terms after all of the first writer's.  Once both have
+ * written all their terms, segw_join(first, second) adds the second's
+ * terms to the first's dictionary (offsets moved past the first's
+ * sections), and the first's segw_finish appends the second's docs, skip
+ * and pos sections after its own: the file is the same, byte for byte,
+ * as one writer would have written.  The second writer must stay open
+ * until then. */
+void segw_record_terms(seg_writer *w);
+int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
 
 /* The file is written in two steps.  segw_store_begin creates it and
  * starts its STORE section, the first; the caller then appends the

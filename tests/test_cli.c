@@ -628,6 +628,30 @@ static void test_optimize(void **state)
     assert_string_equal(out, "2\n");
 }
 
+/* A merge split between two threads (terms halved, stored documents in a
+ * third thread) writes the same file, byte for byte, as one thread: on an
+ * index of many segments with replaced (deleted) documents. */
+static void test_optimize_threads_identical(void **state)
+{
+    (void)state;
+    char d[128], d1[128], d2[128], out[4096];
+    snprintf(d, sizeof d, "%s/optsrc", tmp);
+    snprintf(d1, sizeof d1, "%s/opt1", tmp);
+    snprintf(d2, sizeof d2, "%s/opt2", tmp);
+    build_moby(d, 3, 48 << 10);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "(+58 deleted)"));
+    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", d, d1, d, d2), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
+                         " && ls *.qseg | wc -l", d1, d2), 0);
+    assert_string_equal(out, "1\n");
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(count(d2, "replacement"), 58);
+    assert_int_equal(count(d2, "whale"), count(d, "whale"));
+}
+
 /* Number of terms `quire stats` reports for index dir. */
 static unsigned long stats_terms(const char *dir, const char *want_cg)
 {
@@ -703,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_optimize),
+        cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_commongrams),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
