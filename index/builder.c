@@ -140,9 +140,14 @@ struct idx_builder {
     size_t id_off_cap;
     uint64_t total_len, npostings, npositions;
 
+    /* The segment file is created with the builder: the stored documents
+     * stream into it (its first section) as they are added, and flush
+     * writes the rest.  (Through a temporary store file, the largest
+     * section was written twice and read back once.) */
+    seg_writer sw;
+    int sw_open;
     store_writer store;
 
-    char *tmp_prefix;
     quire_error *err;     /* of the current add, for the token callback */
     int failed;
 };
@@ -186,18 +191,17 @@ uint32_t idx_body_first_pos(uint32_t title_next_pos)
     return title_next_pos ? title_next_pos + 1 : 0;
 }
 
-int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
-                    idx_builder **out, quire_error *err)
+int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
+                    quire_error *err)
 {
     idx_builder *b = calloc(1, sizeof *b);
     if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
     b->tok_flags = tok_flags;
     b->cg = (tok_flags & (TOK_COMMONGRAMS | TOK_COMMONPAIRS)) != 0;
     b->cur_doc = NO_DOC;
-    b->tmp_prefix = strdup(tmp_prefix);
     b->table_mask = (1u << 10) - 1;
     b->table = calloc((size_t)b->table_mask + 1, sizeof *b->table);
-    if (!b->tmp_prefix || !b->table) {
+    if (!b->table) {
         idx_builder_free(b);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
@@ -215,14 +219,19 @@ int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
         return qerr(err, QUIRE_EARG, "cannot create tokenizer (flags %#x)",
                     tok_flags);
     }
-    char *p = malloc(strlen(tmp_prefix) + 16);
-    if (!p) {
+    char *tmp = malloc(strlen(path) + 8);
+    if (!tmp) {
         idx_builder_free(b);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
-    sprintf(p, "%s.store", tmp_prefix);
-    int rc = storew_open(&b->store, p, err);
-    free(p);
+    sprintf(tmp, "%s.tmp", path);
+    int rc = segw_open(&b->sw, path, tmp, err);
+    free(tmp);
+    if (!rc) {
+        b->sw_open = 1;
+        rc = segw_store_begin(&b->sw, err);
+    }
+    if (!rc) rc = storew_open_sink(&b->store, segw_store_put, &b->sw, err);
     if (rc) {
         idx_builder_free(b);
         return rc;
@@ -251,7 +260,7 @@ void idx_builder_free(idx_builder *b)
     free(b->ids);
     free(b->id_off);
     storew_close(&b->store);
-    free(b->tmp_prefix);
+    if (b->sw_open) segw_abort(&b->sw);   /* never flushed: no segment */
     free(b);
 }
 
@@ -848,16 +857,13 @@ static int sort_terms(const idx_builder *b, uint32_t *order)
     return 0;
 }
 
-int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
+int idx_builder_flush(idx_builder *b, quire_error *err)
 {
     int rc = QUIRE_OK;
     uint32_t *order = NULL, *ids_order = NULL;
-    seg_writer sw;
-    if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
-    if ((rc = storew_finish(&b->store, err))) return rc;
-    if ((rc = segw_open(&sw, path, b->tmp_prefix, err))) return rc;
-    if ((rc = segw_store_begin(&sw, err)) || (rc = segw_store_copy(&sw, &b->store.out, err)))
-        goto fail;
+    seg_writer *sw = &b->sw;
+    if (b->failed || !b->sw_open) return qerr(err, QUIRE_EARG, "builder is in a failed state");
+    if ((rc = storew_finish(&b->store, err))) goto fail;
 
     order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *order);
     ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
@@ -866,7 +872,7 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
         goto fail;
     }
 
-    segw_set_norms(&sw, b->norms, b->ndocs);
+    segw_set_norms(sw, b->norms, b->ndocs);
     for (uint32_t i = 0; i < b->nterms; i++) {
         /* terms in sorted order are at random places in the term arrays
          * and the pool: fetch ahead */
@@ -883,7 +889,7 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
         const term_cold *tc = &b->cold[order[i]];
         stream_rd rd;
         stream_rd_init(&rd, b, order[i]);
-        if ((rc = segw_term_begin(&sw, (const uint8_t *)b->arena + tc->term_off,
+        if ((rc = segw_term_begin(sw, (const uint8_t *)b->arena + tc->term_off,
                                   tc->term_len, t->df, t->cf, err)))
             goto fail;
         /* the stream's position gaps are the segment's: no conversion */
@@ -892,10 +898,10 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
             uint32_t gap = stream_rd_varint(&rd);
             doc = doc == NO_DOC ? gap : doc + gap + 1;
             uint32_t tf = stream_rd_varint(&rd);
-            segw_doc(&sw, doc, tf);
-            for (uint32_t j = 0; j < tf; j++) segw_pos_gap(&sw, stream_rd_varint(&rd));
+            segw_doc(sw, doc, tf);
+            for (uint32_t j = 0; j < tf; j++) segw_pos_gap(sw, stream_rd_varint(&rd));
         }
-        if ((rc = segw_term_end(&sw, err))) goto fail;
+        if ((rc = segw_term_end(sw, err))) goto fail;
     }
 
     seg_meta meta = {
@@ -904,16 +910,19 @@ int idx_builder_flush(idx_builder *b, const char *path, quire_error *err)
         .npositions = b->npositions, .block_size = IDX_BLOCK,
         .dict_block = SEG_DICT_BLOCK,
     };
-    rc = segw_finish(&sw, &meta, b->store.idx, b->store.idx_len,
+    rc = segw_finish(sw, &meta, b->store.idx, b->store.idx_len,
                      ids_order, b->id_off, b->ids, err);
     if (rc) goto fail;
     free(order);
     free(ids_order);
-    segw_close(&sw);
+    segw_close(sw);
+    b->sw_open = 0;
     return QUIRE_OK;
 fail:
     free(order);
     free(ids_order);
-    segw_abort(&sw);
+    segw_abort(sw);
+    b->sw_open = 0;
+    b->failed = 1;
     return rc;
 }

@@ -14,9 +14,12 @@
 
 typedef struct idx_builder idx_builder;
 
-/* `tmp_prefix` names the temporary files (prefix + ".store" ...). */
-int idx_builder_new(uint32_t tok_flags, const char *tmp_prefix,
-                    idx_builder **out, quire_error *err);
+/* `path` is the segment file the builder writes: created now (the stored
+ * documents stream into it as they are added), complete after flush, and
+ * removed when the builder is freed unflushed.  Temporary files are named
+ * path + ".tmp" + a suffix. */
+int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
+                    quire_error *err);
 void idx_builder_free(idx_builder *b);
 
 /* Inverts one document; returns its local doc number in *doc. */
@@ -26,9 +29,9 @@ uint32_t idx_builder_ndocs(const idx_builder *b);
 /* Bytes of memory held (what the budget is compared with). */
 size_t idx_builder_mem(const idx_builder *b);
 
-/* Writes the segment file `path` (complete, fsynced) from what was added.
- * The builder is spent afterwards (only _free is valid). */
-int idx_builder_flush(idx_builder *b, const char *path, quire_error *err);
+/* Completes the segment file (fsynced) with what was added.  The builder
+ * is spent afterwards (only _free is valid). */
+int idx_builder_flush(idx_builder *b, quire_error *err);
 
 /* Tokenizes the title and body the way the builder does, so tests and the
  * query side agree on positions: title from 0, body from the title's next

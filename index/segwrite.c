@@ -458,15 +458,6 @@ void segw_store_put(void *w, const void *p, size_t n)
     out_put(&((seg_writer *)w)->file->o, p, n);
 }
 
-int segw_store_copy(seg_writer *w, sec_out *store, quire_error *err)
-{
-    int rc = sec_finish(store, err);
-    if (rc) return rc;
-    out_copy(&w->file->o, store);
-    if (w->file->o.rc) *err = w->file->err;
-    return w->file->o.rc;
-}
-
 int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err)

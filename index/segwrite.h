@@ -102,15 +102,13 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
 
 /* The file is written in two steps.  segw_store_begin creates it and
  * starts its STORE section, the first; the caller then appends the
- * section's bytes with segw_store_put(w, bytes, n) (a store_writer sink)
- * or segw_store_copy.  Those touch nothing the posting calls above use,
+ * section's bytes with segw_store_put(w, bytes, n) (a store_writer sink).
+ * That touches nothing the posting calls above use,
  * so the store may be written by another thread while postings are added
  * (the merge does).  segw_finish then ends the store and writes every
  * other section, the footer and the trailer, and fsyncs the file. */
 int segw_store_begin(seg_writer *w, quire_error *err);
 void segw_store_put(void *w, const void *p, size_t n);
-/* Appends a finished temporary section file (the builder's store). */
-int segw_store_copy(seg_writer *w, sec_out *store, quire_error *err);
 int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err);

@@ -1,7 +1,8 @@
 /*
  * store.h — writer of a segment's document store: records appended one at a
- * time, cut into ~16 KiB blocks, each compressed with zstd into a temporary
- * section file, with the block index kept in memory.  Shared by the builder
+ * time, cut into ~16 KiB blocks, each compressed with zstd and handed to a
+ * sink (the segment file being written, segw_store_put), with the block
+ * index kept in memory.  Shared by the builder
  * (records made from new documents) and the merger (records copied from
  * older segments).  The record format is in segwrite.c and docs/FORMAT.md.
  */
@@ -12,7 +13,6 @@
 #include <stdint.h>
 #include <zstd.h>
 
-#include "index/fileio.h"
 #include "quire.h"
 
 typedef struct store_writer {
@@ -20,9 +20,7 @@ typedef struct store_writer {
     uint8_t *raw; size_t raw_len, raw_cap;   /* the open block */
     uint8_t *zbuf; size_t zbuf_cap;
     uint32_t first_doc, ndocs_block, ndocs;
-    sec_out out;                             /* the STORE section */
-    /* when set, compressed blocks go to sink instead of `out` (see
-     * storew_open_sink); out_len counts the section's bytes either way */
+    /* compressed blocks go to the sink; out_len counts the bytes so far */
     void (*sink)(void *ctx, const void *p, size_t n);
     void *sink_ctx;
     uint64_t out_len;
@@ -30,11 +28,10 @@ typedef struct store_writer {
     int failed;                              /* an append ran out of memory */
 } store_writer;
 
-int storew_open(store_writer *s, const char *path, quire_error *err);
-/* The same, writing the section's bytes to `sink` as they are made instead
- * of to a file: the merge writes its store straight into the segment file
- * (segw_finish_with), skipping a temporary copy of the largest section.
- * storew_finish then only closes the last block. */
+/* The section's bytes go to `sink` as they are made: the builder and the
+ * merge write the store straight into the segment file, skipping a
+ * temporary copy of the largest section.  Write errors are the sink's to
+ * keep (segw_finish reports them). */
 int storew_open_sink(store_writer *s, void (*sink)(void *ctx, const void *p, size_t n),
                      void *sink_ctx, quire_error *err);
 /* Appends to the current record (callers write a whole record: its varint
@@ -48,7 +45,7 @@ int storew_end_doc(store_writer *s, quire_error *err);
  * the blocks that lost no document without decompressing them. */
 int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
                       uint32_t raw_len, uint32_t ndocs, quire_error *err);
-/* Compresses the last block; the section file is then complete. */
+/* Compresses the last block; the section is then complete. */
 int storew_finish(store_writer *s, quire_error *err);
 /* Memory held, for budgets. */
 size_t storew_mem(const store_writer *s);

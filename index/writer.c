@@ -167,12 +167,10 @@ static int lane_start_builder(lane *l, quire_error *err)
     pthread_mutex_unlock(&w->mu);
     if (snprintf(l->cur_name, sizeof l->cur_name, "seg_%06u.qseg", no) >= (int)sizeof l->cur_name)
         return qerr(err, QUIRE_EARG, "segment number overflow");
-    char tmp[NAME_MAX_LEN + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", l->cur_name);
-    char *prefix = path_join(w->dir, tmp);
-    if (!prefix) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    int rc = idx_builder_new(w->m.tok_flags, prefix, &l->b, err);
-    free(prefix);
+    char *path = path_join(w->dir, l->cur_name);
+    if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = idx_builder_new(w->m.tok_flags, path, &l->b, err);
+    free(path);
     l->nseqs = 0;
     return rc;
 }
@@ -183,10 +181,7 @@ static int lane_flush(lane *l, quire_error *err)
     uint32_t n = idx_builder_ndocs(l->b);
     int rc = QUIRE_OK;
     if (n > 0) {
-        char *path = path_join(l->w->dir, l->cur_name);
-        if (!path) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (!rc) rc = idx_builder_flush(l->b, path, err);
-        free(path);
+        rc = idx_builder_flush(l->b, err);
         if (!rc && grow((void **)&l->done, &l->cap_done, l->ndone + 1, sizeof(nseg)))
             rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         if (!rc) {
