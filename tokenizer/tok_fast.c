@@ -380,10 +380,13 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
     le[nl++] = e;
     const char *low = (const char *)b->low;
     if (nl > 1 && t->mode == TOK_MODE_INDEX) {
-        char whole[TOK_WIN];
+        /* The words 16 bytes at a time (low has the slack, whole the
+         * room): copies of a fixed size are a few moves, memcpy of a
+         * word's length a call. */
+        char whole[TOK_WIN + 16];
         size_t n = 0;
         for (unsigned k = 0; k < nl; k++) {
-            memcpy(whole + n, low + ls[k], le[k] - ls[k]);
+            for (unsigned q = ls[k]; q < le[k]; q += 16) memcpy(whole + n + (q - ls[k]), low + q, 16);
             n += le[k] - ls[k];
         }
         if ((*rc = emit_whole(t, whole, n, at + r, at + e, plain))) return next;
@@ -413,7 +416,9 @@ static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
     unsigned s = r, e = we;
     for (;;) {
         unsigned k = run_kind(w, s, e);
-        memcpy(t->buf + off, b->low + s, e - s);
+        /* 16 bytes at a time, as in ascii_chunk (t->buf has room:
+         * tok_new reserves 4096). */
+        for (unsigned q = s; q < e; q += 16) memcpy(t->buf + off + (q - s), b->low + q, 16);
         a[n++] = (tok_atom){.kind = TOK_A_RUN, .letters = (k & RUN_LETTERS) != 0,
                             .digits = (k & RUN_DIGITS) != 0, .ncp = e - s,
                             .off = off, .len = e - s, .start = at + s, .end = at + e};
