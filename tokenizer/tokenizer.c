@@ -764,17 +764,21 @@ static int general(tok_tokenizer *t, size_t *pi)
     return 0;
 }
 
-static int tokenize(tok_tokenizer *t)
+/* The rest of a run from text offset i, where the fast scanner stopped
+ * (or 0 with the fast paths off): the general path, the fast scanner
+ * again wherever that hands back, and at the end whatever is still open.
+ * Not inlined: most fields of a corpus never get here (tok_run), and with
+ * the general state machine inside, its entry saves and sets up more than
+ * their whole run needs. */
+static __attribute__((noinline)) int tokenize(tok_tokenizer *t, size_t i)
 {
-    size_t i = 0;
     int rc;
     while (i < t->len) {
-        if (t->fast) {
+        if ((rc = general(t, &i))) return rc;
+        if (t->fast && i < t->len) {
             i = tok_fast_scan(t, i, &rc);
             if (rc) return rc;
-            if (i >= t->len) break;
         }
-        if ((rc = general(t, &i))) return rc;
     }
     return boundary(t, t->len);
 }
@@ -849,7 +853,15 @@ int tok_run(tok_tokenizer *t, const char *text, size_t len,
     t->natoms = 0;
     t->buflen = 0;
     t->cjk_count = 0;
-    int rc = len ? tokenize(t) : 0;
+    int rc = 0;
+    if (len) {
+        /* The fast scanner alone takes most fields to the end, and when
+         * it gets there nothing is open (a CJK run it hands over open
+         * stops before the end), so there is nothing to close. */
+        size_t i = 0;
+        if (t->fast) i = tok_fast_scan(t, 0, &rc);
+        if (!rc && i < len) rc = tokenize(t, i);
+    }
     if (rc == 0 && t->stop) rc = t->stop;
     if (next_pos) *next_pos = t->pos;
     t->text = NULL;
