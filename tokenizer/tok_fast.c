@@ -830,10 +830,12 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
                      * of the window.  On to it, or to the next window,
                      * without the dispatch below.  (The padding of the
                      * last window has no letters: past avail, the text is
-                     * done.)  Selects, not branches: whether a word is cut
-                     * is as likely as not. */
+                     * done.)  Whether a word is cut is as likely as not,
+                     * so no branch on it: with bit 63 forced the bit scan
+                     * needs no test for zero, and an empty rest adds one
+                     * (63 + 1 = TOK_WIN). */
                     const uint64_t rest = alnum & (~0ull << r);
-                    r = rest ? (unsigned)__builtin_ctzll(rest) : TOK_WIN;
+                    r = (unsigned)__builtin_ctzll(rest | 1ull << 63) + (rest == 0);
                     if (r >= avail) return len;
                     if (r == 0) return at; /* longer than a window */
                     break;
