@@ -278,18 +278,30 @@ static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
     return rc;
 }
 
-/* What an ASCII run of letters and digits w[s, e) holds: RUN_LETTERS,
- * RUN_DIGITS or both.  Letters have bit 0x40 set and digits do not, so
- * an OR and an AND of the bytes tell, without a branch per byte. */
+/* What an ASCII run of letters and digits holds: RUN_LETTERS, RUN_DIGITS
+ * or both.  In the lower-cased window letters have bit 0x40 set and
+ * digits do not, so an OR of the bytes and an OR of their complements
+ * tell; eight bytes at a time (low has the slack), so a run of up to
+ * eight is one step, not a loop whose length the branch predictor would
+ * have to guess. */
 enum { RUN_LETTERS = 1, RUN_DIGITS = 2 };
-static inline unsigned run_kind(const unsigned char *w, unsigned s, unsigned e)
+static inline unsigned run_kind(const tok_block *b, unsigned s, unsigned e)
 {
-    unsigned any = 0, all = 0xff;
-    for (unsigned i = s; i < e; i++) {
-        any |= w[i];
-        all &= w[i];
+    const uint64_t bit6 = 0x4040404040404040ull;
+    uint64_t any = 0, none = 0;
+    for (unsigned q = s; q < e; q += 8) {
+        uint64_t x;
+        memcpy(&x, b->low + q, 8);
+        const unsigned n = e - q; /* the run's bytes in x: its first n */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        const uint64_t m = n >= 8 ? ~0ull : ~(~0ull >> (8 * n));
+#else
+        const uint64_t m = n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
+#endif
+        any |= x & m;
+        none |= ~x & m;
     }
-    return ((any & 0x40) ? RUN_LETTERS : 0) | ((all & 0x40) ? 0 : RUN_DIGITS);
+    return ((any & bit6) ? RUN_LETTERS : 0) | ((none & bit6) ? RUN_DIGITS : 0);
 }
 
 /* Two ASCII runs joined by '.', ',' or ':' (the word at w[r, we), then
@@ -317,7 +329,7 @@ static unsigned ascii_pair(tok_tokenizer *t, const tok_block *b,
     if (e2 > END_MAX) return REDO;
     const unsigned next = ascii_end(b, w, e2, TOK_WIN);
     if (!next) return 0;
-    const unsigned k1 = run_kind(w, r, we), k2 = run_kind(w, s2, e2);
+    const unsigned k1 = run_kind(b, r, we), k2 = run_kind(b, s2, e2);
     const unsigned l1 = we - r, l2 = e2 - s2;
     /* The window is lower-cased with OR 0x20, which leaves digits and
      * . , : as they are: a number's term is its text there. */
@@ -415,7 +427,7 @@ static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
     uint32_t off = 0;
     unsigned s = r, e = we;
     for (;;) {
-        unsigned k = run_kind(w, s, e);
+        unsigned k = run_kind(b, s, e);
         /* 16 bytes at a time, as in ascii_chunk (t->buf has room:
          * tok_new reserves 4096). */
         for (unsigned q = s; q < e; q += 16) memcpy(t->buf + off + (q - s), b->low + q, 16);
