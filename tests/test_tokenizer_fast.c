@@ -158,6 +158,10 @@ static const char *const frags[] = {
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
     "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",
     "a@b.com", "# ", "@(", "#'",
+    /* handles and tags the scanner decides itself (handle_fast) */
+    "#tag", "@User_Name", "#a_b_c", "@x's", "#x'", "#x'y", "#x(s)", "#x[sic]", "#x--",
+    "#x-_", "#x.y", "#x.'s", "#x_", "#x__y", "@15:03", "#x\xc3\xa9", "##x", "@#x", "#1",
+    "#X_Y_", "@a.", "#b,", "@c-d", "#e/f", "@x\xe2\x80\x99s", "#x's(s)",
     /* URLs the scanner decides itself (url_fast): case, ends, brackets,
      * trailing punctuation, bytes beyond ASCII, no letter after the prefix */
     "HTTP://X.ORG/A_B@C", "https://a.b/(x)y", "http://a.b/x)", "http://a.b/[x]",

@@ -558,6 +558,48 @@ static unsigned url_fast(tok_tokenizer *t, const tok_block *b, const unsigned ch
     return e;
 }
 
+/* A handle or tag (rule 7) at w[r] ('@' or '#', then a letter or
+ * digit), ASCII, inside the window, ending plainly: what tok_words makes
+ * of it at the start of a chunk, which is where r is (nothing open).  The
+ * whole is the prefix and the runs joined by '_', lower-cased, verbatim;
+ * then every run.  Left to the general path: a byte beyond ASCII after
+ * it, and an apostrophe that does not end the chunk ("@trump's" keeps its
+ * s as a word of its own: the possessive rule is no handle's), and any
+ * other connector that goes on (ascii_end says which end).  Returns as
+ * url_fast does (no NOT_URL). */
+static unsigned handle_fast(tok_tokenizer *t, const tok_block *b, const unsigned char *w,
+                            size_t at, unsigned r, int plain, int *rc)
+{
+    unsigned ls[TOK_WIN / 2], le[TOK_WIN / 2], nl = 0, s = r + 1, e;
+    for (;;) {
+        e = s + alnum_len(b->alnum, s);
+        if (e > END_MAX) return REDO;
+        ls[nl] = s;
+        le[nl++] = e;
+        if (w[e] != '_' || !BIT(b->alnum, e + 1)) break;
+        s = e + 1;
+    }
+    if (w[e] >= 0x80 || (w[e] == '\'' && !BIT(b->plain, e + 1))) return 0;
+    const unsigned next = ascii_end(b, w, e, TOK_WIN);
+    if (!next) return 0;
+    if (t->mode == TOK_MODE_INDEX) {
+        /* From the text: the window's OR 0x20 would turn '@' and '_'
+         * into '`' and DEL. */
+        char whole[TOK_WIN];
+        for (unsigned k = r; k < e; k++) {
+            unsigned char c = w[k];
+            whole[k - r] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
+        }
+        /* Never a stop word, never stemmed: straight to the callback. */
+        if ((*rc = emit_whole(t, whole, e - r, at + r, at + e, 1))) return next;
+    }
+    for (unsigned k = 0; k < nl; k++)
+        if ((*rc = tok_emit_word(t, (const char *)b->low + ls[k], le[k] - ls[k], at + ls[k],
+                                 at + le[k], plain)))
+            return next;
+    return next;
+}
+
 /* A word with non-ASCII letters starting at w[r] (window offset; the
  * window starts at text offset `at`).  Folds it into `out` and, if it is
  * plain, emits it.  Returns the offset where scanning goes on (at most
@@ -914,7 +956,10 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
                 next = r + 1;
             } else if (c == '@' || c == '#') {
                 /* A handle or tag, unless nothing follows the prefix. */
-                next = BIT(b.plain, r + 1) ? r + 2 : 0;
+                if (BIT(b.alnum, r + 1))
+                    next = handle_fast(t, &b, w, at, r, plain, rc);
+                else
+                    next = BIT(b.plain, r + 1) ? r + 2 : 0;
             } else {
                 /* A connector cannot start a chunk, nor can the ones after
                  * it ("-----", "__init"): on to the first byte that may. */
