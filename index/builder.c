@@ -896,7 +896,7 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
     uint32_t *order = NULL, *ids_order = NULL;
     seg_writer *sw = &b->sw;
     if (b->failed || !b->sw_open) return qerr(err, QUIRE_EARG, "builder is in a failed state");
-    if ((rc = storew_finish(&b->store, err))) goto fail;
+    if ((rc = storew_finish(&b->store, err)) || (rc = segw_pos_direct(sw, err))) goto fail;
 
     order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *order);
     ids_order = sort_ids(b->id_off, b->ids, b->ndocs);

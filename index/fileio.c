@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "index/util.h"
 
@@ -52,6 +53,7 @@ static void sec_drain(sec_out *s)
     const uint8_t *p = s->buf;
     size_t n = s->buf_len;
     s->buf_len = 0;
+    if (s->hash && n > 0 && !s->failed) XXH3_64bits_update(s->hash, p, n);
     while (n > 0 && !s->failed) {
         ssize_t w = write(s->fd, p, n);
         if (w < 0) {
@@ -87,8 +89,30 @@ int sec_finish(sec_out *s, quire_error *err)
     return QUIRE_OK;
 }
 
+int sec_redirect(sec_out *s, int fd, const char *path, void *hash, quire_error *err)
+{
+    if (s->len != 0 || s->borrowed)
+        return qerr(err, QUIRE_EARG, "internal: section redirected after writes");
+    char *p = strdup(path);
+    if (!p) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    close(s->fd);
+    unlink(s->path);
+    free(s->path);
+    s->path = p;
+    s->fd = fd;
+    s->borrowed = 1;
+    s->hash = hash;
+    return QUIRE_OK;
+}
+
 void sec_discard(sec_out *s)
 {
+    if (s->borrowed) {
+        /* the segment file is its writer's to close or remove */
+        free(s->path);
+        s->path = NULL;
+        s->fd = -1;
+    }
     if (s->fd >= 0) close(s->fd);
     if (s->path) unlink(s->path);
     free(s->path);

@@ -17,10 +17,13 @@
 /* A section being written to its own temporary file, through a buffer of
  * its own: postings are appended a few bytes at a time, so the common path
  * is an inline memcpy.  The checksum is computed later, when the section is
- * copied into the segment file. */
+ * copied into the segment file; or, after sec_redirect, the bytes go
+ * straight to the segment file and are hashed as they are written. */
 #define SEC_BUF ((size_t)1 << 20)
 typedef struct sec_out {
     int fd;
+    int borrowed;         /* fd is the segment file's (sec_redirect) */
+    void *hash;           /* XXH3_state_t to update, or NULL */
     char *path;
     uint64_t len;         /* bytes appended so far */
     uint8_t *buf;
@@ -42,6 +45,10 @@ static inline void sec_write(sec_out *s, const void *p, size_t n)
     }
     sec_spill(s, p, n);
 }
+/* From now on, writes go to `fd` (the segment file, at its current
+ * offset), named `path` in messages, and update the XXH3 state `hash`;
+ * the temporary file is removed.  Only before the first byte. */
+int sec_redirect(sec_out *s, int fd, const char *path, void *hash, quire_error *err);
 /* Writes out the buffer; the file then holds all `len` bytes. */
 int sec_finish(sec_out *s, quire_error *err);
 /* Closes and removes the temporary file (safe to call twice). */

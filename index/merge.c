@@ -720,6 +720,8 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
             *err = ms.err;
             goto out;
         }
+        /* the store is complete: positions can follow it in the file */
+        if ((rc = segw_pos_direct(&w, err))) goto out;
     }
     /* Two threads split the terms where the largest input segment has
      * half of its postings and positions behind it. */

@@ -4,10 +4,12 @@
  *
  *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
  *   sections each starting at a multiple of 64, zero padding between them,
- *            in the order STORE STOREIDX META DICT DICTIDX DOCS SKIP POS
+ *            in the order STORE POS STOREIDX META DICT DICTIDX DOCS SKIP
  *            NORMS IDS (readers find them through the footer, in any order:
  *            the store comes first so that it can be written while the
- *            postings are still being merged)
+ *            postings are still being merged, and the positions follow it
+ *            so that, when the store is complete first, they can be
+ *            written straight into the file)
  *   footer   u32 nsections, u32 0, then per section 32 bytes:
  *            u32 id, u32 0, u64 offset, u64 length, u64 XXH3-64 of its bytes
  *   trailer  64 bytes: u64 footer offset, u64 footer length, u64 XXH3-64 of
@@ -458,6 +460,23 @@ void segw_store_put(void *w, const void *p, size_t n)
     out_put(&((seg_writer *)w)->file->o, p, n);
 }
 
+int segw_pos_direct(seg_writer *w, quire_error *err)
+{
+    struct segw_file *f = w->file;
+    if (!f || w->pos_direct || w->pos.len != 0)
+        return qerr(err, QUIRE_EARG, "internal: positions redirected too late");
+    section_end(f);   /* STORE */
+    section_begin(f, SEC_POS);
+    out_flush(&f->o);
+    if (f->o.rc) {
+        *err = f->err;
+        return f->o.rc;
+    }
+    int rc = sec_redirect(&w->pos, f->o.fd, w->path, f->h, err);
+    if (!rc) w->pos_direct = 1;
+    return rc;
+}
+
 int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err)
@@ -478,7 +497,18 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
         return rc;
     out_file *o = &f->o;
     o->err = err;
-    section_end(f);   /* STORE */
+    /* POS follows the store, whether it went there directly or not: the
+     * file is the same either way */
+    if (w->pos_direct) {
+        /* sec_finish above wrote the rest of POS to the file and hashed it */
+        o->off += w->pos.len;
+    } else {
+        section_end(f);   /* STORE */
+        section_begin(f, SEC_POS);
+        out_copy(o, &w->pos);
+    }
+    if (t) out_copy(o, &t->pos);
+    section_end(f);   /* POS */
 
     section_begin(f, SEC_STOREIDX);
     out_put(o, storeidx, storeidx_len);
@@ -514,10 +544,6 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     section_begin(f, SEC_SKIP);
     out_copy(o, &w->skip);
     if (t) out_copy(o, &t->skip);
-    section_end(f);
-    section_begin(f, SEC_POS);
-    out_copy(o, &w->pos);
-    if (t) out_copy(o, &t->pos);
     section_end(f);
     section_begin(f, SEC_NORMS);
     for (uint32_t i = 0; i < meta->ndocs; i++) {

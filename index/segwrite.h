@@ -46,6 +46,7 @@ typedef struct seg_writer {
     size_t nrecs, recs_cap;
     uint8_t *rec_bytes; size_t rec_len, rec_cap;
     struct seg_writer *tail;       /* from segw_join */
+    int pos_direct;                /* POS goes straight into the file */
 } seg_writer;
 
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
@@ -109,6 +110,11 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
  * other section, the footer and the trailer, and fsyncs the file. */
 int segw_store_begin(seg_writer *w, quire_error *err);
 void segw_store_put(void *w, const void *p, size_t n);
+/* Once the whole store is written and before the first term: ends the
+ * store, and the positions (the largest section after the store) go
+ * straight into the file after it instead of into a temporary file that
+ * segw_finish would copy. */
+int segw_pos_direct(seg_writer *w, quire_error *err);
 int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err);
