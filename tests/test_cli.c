@@ -594,6 +594,21 @@ static void test_threads_same_results(void **state)
     assert_int_equal(count(d1, "replacement"), 58);
 }
 
+/* A budget a few times a builder's fixed memory (the CommonGrams pair
+ * cache is 3 MiB) still gathers many documents per segment: when the
+ * builder's arrays started at 2 MiB each, every document made a segment. */
+static void test_small_budget_segments(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/small", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 2 --mem 8M %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, d, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "segments          1\n"));
+    assert_non_null(strstr(out, "documents         400 (+0 deleted)"));
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -726,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_killed_build_keeps_last_commit),
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
+        cmocka_unit_test(test_small_budget_segments),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_commongrams),
