@@ -276,39 +276,9 @@ static int raw_docs_fill(raw_docs *r)
 {
     uint32_t n = r->left < IDX_BLOCK ? r->left : IDX_BLOCK;
     if (n == 0 || r->p >= r->end) return -1;
-    size_t avail = (size_t)(r->end - r->p);
-    int varints = 0;
-    if (n < IDX_BLOCK && n < SEG_DOC_TAIL_PACK_MIN) {
-        varints = 1;
-    } else if (n < IDX_BLOCK && *r->p == SEG_TAIL_VARINTS) {
-        varints = 1;
-        r->p++;
-    }
-    if (varints) {
-        for (uint32_t k = 0; k < n; k++) {
-            uint64_t v;
-            uint32_t tf = 1;
-            if (!(r->p = varint_get(r->p, r->end, &v)) || (v >> 1) > UINT32_MAX) return -1;
-            if (!(v & 1)) {
-                if (!(r->p = varint_get32(r->p, r->end, &tf)) || tf > UINT32_MAX - 2)
-                    return -1;
-                tf += 2;
-            }
-            r->docs[k] = (uint32_t)(v >> 1);
-            r->tfs[k] = tf;
-        }
-    } else {
-        size_t nd = codec_pfor_size(r->p, avail, n);
-        size_t nt = nd ? codec_pfor_size(r->p + nd, avail - nd, n) : 0;
-        if (!nt) return -1;
-        codec_pfor_decode(r->p, n, r->docs);
-        codec_pfor_decode(r->p + nd, n, r->tfs);
-        r->p += nd + nt;
-        for (uint32_t k = 0; k < n; k++) {
-            if (r->tfs[k] == UINT32_MAX) return -1;
-            r->tfs[k]++;
-        }
-    }
+    r->p = n < IDX_BLOCK ? seg_doc_tail(r->p, r->end, n, r->docs, r->tfs)
+                         : seg_doc_pfor(r->p, r->end, n, r->docs, r->tfs);
+    if (!r->p) return -1;
     /* gaps to docs, checked: ascending and inside the segment */
     uint32_t prev = r->prev;
     for (uint32_t k = 0; k < n; k++) {
@@ -361,16 +331,8 @@ static int raw_pos_fill(raw_pos *r)
 {
     uint32_t n = r->left < IDX_BLOCK ? (uint32_t)r->left : IDX_BLOCK;
     if (n == 0 || r->p >= r->end) return -1;
-    int varints = 0;
-    if (n < IDX_BLOCK && n < SEG_POS_TAIL_PACK_MIN) {
-        varints = 1;
-    } else if (n < IDX_BLOCK && *r->p == SEG_TAIL_VARINTS) {
-        varints = 1;
-        r->p++;
-    }
-    if (varints) {
-        for (uint32_t k = 0; k < n; k++)
-            if (!(r->p = varint_get32(r->p, r->end, &r->buf[k]))) return -1;
+    if (n < IDX_BLOCK) {
+        if (!(r->p = seg_pos_tail(r->p, r->end, n, r->buf))) return -1;
     } else {
         size_t np = codec_pfor_size(r->p, (size_t)(r->end - r->p), n);
         if (!np) return -1;

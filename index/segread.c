@@ -328,6 +328,62 @@ static const uint8_t *skip_entry(const idx_postings *p, uint32_t b)
 }
 
 /* Decodes block b; returns 0, or -1 on corrupt data (iterator ends). */
+const uint8_t *seg_doc_pfor(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps,
+                            uint32_t *tfs)
+{
+    size_t avail = (size_t)(end - p);
+    size_t nd = codec_pfor_size(p, avail, n);
+    size_t nt = nd ? codec_pfor_size(p + nd, avail - nd, n) : 0;
+    if (!nt) return NULL;
+    codec_pfor_decode(p, n, gaps);
+    codec_pfor_decode(p + nd, n, tfs);
+    for (uint32_t k = 0; k < n; k++) {
+        if (tfs[k] == UINT32_MAX) return NULL;
+        tfs[k]++;
+    }
+    return p + nd + nt;
+}
+
+const uint8_t *seg_doc_tail(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps,
+                            uint32_t *tfs)
+{
+    if (n >= SEG_DOC_TAIL_PACK_MIN) {
+        if (p >= end) return NULL;
+        if (*p != SEG_TAIL_VARINTS) return seg_doc_pfor(p, end, n, gaps, tfs);
+        p++;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t v;
+        uint32_t tf = 1;
+        if (!(p = varint_get(p, end, &v)) || (v >> 1) > UINT32_MAX) return NULL;
+        if (!(v & 1)) {
+            if (!(p = varint_get32(p, end, &tf)) || tf > UINT32_MAX - 2) return NULL;
+            tf += 2;
+        }
+        gaps[k] = (uint32_t)(v >> 1);
+        tfs[k] = tf;
+    }
+    return p;
+}
+
+const uint8_t *seg_pos_tail(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps)
+{
+    if (n >= SEG_POS_TAIL_PACK_MIN) {
+        if (p >= end) return NULL;
+        if (*p == SEG_TAIL_VARINTS) {
+            p++;
+        } else {
+            size_t np = codec_pfor_size(p, (size_t)(end - p), n);
+            if (!np) return NULL;
+            codec_pfor_decode(p, n, gaps);
+            return p + np;
+        }
+    }
+    for (uint32_t k = 0; k < n; k++)
+        if (!(p = varint_get32(p, end, &gaps[k]))) return NULL;
+    return p;
+}
+
 static int load_block(idx_postings *p, uint32_t b)
 {
     uint32_t base = 0;
@@ -372,40 +428,9 @@ static int load_block(idx_postings *p, uint32_t b)
         p->n = IDX_BLOCK;
     } else {
         uint32_t n = p->t.df - p->nfull * IDX_BLOCK;
-        const uint8_t *q = start;
+        if (!seg_doc_tail(start, p->docs_end, n, p->docs_buf, p->tf_buf)) return -1;
         uint32_t prev = base - 1;
-        if (n >= SEG_DOC_TAIL_PACK_MIN) {
-            if (*q == SEG_TAIL_VARINTS) {
-                q++;
-            } else {
-                size_t avail = (size_t)(p->docs_end - q);
-                size_t nd = codec_pfor_size(q, avail, n);
-                if (!nd || !codec_pfor_size(q + nd, avail - nd, n)) return -1;
-                codec_pfor_decode(q, n, p->docs_buf);
-                codec_pfor_decode(q + nd, n, p->tf_buf);
-                for (uint32_t k = 0; k < n; k++) {
-                    prev += p->docs_buf[k] + 1;
-                    p->docs_buf[k] = prev;
-                    if (p->tf_buf[k] == UINT32_MAX) return -1;
-                    p->tf_buf[k]++;
-                }
-                n = 0;   /* decoded; skip the varint loop */
-            }
-        }
-        uint32_t nv = n;
-        n = p->t.df - p->nfull * IDX_BLOCK;
-        for (uint32_t k = 0; k < nv; k++) {
-            uint64_t v;
-            uint32_t tf = 1;
-            if (!(q = varint_get(q, p->docs_end, &v)) || (v >> 1) > UINT32_MAX) return -1;
-            if (!(v & 1)) {
-                if (!(q = varint_get32(q, p->docs_end, &tf)) || tf > UINT32_MAX - 2) return -1;
-                tf += 2;
-            }
-            prev += (uint32_t)(v >> 1) + 1;
-            p->docs_buf[k] = prev;
-            p->tf_buf[k] = tf;
-        }
+        for (uint32_t k = 0; k < n; k++) p->docs_buf[k] = prev += p->docs_buf[k] + 1;
         p->tf_ready = 1;
         p->n = n;
     }
@@ -530,18 +555,8 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
         if (!codec_pfor_size(b, (size_t)(p->pos_end - b), IDX_BLOCK)) return -1;
         codec_pfor_decode(b, IDX_BLOCK, p->pbuf);
     } else {
-        uint64_t n = p->t.cf - nfullpos * IDX_BLOCK;
-        if (n >= SEG_POS_TAIL_PACK_MIN) {
-            if (*b == SEG_TAIL_VARINTS) {
-                b++;
-            } else {
-                if (!codec_pfor_size(b, (size_t)(p->pos_end - b), (uint32_t)n)) return -1;
-                codec_pfor_decode(b, (uint32_t)n, p->pbuf);
-                n = 0;
-            }
-        }
-        for (uint64_t k = 0; k < n; k++)
-            if (!(b = varint_get32(b, p->pos_end, &p->pbuf[k]))) return -1;
+        uint32_t n = (uint32_t)(p->t.cf - nfullpos * IDX_BLOCK);
+        if (!seg_pos_tail(b, p->pos_end, n, p->pbuf)) return -1;
     }
     p->pblk = pb;
     p->pblk_off = off;

@@ -27,6 +27,20 @@ struct idx_segment {
     uint32_t ndeleted;
 };
 
+/* The last, partial block of a posting list (FORMAT.md: varints, or from
+ * SEG_*_TAIL_PACK_MIN entries on either varints after SEG_TAIL_VARINTS or
+ * PFOR), decoded the same way for the query iterators and the merge.
+ * seg_doc_tail: n < 128 postings at p into gaps[] (doc - previous doc - 1)
+ * and tfs[]; seg_pos_tail: n < 128 position gaps.  Both return the byte
+ * after the tail, or NULL when it is malformed or runs past `end`. */
+const uint8_t *seg_doc_tail(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps,
+                            uint32_t *tfs);
+/* A full block (n = 128), or the packed form of a tail: PFOR(n gaps),
+ * PFOR(n tf - 1). */
+const uint8_t *seg_doc_pfor(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps,
+                            uint32_t *tfs);
+const uint8_t *seg_pos_tail(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps);
+
 /* Opens DIR/NAME.  With `verify`, every section checksum but the store's
  * is checked (store blocks are checked by zstd as they are read). */
 int idx_segment_open(const char *dir, const char *name, int verify,
