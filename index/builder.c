@@ -10,8 +10,9 @@
  * Streams live in one byte pool as chains of slices that double in size up
  * to 4 KiB (the idea of Lucene's ByteBlockPool): no per-term allocation, and
  * rare terms cost 16 bytes.  Stored documents are compressed with zstd in
- * ~16 KiB blocks as they arrive and streamed to a temporary file, so the
- * memory estimate covers only the inverted data, the norms and the ids.
+ * ~16 KiB blocks as they arrive and streamed into the segment file itself
+ * (its first section), so the memory estimate covers only the inverted
+ * data, the norms and the ids.
  *
  * At flush, terms are sorted bytewise (radix sort on 8-byte prefixes) and each stream is decoded once and
  * re-encoded into the segment's block format by segment_write.c's layout
