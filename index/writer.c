@@ -46,6 +46,12 @@
 #define MAX_THREADS 64
 #define BATCH_BYTES ((size_t)1 << 20)  /* text per batch handed to a lane */
 #define BATCH_DOCS 4096
+/* Batches per lane.  Batches are dealt to lanes in turn (so that the same
+ * input makes the same segments on every run), so while one lane flushes a
+ * segment the caller can only go on feeding the others as far as the
+ * flushing lane's queue reaches; with one queued batch the other lane
+ * starved for most of every flush. */
+#define LANE_BATCHES 16
 #define LOCK_NAME "LOCK"
 
 /* A committed segment: open for id lookups, with its deletion bitmap. */
@@ -92,10 +98,11 @@ typedef struct lane {
     /* thread mode */
     pthread_t th;
     int has_thread;
-    batch bufs[3];         /* one filling, one queued, one being built */
+    batch bufs[LANE_BATCHES];   /* one filling, one being built, the rest queued */
     batch *fill;           /* being filled by the caller */
-    batch *pending;        /* handed over, not yet taken */
-    batch *free_list[3];
+    batch *queue[LANE_BATCHES];  /* handed over, not yet taken, oldest at qhead */
+    unsigned qhead, qlen;
+    batch *free_list[LANE_BATCHES];
     int nfree;
     int busy, quit, cv_init;
     pthread_cond_t cv;     /* pending changed / busy changed / quit */
@@ -294,10 +301,11 @@ static void *lane_main(void *arg)
     quire_writer *w = l->w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!l->pending && !l->quit) pthread_cond_wait(&l->cv, &w->mu);
-        if (!l->pending) break;
-        batch *b = l->pending;
-        l->pending = NULL;
+        while (!l->qlen && !l->quit) pthread_cond_wait(&l->cv, &w->mu);
+        if (!l->qlen) break;
+        batch *b = l->queue[l->qhead];
+        l->qhead = (l->qhead + 1) % LANE_BATCHES;
+        l->qlen--;
         l->busy = 1;
         pthread_cond_broadcast(&l->cv);
         int failed = l->rc != 0;
@@ -319,8 +327,9 @@ static void *lane_main(void *arg)
 static void lane_submit(quire_writer *w, lane *l)
 {
     pthread_mutex_lock(&w->mu);
-    while (l->pending || l->nfree == 0) pthread_cond_wait(&l->cv, &w->mu);
-    l->pending = l->fill;
+    while (l->nfree == 0) pthread_cond_wait(&l->cv, &w->mu);
+    l->queue[(l->qhead + l->qlen) % LANE_BATCHES] = l->fill;
+    l->qlen++;
     l->fill = l->free_list[--l->nfree];
     pthread_cond_broadcast(&l->cv);
     pthread_mutex_unlock(&w->mu);
@@ -330,7 +339,7 @@ static void lane_submit(quire_writer *w, lane *l)
 static int lane_drain(quire_writer *w, lane *l, quire_error *err)
 {
     pthread_mutex_lock(&w->mu);
-    while (l->pending || l->busy) pthread_cond_wait(&l->cv, &w->mu);
+    while (l->qlen || l->busy) pthread_cond_wait(&l->cv, &w->mu);
     int rc = l->rc;
     pthread_mutex_unlock(&w->mu);
     if (rc && err) *err = l->err;
@@ -444,9 +453,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         }
         l->cv_init = 1;
         l->fill = &l->bufs[0];
-        l->free_list[0] = &l->bufs[1];
-        l->free_list[1] = &l->bufs[2];
-        l->nfree = 2;
+        for (int k = 1; k < LANE_BATCHES; k++) l->free_list[l->nfree++] = &l->bufs[k];
         if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
             rc = qerr(err, QUIRE_ENOMEM, "cannot start a builder thread");
             goto fail;
@@ -825,7 +832,7 @@ void quire_writer_free(quire_writer *w)
             free(l->done[j].seqs);
         }
         free(l->done);
-        for (int k = 0; k < 3; k++) batch_free(&l->bufs[k]);
+        for (int k = 0; k < LANE_BATCHES; k++) batch_free(&l->bufs[k]);
         if (l->cv_init) pthread_cond_destroy(&l->cv);
     }
     free(w->lanes);
