@@ -304,6 +304,11 @@ void idx_builder_free(idx_builder *b)
 
 uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
 
+/* What the budget is compared with: the memory that grows with the
+ * documents.  The CommonGrams pair cache (3 MiB, fixed) is left out: it
+ * counted as much as a budget of a few MB, and any smaller budget (the
+ * CLI accepts --mem 4K) flushed a segment per document, which made merges
+ * of tens of thousands of segments. */
 size_t idx_builder_mem(const idx_builder *b)
 {
     return b->pool_cap + b->arena_cap +
@@ -311,7 +316,6 @@ size_t idx_builder_mem(const idx_builder *b)
            ((size_t)b->table_mask + 1) * sizeof(term_slot) + (size_t)b->occ_cap * 8 +
            (size_t)b->norms_cap * 4 + b->ids_cap + b->id_off_cap * 8 +
            ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok) +
-           (b->cg_cache ? CG_CACHE_SIZE * sizeof(struct cg_slot) : 0) +
            storew_mem(&b->store);
 }
 

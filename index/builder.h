@@ -26,7 +26,8 @@ void idx_builder_free(idx_builder *b);
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err);
 uint32_t idx_builder_ndocs(const idx_builder *b);
-/* Bytes of memory held (what the budget is compared with). */
+/* Bytes of memory that grow with the documents (what the budget is
+ * compared with; fixed buffers are left out, see builder.c). */
 size_t idx_builder_mem(const idx_builder *b);
 
 /* Completes the segment file (fsynced) with what was added.  The builder
