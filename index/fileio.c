@@ -177,6 +177,14 @@ int map_file(const char *path, mapped_file *m, quire_error *err)
     return QUIRE_OK;
 }
 
+void map_drop(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)p + n) & ~(page - 1);
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
 void unmap_file(mapped_file *m)
 {
     if (m->data) munmap((void *)m->data, m->len);

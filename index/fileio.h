@@ -65,6 +65,10 @@ typedef struct mapped_file {
 } mapped_file;
 int map_file(const char *path, mapped_file *m, quire_error *err);
 void unmap_file(mapped_file *m);
+/* Drops the whole pages of [p, p + n) of a read-only file mapping from the
+ * process's resident set; they stay in the page cache and come back as
+ * minor faults when read again. */
+void map_drop(const void *p, size_t n);
 
 /* Joins dir and name into a freshly allocated path (NULL on no memory). */
 char *path_join(const char *dir, const char *name);

@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -45,10 +44,7 @@ static void release(const idx_segment *s, int sec, uint64_t upto, uint64_t *done
 {
     if (upto > s->sec_len[sec]) upto = s->sec_len[sec];
     if (upto < *done + RELEASE_STEP) return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = ((uintptr_t)(s->sec[sec] + *done) + page - 1) & ~(page - 1);
-    uintptr_t to = (uintptr_t)(s->sec[sec] + upto) & ~(page - 1);
-    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+    map_drop(s->sec[sec] + *done, upto - *done);
     *done = upto;
 }
 
@@ -403,12 +399,18 @@ static void *write_store(void *ctx)
     return NULL;
 }
 
+/* Bytewise order of terms, a shorter prefix first. */
+static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
 static int cmp_terms(const dict_iter *a, const dict_iter *b)
 {
-    size_t m = a->term_len < b->term_len ? a->term_len : b->term_len;
-    int c = m ? memcmp(a->term, b->term, m) : 0;
-    if (c) return c;
-    return (a->term_len > b->term_len) - (a->term_len < b->term_len);
+    return cmp_bytes(a->term, a->term_len, b->term, b->term_len);
 }
 
 /* One thread's share of the postings: the terms from lo (or the first)
@@ -433,14 +435,6 @@ typedef struct merge_part {
     int rc;
     quire_error err;
 } merge_part;
-
-static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t m = alen < blen ? alen : blen;
-    int c = memcmp(a, b, m);
-    if (c) return c;
-    return (alen > blen) - (alen < blen);
-}
 
 /* The first term of the largest segment (by docs and pos bytes) with half
  * of those bytes before it, into term[0, *len). */

@@ -14,8 +14,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -159,13 +157,10 @@ static int section_sum(const uint8_t *p, size_t len, uint64_t *out)
     XXH3_state_t *h = XXH3_createState();
     if (!h) return -1;
     XXH3_64bits_reset(h);
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     for (size_t off = 0; off < len; off += SUM_CHUNK) {
         size_t n = len - off < SUM_CHUNK ? len - off : SUM_CHUNK;
         XXH3_64bits_update(h, p + off, n);
-        uintptr_t from = ((uintptr_t)(p + off) + page - 1) & ~(page - 1);
-        uintptr_t to = (uintptr_t)(p + off + n) & ~(page - 1);
-        if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+        map_drop(p + off, n);
     }
     *out = XXH3_64bits_digest(h);
     XXH3_freeState(h);
