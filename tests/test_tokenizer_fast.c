@@ -2,7 +2,8 @@
  * test_tokenizer_fast.c — the fast scanner (tokenizer/tok_fast.c) against
  * the general path: for every input the stream of (term, position, start,
  * end) and next_pos must be the same with the shortcuts on (with each
- * classifier the machine has: AVX2, SSE2, scalar) as with them off.
+ * classifier the machine has: AVX-512, AVX2, SSE2, scalar) as with them
+ * off.
  *
  * Inputs: random texts assembled from fragments chosen to sit on the
  * scanner's decisions (connectors before and after words, possessives,
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -91,7 +94,7 @@ static void show_diff(const char *text, size_t len, const stream *a, const strea
 /* Compares every fast variant with the general path on one text; returns
  * 0 if they agree. */
 typedef struct {
-    tok_tokenizer *fast[3], *ref;
+    tok_tokenizer *fast[4], *ref;
     int nfast;
     stream a, b;
 } rig;
@@ -99,8 +102,9 @@ typedef struct {
 static void rig_init(rig *g, uint32_t flags, int mode)
 {
     memset(g, 0, sizeof *g);
-    const int kinds[] = {TOK_SIMD_BEST, TOK_SIMD_SSE2, TOK_SIMD_SCALAR};
-    for (int k = 0; k < 3; k++) {
+    /* BEST is AVX-512 where the machine has it, and then AVX2 is not. */
+    const int kinds[] = {TOK_SIMD_BEST, TOK_SIMD_AVX2, TOK_SIMD_SSE2, TOK_SIMD_SCALAR};
+    for (int k = 0; k < 4; k++) {
         tok_tokenizer *t;
         assert_int_equal(tok_new(flags, mode, &t), 0);
         if (tok_set_simd(t, kinds[k]) == 0) g->fast[g->nfast++] = t;
@@ -292,9 +296,9 @@ static void test_corpora(void **state)
 static void test_classifiers(void **state)
 {
     (void)state;
-    const int kinds[] = {TOK_SIMD_SSE2, TOK_SIMD_AVX2};
+    const int kinds[] = {TOK_SIMD_SSE2, TOK_SIMD_AVX2, TOK_SIMD_AVX512};
     unsigned char w[TOK_WIN];
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         tok_classify_fn f = tok_classifier(kinds[k]);
         if (!f) continue;
         for (int r = 0; r < 20000; r++) {
@@ -314,10 +318,42 @@ static void test_classifiers(void **state)
     assert_non_null(tok_classifier(TOK_SIMD_SCALAR));
 }
 
+/* ---- the end of a field at the end of mapped memory ---- */
+
+/* Texts that end where an unreadable page begins: the last window must
+ * read no byte past the text (the AVX-512 scanner loads it masked, the
+ * others copy it), and still give the stream of the general path. */
+static void test_page_end(void **state)
+{
+    (void)state;
+    long page = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(m != MAP_FAILED);
+    assert_int_equal(mprotect(m + page, (size_t)page, PROT_NONE), 0);
+    char *end = m + page;
+    static const char *const tails[] = {"word", "don't", "3.14", "a@b.com",
+                                        "www.x.org/a", "caf\xc3\xa9", "U.S."};
+    rig g;
+    rig_init(&g, TOK_FOLD_DIACRITICS, TOK_MODE_INDEX);
+    for (size_t len = 1; len <= 3 * TOK_WIN; len++)
+        for (size_t k = 0; k < sizeof tails / sizeof tails[0]; k++) {
+            char *text = end - len;
+            for (size_t i = 0; i < len; i++) text[i] = (char)('a' + i % 7);
+            for (size_t i = 0; i + 1 < len; i += 9) text[i] = ' ';
+            size_t tl = strlen(tails[k]);
+            if (tl <= len) memcpy(end - tl, tails[k], tl);
+            if (rig_check(&g, text, len)) fail_msg("length %zu tail %zu", len, k);
+        }
+    rig_free(&g);
+    munmap(m, (size_t)page * 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classifiers),
+        cmocka_unit_test(test_page_end),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_corpora),
     };

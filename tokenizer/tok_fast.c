@@ -159,11 +159,71 @@ __attribute__((target("avx2"))) static void classify_avx2(const unsigned char *w
     b->high = h;
     b->brk = k & ~a;
 }
+
+/* AVX-512 (BW): the same nibble tables on all 64 bytes at once, and each
+ * class straight into a mask register; no movemask, shift and OR per
+ * half. */
+#define AVX512_TARGET "avx512f,avx512bw,bmi,bmi2"
+__attribute__((target(AVX512_TARGET), always_inline)) static inline void
+classify_avx512_v(__m512i v, tok_block *b)
+{
+    const __m512i lo_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)avx2_k[0]));
+    const __m512i hi_t = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)avx2_k[1]));
+    const __m512i nib = _mm512_set1_epi8(0x0f);
+    const __m512i r = _mm512_and_si512(
+        _mm512_shuffle_epi8(lo_t, _mm512_and_si512(v, nib)),
+        _mm512_shuffle_epi8(hi_t, _mm512_and_si512(_mm512_srli_epi16(v, 4), nib)));
+    const uint64_t a = _mm512_test_epi8_mask(r, _mm512_set1_epi8(0x07));
+    const uint64_t s = _mm512_test_epi8_mask(r, _mm512_set1_epi8(0x78));
+    const uint64_t h = _mm512_movepi8_mask(v);
+    const uint64_t k = _mm512_movepi8_mask(r);
+    _mm512_storeu_si512((void *)b->low, _mm512_or_si512(v, _mm512_set1_epi8(0x20)));
+    b->alnum = a;
+    b->plain = ~(a | s | h);
+    b->high = h;
+    b->brk = k & ~a;
+}
+
+__attribute__((target(AVX512_TARGET))) static void classify_avx512(const unsigned char *w,
+                                                                  tok_block *b)
+{
+    classify_avx512_v(_mm512_loadu_si512((const void *)w), b);
+}
+
+/* The last window of a text, avail < TOK_WIN bytes, padded with spaces
+ * into pad as the other scanners copy it, but by one masked load: the
+ * bytes past the text are never touched, so no copy of the tail is
+ * needed first (two calls and a load the stores cannot forward to, on
+ * every field of a document). */
+__attribute__((target(AVX512_TARGET))) static void
+classify_avx512_tail(const unsigned char *w, unsigned avail, tok_block *b,
+                     unsigned char *pad)
+{
+    const __m512i v = _mm512_mask_loadu_epi8(_mm512_set1_epi8(' '),
+                                             _bzhi_u64(~0ull, avail), (const void *)w);
+    _mm512_storeu_si512((void *)pad, v);
+    classify_avx512_v(v, b);
+}
+#endif
+
+/* AVX-512 only where it costs no clock speed: VBMI2 (not used here) is
+ * the mark of the cores that run 512-bit integer code at full speed (Ice
+ * Lake and later, Zen 4); the first AVX-512 Xeons slow the whole core
+ * down for it. */
+#if TOK_X86
+static int has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2");
+}
 #endif
 
 tok_classify_fn tok_classifier(int which)
 {
 #if TOK_X86
+    if (which == TOK_SIMD_AVX512) return has_avx512() ? classify_avx512 : NULL;
+    if (which == TOK_SIMD_BEST && has_avx512()) return classify_avx512;
     if (which == TOK_SIMD_AVX2) return __builtin_cpu_supports("avx2") ? classify_avx2 : NULL;
     if (which == TOK_SIMD_SSE2) return classify_sse2;
     if (which == TOK_SIMD_BEST)
@@ -776,14 +836,15 @@ static size_t cjk_run(tok_tokenizer *t, size_t i, int *rc, int *open)
 /* Emits the plain words from text offset i on (where nothing is open);
  * returns the offset of the first chunk the general path must take (with
  * nothing open there either), or t->len.  *rc is set when the callback
- * stops the run or on allocation failure.  Compiled twice (below): with
- * `avx2` the scanner calls the AVX2 classifier directly and may use BMI1
- * and BMI2 (one instruction to clear the lowest bit of a mask, shifts
- * without the count in cl), which nearly every AVX2 CPU has; tok_fast_scan
- * checks.  (Inlining the classifier too gave fewer instructions but no
- * more speed.) */
+ * stops the run or on allocation failure.  Compiled three times (below):
+ * with SCAN_AVX2 or SCAN_AVX512 the scanner calls that classifier
+ * directly and may use BMI1 and BMI2 (one instruction to clear the lowest
+ * bit of a mask, shifts without the count in cl), which nearly every AVX2
+ * CPU has; tok_scanner checks, once per tokenizer.  (Inlining the
+ * classifier too gave fewer instructions but no more speed.) */
+enum { SCAN_ANY, SCAN_AVX2, SCAN_AVX512 };
 static inline __attribute__((always_inline)) size_t
-fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
+fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
 {
     const unsigned char *text = (const unsigned char *)t->text;
     const size_t len = t->len;
@@ -795,18 +856,30 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
     while (at < len) {
         const unsigned char *w = text + at;
         size_t avail = len - at;
-        if (avail < TOK_WIN) {
-            /* The tail, padded with spaces: they end a word just as the
-             * end of the text does. */
-            memcpy(pad, w, avail);
-            memset(pad + avail, ' ', TOK_WIN - avail);
-            w = pad;
-        }
+        /* The tail is padded with spaces: they end a word just as the
+         * end of the text does. */
 #if TOK_X86
-        if (avx2) classify_avx2(w, &b);
-        else
+        if (isa == SCAN_AVX512) {
+            if (avail < TOK_WIN) {
+                classify_avx512_tail(w, (unsigned)avail, &b, pad);
+                w = pad;
+            } else {
+                classify_avx512(w, &b);
+            }
+        } else
 #endif
-            t->classify(w, &b);
+        {
+            if (avail < TOK_WIN) {
+                memcpy(pad, w, avail);
+                memset(pad + avail, ' ', TOK_WIN - avail);
+                w = pad;
+            }
+#if TOK_X86
+            if (isa == SCAN_AVX2) classify_avx2(w, &b);
+            else
+#endif
+                t->classify(w, &b);
+        }
         /* Word starts and ends (the byte after a word), for the words that
          * end inside the window. */
         const uint64_t alnum = b.alnum, not_plain = ~b.plain;
@@ -996,21 +1069,31 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int avx2)
 __attribute__((target("avx2,bmi,bmi2"))) static size_t fast_scan_avx2(tok_tokenizer *t,
                                                                      size_t i, int *rc)
 {
-    return fast_scan(t, i, rc, 1);
+    return fast_scan(t, i, rc, SCAN_AVX2);
+}
+
+/* AVX-512 only in the classifier: the scanner is the AVX2 one, whose code
+ * the wider registers would not shorten. */
+__attribute__((target("avx2,bmi,bmi2"))) static size_t fast_scan_avx512(tok_tokenizer *t,
+                                                                       size_t i, int *rc)
+{
+    return fast_scan(t, i, rc, SCAN_AVX512);
 }
 #endif
 
 static size_t fast_scan_any(tok_tokenizer *t, size_t i, int *rc)
 {
-    return fast_scan(t, i, rc, 0);
+    return fast_scan(t, i, rc, SCAN_ANY);
 }
 
-size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
+tok_scan_fn tok_scanner(tok_classify_fn classify)
 {
 #if TOK_X86
-    if (t->classify == classify_avx2 && __builtin_cpu_supports("bmi") &&
+    if (classify == classify_avx512) return fast_scan_avx512;
+    if (classify == classify_avx2 && __builtin_cpu_supports("bmi") &&
         __builtin_cpu_supports("bmi2"))
-        return fast_scan_avx2(t, i, rc);
+        return fast_scan_avx2;
 #endif
-    return fast_scan_any(t, i, rc);
+    (void)classify;
+    return fast_scan_any;
 }

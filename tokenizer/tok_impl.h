@@ -68,7 +68,10 @@ typedef struct tok_block {
     unsigned char low[TOK_WIN + 16];
 } tok_block;
 typedef void (*tok_classify_fn)(const unsigned char *w, tok_block *b);
-enum { TOK_SIMD_BEST = 0, TOK_SIMD_SCALAR = 1, TOK_SIMD_SSE2 = 2, TOK_SIMD_AVX2 = 3 };
+enum { TOK_SIMD_BEST = 0, TOK_SIMD_SCALAR = 1, TOK_SIMD_SSE2 = 2, TOK_SIMD_AVX2 = 3,
+       TOK_SIMD_AVX512 = 4 };
+struct tok_tokenizer;
+typedef size_t (*tok_scan_fn)(struct tok_tokenizer *t, size_t i, int *rc);
 
 /* Kinds of emitted terms, for the optional stages. */
 enum { TOK_K_WORD = 1, TOK_K_STEM = 2, TOK_K_CJK = 4 };
@@ -79,6 +82,7 @@ struct tok_tokenizer {
     int diacritics;
     int fast; /* shortcuts for plain words on (tok_set_fast_paths) */
     tok_classify_fn classify; /* the fast scanner's, chosen for the CPU */
+    tok_scan_fn scan;         /* the fast scanner built for it (tok_scanner) */
     struct sb_stemmer *stemmer;
 
     /* The current tok_run. */
@@ -241,7 +245,13 @@ void tok_set_fast_paths(tok_tokenizer *t, int on);
  * the CPU or the build lacks it; all give the same blocks. */
 tok_classify_fn tok_classifier(int which);
 void tok_classify_scalar(const unsigned char *w, tok_block *b);
-size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc);
+/* The build of the fast scanner that goes with a classifier: chosen once
+ * per tokenizer, not per field. */
+tok_scan_fn tok_scanner(tok_classify_fn classify);
+static inline size_t tok_fast_scan(tok_tokenizer *t, size_t i, int *rc)
+{
+    return t->scan(t, i, rc);
+}
 /* For tests: the fast scanner with another classifier (TOK_SIMD_*);
  * returns -1 if there is none of that kind here. */
 int tok_set_simd(tok_tokenizer *t, int which);

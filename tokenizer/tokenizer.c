@@ -799,6 +799,7 @@ int tok_new(uint32_t flags, int mode, tok_tokenizer **out)
     t->diacritics = (flags & TOK_FOLD_DIACRITICS) ? 1 : 0;
     t->fast = 1;
     t->classify = tok_classifier(TOK_SIMD_BEST);
+    t->scan = tok_scanner(t->classify);
     if (flags & TOK_STEM_EN) {
         t->stemmer = sb_stemmer_new("english", NULL);
         if (!t->stemmer) goto fail;
@@ -836,6 +837,7 @@ int tok_set_simd(tok_tokenizer *t, int which)
     tok_classify_fn f = tok_classifier(which);
     if (!f) return -1;
     t->classify = f;
+    t->scan = tok_scanner(f);
     return 0;
 }
 
