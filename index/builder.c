@@ -73,15 +73,21 @@ typedef struct term_cold {
     uint32_t slice_head;   /* first slice of the stream in the pool */
 } term_cold;
 
-/* A hash table slot holds the first 8 bytes of its term and the term's
- * length, so a term of at most 8 bytes (most tokens) is found by reading
- * the slot alone.  It also says whether the term is a common word of the
- * CommonGrams rule: read from the term's state instead, that flag was a
- * cache miss per token, 5% of a build's time on corpus/cache/all.jsonl. */
+/* A hash table slot holds the first 16 bytes of its term and the term's
+ * length, so a term of at most 16 bytes (nearly all tokens) is found by
+ * reading the slot alone.  (With 8 bytes in the slot, a longer term read
+ * its length from the term's state and its bytes from the arena: two cache
+ * misses that were a fifth of tokq_drain's samples on 278 MB of
+ * corpus/cache/big.jsonl.)  The slot also says whether the term is a
+ * common word of the CommonGrams rule: read from the term's state instead,
+ * that flag was a cache miss per token, 5% of a build's time on
+ * corpus/cache/all.jsonl. */
 typedef struct term_slot {
-    uint64_t key;          /* first 8 bytes of the term, zero padded */
+    uint64_t key;          /* bytes 0-7 of the term, zero padded */
+    uint64_t key2;         /* bytes 8-15, zero padded */
     uint32_t tag;          /* hash bits above TAG_COMMON | min(len, TAG_LEN_MAX) */
     uint32_t id1;          /* term id + 1; 0 = empty slot */
+    uint64_t unused;       /* a power-of-two size: a slot never straddles a line */
 } term_slot;
 
 #define TAG_LEN_BITS 10
@@ -92,7 +98,7 @@ typedef struct term_slot {
 #define TOKQ_SIZE 32
 #define TOKQ_STRIDE 256   /* > TOK_MAX_TERM_BYTES + 8: key loads stay inside */
 typedef struct tokq_ent {
-    uint64_t hash, key;
+    uint64_t hash, key, key2;
     uint32_t len, pos, id, common;
 } tokq_ent;
 
@@ -442,6 +448,14 @@ static inline uint64_t term_key(const char *s, uint32_t len)
     return k;
 }
 
+/* Bytes 8-15 of a term, zero padded. */
+static inline uint64_t term_key2(const char *s, uint32_t len)
+{
+    uint64_t k = 0;
+    if (len > 8) memcpy(&k, s + 8, len < 16 ? len - 8 : 8);
+    return k;
+}
+
 /* 64-bit hash given the term's key: the low bits pick the slot, the high
  * ones go in the tag.  Terms of up to 16 bytes (nearly all) take two
  * multiplies instead of XXH3's setup. */
@@ -499,7 +513,7 @@ static inline int term_eq(const char *a, const char *b, uint32_t len)
 
 __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uint32_t len,
                                               term_slot *slot, uint64_t key,
-                                              uint32_t tag, uint32_t *id, uint32_t *common)
+                                              uint64_t key2, uint32_t tag, uint32_t *id, uint32_t *common)
 {
     if (b->arena_len + len > UINT32_MAX || b->nterms == NO_DOC - 1) return -1;
     if (b->nterms == b->terms_cap) {
@@ -521,7 +535,7 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
     memcpy(b->arena + b->arena_len, s, len);
     b->arena_len += len;
     *common = b->cg && cg_is_common(b->tok_flags, s, len);
-    *slot = (term_slot){key, tag | (*common ? TAG_COMMON : 0), n + 1};
+    *slot = (term_slot){key, key2, tag | (*common ? TAG_COMMON : 0), n + 1, 0};
     *id = b->nterms++;
     if ((uint64_t)b->nterms * 2 > b->table_mask) {
         if (table_grow(b)) return -1;
@@ -529,19 +543,19 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
     return 0;
 }
 
-/* Finds or adds the term s[0, len) whose term_hash and term_key are
- * given; sets *id and whether it is a common word. */
+/* Finds or adds the term s[0, len) whose term_hash, term_key and
+ * term_key2 are given; sets *id and whether it is a common word. */
 static inline int term_find(idx_builder *b, const char *s, uint32_t len, uint64_t hash,
-                            uint64_t key, uint32_t *id, uint32_t *common)
+                            uint64_t key, uint64_t key2, uint32_t *id, uint32_t *common)
 {
     uint32_t tag = term_tag(hash, len);
     uint32_t h = (uint32_t)hash & b->table_mask;
     for (;;) {
         term_slot *slot = &b->table[h];
-        if (!slot->id1) return term_new(b, s, len, slot, key, tag, id, common);
-        if ((slot->tag & ~TAG_COMMON) == tag && slot->key == key) {
+        if (!slot->id1) return term_new(b, s, len, slot, key, key2, tag, id, common);
+        if ((slot->tag & ~TAG_COMMON) == tag && slot->key == key && slot->key2 == key2) {
             uint32_t idx = slot->id1 - 1;
-            if (len <= 8 ||
+            if (len <= 16 ||
                 (b->cold[idx].term_len == len &&
                  term_eq(b->arena + b->cold[idx].term_off, s, len))) {
                 *id = idx;
@@ -557,7 +571,7 @@ static int term_intern(idx_builder *b, const char *s, uint32_t len, uint32_t *id
 {
     uint64_t key = term_key(s, len);
     uint32_t common;
-    return term_find(b, s, len, term_hash(s, len, key), key, id, &common);
+    return term_find(b, s, len, term_hash(s, len, key), key, term_key2(s, len), id, &common);
 }
 
 /* Grows the per-document scratch arrays.  All four share one capacity: a
@@ -671,7 +685,8 @@ static int tokq_drain(idx_builder *b)
     for (uint32_t i = 0; i < n; i++) {
         tokq_ent *q = &b->tokq[i];
         const char *s = b->tokq_buf + (size_t)i * TOKQ_STRIDE;
-        if (term_find(b, s, q->len, q->hash, q->key, &q->id, &q->common)) return -1;
+        if (term_find(b, s, q->len, q->hash, q->key, q->key2, &q->id, &q->common))
+            return -1;
         __builtin_prefetch(&b->hot[q->id], 1);
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -695,9 +710,13 @@ static int on_token(void *ctx, const tok_token *tk)
     char *s = b->tokq_buf + (size_t)i * TOKQ_STRIDE;
     const char *src = tk->term;
     uint32_t len = tk->len <= TOK_MAX_TERM_BYTES ? tk->len : TOK_MAX_TERM_BYTES;
-    uint64_t key, hash;
+    uint64_t key, key2 = 0, hash;
     if (len >= 8) {
         key = ld64(src);
+        if (len > 16)
+            key2 = ld64(src + 8);
+        else if (len > 8)   /* the last 8 bytes, shifted past those in key */
+            key2 = ld64(src + len - 8) >> (8 * (16 - len));
         memcpy(s, src, len);
         hash = len == 8 ? term_hash(s, len, key) : term_hash(src, len, key);
     } else {
@@ -715,6 +734,7 @@ static int on_token(void *ctx, const tok_token *tk)
     }
     tokq_ent *q = &b->tokq[i];
     q->key = key;
+    q->key2 = key2;
     q->hash = hash;
     q->len = len;
     q->pos = tk->pos;
