@@ -311,16 +311,20 @@ void idx_builder_free(idx_builder *b)
 uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
 
 /* What the budget is compared with: the memory that grows with the
- * documents.  The CommonGrams pair cache (3 MiB, fixed) is left out: it
+ * documents, as used, not as reserved.  The pool, the term state and the
+ * arena double their capacity; counted by capacity, a 256 MiB budget
+ * flushed once the pool passed half of it, and mapped pages are resident
+ * only where written.  The hash table counts whole: its slots are touched
+ * all over.  The CommonGrams pair cache (3 MiB, fixed) is left out: it
  * counted as much as a budget of a few MB, and any smaller budget (the
  * CLI accepts --mem 4K) flushed a segment per document, which made merges
  * of tens of thousands of segments. */
 size_t idx_builder_mem(const idx_builder *b)
 {
-    return b->pool_cap + b->arena_cap +
-           (size_t)b->terms_cap * (sizeof(term_hot) + sizeof(term_cold)) +
+    return b->pool_len + b->arena_len +
+           (size_t)b->nterms * (sizeof(term_hot) + sizeof(term_cold)) +
            ((size_t)b->table_mask + 1) * sizeof(term_slot) + (size_t)b->occ_cap * 8 +
-           (size_t)b->norms_cap * 4 + b->ids_cap + b->id_off_cap * 8 +
+           (size_t)b->ndocs * (4 + 8) + b->ids_len +
            ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok) +
            storew_mem(&b->store);
 }
