@@ -234,6 +234,24 @@ uint32_t idx_body_first_pos(uint32_t title_next_pos)
     return title_next_pos ? title_next_pos + 1 : 0;
 }
 
+static void cg_reset(idx_builder *b);
+
+/* Creates the segment file at `path` and starts its store. */
+static int open_segment(idx_builder *b, const char *path, quire_error *err)
+{
+    char *tmp = malloc(strlen(path) + 8);
+    if (!tmp) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    sprintf(tmp, "%s.tmp", path);
+    int rc = segw_open(&b->sw, path, tmp, err);
+    free(tmp);
+    if (!rc) {
+        b->sw_open = 1;
+        rc = segw_store_begin(&b->sw, err);
+    }
+    if (!rc) rc = storew_open_sink(&b->store, segw_store_put, &b->sw, err);
+    return rc;
+}
+
 int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
                     quire_error *err)
 {
@@ -263,25 +281,37 @@ int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
         return qerr(err, QUIRE_EARG, "cannot create tokenizer (flags %#x)",
                     tok_flags);
     }
-    char *tmp = malloc(strlen(path) + 8);
-    if (!tmp) {
-        idx_builder_free(b);
-        return qerr(err, QUIRE_ENOMEM, "out of memory");
-    }
-    sprintf(tmp, "%s.tmp", path);
-    int rc = segw_open(&b->sw, path, tmp, err);
-    free(tmp);
-    if (!rc) {
-        b->sw_open = 1;
-        rc = segw_store_begin(&b->sw, err);
-    }
-    if (!rc) rc = storew_open_sink(&b->store, segw_store_put, &b->sw, err);
+    int rc = open_segment(b, path, err);
     if (rc) {
         idx_builder_free(b);
         return rc;
     }
     *out = b;
     return QUIRE_OK;
+}
+
+int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
+{
+    if (b->sw_open || b->failed) return qerr(err, QUIRE_EARG, "builder was not flushed");
+    b->nterms = 0;
+    b->arena_len = 0;
+    memset(b->table, 0, ((size_t)b->table_mask + 1) * sizeof *b->table);
+    b->pool_len = 0;
+    b->occ_n = b->doc_nterms = 0;
+    b->cur_doc = NO_DOC;
+    b->cur_len = 0;
+    b->tokq_n = 0;
+    cg_reset(b);
+    if (b->cg_cache)   /* keyed by term ids, which start again */
+        for (uint32_t i = 0; i < CG_CACHE_SIZE; i++) b->cg_cache[i].a = NO_DOC;
+    b->ndocs = 0;
+    b->ids_len = 0;
+    b->total_len = b->npostings = b->npositions = 0;
+    b->failed = 0;
+    storew_close(&b->store);
+    int rc = open_segment(b, path, err);
+    if (rc) b->failed = 1;
+    return rc;
 }
 
 void idx_builder_free(idx_builder *b)

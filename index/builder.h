@@ -31,8 +31,14 @@ uint32_t idx_builder_ndocs(const idx_builder *b);
 size_t idx_builder_mem(const idx_builder *b);
 
 /* Completes the segment file (fsynced) with what was added.  The builder
- * is spent afterwards (only _free is valid). */
+ * is spent afterwards: only _renew and _free are valid. */
 int idx_builder_flush(idx_builder *b, quire_error *err);
+
+/* Makes a flushed builder empty again, writing a new segment at `path`
+ * (as _new would), with the same tokenizer flags.  Its memory is kept, so
+ * the next segment does not fault in and zero its pages again.  On error
+ * the builder is spent. */
+int idx_builder_renew(idx_builder *b, const char *path, quire_error *err);
 
 /* Tokenizes the title and body the way the builder does, so tests and the
  * query side agree on positions: title from 0, body from the title's next
