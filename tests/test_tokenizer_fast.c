@@ -162,6 +162,12 @@ static const char *const frags[] = {
     "http://", "https://x.org/a?b=1", "www.", "www.example.com", "ftp:", "file://",
     "h", "w", "f", "http", "www", "WWW.", "www.!x", "ftp:", "@wikileaks", "#MeToo",
     "a@b.com", "# ", "@(", "#'",
+    /* chunks the scanner decides without tok_words (ascii_common) */
+    "mailto:a@b.org", "x-y:z", "rpm,deb", "a,b:c", "F.C.C", "F.C.C.", "U.S's", "API's,",
+    "5.8.0", "1.2's", "7.5pt", "e-corp.net", "a.b-c", "ab.c.d", "a.b.c's", "x/y.z",
+    "jo.smith@x.org", "x_y@a-b.c", "x@a_b.c", "x/y@z.com", "x@y.z@w", "x@1.2", "x@ab.cd",
+    "1,000,000", "1,000,000's", "37,400,000.00", "12:30:45.5", "x:1,000", "1:23:45:67",
+    "1.2.3.4", "2.9.1:", "re:x.y.z", "a9.b.c", "x.#y", "a-1.2.b", "a.1.2",
     /* handles and tags the scanner decides itself (handle_fast) */
     "#tag", "@User_Name", "#a_b_c", "@x's", "#x'", "#x'y", "#x(s)", "#x[sic]", "#x--",
     "#x-_", "#x.y", "#x.'s", "#x_", "#x__y", "@15:03", "#x\xc3\xa9", "##x", "@#x", "#1",

@@ -469,6 +469,174 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
     return next;
 }
 
+/* The commonest chunks that reach ascii_atoms, decided without atoms and
+ * tok_words: the chunk rules of tok_words.c, for chunks of ASCII runs
+ * (the word at w[r, we) first) inside the window with a plain ending
+ * whose runs never merge but in the few ways below.  ',' and ':' after a
+ * run that is not all digits break the chunk into parts that are decided
+ * alone (mailto:x@y.org, rpm,deb).  Each part is
+ *   - one run: a word;
+ *   - runs joined by '.' '-' '_' '/': a compound, whose whole (index
+ *     mode) drops the joiners but keeps the periods (e-corp.net, 5.8.0);
+ *     or, if every run is one or two letters joined by periods and one
+ *     is a single letter, an abbreviation: one word (F.C.C);
+ *   - runs joined by '.' '-' '_', '@', runs joined by '.' '-' with a
+ *     period: an e-mail address, whose whole is its text, case folded.
+ * A final possessive 's is dropped (API's,).  The whole chunk may also be
+ * a number that is one term: up to three digits, then ',' and exactly
+ * three, again and again, perhaps then '.' and digits (37,400,000.00); or
+ * up to two digits, then ':' and exactly two, twice (12:30:45).
+ * Anything else - a run that merges with the next (digits before '.'
+ * and digits: 3.14; an abbreviation inside a compound), an apostrophe
+ * inside, '#', a second '@' - is left to ascii_atoms (0).  Returns as
+ * ascii_chunk does. */
+static unsigned ascii_common(tok_tokenizer *t, const tok_block *b,
+                             const unsigned char *w, size_t at, unsigned r,
+                             unsigned we, int plain, int *rc)
+{
+    unsigned ls[TOK_WIN / 2], le[TOK_WIN / 2], nl = 0, s = r, e = we;
+    /* conn[i] joins run i to run i + 1. */
+    unsigned char kind[TOK_WIN / 2], conn[TOK_WIN / 2];
+    for (;;) {
+        ls[nl] = s;
+        le[nl] = e;
+        kind[nl] = (unsigned char)run_kind(b, s, e);
+        const unsigned c = w[e];
+        if (!(c == '\'' || c == '-' || c == '_' || c == '/' || c == '.' || c == ':' ||
+              c == ',' || c == '@' || c == '#') ||
+            !BIT(b->alnum, e + 1)) {
+            nl++;
+            break;
+        }
+        conn[nl++] = (unsigned char)c;
+        s = e + 1;
+        e = s + alnum_len(b->alnum, s);
+        if (e > END_MAX) return REDO;
+    }
+    if (nl < 2) return 0;
+    const unsigned next = ascii_end(b, w, le[nl - 1], TOK_WIN);
+    if (!next) return 0;
+    const char *low = (const char *)b->low;
+    /* The number of one term. */
+    if (kind[0] == RUN_DIGITS && (conn[0] == ',' || conn[0] == ':')) {
+        int one;
+        if (conn[0] == ',') {
+            unsigned i = 1;
+            one = le[0] - ls[0] <= 3;
+            for (; i < nl && conn[i - 1] == ','; i++)
+                one &= kind[i] == RUN_DIGITS && le[i] - ls[i] == 3;
+            if (i < nl) one &= conn[i - 1] == '.' && kind[i] == RUN_DIGITS && i + 1 == nl;
+        } else {
+            one = nl == 3 && le[0] - ls[0] <= 2 && conn[1] == ':' &&
+                  kind[1] == RUN_DIGITS && le[1] - ls[1] == 2 && kind[2] == RUN_DIGITS &&
+                  le[2] - ls[2] == 2;
+        }
+        if (!one) return 0;
+        const unsigned e2 = le[nl - 1];
+        *rc = tok_emit_word(t, low + r, e2 - r, at + r, at + e2, plain);
+        return next;
+    }
+    unsigned n = nl; /* runs that make words */
+    if (conn[nl - 2] == '\'') {
+        if (le[nl - 1] - ls[nl - 1] != 1 || low[ls[nl - 1]] != 's') return 0;
+        n = nl - 1;
+    }
+    /* Check every part first: nothing is emitted for a chunk left to
+     * ascii_atoms. */
+    unsigned parts = 0, pend[TOK_WIN / 2];
+    unsigned char ptype[TOK_WIN / 2];
+    enum { P_WORDS, P_ABBR, P_MAIL };
+    for (unsigned p0 = 0; p0 < n;) {
+        unsigned p1 = p0, ats = 0, dots_after_at = 0, slash_after_at = 0;
+        while (p1 + 1 < n && conn[p1] != ',' && conn[p1] != ':') {
+            const unsigned c = conn[p1];
+            if (c == '\'' || c == '#') return 0;
+            if (c == '@') ats++;
+            if (c == '.') dots_after_at += ats;
+            if (ats && (c == '_' || c == '/')) slash_after_at = 1;
+            p1++;
+        }
+        /* A ',' or ':' after digits may join them (1,000 6:30). */
+        if (p1 + 1 < n && kind[p1] == RUN_DIGITS) return 0;
+        unsigned type = P_WORDS;
+        if (ats) {
+            if (ats > 1 || !dots_after_at || slash_after_at) return 0;
+            for (unsigned i = p0; i < p1 && conn[i] != '@'; i++)
+                if (conn[i] == '/') return 0;
+            type = P_MAIL;
+        }
+        /* Runs not after a period but before one that merge with what
+         * follows: digits and digits (3.14, but not 1.2.3), one or two
+         * letters and more such (U.S), as parse_leaf decides. */
+        for (unsigned i = p0; i < p1; i++) {
+            if (conn[i] != '.' || (i > p0 && conn[i - 1] == '.')) continue;
+            if (kind[i] == RUN_DIGITS && kind[i + 1] == RUN_DIGITS &&
+                !(i + 2 < nl && conn[i + 1] == '.'))
+                return 0;
+            if (kind[i] == RUN_LETTERS && le[i] - ls[i] <= 2) {
+                unsigned m = i, single = le[i] - ls[i] == 1, count = 1;
+                while (m + 1 < nl && conn[m] == '.' &&
+                       kind[m + 1] == RUN_LETTERS && le[m + 1] - ls[m + 1] <= 2) {
+                    m++;
+                    count++;
+                    single |= le[m] - ls[m] == 1;
+                }
+                const int dotted_after = m + 1 < nl && conn[m] == '.';
+                if (count >= 2 && single && !dotted_after) {
+                    /* An abbreviation: decided here only as a whole part. */
+                    if (i != p0 || m != p1 || type != P_WORDS) return 0;
+                    type = P_ABBR;
+                }
+            }
+        }
+        ptype[parts] = (unsigned char)type;
+        pend[parts++] = p1;
+        p0 = p1 + 1;
+    }
+    for (unsigned p = 0, p0 = 0; p < parts; p0 = pend[p++] + 1) {
+        const unsigned p1 = pend[p];
+        const unsigned s0 = ls[p0], e1 = le[p1];
+        if (ptype[p] == P_ABBR) {
+            char ab[TOK_WIN];
+            unsigned m = 0;
+            for (unsigned i = p0; i <= p1; i++) {
+                ab[m++] = low[ls[i]];
+                if (le[i] - ls[i] == 2) ab[m++] = low[ls[i] + 1];
+            }
+            if ((*rc = tok_emit_word(t, ab, m, at + s0, at + e1, plain))) return next;
+            continue;
+        }
+        if (p1 > p0 && t->mode == TOK_MODE_INDEX) {
+            char whole[TOK_WIN + 16];
+            size_t m = 0;
+            if (ptype[p] == P_MAIL) {
+                /* From the text: the window's OR 0x20 would turn '@' and
+                 * '_' into '`' and DEL. */
+                for (unsigned k = s0; k < e1; k++) {
+                    const unsigned char c = w[k];
+                    whole[m++] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
+                }
+                /* Never a stop word, never stemmed: straight to the
+                 * callback. */
+                if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, 1))) return next;
+            } else {
+                for (unsigned k = p0; k <= p1; k++) {
+                    for (unsigned q = ls[k]; q < le[k]; q += 16)
+                        memcpy(whole + m + (q - ls[k]), low + q, 16);
+                    m += le[k] - ls[k];
+                    if (k < p1 && conn[k] == '.') whole[m++] = '.';
+                }
+                if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, plain))) return next;
+            }
+        }
+        for (unsigned k = p0; k <= p1; k++)
+            if ((*rc = tok_emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k],
+                                     plain)))
+                return next;
+    }
+    return next;
+}
+
 /* Any other ASCII chunk inside the window: runs joined by single
  * connectors (' - _ / . : , @ #), the word at w[r, we) first, with a plain
  * ending.  Its atoms are the ones the general path's byte loop would
@@ -479,9 +647,11 @@ static unsigned ascii_chunk(tok_tokenizer *t, const tok_block *b,
  * general path.  Returns as ascii_chunk does. */
 static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
                             const unsigned char *w, size_t at, unsigned r,
-                            unsigned we, int *rc)
+                            unsigned we, int plain, int *rc)
 {
     if ((w[we] == '.' || w[we] == ':') && maybe_url(b, r, we)) return 0;
+    const unsigned done = ascii_common(t, b, w, at, r, we, plain, rc);
+    if (done) return done;
     tok_atom *a = t->atoms; /* room for TOK_WIN atoms (tok_new) */
     size_t n = 0;
     uint32_t off = 0;
@@ -995,7 +1165,7 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
                             return len;
                     } else {
                         next = ascii_chunk(t, &b, w, at, r, we, plain, rc);
-                        if (!next) next = ascii_atoms(t, &b, w, at, r, we, rc);
+                        if (!next) next = ascii_atoms(t, &b, w, at, r, we, plain, rc);
                     }
                 }
             } else if (c >= 0x80) {
