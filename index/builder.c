@@ -186,40 +186,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* The pool, the hash table and the term state are touched at random
- * places.  With 4 KiB pages most of those touches also missed the TLB:
- * perf put the stalls on the prefetches themselves (their page walks).
- * So they are mapped directly, advised as transparent huge pages, and
- * grown with mremap, which moves pages instead of copying them (realloc
- * copies into fresh 4 KiB pages before any advice can apply).  They start
- * at 64 KiB and double, as with realloc, so the memory estimate and the
- * flush points are unchanged (starting at 2 MiB, a small budget flushed
- * after every document); huge pages apply once they pass 2 MiB.  On a
- * one-thread build of corpus/cache/big.jsonl, huge pages for the heap
- * (glibc.malloc.hugetlb=1) took user time from 26.9/23.8 s to 20.1/20.0 s.
- * Advice only: without THP the pages are ordinary.  *cap is in bytes;
- * new memory reads as zeros. */
-static int huge_grow(void **p, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : (size_t)64 << 10;
-    while (c < need) c *= 2;
-    void *n = *p ? mremap(*p, *cap, c, MREMAP_MAYMOVE)
-                 : mmap(NULL, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (n == MAP_FAILED) return -1;
-#ifdef MADV_HUGEPAGE
-    madvise(n, c, MADV_HUGEPAGE);
-#endif
-    *p = n;
-    *cap = c;
-    return 0;
-}
-
-static void huge_free(void *p, size_t cap)
-{
-    if (p) munmap(p, cap);
-}
-
 static int grow32(void **p, uint32_t *cap, size_t need, size_t elem)
 {
     size_t c = *cap;

@@ -1,7 +1,7 @@
 /*
  * util.h — small helpers shared by the index and query layers: error
- * reporting into quire_error, little-endian loads/stores and LEB128 varints.
- * Everything here is either inline or stateless.
+ * reporting into quire_error, little-endian loads/stores, LEB128 varints
+ * and huge-page mappings.  Everything here is either inline or stateless.
  */
 #ifndef QUIRE_UTIL_H
 #define QUIRE_UTIL_H
@@ -19,6 +19,16 @@ int qerr(quire_error *err, int code, const char *fmt, ...)
 /* Same, with a query column. */
 int qerr_col(quire_error *err, int code, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Memory touched at random places, mapped directly and advised as
+ * transparent huge pages (see util.c).  huge_grow: *p is NULL or from
+ * huge_grow with *cap bytes; grows to at least `need` bytes, doubling from
+ * 64 KiB, moving pages instead of copying them; 0 or -1.  huge_alloc: a
+ * mapping of `bytes`, NULL on failure.  Both read as zeros.  huge_free
+ * takes the capacity (huge_grow) or the size (huge_alloc). */
+int huge_grow(void **p, size_t *cap, size_t need);
+void *huge_alloc(size_t bytes);
+void huge_free(void *p, size_t cap);
 
 static inline uint32_t ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
