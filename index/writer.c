@@ -126,6 +126,9 @@ struct quire_writer {
     uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
     id_ent *ids; size_t nids, ids_mask;
     char *id_bytes; size_t id_len, id_cap;
+    /* bytes of ids and id_bytes, written by the caller's thread and read
+     * by the lanes (atomically): the lanes' budgets leave room for them */
+    size_t id_mem;
     uint64_t docs, bytes;
     int broken;            /* a failure leaves the session unusable */
 };
@@ -229,7 +232,15 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_error
     if (grow((void **)&l->seqs, &l->cap_seqs, l->nseqs + 1, sizeof *l->seqs))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     l->seqs[l->nseqs++] = seq;
-    if (idx_builder_mem(l->b) >= l->budget) return lane_flush(l, 1, err);
+    /* The budget covers the whole build, and the session's id map grows
+     * with every document: on corpus/cache/big.jsonl it reached 130 MB, and
+     * with builders filling a 256 MiB budget on top of it, a two-thread
+     * build peaked at 489 MiB.  Each lane leaves room for its share of
+     * the map, but keeps at least a quarter of its budget, so that a map
+     * larger than the budget does not make a segment per document. */
+    size_t ids = __atomic_load_n(&l->w->id_mem, __ATOMIC_RELAXED) / l->w->nlanes;
+    size_t limit = ids < l->budget - l->budget / 4 ? l->budget - ids : l->budget / 4;
+    if (idx_builder_mem(l->b) >= limit) return lane_flush(l, 1, err);
     return QUIRE_OK;
 }
 
@@ -503,6 +514,12 @@ static int ids_grow(quire_writer *w)
     return 0;
 }
 
+static void id_mem_publish(quire_writer *w)
+{
+    size_t n = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap;
+    __atomic_store_n(&w->id_mem, n, __ATOMIC_RELAXED);
+}
+
 static int mark_committed_deleted(cseg *s, uint32_t doc)
 {
     if (!s->del) {
@@ -557,6 +574,7 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq,
                          .hash = hash};
     w->id_len += d->id_len;
     w->nids++;
+    id_mem_publish(w);
     return QUIRE_OK;
 }
 
@@ -762,6 +780,7 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     w->ids = NULL;
     w->nids = w->ids_mask = 0;
     w->id_len = 0;
+    id_mem_publish(w);
     w->ndead = 0;
 out:
     if (next.segs) manifest_free(&next);
