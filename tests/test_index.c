@@ -2,7 +2,8 @@
  * test_index.c — the index layer below the tokenizer: bit-packing round
  * trips for every width, the front-coded dictionary at its edges, and
  * posting lists written by the segment writer and read back through the
- * iterators (next, advance, positions, block bounds) at block edges.
+ * iterators (next, advance, positions, block bounds) at block edges, and a
+ * builder renewed after a flush writing what a new builder writes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "index/builder.h"
 #include "index/codec.h"
 #include "index/dict.h"
 #include "index/fileio.h"
@@ -622,6 +624,88 @@ static void test_singletons(void **state)
     for (int i = 0; i < 5; i++) plist_free(&l[i]);
 }
 
+/* ---- a renewed builder ----------------------------------------------- */
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(*len ? *len : 1);
+    assert_int_equal(fread(p, 1, *len, f), *len);
+    fclose(f);
+    return p;
+}
+
+/* Documents from a small vocabulary with common words ("of the", "in a"),
+ * so that CommonGrams pairs, terms of 9-16 and over 16 bytes, and long
+ * posting lists all occur; `salt` varies the words between sets. */
+static void add_docs(idx_builder *b, int ndocs, unsigned salt)
+{
+    static const char *words[] = {
+        "the", "of", "in", "a", "and", "to", "whale", "ishmael", "queequeg",
+        "harpooneer", "circumnavigation", "unconditionally", "sea", "ship",
+        "extraordinarily-long-compound-word", "Café", "ﬁsh", "2016", "6:30",
+    };
+    const int nw = (int)(sizeof words / sizeof *words);
+    char body[2048], title[64], id[32];
+    for (int d = 0; d < ndocs; d++) {
+        size_t len = 0;
+        int n = 5 + (int)((d * 7 + salt) % 60);
+        for (int k = 0; k < n; k++) {
+            const char *w = words[(d * 31 + k * 17 + salt * 5 + (k * k) % 7) % nw];
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s%s", k ? " " : "", w);
+        }
+        snprintf(title, sizeof title, "%s %s", words[(d + salt) % nw], words[(d * 3) % nw]);
+        snprintf(id, sizeof id, "doc-%u-%d", salt, d);
+        quire_doc_input in = {id, strlen(id), title, strlen(title), body, len, NULL, 0};
+        uint32_t doc;
+        quire_error err;
+        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
+        assert_int_equal(doc, (uint32_t)d);
+    }
+}
+
+static void test_builder_renew(void **state)
+{
+    (void)state;
+    quire_error err;
+    char fresh[128], first[128], renewed[128];
+    snprintf(fresh, sizeof fresh, "%s/fresh.qseg", tmpdir);
+    snprintf(first, sizeof first, "%s/first.qseg", tmpdir);
+    snprintf(renewed, sizeof renewed, "%s/renewed.qseg", tmpdir);
+    idx_builder *b;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, fresh, &b, &err), QUIRE_OK);
+    add_docs(b, 700, 2);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+
+    /* a first segment with other documents and more terms, then the same
+     * documents as the fresh builder's */
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, renewed, &err), QUIRE_EARG);  /* not flushed */
+    add_docs(b, 1500, 1);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, renewed, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_ndocs(b), 0);
+    add_docs(b, 700, 2);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+
+    size_t la, lb;
+    unsigned char *a = slurp(fresh, &la), *c = slurp(renewed, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, c, la);
+    free(a);
+    free(c);
+    idx_segment *s;
+    assert_int_equal(idx_segment_open(tmpdir, "renewed.qseg", 1, &s, &err), QUIRE_OK);
+    assert_int_equal(s->ndocs, 700);
+    idx_segment_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_tail_codings),
         cmocka_unit_test(test_singletons),
         cmocka_unit_test(test_dict_length_forms),
+        cmocka_unit_test(test_builder_renew),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
