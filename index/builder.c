@@ -640,6 +640,9 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t common, uint32_t pos)
         b->cg_pos = pos;
         b->cg_have = 1;
     }
+    /* With pairs of common words only, a word that is not common pairs
+     * with nothing on either side: it need not be kept */
+    if (!common && !(b->tok_flags & TOK_COMMONGRAMS)) return 0;
     for (uint32_t i = 0; i < b->cg_prev_n; i++) {
         uint32_t pa = b->cg_prev[i].id;
         if (!cg_paired(b->tok_flags, (int)b->cg_prev[i].common, (int)common))
