@@ -190,7 +190,7 @@ void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out)
     }
 }
 
-size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
+__attribute__((target_clones("avx2", "default"))) size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
 {
     /* the largest width from an OR (vectorized); all zeros take one byte */
     uint32_t all = 0;
@@ -230,13 +230,16 @@ size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
     uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */
+    for (uint32_t i = 0; i < n; i++) low[i] = in[i] & mask;   /* vectorized */
+    /* Exceptions are appended without a branch: they are few and scattered,
+     * and a branch per value mispredicted (this loop was half of the
+     * function's samples in a merge) */
     uint32_t nexc = 0;
     for (uint32_t i = 0; i < n; i++) {
-        low[i] = in[i] & mask;
-        if (in[i] >> b) {
-            idx[nexc] = (uint8_t)i;
-            high[nexc++] = in[i] >> b;
-        }
+        uint32_t h = in[i] >> b;
+        idx[nexc] = (uint8_t)i;
+        high[nexc] = h;
+        nexc += h != 0;
     }
     *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
     *p++ = (uint8_t)(nexc - 1);
