@@ -569,8 +569,14 @@ static int index_path(ictx *c, const char *path, int top)
         c->failed = 1;
         return -1;
     }
+    /* stdio's own buffer is 4 KiB: a read call per 4 KiB (glibc ignores
+     * the size without a buffer) */
+    size_t vbuf_len = (size_t)1 << 20;
+    char *vbuf = malloc(vbuf_len);
+    if (vbuf) setvbuf(f, vbuf, _IOFBF, vbuf_len);
     int rc = is_jsonl_name(path) ? index_jsonl(c, f, path) : index_text(c, f, path);
     fclose(f);
+    free(vbuf);
     return rc;
 }
 
