@@ -55,7 +55,7 @@ static void sec_drain(sec_out *s)
     s->buf_len = 0;
     if (s->hash && n > 0 && !s->failed) XXH3_64bits_update(s->hash, p, n);
     while (n > 0 && !s->failed) {
-        ssize_t w = write(s->fd, p, n);
+        ssize_t w = s->borrowed ? pwrite(s->fd, p, n, (off_t)s->at) : write(s->fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             s->failed = 1;
@@ -64,6 +64,7 @@ static void sec_drain(sec_out *s)
         }
         p += w;
         n -= (size_t)w;
+        s->at += (uint64_t)w;
     }
 }
 
@@ -89,7 +90,8 @@ int sec_finish(sec_out *s, quire_error *err)
     return QUIRE_OK;
 }
 
-int sec_redirect(sec_out *s, int fd, const char *path, void *hash, quire_error *err)
+int sec_redirect(sec_out *s, int fd, uint64_t at, const char *path, void *hash,
+                 quire_error *err)
 {
     if (s->len != 0 || s->borrowed)
         return qerr(err, QUIRE_EARG, "internal: section redirected after writes");
@@ -100,6 +102,7 @@ int sec_redirect(sec_out *s, int fd, const char *path, void *hash, quire_error *
     free(s->path);
     s->path = p;
     s->fd = fd;
+    s->at = at;
     s->borrowed = 1;
     s->hash = hash;
     return QUIRE_OK;
@@ -133,6 +136,23 @@ int write_all(int fd, const void *p, size_t n, const char *path,
         }
         b += w;
         n -= (size_t)w;
+    }
+    return QUIRE_OK;
+}
+
+int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
+               quire_error *err)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)at);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return qerr(err, QUIRE_EIO, "write %s: %s", path, strerror(errno));
+        }
+        b += w;
+        n -= (size_t)w;
+        at += (uint64_t)w;
     }
     return QUIRE_OK;
 }

@@ -23,6 +23,7 @@
 typedef struct sec_out {
     int fd;
     int borrowed;         /* fd is the segment file's (sec_redirect) */
+    uint64_t at;          /* when borrowed: file offset of the next byte */
     void *hash;           /* XXH3_state_t to update, or NULL */
     char *path;
     uint64_t len;         /* bytes appended so far */
@@ -45,10 +46,13 @@ static inline void sec_write(sec_out *s, const void *p, size_t n)
     }
     sec_spill(s, p, n);
 }
-/* From now on, writes go to `fd` (the segment file, at its current
- * offset), named `path` in messages, and update the XXH3 state `hash`;
- * the temporary file is removed.  Only before the first byte. */
-int sec_redirect(sec_out *s, int fd, const char *path, void *hash, quire_error *err);
+/* From now on, writes go to `fd` (the segment file) at offset `at` and
+ * on, named `path` in messages, and update the XXH3 state `hash`; the
+ * temporary file is removed.  Only before the first byte.  Positional
+ * writes leave the descriptor's offset alone, so another thread may be
+ * writing another part of the same file meanwhile. */
+int sec_redirect(sec_out *s, int fd, uint64_t at, const char *path, void *hash,
+                 quire_error *err);
 /* Writes out the buffer; the file then holds all `len` bytes. */
 int sec_finish(sec_out *s, quire_error *err);
 /* Closes and removes the temporary file (safe to call twice). */
@@ -57,6 +61,9 @@ void sec_discard(sec_out *s);
 /* Writes the whole buffer to fd at the current offset. */
 int write_all(int fd, const void *p, size_t n, const char *path,
               quire_error *err);
+/* Writes the whole buffer to fd at offset `at`. */
+int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
+               quire_error *err);
 int fsync_dir(const char *dir, quire_error *err);
 
 typedef struct mapped_file {

@@ -110,11 +110,30 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
  * other section, the footer and the trailer, and fsyncs the file. */
 int segw_store_begin(seg_writer *w, quire_error *err);
 void segw_store_put(void *w, const void *p, size_t n);
-/* Once the whole store is written and before the first term: ends the
- * store, and the positions (the largest section after the store) go
- * straight into the file after it instead of into a temporary file that
- * segw_finish would copy. */
+/* Once the whole store is written: ends it and writes STOREIDX, NORMS
+ * (those of segw_set_norms) and IDS right after it, so that segw_finish
+ * has less left to write (the merge calls it from its store thread;
+ * segw_finish then ignores its own storeidx and ids arguments).  The
+ * file then has its sections in the order STORE STOREIDX NORMS IDS POS
+ * META DICT DICTIDX DOCS SKIP. */
+int segw_store_extras(seg_writer *w, const uint8_t *storeidx, size_t storeidx_len,
+                      const uint32_t *ids_sorted, const uint64_t *id_off,
+                      const char *ids, quire_error *err);
+/* Once the whole store (and its extras, if any) is written and before the
+ * first term: ends the store, and the positions (the largest section
+ * after the store) go straight into the file after it instead of into a
+ * temporary file that segw_finish would copy. */
 int segw_pos_direct(seg_writer *w, quire_error *err);
+/* Where POS starts when the store is store_len bytes with storeidx_len
+ * bytes of index, followed by segw_store_extras for ndocs documents
+ * whose ids take ids_len bytes. */
+uint64_t segw_pos_offset(uint64_t store_len, uint64_t storeidx_len, uint32_t ndocs,
+                         uint64_t ids_len);
+/* The same as segw_pos_direct before the store is complete, when its size
+ * is known in advance: positions go to the file at `off` (from
+ * segw_pos_offset), with positional writes, while another thread writes
+ * the store and its extras.  segw_finish fails if they ended elsewhere. */
+int segw_pos_at(seg_writer *w, uint64_t off, quire_error *err);
 int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
                 size_t storeidx_len, const uint32_t *ids_sorted,
                 const uint64_t *id_off, const char *ids, quire_error *err);

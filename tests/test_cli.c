@@ -667,6 +667,31 @@ static void test_optimize_threads_identical(void **state)
     assert_int_equal(count(d2, "whale"), count(d, "whale"));
 }
 
+/* The same without deletions: then the store's size is known before it is
+ * written, and the first half's positions go straight to their place in
+ * the file while a third thread writes the store before them. */
+static void test_optimize_threads_identical_nodel(void **state)
+{
+    (void)state;
+    char d[128], d1[128], d2[128], out[4096];
+    snprintf(d, sizeof d, "%s/optnd", tmp);
+    snprintf(d1, sizeof d1, "%s/optnd1", tmp);
+    snprintf(d2, sizeof d2, "%s/optnd2", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 2 --mem 64K %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, d, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "(+0 deleted)"));
+    assert_null(strstr(out, "\nsegments          1\n"));
+    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", d, d1, d, d2), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
+                         " && ls *.qseg | wc -l", d1, d2), 0);
+    assert_string_equal(out, "1\n");
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(count(d2, "whale"), count(d, "whale"));
+}
+
 /* Number of terms `quire stats` reports for index dir. */
 static unsigned long stats_terms(const char *dir, const char *want_cg)
 {
@@ -744,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_small_budget_segments),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_threads_identical),
+        cmocka_unit_test(test_optimize_threads_identical_nodel),
         cmocka_unit_test(test_commongrams),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
