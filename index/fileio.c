@@ -205,6 +205,16 @@ void map_drop(const void *p, size_t n)
     if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
+void file_drop(int fd, uint64_t off, uint64_t len)
+{
+    posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
+
+void file_writeback(int fd, uint64_t off, uint64_t len)
+{
+    if (len) sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 void unmap_file(mapped_file *m)
 {
     if (m->data) munmap((void *)m->data, m->len);

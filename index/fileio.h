@@ -77,6 +77,14 @@ void unmap_file(mapped_file *m);
  * minor faults when read again. */
 void map_drop(const void *p, size_t n);
 
+/* Drops the whole pages of [off, off + len) of the file open as fd from
+ * the page cache, if they are clean and mapped nowhere. */
+void file_drop(int fd, uint64_t off, uint64_t len);
+
+/* Starts writing back the dirty pages of [off, off + len) of fd without
+ * waiting for them: the fsync that must follow has less left to do. */
+void file_writeback(int fd, uint64_t off, uint64_t len);
+
 /* Joins dir and name into a freshly allocated path (NULL on no memory). */
 char *path_join(const char *dir, const char *name);
 

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "index/merge.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,18 @@
  * segment's docs and pos sections keep up to RELEASE_STEP read but not yet
  * dropped: with 16 MiB steps the 11 segments of a two-thread build of
  * corpus/cache/big.jsonl held 290 MB of them at once. */
-static void release(const idx_segment *s, int sec, uint64_t upto, uint64_t *done)
+static void release(const idx_segment *s, int fd, int sec, uint64_t upto, uint64_t *done)
 {
     if (upto > s->sec_len[sec]) upto = s->sec_len[sec];
     if (upto < *done + RELEASE_STEP) return;
     map_drop(s->sec[sec] + *done, upto - *done);
+    /* The input files are removed once the merge is published, so their
+     * pages in the page cache are of no more use once read: freed now,
+     * the kernel hands them back for the merged file's pages (taking
+     * fresh memory cost more on the benchmark machine) and the removal
+     * has less to drop. */
+    if (fd >= 0)
+        file_drop(fd, (uint64_t)(s->sec[sec] - s->m.data) + *done, upto - *done);
     *done = upto;
 }
 
@@ -76,7 +84,7 @@ static int ids_view_open(const idx_segment *s, ids_view *v, quire_error *err)
 /* Copies the store of segment s: blocks without deleted documents as they
  * are (no decompression, no compression: this was half of a merge's
  * instructions), the others record by record, leaving out the deleted. */
-static int copy_store(const idx_segment *s, const uint64_t *del, store_writer *sw,
+static int copy_store(const idx_segment *s, int fd, const uint64_t *del, store_writer *sw,
                       quire_error *err)
 {
     const uint8_t *ix = s->sec[SEC_STOREIDX];
@@ -102,7 +110,7 @@ static int copy_store(const idx_segment *s, const uint64_t *del, store_writer *s
         if (!any_dead) {
             rc = storew_copy_block(sw, s->sec[SEC_STORE] + off, clen, rlen, count, err);
             doc += count;
-            release(s, SEC_STORE, off + clen, &released);
+            release(s, fd, SEC_STORE, off + clen, &released);
             continue;
         }
         if (rlen > raw_cap) {
@@ -133,10 +141,10 @@ static int copy_store(const idx_segment *s, const uint64_t *del, store_writer *s
             storew_put(sw, rec, len);
             if ((rc = storew_end_doc(sw, err))) break;
         }
-        release(s, SEC_STORE, off + clen, &released);
+        release(s, fd, SEC_STORE, off + clen, &released);
     }
     free(raw);
-    release(s, SEC_STORE, s->sec_len[SEC_STORE] + RELEASE_STEP, &released);
+    release(s, fd, SEC_STORE, s->sec_len[SEC_STORE] + RELEASE_STEP, &released);
     if (!rc && doc != s->ndocs)
         rc = qerr(err, QUIRE_ECORRUPT, "%s: store holds %u of %u documents", s->name, doc, s->ndocs);
     return rc;
@@ -401,6 +409,7 @@ static int raw_pos_copy(raw_pos *r, seg_writer *w, uint32_t n)
  * the postings on corpus/cache/big.jsonl. */
 typedef struct merge_store {
     idx_segment *const *segs;
+    const int *fds;
     uint64_t *const *dels;
     uint32_t *const *map;
     size_t n;
@@ -422,7 +431,7 @@ static void *write_store(void *ctx)
     if (!rc) {
         m->sw_open = 1;
         for (size_t i = 0; i < m->n && !rc; i++)
-            rc = copy_store(m->segs[i], m->dels[i], &m->sw, &m->err);
+            rc = copy_store(m->segs[i], m->fds[i], m->dels[i], &m->sw, &m->err);
         if (!rc) rc = storew_finish(&m->sw, &m->err);
     }
     if (!rc)
@@ -468,6 +477,7 @@ static int cmp_terms(const dict_iter *a, const dict_iter *b)
  * pick list and the release marks are the part's own. */
 typedef struct merge_part {
     idx_segment *const *segs;
+    const int *fds;
     uint64_t *const *dels;
     uint32_t *const *map;
     const uint32_t *seg_base;
@@ -627,8 +637,8 @@ static void *merge_terms(void *arg)
         }
         for (size_t k = 0; k < np; k++) {
             size_t i = pick[k];
-            release(segs[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
-            release(segs[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
+            release(segs[i], pt->fds[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
+            release(segs[i], pt->fds[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
             int r = dict_iter_next(&its[i]);
             if (r < 0) {
                 rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
@@ -655,6 +665,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     /* per part (at most two): */
     dict_iter *its = calloc(2 * n + 1, sizeof *its);
     int *live_it = calloc(2 * n + 1, sizeof *live_it);
+    int *fds = malloc((n + 1) * sizeof *fds);   /* of the inputs, for file_drop */
     size_t *pick = calloc(2 * n + 1, sizeof *pick);
     uint64_t *rel = calloc(4 * n + 2, sizeof *rel);  /* docs, pos released up to */
     uint32_t *norms = malloc((total + 1) * sizeof *norms);
@@ -669,8 +680,10 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     pthread_t part_tid;
     int part_thread = 0;
     memset(&ms, 0, sizeof ms);
+    if (fds)
+        for (size_t i = 0; i < n; i++) fds[i] = -1;
     if (!map || !seg_base || !its || !live_it || !norms || !id_off || !pick || !rel ||
-        !path) {
+        !path || !fds) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto out;
     }
@@ -682,6 +695,13 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     }
     sprintf(prefix, "%s.tmp", path);
     sprintf(tail_prefix, "%s.tm2", path);
+
+    for (size_t i = 0; i < n; i++) {
+        /* without it the pages are only dropped when the file is removed */
+        char *p = path_join(dir, segs[i]->name);
+        if (p) fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+        free(p);
+    }
 
     /* new doc numbers: segments in order, live documents in order */
     uint32_t nd = 0;
@@ -714,6 +734,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     segw_set_norms(&w, norms, nd);
     if ((rc = segw_store_begin(&w, err))) goto out;
     ms.segs = segs;
+    ms.fds = fds;
     ms.dels = dels;
     ms.map = map;
     ms.n = n;
@@ -751,6 +772,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     for (size_t k = 0; k < nparts; k++) {
         merge_part *pt = &part[k];
         pt->segs = segs;
+        pt->fds = fds;
         pt->dels = dels;
         pt->map = map;
         pt->seg_base = seg_base;
@@ -823,6 +845,9 @@ out:
     free(seg_base);
     free(its);
     free(live_it);
+    for (size_t i = 0; fds && i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    free(fds);
     free(norms);
     free(id_off);
     free(pick);

@@ -546,6 +546,9 @@ int segw_store_extras(seg_writer *w, const uint8_t *storeidx, size_t storeidx_le
     put_ids(f, w->ndocs, ids_sorted, id_off, ids);
     f->extras = 1;
     out_flush(&f->o);
+    /* in a merge this thread has nothing else to do, and the fsync at the
+     * end is on the critical path */
+    if (!f->o.rc) file_writeback(f->o.fd, 0, f->o.off);
     if (f->o.rc) {
         *err = f->err;
         return f->o.rc;
@@ -628,6 +631,7 @@ static void *copy_docs_skip(void *arg)
     copy_section(j, &j->tab[0], SEC_DOCS, &j->w->docs, j->t ? &j->t->docs : NULL);
     copy_section(j, &j->tab[1], SEC_SKIP, &j->w->skip, j->t ? &j->t->skip : NULL);
     out_flush(&j->o);
+    if (!j->o.rc) file_writeback(j->o.fd, j->tab[0].offset, j->o.off - j->tab[0].offset);
     return NULL;
 }
 
