@@ -643,6 +643,20 @@ static void test_optimize(void **state)
     assert_string_equal(out, "2\n");
 }
 
+/* Optimizes copies of index src into d1 with one thread and d2 with two,
+ * and checks that both made the same single segment, which verifies. */
+static void optimize_both_ways(const char *src, const char *d1, const char *d2)
+{
+    char out[4096];
+    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", src, d1, src, d2), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
+                         " && ls *.qseg | wc -l", d1, d2), 0);
+    assert_string_equal(out, "1\n");
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+}
+
 /* A merge split between two threads (terms halved, stored documents in a
  * third thread) writes the same file, byte for byte, as one thread: on an
  * index of many segments with replaced (deleted) documents. */
@@ -656,13 +670,7 @@ static void test_optimize_threads_identical(void **state)
     build_moby(d, 3, 48 << 10);
     assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
     assert_non_null(strstr(out, "(+58 deleted)"));
-    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", d, d1, d, d2), 0);
-    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
-    assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
-    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
-                         " && ls *.qseg | wc -l", d1, d2), 0);
-    assert_string_equal(out, "1\n");
-    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+    optimize_both_ways(d, d1, d2);
     assert_int_equal(count(d2, "replacement"), 58);
     assert_int_equal(count(d2, "whale"), count(d, "whale"));
 }
@@ -682,13 +690,7 @@ static void test_optimize_threads_identical_nodel(void **state)
     assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
     assert_non_null(strstr(out, "(+0 deleted)"));
     assert_null(strstr(out, "\nsegments          1\n"));
-    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", d, d1, d, d2), 0);
-    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
-    assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
-    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
-                         " && ls *.qseg | wc -l", d1, d2), 0);
-    assert_string_equal(out, "1\n");
-    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+    optimize_both_ways(d, d1, d2);
     assert_int_equal(count(d2, "whale"), count(d, "whale"));
 }
 
