@@ -15,7 +15,9 @@ $q stats build/demo-index | sed -n '1,8p'
 for query in '"does not conceed"' 'wikileaks AND "trump jr"' '(whale OR leviathan) -ship' \
              '"sperm whale"' 'Ahab (harpoon OR lance)'; do
   echo
-  echo "== quire search build/demo-index '$query'   ($($q search --count build/demo-index "$query") matches)"
+  n=$($q search --count build/demo-index "$query")
+  [ "$n" = 1 ] && what=match || what=matches
+  echo "== quire search build/demo-index '$query'   ($n $what)"
   $q search -k 3 build/demo-index "$query"
 done
 echo
