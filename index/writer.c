@@ -531,9 +531,14 @@ static int mark_committed_deleted(cseg *s, uint32_t doc)
     return 0;
 }
 
+static uint32_t id_hash(const quire_doc_input *d)
+{
+    return (uint32_t)XXH3_64bits(d->id, d->id_len) | 1;
+}
+
 /* Decides, in insertion order, whether document `seq` replaces an earlier
- * one; records the earlier one as dead. */
-static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq,
+ * one; records the earlier one as dead.  `hash` is id_hash(d). */
+static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint32_t hash,
                   int *replaced, quire_error *err)
 {
     *replaced = 0;
@@ -541,7 +546,6 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq,
     if (d->id_len > UINT32_MAX) return qerr(err, QUIRE_EARG, "id too long");
     if ((w->nids + 1) * 2 > w->ids_mask && ids_grow(w))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
-    uint32_t hash = (uint32_t)XXH3_64bits(d->id, d->id_len) | 1;
     size_t h = hash & w->ids_mask;
     while (w->ids[h].hash) {
         id_ent *e = &w->ids[h];
@@ -587,10 +591,13 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
     if (w->broken) return qerr(err, QUIRE_EARG, "writer failed earlier; reopen it");
     int rc, rep = 0;
     uint64_t seq = w->nseq;
-    if ((rc = dedupe(w, d, seq, &rep, err))) {
-        w->broken = 1;
-        return rc;
-    }
+    /* The id's slot is a cache miss (a random place in a table of several
+     * bytes per document ever added); it is fetched now and probed after
+     * the document is added, which for one lane is the whole inversion
+     * later.  Probed first, it was 2.7% of a one-thread build.  Whether
+     * the document replaces another does not depend on the order. */
+    uint32_t hash = d->id_len ? id_hash(d) : 0;
+    if (hash && w->ids) __builtin_prefetch(&w->ids[hash & w->ids_mask]);
     if (w->nlanes == 1) {
         rc = lane_add(&w->lanes[0], d, seq, err);
     } else {
@@ -604,6 +611,7 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
             }
         }
     }
+    if (!rc) rc = dedupe(w, d, seq, hash, &rep, err);
     if (rc) {
         w->broken = 1;
         return rc;
