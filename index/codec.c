@@ -190,9 +190,124 @@ void codec_unpack_n(const uint8_t *in, uint32_t n, uint32_t b, uint32_t *out)
     }
 }
 
+/* Full blocks, nearly all of what a merge or a flush encodes, get a path
+ * of their own: with n a run-time value GCC 12 at -O2 vectorized none of
+ * the generic path's loops (its cheap cost model skips loops that need a
+ * remainder), so the exception counts there took a shift, a compare and
+ * an add per value and per candidate width: 58% of the encoder's samples
+ * in a one-thread merge.  Here the OR, the counts and the low bits run on
+ * explicit 8-lane vectors (two SSE2 registers each in the default clone,
+ * one AVX2 register in the avx2 one), and the exceptions are found from a
+ * bit mask instead of a pass over all 128 values.  Every choice is the
+ * generic path's, so the bytes are the same (tests compare the two). */
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+
+/* a macro: a function returning a 32-byte vector has an ABI of its own
+ * without AVX, which compilers warn about even when it is inlined */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(u32x8))
+
+/* Bit i % 64 of m[i / 64] set when in[i] >> b is not 0 (b < 32). */
+static inline __attribute__((always_inline)) void exc_mask128(const uint32_t *in, uint32_t b,
+                                                              uint64_t m[2])
+{
+    m[0] = m[1] = 0;
+#ifdef __SSE2__
+    const __m128i zero = _mm_setzero_si128(), cnt = _mm_cvtsi32_si128((int)b);
+    for (int k = 0; k < CODEC_BLOCK / 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + 4 * k));
+        __m128i fits = _mm_cmpeq_epi32(_mm_srl_epi32(v, cnt), zero);
+        uint64_t bits = (uint64_t)(~_mm_movemask_ps(_mm_castsi128_ps(fits)) & 15);
+        m[k >> 4] |= bits << (4 * (k & 15));
+    }
+#else
+    for (int i = 0; i < CODEC_BLOCK; i++)
+        m[i >> 6] |= (uint64_t)((in[i] >> b) != 0) << (i & 63);
+#endif
+}
+
+static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_t *in,
+                                                                   uint8_t *out)
+{
+    u32x8 acc = {0};
+    for (int k = 0; k < CODEC_BLOCK / 8; k++) {
+        u32x8 v;
+        LOAD8(v, in + 8 * k);
+        acc |= v;
+    }
+    uint32_t all = 0;
+    for (int l = 0; l < 8; l++) all |= acc[l];
+    uint32_t maxw = all ? 32 - (uint32_t)__builtin_clz(all) : 0;
+    if (maxw == 0) {
+        out[0] = 0;
+        return 1;
+    }
+    /* the generic path's search, see there */
+    uint32_t best_b = maxw;
+    size_t best = 1 + codec_packed_bytes(maxw);
+    for (uint32_t b = maxw; b-- > 0;) {
+        i32x8 neg = {0};   /* minus the count of values that fit, per lane */
+        for (int k = 0; k < CODEC_BLOCK / 8; k++) {
+            u32x8 v;
+            LOAD8(v, in + 8 * k);
+            neg += (i32x8)((v >> b) == 0);
+        }
+        uint32_t nexc = CODEC_BLOCK;
+        for (int l = 0; l < 8; l++) nexc += (uint32_t)neg[l];
+        size_t exc_cost = 3 + nexc + codec_packed_bytes_n(nexc, maxw - b);
+        if (exc_cost >= best) break;
+        size_t cost = exc_cost + codec_packed_bytes(b);
+        if (cost < best) {
+            best = cost;
+            best_b = b;
+        }
+    }
+    uint32_t b = best_b;
+    uint8_t *p = out;
+    if (b == maxw) {
+        *p++ = (uint8_t)b;
+        codec_pack128(in, b, p);
+        return 1 + codec_packed_bytes(b);
+    }
+    uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
+    uint8_t idx[CODEC_BLOCK];
+    const u32x8 mask = (u32x8){0} + (b == 0 ? 0 : (1u << b) - 1);   /* b < maxw <= 32 */
+    for (int k = 0; k < CODEC_BLOCK / 8; k++) {
+        u32x8 v;
+        LOAD8(v, in + 8 * k);
+        v &= mask;
+        memcpy(low + 8 * k, &v, sizeof v);
+    }
+    uint64_t m[2];
+    exc_mask128(in, b, m);
+    uint32_t nexc = 0;
+    for (int h = 0; h < 2; h++)
+        for (uint64_t bits = m[h]; bits; bits &= bits - 1) {
+            uint32_t i = 64 * (uint32_t)h + (uint32_t)__builtin_ctzll(bits);
+            idx[nexc] = (uint8_t)i;
+            high[nexc++] = in[i] >> b;
+        }
+    *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
+    *p++ = (uint8_t)(nexc - 1);
+    *p++ = (uint8_t)hb;
+    codec_pack128(low, b, p);
+    p += codec_packed_bytes(b);
+    memcpy(p, idx, nexc);
+    p += nexc;
+    codec_pack_n(high, nexc, hb, p);
+    p += codec_packed_bytes_n(nexc, hb);
+    return (size_t)(p - out);
+}
+
 __attribute__((target_clones("avx2", "default"))) size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
 {
-    /* the largest width from an OR (vectorized); all zeros take one byte */
+    if (n == CODEC_BLOCK) return pfor_encode128(in, out);
+    return codec_pfor_encode_generic(in, n, out);
+}
+
+size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)
+{
+    /* the largest width from an OR; all zeros take one byte */
     uint32_t all = 0;
     for (uint32_t i = 0; i < n; i++) all |= in[i];
     uint32_t maxw = all ? 32 - (uint32_t)__builtin_clz(all) : 0;
@@ -203,7 +318,7 @@ __attribute__((target_clones("avx2", "default"))) size_t codec_pfor_encode(const
     /* Try b = maxw - 1, maxw - 2, ... while some b can still win: any
      * b' <= b has at least the exceptions of b, so
      * 3 + nexc + bytes(nexc, maxw - b) bounds its cost from below.  The
-     * exceptions of one b are counted by a loop the compiler vectorizes;
+     * exceptions of one b are counted by one loop over the values;
      * usually one or two such loops decide (a width histogram was half
      * of this function's instructions).  The choice is the same as
      * trying every b: the largest b of the smallest size. */
@@ -230,7 +345,7 @@ __attribute__((target_clones("avx2", "default"))) size_t codec_pfor_encode(const
     uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */
-    for (uint32_t i = 0; i < n; i++) low[i] = in[i] & mask;   /* vectorized */
+    for (uint32_t i = 0; i < n; i++) low[i] = in[i] & mask;
     /* Exceptions are appended without a branch: they are few and scattered,
      * and a branch per value mispredicted (this loop was half of the
      * function's samples in a merge) */

@@ -69,6 +69,9 @@ void codec_unpack128_delta1(const uint8_t *in, uint32_t b, uint32_t base,
 /* Encodes in[0..n) into out (at least CODEC_PFOR_MAX_BYTES(n) bytes);
  * returns the bytes written. */
 size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out);
+/* The same for any n without the vectors of the 128-value path, which must
+ * produce the same bytes (exposed so tests compare the two). */
+size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out);
 /* Size in bytes of the encoded block of n values at in, checked against
  * `avail` and the header's limits; 0 when malformed or truncated. */
 size_t codec_pfor_size(const uint8_t *in, size_t avail, uint32_t n);
