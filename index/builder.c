@@ -949,6 +949,19 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
             __builtin_prefetch(b->pool + ahead->slice_head);
             __builtin_prefetch(b->arena + ahead->term_off);
         }
+        /* and the second and third slices, at random places too: the last
+         * 4 bytes of a full slice point to the next one (of one not full,
+         * they hold its level, which makes a harmless prefetch).  The jumps
+         * to them were a quarter of this function's samples. */
+        if (i + 4 < b->nterms) {
+            uint32_t s0 = b->cold[order[i + 4]].slice_head;
+            __builtin_prefetch(b->pool + ld32(b->pool + s0 + slice_size[0] - 4));
+        }
+        if (i + 2 < b->nterms) {
+            uint32_t s0 = b->cold[order[i + 2]].slice_head;
+            uint32_t s1 = ld32(b->pool + s0 + slice_size[0] - 4);
+            __builtin_prefetch(b->pool + ld32(b->pool + s1 + slice_size[1] - 4));
+        }
         const term_hot *t = &b->hot[order[i]];
         const term_cold *tc = &b->cold[order[i]];
         stream_rd rd;
