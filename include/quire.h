@@ -134,7 +134,10 @@ QUIRE_API int quire_writer_open(const char *dir, const quire_writer_options *opt
 
 /* Adds one document.  If a document with the same id already exists (earlier
  * in this session or in the committed index), the new one replaces it and
- * *replaced (when not NULL) is set to 1. */
+ * *replaced (when not NULL) is set to 1.  Ids must be shorter than 16 MiB,
+ * and one writer (from open to free) takes at most 2^32 - 1 documents: a
+ * document beyond either is refused with QUIRE_EARG, and the writer stays
+ * usable. */
 QUIRE_API int quire_writer_add(quire_writer *w, const quire_doc_input *doc,
                      int *replaced, quire_error *err);
 

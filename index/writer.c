@@ -109,8 +109,20 @@ typedef struct lane {
     pthread_cond_t cv;     /* pending changed / busy changed / quit */
 } lane;
 
-/* id -> sequence number of the live document with that id (this session) */
-typedef struct id_ent { uint64_t off, seq; uint32_t len, hash; } id_ent;
+/* id -> sequence number of the live document with that id (this session).
+ * 16 bytes, not 24: the table is one slot per two documents of the
+ * session, and on corpus/cache/big.jsonl (1.76 M documents) 24-byte
+ * slots made it 96 MB, counted in the memory budget and zeroed page by
+ * page as it doubled.  So a session takes at most 2^32 - 1 documents
+ * (Lucene's whole index takes 2^31) and ids are shorter than 16 MiB;
+ * quire_writer_add refuses a document beyond either, before adding it. */
+typedef struct id_ent {
+    uint32_t hash;   /* id_hash (odd); 0: an empty slot */
+    uint32_t seq;
+    uint64_t at;     /* offset in id_bytes << ID_LEN_BITS | id length */
+} id_ent;
+#define ID_LEN_BITS 24
+#define ID_LEN_MAX ((1u << ID_LEN_BITS) - 1)
 
 struct quire_writer {
     char *dir;
@@ -543,18 +555,17 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
 {
     *replaced = 0;
     if (d->id_len == 0) return QUIRE_OK;
-    if (d->id_len > UINT32_MAX) return qerr(err, QUIRE_EARG, "id too long");
     if ((w->nids + 1) * 2 > w->ids_mask && ids_grow(w))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     size_t h = hash & w->ids_mask;
     while (w->ids[h].hash) {
         id_ent *e = &w->ids[h];
-        if (e->hash == hash && e->len == d->id_len &&
-            memcmp(w->id_bytes + e->off, d->id, d->id_len) == 0) {
+        if (e->hash == hash && (e->at & ID_LEN_MAX) == d->id_len &&
+            memcmp(w->id_bytes + (e->at >> ID_LEN_BITS), d->id, d->id_len) == 0) {
             if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
                 return qerr(err, QUIRE_ENOMEM, "out of memory");
             w->dead[w->ndead++] = e->seq;
-            e->seq = seq;
+            e->seq = (uint32_t)seq;
             *replaced = 1;
             return QUIRE_OK;
         }
@@ -574,8 +585,8 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
     if (grow((void **)&w->id_bytes, &w->id_cap, w->id_len + d->id_len, 1))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     memcpy(w->id_bytes + w->id_len, d->id, d->id_len);
-    w->ids[h] = (id_ent){.off = w->id_len, .seq = seq, .len = (uint32_t)d->id_len,
-                         .hash = hash};
+    w->ids[h] = (id_ent){.hash = hash, .seq = (uint32_t)seq,
+                         .at = (uint64_t)w->id_len << ID_LEN_BITS | d->id_len};
     w->id_len += d->id_len;
     w->nids++;
     id_mem_publish(w);
@@ -589,6 +600,16 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
 {
     if (!w || !d) return qerr(err, QUIRE_EARG, "writer and document are required");
     if (w->broken) return qerr(err, QUIRE_EARG, "writer failed earlier; reopen it");
+    if (d->id_len > ID_LEN_MAX)
+        return qerr(err, QUIRE_EARG, "id of %zu bytes: ids must be shorter than 16 MiB",
+                    d->id_len);
+    if (w->id_len + d->id_len >= (size_t)1 << (64 - ID_LEN_BITS))
+        return qerr(err, QUIRE_EARG, "the ids of one writer session exceed 1 TiB; commit, "
+                    "close and open a new writer");
+    if (w->nseq >= UINT32_MAX)
+        return qerr(err, QUIRE_EARG,
+                    "a writer session takes at most 2^32 - 1 documents; commit, close "
+                    "and open a new writer");
     int rc, rep = 0;
     uint64_t seq = w->nseq;
     /* The id's slot is a cache miss (a random place in a table of several

@@ -303,6 +303,45 @@ static void test_duplicate_ids(void **state)
     assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 0);
 }
 
+/* An id of 16 MiB is refused before anything is added; the writer goes on
+ * and still replaces documents by id. */
+static void test_id_limits(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/idlim", tmp);
+    quire_writer *w = NULL;
+    quire_error err;
+    assert_int_equal(quire_writer_open(dir, NULL, &w, &err), QUIRE_OK);
+    size_t big = (size_t)16 << 20;
+    char *id = malloc(big);
+    assert_non_null(id);
+    memset(id, 'i', big);
+    quire_doc_input d = {.id = id, .id_len = big, .body = "huge id", .body_len = 7};
+    assert_int_equal(quire_writer_add(w, &d, NULL, &err), QUIRE_EARG);
+    assert_non_null(strstr(err.message, "shorter than 16 MiB"));
+    d.id_len = big - 1;   /* the longest id taken */
+    d.body = "long id";
+    assert_int_equal(quire_writer_add(w, &d, NULL, &err), QUIRE_OK);
+    int rep = -1;
+    quire_doc_input a = {.id = "a", .id_len = 1, .body = "first", .body_len = 5};
+    assert_int_equal(quire_writer_add(w, &a, &rep, &err), QUIRE_OK);
+    assert_int_equal(rep, 0);
+    a.body = "second";
+    a.body_len = 6;
+    assert_int_equal(quire_writer_add(w, &a, &rep, &err), QUIRE_OK);
+    assert_int_equal(rep, 1);
+    assert_int_equal(quire_writer_add(w, &d, &rep, &err), QUIRE_OK);
+    assert_int_equal(rep, 1);
+    assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    quire_writer_free(w);
+    free(id);
+    assert_int_equal(count(dir, "huge"), 0);
+    assert_int_equal(count(dir, "long"), 1);
+    assert_int_equal(count(dir, "first"), 0);
+    assert_int_equal(count(dir, "second"), 1);
+}
+
 /* ---- queries ----------------------------------------------------------- */
 
 static void test_malformed_queries(void **state)
@@ -763,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_text_inputs_and_bad_bytes),
         cmocka_unit_test(test_big_document),
         cmocka_unit_test(test_duplicate_ids),
+        cmocka_unit_test(test_id_limits),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
