@@ -712,6 +712,13 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     /* the session's segments, in the order of their first document */
     size_t nnew = 0;
     for (size_t i = 0; i < w->nlanes; i++) nnew += w->lanes[i].ndone;
+    /* nothing new and no committed document replaced: the published
+     * generation stays (no MANIFEST written and synced for nothing, as
+     * quire_writer_optimize's commit of an unchanged index did); a new
+     * index is published even when empty */
+    int dirty = 0;
+    for (size_t i = 0; i < w->ncsegs; i++) dirty |= w->csegs[i].dirty;
+    if (nnew == 0 && !dirty && w->ndead == 0 && w->m.generation > 0) return QUIRE_OK;
     nseg **order = calloc(nnew + 1, sizeof *order);
     uint64_t **bits = calloc(nnew + 1, sizeof *bits);
     manifest next = w->m;

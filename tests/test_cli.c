@@ -304,7 +304,8 @@ static void test_duplicate_ids(void **state)
 }
 
 /* An id of 16 MiB is refused before anything is added; the writer goes on
- * and still replaces documents by id. */
+ * and still replaces documents by id.  A commit with nothing new publishes
+ * no generation. */
 static void test_id_limits(void **state)
 {
     (void)state;
@@ -334,8 +335,20 @@ static void test_id_limits(void **state)
     assert_int_equal(quire_writer_add(w, &d, &rep, &err), QUIRE_OK);
     assert_int_equal(rep, 1);
     assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    char out[4096];
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, "generation        1\n"));
+    /* nothing changed: a commit (and an optimize of one segment without
+     * deletions) publishes no new generation */
+    assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
     quire_writer_free(w);
     free(id);
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, dir), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, "generation        2\n"));   /* merged away the deletions */
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, dir), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, "generation        2\n"));
     assert_int_equal(count(dir, "huge"), 0);
     assert_int_equal(count(dir, "long"), 1);
     assert_int_equal(count(dir, "first"), 0);
