@@ -7,6 +7,8 @@ Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
   <engine>.time          /usr/bin/time -v of the build (wall time, peak RSS)
   <engine>.size          index_bytes= (all files under the index directory)
   quire.stats            Quire's bytes per section (peer_quire stats)
+  quire.scale            Quire's alternated one- and two-thread builds, a line
+                         each: threads= wall= rss_kb= and the peer's build output
   <engine>.tsv           result lines of `query` (protocol in peer_common.h)
 and writes OUT.csv (one figure per row), OUT.md (tables with the ratio
 Quire / peer for every figure, and the hit-count disagreements) and OUT.png
@@ -40,6 +42,57 @@ def kv_file(path):
                     k, _, v = line.strip().partition("=")
                     d[k] = v
     return d
+
+
+def scale_file(path):
+    """Quire's scaling builds: a dict per line (threads, wall, rss_kb, ...)."""
+    runs = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                d = {}
+                for tok in line.split():
+                    k, _, v = tok.partition("=")
+                    try:
+                        d[k] = float(v)
+                    except ValueError:
+                        pass
+                if "threads" in d and "build_seconds" in d:
+                    runs.append(d)
+    return runs
+
+
+def scale_lines(runs, raw):
+    """The markdown of Quire's scaling section (empty without runs)."""
+    one = [r for r in runs if r["threads"] == 1]
+    two = [r for r in runs if r["threads"] == 2]
+    if not one or not two:
+        return []
+    L = ["## Quire on two cores", "",
+         "Issue 4: a build with both cores at least 1.8× the one-thread rate, the merge "
+         "to one segment included (`QUIRE_BENCH_THREADS=1` pinned like the other engines, "
+         "`=2` unpinned, alternated so that each pair runs close in time). Times are the "
+         "peer's own (`build_seconds`: indexing, then merging into one segment).", "",
+         "| pair | one thread (s) | two threads (s) | ratio | one: index + merge (s) | "
+         "two: index + merge (s) |", "|---|---|---|---|---|---|"]
+    for i, (a, b) in enumerate(zip(one, two)):
+        L.append("| %d | %s | %s | %s | %s + %s | %s + %s |" % (
+            i + 1, fmt(a["build_seconds"]), fmt(b["build_seconds"]),
+            ratio(a["build_seconds"], b["build_seconds"]),
+            fmt(a.get("index_seconds")), fmt(a.get("optimize_seconds")),
+            fmt(b.get("index_seconds")), fmt(b.get("optimize_seconds"))))
+    m1 = pct([r["build_seconds"] for r in one], 50)
+    m2 = pct([r["build_seconds"] for r in two], 50)
+    rss1 = max(r.get("rss_kb", 0) for r in one) / 1024.0
+    rss2 = max(r.get("rss_kb", 0) for r in two) / 1024.0
+    L.append("")
+    L.append("Medians: one thread %s s (%s MB/s), two threads %s s (%s MB/s): **%s** the "
+             "one-thread rate (goal 1.8×). Peak RSS %s MiB with one thread, %s MiB with two "
+             "(goal 512 MB on `big`)." % (
+                 fmt(m1), fmt(raw / 1e6 / m1 if m1 else None), fmt(m2),
+                 fmt(raw / 1e6 / m2 if m2 else None), ratio(m1, m2), fmt(rss1), fmt(rss2)))
+    L.append("")
+    return L
 
 
 def time_file(path):
@@ -285,6 +338,8 @@ def main():
     words = sorted({w for (cls, q), _ in disagree for w in q.split()})
     forms = glued_forms(info.get("corpus_file", ""), words) if disagree else {}
 
+    scale = scale_file(os.path.join(rundir, "quire.scale"))
+
     # ---- CSV
     with open(out + ".csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -301,6 +356,11 @@ def main():
         for (cls, q), v in counts.items():
             for e, n in v.items():
                 w.writerow([name, e, "count", cls, q, n])
+        for r in scale:
+            for k in ("build_seconds", "index_seconds", "optimize_seconds", "rss_kb"):
+                if k in r:
+                    w.writerow([name, "quire", "scale", "threads=%d" % r["threads"], k,
+                                "%.6g" % r[k]])
 
     # ---- Markdown
     peers = [e for e in present if e != "quire"]
@@ -356,6 +416,7 @@ def main():
             "original documents, which none of the peers keep (FTS5 is contentless, "
             "Xapian and Lucene store only the id).")
     L.append("")
+    L.extend(scale_lines(scale, raw))
     L.append("## Query latency (µs, warm, in-process)")
     L.append("")
     L.append("`count` = exact number of hits; `top10` = 10 best by BM25. Median and p99 "
