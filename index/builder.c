@@ -307,22 +307,26 @@ void idx_builder_free(idx_builder *b)
 uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
 
 /* What the budget is compared with: the memory that grows with the
- * documents, as used, not as reserved.  The pool, the term state and the
- * arena double their capacity; counted by capacity, a 256 MiB budget
- * flushed once the pool passed half of it, and mapped pages are resident
- * only where written.  The hash table counts whole: its slots are touched
- * all over.  The CommonGrams pair cache (3 MiB, fixed) is left out: it
- * counted as much as a budget of a few MB, and any smaller budget (the
- * CLI accepts --mem 4K) flushed a segment per document, which made merges
- * of tens of thousands of segments. */
+ * segment's documents, as used, not as reserved.  The pool, the term state
+ * and the arena double their capacity; counted by capacity, a 256 MiB
+ * budget flushed once the pool passed half of it, and mapped pages are
+ * resident only where written.  The hash table counts as two slots per
+ * term (its load stays under a half): counted whole, a renewed builder,
+ * which keeps the table of its last segment, started over the lane's
+ * budget once the session's id map had taken its share, and wrote a
+ * segment per document (42,628 segments for 100 MB of
+ * corpus/cache/big.jsonl at --mem 16M); the table kept is no larger than
+ * the last segment's, which the budget allowed.  Left out: what a flush
+ * does not release, so that counting it could only make every document a
+ * segment of its own (with --mem 1M, 153,981 segments, until mapping them
+ * failed): the per-document scratch (occurrence and CommonGrams arrays,
+ * the store's block buffers, all sized by the largest document so far)
+ * and the CommonGrams pair cache (3 MiB, fixed). */
 size_t idx_builder_mem(const idx_builder *b)
 {
     return b->pool_len + b->arena_len +
-           (size_t)b->nterms * (sizeof(term_hot) + sizeof(term_cold)) +
-           ((size_t)b->table_mask + 1) * sizeof(term_slot) + (size_t)b->occ_cap * 8 +
-           (size_t)b->ndocs * (4 + 8) + b->ids_len +
-           ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok) +
-           storew_mem(&b->store);
+           (size_t)b->nterms * (sizeof(term_hot) + sizeof(term_cold) + 2 * sizeof(term_slot)) +
+           (size_t)b->ndocs * (4 + 8) + b->ids_len + b->store.idx_len;
 }
 
 /* ---- byte pool ---------------------------------------------------------- */

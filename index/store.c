@@ -141,11 +141,6 @@ int storew_finish(store_writer *s, quire_error *err)
     return flush_block(s, err);
 }
 
-size_t storew_mem(const store_writer *s)
-{
-    return s->raw_cap + s->zbuf_cap + s->idx_cap;
-}
-
 void storew_close(store_writer *s)
 {
     ZSTD_freeCCtx(s->zc);

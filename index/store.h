@@ -47,8 +47,6 @@ int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
                       uint32_t raw_len, uint32_t ndocs, quire_error *err);
 /* Compresses the last block; the section is then complete. */
 int storew_finish(store_writer *s, quire_error *err);
-/* Memory held, for budgets. */
-size_t storew_mem(const store_writer *s);
 void storew_close(store_writer *s);
 
 /* Doc numbers 0..n-1 ordered by their ids (bytewise, then by number):

@@ -355,6 +355,37 @@ static void test_id_limits(void **state)
     assert_int_equal(count(dir, "second"), 1);
 }
 
+/* A small budget still makes segments of many documents.  Long ids grow
+ * the session's id map until the builder keeps only a quarter of the
+ * budget, smaller than the hash table it kept from its earlier segments;
+ * with the table counted whole, every document then became a segment. */
+static void test_small_budget_not_per_document(void **state)
+{
+    (void)state;
+    char dir[128], out[4096];
+    snprintf(dir, sizeof dir, "%s/smallbudget", tmp);
+    quire_writer_options opt = {.mem_budget = (size_t)2 << 20};
+    quire_writer *w = NULL;
+    quire_error err;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &err), QUIRE_OK);
+    static char id[1100], body[2000];
+    for (int d = 0; d < 3000; d++) {
+        int n = snprintf(id, sizeof id, "%0900d-%d", 0, d);
+        int m = 0;
+        for (int k = 0; k < 40; k++) m += snprintf(body + m, sizeof body - (size_t)m, "w%dx%d ", d, k);
+        quire_doc_input in = {.id = id, .id_len = (size_t)n, .body = body, .body_len = (size_t)m};
+        assert_int_equal(quire_writer_add(w, &in, NULL, &err), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    quire_writer_free(w);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
+    const char *seg = strstr(out, "segments");
+    assert_non_null(seg);
+    long nseg = strtol(seg + 8, NULL, 10);
+    assert_true(nseg >= 2 && nseg <= 100);
+    assert_int_equal(count(dir, "w2999x39"), 1);
+}
+
 /* ---- queries ----------------------------------------------------------- */
 
 static void test_malformed_queries(void **state)
@@ -816,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_big_document),
         cmocka_unit_test(test_duplicate_ids),
         cmocka_unit_test(test_id_limits),
+        cmocka_unit_test(test_small_budget_not_per_document),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
