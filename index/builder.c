@@ -1,10 +1,11 @@
 /*
  * builder.c — inverts documents in memory and writes them as one segment.
  *
- * Tokens are queued in small batches so that their hash table slots can be
- * prefetched together; each is then looked up in an open-addressing table
- * whose slots hold the term's first 8 bytes (most terms are found without
- * touching anything else), and its occurrences in the current document are
+ * The tokenizer hands tokens over in batches (tok_run_batch), so that
+ * their hash table slots can be prefetched together; each is then looked
+ * up in an open-addressing table whose slots hold the term's first 16
+ * bytes (most terms are found without touching anything else), and its
+ * occurrences in the current document are
  * chained in per-document scratch arrays.  When the document ends, each distinct term
  * appends (doc gap, tf, position gaps) as varints to its own posting stream.
  * Streams live in one byte pool as chains of slices that double in size up
@@ -94,13 +95,17 @@ typedef struct term_slot {
 #define TAG_LEN_MAX ((1u << TAG_LEN_BITS) - 1)
 #define TAG_COMMON (1u << TAG_LEN_BITS)   /* the term is a common word */
 
-/* A token queued for interning. */
-#define TOKQ_SIZE 32
-#define TOKQ_STRIDE 256   /* > TOK_MAX_TERM_BYTES + 8: key loads stay inside */
+/* A token waiting to be interned, and a batch of them with their bytes
+ * (copied from the tokenizer's batch, which is reused). */
 typedef struct tokq_ent {
     uint64_t hash, key, key2;
-    uint32_t len, pos, id, common;
+    uint32_t len, pos, off, id, common;
 } tokq_ent;
+typedef struct tokq {
+    uint32_t n;
+    tokq_ent e[TOK_BATCH_MAX];
+    char bytes[sizeof ((tok_batch *)0)->bytes];
+} tokq;
 
 /* A term at the current or previous position, for CommonGrams pairing. */
 typedef struct cg_tok {
@@ -126,11 +131,10 @@ struct idx_builder {
     uint32_t *doc_terms, *doc_heads; uint32_t doc_nterms, doc_terms_cap;
     uint32_t cur_doc;
     uint32_t cur_len;
-    /* tokens waiting to be interned (see tokq_drain), their bytes in
-     * fixed slots of tokq_buf */
-    tokq_ent tokq[TOKQ_SIZE];
-    uint32_t tokq_n;
-    char tokq_buf[TOKQ_SIZE * TOKQ_STRIDE];
+    /* tokq[tokq_cur]: the batch whose table slots are being fetched
+     * while the next one is tokenized (on_batch) */
+    tokq tokq[2];
+    unsigned tokq_cur;
 
     /* CommonGrams: the terms at the current position (cg_pos) and at the
      * one before it (only if exactly cg_pos - 1), of the current field */
@@ -268,7 +272,7 @@ int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
     b->occ_n = b->doc_nterms = 0;
     b->cur_doc = NO_DOC;
     b->cur_len = 0;
-    b->tokq_n = 0;
+    b->tokq[0].n = b->tokq[1].n = 0;
     cg_reset(b);
     if (b->cg_cache)   /* keyed by term ids, which start again */
         for (uint32_t i = 0; i < CG_CACHE_SIZE; i++) b->cg_cache[i].a = NO_DOC;
@@ -683,76 +687,74 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t common, uint32_t pos)
     return 0;
 }
 
-/* Interns and records the queued tokens in order.  Their table slots were
- * prefetched as they were queued, and the first loop prefetches each
- * term's state for the second: the lookups of a batch wait for memory
- * together instead of one after another.  (Looked up one at a time, the
- * slot and term-state misses were 30% of a build's time on
- * corpus/cache/all.jsonl.) */
-static int tokq_drain(idx_builder *b)
+/* The first 8 bytes of a term of a batch, zero padded, without a
+ * variable-length copy: the batch has slack past every term. */
+static inline uint64_t key_masked(const char *s, uint32_t len)
 {
-    uint32_t n = b->tokq_n;
-    b->tokq_n = 0;
+    uint64_t k = ld64(s);
+    return len >= 8 ? k : k & ((1ull << (8 * len)) - 1);
+}
+
+/* Interns and records the tokens of a batch, in order.  Their table
+ * slots were prefetched when the batch arrived (on_batch), and the first
+ * loop prefetches each term's state for the second. */
+static int tokq_drain(idx_builder *b, tokq *q)
+{
+    const uint32_t n = q->n;
+    q->n = 0;
     for (uint32_t i = 0; i < n; i++) {
-        tokq_ent *q = &b->tokq[i];
-        const char *s = b->tokq_buf + (size_t)i * TOKQ_STRIDE;
-        if (term_find(b, s, q->len, q->hash, q->key, q->key2, &q->id, &q->common))
+        tokq_ent *e = &q->e[i];
+        if (term_find(b, q->bytes + e->off, e->len, e->hash, e->key, e->key2, &e->id,
+                      &e->common))
             return -1;
-        __builtin_prefetch(&b->hot[q->id], 1);
+        __builtin_prefetch(&b->hot[e->id], 1);
     }
     for (uint32_t i = 0; i < n; i++) {
-        const tokq_ent *q = &b->tokq[i];
-        if (add_occ(b, q->id, q->pos)) return -1;
-        if (b->cg && (q->common | b->cg_all) && cg_token(b, q->id, q->common, q->pos))
+        const tokq_ent *e = &q->e[i];
+        if (add_occ(b, e->id, e->pos)) return -1;
+        if (b->cg && (e->common | b->cg_all) && cg_token(b, e->id, e->common, e->pos))
             return -1;
     }
     b->cur_len += n;        /* only real tokens count in the length */
     return 0;
 }
 
-/* Queues a token: its bytes go to a slot of tokq_buf (the tokenizer's
- * buffer is valid only during the call), its key is built from loads of
- * the tokenizer's bytes that stay inside the term (loading it back from
- * the slot just written stalls on store forwarding), and its table slot
- * is prefetched. */
-static int on_token(void *ctx, const tok_token *tk)
+/* Takes a batch from the tokenizer: hashes its tokens and prefetches
+ * their table slots, then interns the batch before it, whose slots were
+ * fetched while this one was tokenized.  (Interned as it arrived, a batch
+ * waited for its slots with nothing else to do, and the build was no
+ * faster than with one call a token, where the tokenizer's work between
+ * two tokens hid the misses.)  The last batch of a field is interned by
+ * tokq_finish. */
+static int on_batch(void *ctx, const tok_batch *bt)
 {
     idx_builder *b = ctx;
-    uint32_t i = b->tokq_n;
-    char *s = b->tokq_buf + (size_t)i * TOKQ_STRIDE;
-    const char *src = tk->term;
-    uint32_t len = tk->len <= TOK_MAX_TERM_BYTES ? tk->len : TOK_MAX_TERM_BYTES;
-    uint64_t key, key2 = 0, hash;
-    if (len >= 8) {
-        key = ld64(src);
-        if (len > 16)
-            key2 = ld64(src + 8);
-        else if (len > 8)   /* the last 8 bytes, shifted past those in key */
-            key2 = ld64(src + len - 8) >> (8 * (16 - len));
-        memcpy(s, src, len);
-        hash = len == 8 ? term_hash(s, len, key) : term_hash(src, len, key);
-    } else {
-        if (len >= 4) {
-            /* two overlapping loads; the shared bytes agree */
-            key = ld32(src) | (uint64_t)ld32(src + len - 4) << (8 * (len - 4));
-        } else if (len > 0) {
-            key = (uint64_t)(uint8_t)src[0] | (uint64_t)(uint8_t)src[len / 2] << (8 * (len / 2)) |
-                  (uint64_t)(uint8_t)src[len - 1] << (8 * (len - 1));
-        } else {
-            key = 0;
-        }
-        st64(s, key);
-        hash = term_hash(s, len, key);
+    tokq *q = &b->tokq[b->tokq_cur ^ 1];
+    const uint32_t n = bt->n;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *s = bt->bytes + bt->off[i];
+        const uint32_t len = bt->len[i];
+        tokq_ent *e = &q->e[i];
+        const uint64_t key = key_masked(s, len);
+        e->key = key;
+        e->key2 = len <= 8 ? 0 : len >= 16 ? ld64(s + 8) : key_masked(s + 8, len - 8);
+        e->hash = term_hash(s, len, key);
+        e->len = len;
+        e->pos = bt->pos[i];
+        e->off = bt->off[i];
+        __builtin_prefetch(&b->table[e->hash & b->table_mask]);
     }
-    tokq_ent *q = &b->tokq[i];
-    q->key = key;
-    q->key2 = key2;
-    q->hash = hash;
-    q->len = len;
-    q->pos = tk->pos;
-    __builtin_prefetch(&b->table[hash & b->table_mask]);
-    if (++b->tokq_n == TOKQ_SIZE) return tokq_drain(b);
-    return 0;
+    memcpy(q->bytes, bt->bytes, bt->used);
+    q->n = n;
+    int rc = tokq_drain(b, &b->tokq[b->tokq_cur]);
+    b->tokq_cur ^= 1;
+    return rc;
+}
+
+/* Interns the batch left waiting at the end of a field. */
+static int tokq_finish(idx_builder *b)
+{
+    return tokq_drain(b, &b->tokq[b->tokq_cur]);
 }
 
 /* ---- store ---------------------------------------------------------------- */
@@ -807,14 +809,14 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
     b->cur_len = 0;
     uint32_t next = 0;
     cg_reset(b);
-    int rc = tok_run(b->tok, d->title ? d->title : "", d->title_len, 0,
-                     on_token, b, &next);
-    if (rc == 0) rc = tokq_drain(b);
+    int rc = tok_run_batch(b->tok, d->title ? d->title : "", d->title_len, 0,
+                           on_batch, b, &next);
+    if (rc == 0) rc = tokq_finish(b);
     cg_reset(b);
     if (rc == 0)
-        rc = tok_run(b->tok, d->body ? d->body : "", d->body_len,
-                     idx_body_first_pos(next), on_token, b, &next);
-    if (rc == 0) rc = tokq_drain(b);
+        rc = tok_run_batch(b->tok, d->body ? d->body : "", d->body_len,
+                           idx_body_first_pos(next), on_batch, b, &next);
+    if (rc == 0) rc = tokq_finish(b);
     if (rc != 0) {
         b->failed = 1;
         return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");

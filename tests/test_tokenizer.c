@@ -298,6 +298,104 @@ static void test_api(void **state)
     tok_free(NULL);
 }
 
+/* tok_run_batch: the same stream in batches.  collect_batch writes it
+ * as collect does without spans, and checks each batch's layout. */
+typedef struct {
+    sink s;
+    int calls, stop_at_call;
+    uint32_t sizes[64];
+} batch_sink;
+
+static int collect_batch(void *ctx, const tok_batch *b)
+{
+    batch_sink *bs = ctx;
+    assert_true(b->n >= 1 && b->n <= TOK_BATCH_MAX);
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        /* one after another, as documented */
+        assert_int_equal(b->off[i], at);
+        at += b->len[i];
+        tok_token tk = {.term = b->bytes + b->off[i], .len = b->len[i], .pos = b->pos[i]};
+        collect(&bs->s, &tk);
+    }
+    assert_int_equal(b->used, at);
+    if (bs->calls < 64) bs->sizes[bs->calls] = b->n;
+    return ++bs->calls == bs->stop_at_call ? 9 : 0;
+}
+
+static const char *run_batch(uint32_t flags, int mode, const char *text, uint32_t first,
+                             uint32_t *next, batch_sink *bs)
+{
+    memset(bs, 0, sizeof *bs);
+    tok_tokenizer *t;
+    assert_int_equal(tok_new(flags, mode, &t), 0);
+    assert_int_equal(tok_run_batch(t, text, strlen(text), first, collect_batch, bs, next), 0);
+    /* the tokenizer is reusable with the per-term API afterwards */
+    sink s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(tok_run(t, "x y", 3, 0, collect, &s, NULL), 0);
+    assert_int_equal(s.seen, 2);
+    tok_free(t);
+    bs->s.out[bs->s.len] = 0;
+    return bs->s.out;
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    batch_sink bs;
+    uint32_t next = 0;
+    /* the scanner's tight loop, compounds (the general path), CJK */
+    assert_string_equal(run_batch(DEF, TOK_MODE_INDEX,
+                                  "Hello World, state-of-the-art \xe4\xb8\xad\xe5\x8d\x8e"
+                                  "\xe4\xba\xba Caf\xc3\xa9",
+                                  4, &next, &bs),
+                        "hello@4 world@5 stateoftheart@6 state@6 of@7 the@8 art@9 "
+                        "\xe4\xb8\xad\xe5\x8d\x8e@10 \xe5\x8d\x8e\xe4\xba\xba@11 cafe@12");
+    assert_int_equal(next, 13);
+    assert_int_equal(bs.calls, 1);
+    /* stop words removed, positions kept, next_pos counts them */
+    assert_string_equal(run_batch(TOK_STOPWORDS_EN, TOK_MODE_INDEX, "The cat and the hat",
+                                  0, &next, &bs),
+                        "cat@1 hat@4");
+    assert_int_equal(next, 5);
+    /* nothing: no call */
+    assert_string_equal(run_batch(DEF, TOK_MODE_INDEX, " ,. ", 0, &next, &bs), "");
+    assert_int_equal(bs.calls, 0);
+
+    /* Many terms: full batches, then the rest; long words (past the
+     * 16 bytes of the scanner's fixed copy) too.  Same as tok_run. */
+    static char text[6000];
+    size_t n = 0;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(text + n, i % 7 ? "w%d " : "Abcdefghijklmnopqrstuvw%d ", i);
+    const char *want = run(DEF, TOK_MODE_INDEX, text);
+    char *copy = strdup(want);
+    assert_string_equal(run_batch(DEF, TOK_MODE_INDEX, text, 0, &next, &bs), copy);
+    free(copy);
+    assert_int_equal(next, 300);
+    assert_int_equal(bs.calls, 5);
+    assert_int_equal(bs.sizes[0], TOK_BATCH_MAX);
+    assert_int_equal(bs.sizes[4], 300 - 4 * TOK_BATCH_MAX);
+    /* A batch is handed over when its bytes are full, before it has
+     * TOK_BATCH_MAX terms: 60 words of 40 digits. */
+    n = 0;
+    for (int i = 0; i < 60; i++) n += (size_t)sprintf(text + n, "%040d ", i);
+    run_batch(0, TOK_MODE_INDEX, text, 0, &next, &bs);
+    assert_int_equal(bs.s.seen, 60);
+    assert_true(bs.sizes[0] < TOK_BATCH_MAX);
+    assert_true(bs.sizes[0] * 40 > TOK_BATCH_FULL);
+
+    /* A non-zero return stops the run and is returned; nothing follows. */
+    tok_tokenizer *t;
+    assert_int_equal(tok_new(DEF, TOK_MODE_INDEX, &t), 0);
+    memset(&bs, 0, sizeof bs);
+    bs.stop_at_call = 2;
+    assert_int_equal(tok_run_batch(t, text, strlen(text), 0, collect_batch, &bs, &next), 9);
+    assert_int_equal(bs.calls, 2);
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_invalid_input),
         cmocka_unit_test(test_stem_stop),
         cmocka_unit_test(test_api),
+        cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,8 @@
  * bytes, words around the 64-byte window edges), under every flag
  * combination and both modes; the sample article; and, when present, the
  * first megabytes of the benchmark corpora (corpus/cache, not in git) line
- * by line.  Also checks that the classifiers agree byte for byte.
+ * by line.  Also checks that the classifiers agree byte for byte, and
+ * that tok_run_batch gives the terms and positions of tok_run.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +76,38 @@ static void run(tok_tokenizer *t, const char *text, size_t len, stream *st)
     assert_int_equal(put(st, tail, (size_t)k), 0);
 }
 
+/* The same without spans, which tok_run_batch does not give. */
+static int record_terms(void *ctx, const tok_token *t)
+{
+    stream *st = ctx;
+    char head[16];
+    int k = snprintf(head, sizeof head, "%u ", t->pos);
+    return put(st, head, (size_t)k) || put(st, t->term, t->len) || put(st, "\n", 1);
+}
+
+static int record_batch(void *ctx, const tok_batch *b)
+{
+    if (b->n == 0 || b->n > TOK_BATCH_MAX) return 5;
+    for (uint32_t i = 0; i < b->n; i++) {
+        tok_token tk = {.term = b->bytes + b->off[i], .len = b->len[i], .pos = b->pos[i]};
+        if (record_terms(ctx, &tk)) return 1;
+    }
+    return 0;
+}
+
+/* Runs text through t into st as terms and positions, with tok_run or
+ * tok_run_batch. */
+static void run_terms(tok_tokenizer *t, const char *text, size_t len, stream *st, int batch)
+{
+    st->n = 0;
+    uint32_t next = 0;
+    int rc = batch ? tok_run_batch(t, text, len, 3, record_batch, st, &next)
+                   : tok_run(t, text, len, 3, record_terms, st, &next);
+    char tail[32];
+    int k = snprintf(tail, sizeof tail, "rc %d next %u\n", rc, next);
+    assert_int_equal(put(st, tail, (size_t)k), 0);
+}
+
 static void show_diff(const char *text, size_t len, const stream *a, const stream *b)
 {
     size_t i = 0;
@@ -96,7 +129,7 @@ static void show_diff(const char *text, size_t len, const stream *a, const strea
 typedef struct {
     tok_tokenizer *fast[4], *ref;
     int nfast;
-    stream a, b;
+    stream a, b, c, d;
 } rig;
 
 static void rig_init(rig *g, uint32_t flags, int mode)
@@ -120,6 +153,8 @@ static void rig_free(rig *g)
     tok_free(g->ref);
     free(g->a.s);
     free(g->b.s);
+    free(g->c.s);
+    free(g->d.s);
 }
 
 static int rig_check(rig *g, const char *text, size_t len)
@@ -130,6 +165,17 @@ static int rig_check(rig *g, const char *text, size_t len)
         if (g->a.n != g->b.n || memcmp(g->a.s, g->b.s, g->a.n) != 0) {
             fprintf(stderr, "classifier variant %d differs\n", k);
             show_diff(text, len, &g->a, &g->b);
+            return 1;
+        }
+    }
+    /* tok_run_batch, through the scanner's own batch loop and through
+     * the general path, gives the terms of tok_run. */
+    run_terms(g->ref, text, len, &g->c, 0);
+    for (int k = -1; k < g->nfast; k++) {
+        run_terms(k < 0 ? g->ref : g->fast[k], text, len, &g->d, 1);
+        if (g->c.n != g->d.n || memcmp(g->c.s, g->d.s, g->c.n) != 0) {
+            fprintf(stderr, "tok_run_batch, variant %d, differs\n", k);
+            show_diff(text, len, &g->d, &g->c);
             return 1;
         }
     }

@@ -1090,7 +1090,48 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
                  * branch; whether there is a stop is as unpredictable as
                  * the text. */
                 uint64_t en = ends & ((~0ull << r) << 1) & ((sm & -sm) - 1);
-                if (en) {
+                if (en && t->batch) {
+                    /* The same words into tok_run_batch's batch, with no
+                     * call per word.  low has 16 bytes of slack past the
+                     * window, so one fixed-size copy takes a word of up
+                     * to 16 bytes. */
+                    uint64_t st = starts & (~0ull << r);
+                    const char *const low = (const char *)b.low;
+                    const unsigned last = 63u ^ (unsigned)__builtin_clzll(en);
+                    tok_batch *const bt = t->batch;
+                    uint32_t pos = t->pos, n = bt->n, used = bt->used;
+                    do {
+                        const uint64_t ws = (uint64_t)__builtin_ctzll(st) & 63;
+                        const uint64_t we = (uint64_t)__builtin_ctzll(en) & 63;
+                        const uint32_t wl = (uint32_t)(we - ws);
+                        char *const d = bt->bytes + used;
+                        memcpy(d, low + ws, 16);
+                        if (__builtin_expect(wl > 16, 0)) memcpy(d + 16, low + ws + 16, wl - 16);
+                        bt->off[n] = used;
+                        bt->len[n] = wl;
+                        bt->pos[n] = pos++;
+                        n++;
+                        used += wl;
+                        if (__builtin_expect(n == TOK_BATCH_MAX || used > TOK_BATCH_FULL, 0)) {
+                            bt->n = n;
+                            bt->used = used;
+                            int e = tok_batch_flush(t);
+                            n = used = 0;
+                            if (e) {
+                                *rc = e;
+                                t->pos = pos;
+                                t->stop = e;
+                                return len;
+                            }
+                        }
+                        st &= st - 1;
+                        en &= en - 1;
+                    } while (en);
+                    bt->n = n;
+                    bt->used = used;
+                    t->pos = pos;
+                    r = last + (unsigned)BIT(conn_end, last);
+                } else if (en) {
                     uint64_t st = starts & (~0ull << r);
                     const tok_emit_fn emit = t->emit;
                     void *const ctx = t->ctx;

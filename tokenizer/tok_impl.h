@@ -92,6 +92,12 @@ struct tok_tokenizer {
     tok_emit_fn emit;
     void *ctx;
     int stop;
+    /* tok_run_batch: the batch being filled (NULL in tok_run, where
+     * terms go to emit), its consumer, and emit is tok_batch_put */
+    tok_batch *batch;
+    tok_batch_fn batch_fn;
+    void *batch_ctx;
+    tok_batch *batch_mem; /* allocated at the first tok_run_batch */
 
     /* Folded text of the runs of the current chunk. */
     char *buf;
@@ -237,6 +243,25 @@ static inline int tok_emit_word(tok_tokenizer *t, const char *term, size_t n,
     if (rc) t->stop = rc;
     return rc;
 }
+/* tokenizer.c: hands the batch to its consumer and empties it. */
+int tok_batch_flush(tok_tokenizer *t);
+/* Adds a term to the batch of tok_run_batch, handing it over when full.
+ * The scanner's tight loop adds its words itself (tok_fast.c); every
+ * other term gets here through t->emit. */
+static inline int tok_batch_add(tok_tokenizer *t, tok_batch *b, const char *term,
+                                uint32_t len, uint32_t pos)
+{
+    uint32_t n = b->n, at = b->used;
+    memcpy(b->bytes + at, term, len);
+    b->off[n] = at;
+    b->len[n] = len;
+    b->pos[n] = pos;
+    b->n = n + 1;
+    b->used = at + len;
+    if (b->n == TOK_BATCH_MAX || b->used > TOK_BATCH_FULL) return tok_batch_flush(t);
+    return 0;
+}
+
 /* Turns the plain-word shortcuts (the fast scanner and the early emission
  * of a word before a separator) off, so every word takes the general path.
  * For tests: both settings must give the same stream. */

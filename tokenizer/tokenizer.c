@@ -820,6 +820,7 @@ fail:
 void tok_free(tok_tokenizer *t)
 {
     if (!t) return;
+    free(t->batch_mem);
     if (t->stemmer) sb_stemmer_delete(t->stemmer);
     free(t->buf);
     free(t->atoms);
@@ -839,6 +840,45 @@ int tok_set_simd(tok_tokenizer *t, int which)
     t->classify = f;
     t->scan = tok_scanner(f);
     return 0;
+}
+
+int tok_batch_flush(tok_tokenizer *t)
+{
+    tok_batch *b = t->batch;
+    int rc = b->n ? t->batch_fn(t->batch_ctx, b) : 0;
+    b->n = 0;
+    b->used = 0;
+    return rc;
+}
+
+/* t->emit of tok_run_batch, for the terms not of the scanner's tight
+ * loop.  Terms are never longer than TOK_MAX_TERM_BYTES (tok_emit cuts,
+ * and the shortcuts that bypass it emit shorter words); the bound is
+ * kept anyway, as the batch has room for no more. */
+static int batch_put(void *ctx, const tok_token *tk)
+{
+    tok_tokenizer *t = ctx;
+    uint32_t len = tk->len <= TOK_MAX_TERM_BYTES ? tk->len : TOK_MAX_TERM_BYTES;
+    return tok_batch_add(t, t->batch, tk->term, len, tk->pos);
+}
+
+int tok_run_batch(tok_tokenizer *t, const char *text, size_t len,
+                  uint32_t first_pos, tok_batch_fn fn, void *ctx,
+                  uint32_t *next_pos)
+{
+    if (!t->batch_mem && !(t->batch_mem = malloc(sizeof *t->batch_mem))) return -1;
+    t->batch = t->batch_mem;
+    t->batch->n = t->batch->used = 0;
+    t->batch_fn = fn;
+    t->batch_ctx = ctx;
+    int rc = tok_run(t, text, len, first_pos, batch_put, t, next_pos);
+    /* What is left after the last full batch; not after a stop, as
+     * tok_run would not emit past it either. */
+    if (rc == 0) rc = tok_batch_flush(t);
+    t->batch = NULL;
+    t->batch_fn = NULL;
+    t->batch_ctx = NULL;
+    return rc;
 }
 
 int tok_run(tok_tokenizer *t, const char *text, size_t len,

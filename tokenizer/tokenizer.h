@@ -72,4 +72,37 @@ int tok_run(tok_tokenizer *t, const char *text, size_t len,
             uint32_t first_pos, tok_emit_fn emit, void *ctx,
             uint32_t *next_pos);
 
+/* Batched output, for a consumer that handles terms many at a time (the
+ * index builder: it looks a batch's terms up together, so their cache
+ * misses overlap, and a batch costs one call instead of one a term).
+ * Terms are copied one after another into bytes[]; term i is
+ * bytes[off[i], off[i] + len[i]) at position pos[i], and at least
+ * TOK_BATCH_SLACK bytes from its start are readable (those past len[i]
+ * hold anything), so its first 16 bytes load without a length check.
+ * Spans are not given. */
+#define TOK_BATCH_MAX 64
+#define TOK_BATCH_SLACK 16
+/* A batch is handed over once it holds this many bytes: then a longest
+ * term and the slack still fit. */
+#define TOK_BATCH_FULL (TOK_BATCH_MAX * 16)
+typedef struct tok_batch {
+    uint32_t n;       /* terms */
+    uint32_t used;    /* bytes of bytes[] */
+    uint32_t off[TOK_BATCH_MAX], len[TOK_BATCH_MAX], pos[TOK_BATCH_MAX];
+    char bytes[TOK_BATCH_FULL + TOK_MAX_TERM_BYTES + TOK_BATCH_SLACK];
+} tok_batch;
+
+/* Called with each full batch and with the last one of a run (never with
+ * an empty one); the batch is valid only during the call.  Returns 0 to
+ * continue, non-zero to stop the run. */
+typedef int (*tok_batch_fn)(void *ctx, const tok_batch *b);
+
+/* tok_run with the terms handed over in batches: the same terms at the
+ * same positions, in the same order, and the same return values and
+ * *next_pos.  The batch is the tokenizer's own (allocated at the first
+ * call; -1 if that fails). */
+int tok_run_batch(tok_tokenizer *t, const char *text, size_t len,
+                  uint32_t first_pos, tok_batch_fn fn, void *ctx,
+                  uint32_t *next_pos);
+
 #endif
