@@ -830,12 +830,31 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
         term_hot *t = &b->hot[b->doc_terms[i]];
         uint32_t gap = t->last_doc == NO_DOC ? b->cur_doc : b->cur_doc - t->last_doc - 1;
         uint32_t n = t->occ_n;
-        int bad = stream_varint(b, t, gap) || stream_varint(b, t, n);
         uint32_t prev = 0, o = b->doc_heads[i];
-        for (uint32_t k = 0; k < n && !bad; k++) {
-            bad = stream_varint(b, t, b->occ_pos[o] - prev);
-            prev = b->occ_pos[o];
-            o = b->occ_next[o];
+        int bad = 0;
+        if (__builtin_expect(t->slice_end - t->write >= 5 * ((uint64_t)n + 2), 1)) {
+            /* The posting fits in the current slice (a varint of a u32
+             * takes at most 5 bytes): written through a local pointer.
+             * Through t->write, every byte stored (a uint8_t may alias
+             * anything) reloaded the write point and the pool. */
+            uint8_t *p = b->pool + t->write;
+            const uint32_t *const pos = b->occ_pos, *const next = b->occ_next;
+            p = varint_put(p, gap);
+            p = varint_put(p, n);
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t v = pos[o];
+                p = varint_put(p, v - prev);
+                prev = v;
+                o = next[o];
+            }
+            t->write = (uint32_t)(p - b->pool);
+        } else {
+            bad = stream_varint(b, t, gap) || stream_varint(b, t, n);
+            for (uint32_t k = 0; k < n && !bad; k++) {
+                bad = stream_varint(b, t, b->occ_pos[o] - prev);
+                prev = b->occ_pos[o];
+                o = b->occ_next[o];
+            }
         }
         if (bad) {
             b->failed = 1;
