@@ -18,7 +18,10 @@
  *    the index terms it lacks are wholes, each followed by another term at
  *    its position (unless stop words removed that part);
  *  - the plain-word shortcuts change nothing: with them off
- *    (tok_set_fast_paths) the index stream is identical.
+ *    (tok_set_fast_paths) the index stream is identical;
+ *  - tok_run_batch (the builder's interface) hands over the index stream's
+ *    terms and positions, in order, with the same next_pos, and every
+ *    term's first TOK_BATCH_SLACK bytes inside the batch.
  * Header-only so both programs compile it without a library.
  */
 #ifndef QUIRE_TOK_INVARIANTS_H
@@ -62,6 +65,23 @@ static int inv_collect(void *ctx, const tok_token *t)
     o->start = t->start;
     o->end = t->end;
     memcpy(o->term, t->term, t->len <= TOK_MAX_TERM_BYTES ? t->len : TOK_MAX_TERM_BYTES);
+    return 0;
+}
+
+typedef struct {
+    inv_list l;
+    int outside;   /* a term's slack bytes past the batch */
+} inv_blist;
+
+static int inv_batch(void *ctx, const tok_batch *b)
+{
+    inv_blist *bl = ctx;
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t need = b->len[i] > TOK_BATCH_SLACK ? b->len[i] : TOK_BATCH_SLACK;
+        if ((size_t)b->off[i] + need > sizeof b->bytes) bl->outside = 1;
+        tok_token t = {.term = b->bytes + b->off[i], .len = b->len[i], .pos = b->pos[i]};
+        if (inv_collect(&bl->l, &t)) return 1;
+    }
     return 0;
 }
 
@@ -154,6 +174,22 @@ static const char *inv_check(const unsigned char *data, size_t size)
         err = "query mode has terms index mode lacks";
         goto out;
     }
+    /* The batches against the stream (they carry no spans). */
+    inv_blist bt = {0};
+    uint32_t nbt = 0;
+    if (tok_run_batch(ti, text, len, first, inv_batch, &bt, &nbt) != 0) {
+        err = bt.l.oom ? NULL : "tok_run_batch failed";
+        free(bt.l.v);
+        goto out;
+    }
+    if (bt.outside) err = "a batch term's slack lies outside the batch";
+    else if (bt.l.n != ix.n || nbt != nix) err = "tok_run_batch differs from tok_run";
+    for (size_t i = 0; !err && i < ix.n; i++)
+        if (bt.l.v[i].len != ix.v[i].len || bt.l.v[i].pos != ix.v[i].pos ||
+            memcmp(bt.l.v[i].term, ix.v[i].term, ix.v[i].len) != 0)
+            err = "tok_run_batch differs from tok_run";
+    free(bt.l.v);
+    if (err) goto out;
     /* The shortcuts against the general path. */
     tok_set_fast_paths(ti, 0);
     if (tok_run(ti, text, len, first, inv_collect, &ref, &nref) != 0) {
