@@ -1013,6 +1013,16 @@ static size_t cjk_run(tok_tokenizer *t, size_t i, int *rc, int *open)
  * CPU has; tok_scanner checks, once per tokenizer.  (Inlining the
  * classifier too gave fewer instructions but no more speed.) */
 enum { SCAN_ANY, SCAN_AVX2, SCAN_AVX512 };
+
+/* The callback (or the batch's) said stop with e: the run ends there. */
+static inline size_t scan_stopped(tok_tokenizer *t, int *rc, int e, uint32_t pos)
+{
+    *rc = e;
+    t->pos = pos;
+    t->stop = e;
+    return t->len;
+}
+
 static inline __attribute__((always_inline)) size_t
 fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
 {
@@ -1117,12 +1127,7 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
                             bt->used = used;
                             int e = tok_batch_flush(t);
                             n = used = 0;
-                            if (e) {
-                                *rc = e;
-                                t->pos = pos;
-                                t->stop = e;
-                                return len;
-                            }
+                            if (e) return scan_stopped(t, rc, e, pos);
                         }
                         st &= st - 1;
                         en &= en - 1;
@@ -1157,12 +1162,7 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
                         tk.start = at + ws;
                         tk.end = at + we;
                         int e = emit(ctx, &tk);
-                        if (__builtin_expect(e != 0, 0)) {
-                            *rc = e;
-                            t->pos = pos;
-                            t->stop = e;
-                            return len;
-                        }
+                        if (__builtin_expect(e != 0, 0)) return scan_stopped(t, rc, e, pos);
                         st &= st - 1;
                         en &= en - 1;
                     } while (en);
