@@ -194,6 +194,34 @@ void segw_doc_block_(seg_writer *w)
     w->blk_n = 0;
 }
 
+void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
+                         const uint8_t *tfs, size_t tfs_len, uint32_t last_doc,
+                         uint64_t tf_sum, uint64_t pos_k, uint64_t pos_off,
+                         const uint8_t bounds[4])
+{
+    /* the entry skip_entry would write, down to its u32 truncations */
+    if (w->cur.df > IDX_BLOCK) {
+        uint8_t e[SEG_SKIP_ENTRY];
+        st32(e, last_doc);
+        st32(e + 4, (uint32_t)(w->docs.len - w->docs_start));
+        st32(e + 8, (uint32_t)pos_k);
+        st32(e + 12, (uint32_t)pos_off);
+        memcpy(e + 16, bounds, 4);
+        sec_write(&w->skip, e, sizeof e);
+    }
+    sec_write(&w->docs, gaps, gaps_len);
+    sec_write(&w->docs, tfs, tfs_len);
+    w->prev_doc = last_doc;
+    w->nposted += IDX_BLOCK;
+    w->tf_sum += tf_sum;
+}
+
+void segw_pos_blocks_copy(seg_writer *w, const uint8_t *p, size_t len, uint64_t nblocks)
+{
+    sec_write(&w->pos, p, len);
+    w->pos_count += nblocks * IDX_BLOCK;
+}
+
 uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
 {
     flush_pending(w);

@@ -89,6 +89,22 @@ static inline void segw_pos_gap(seg_writer *w, uint32_t gap)
 }
 int segw_term_end(seg_writer *w, quire_error *err);
 
+/* Blocks encoded elsewhere, for a merge that copies them (merge.c): only
+ * at a block boundary of the term's postings (blk_n == 0), resp. of its
+ * positions (pos_n == 0), and only bytes that are what segw_doc and
+ * segw_pos_gap would have encoded.  segw_doc_block_copy appends a full doc
+ * block, PFOR of its gaps then PFOR of its tf - 1, with what its skip
+ * entry needs and the bytes do not tell without decoding: its last doc,
+ * the sum of its tfs, its first position's index and the offset of the
+ * position block holding it (both relative to the term, as in the skip
+ * entry), and the entry's last 4 bytes (max tf, min length).
+ * segw_pos_blocks_copy appends nblocks full position blocks. */
+void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
+                         const uint8_t *tfs, size_t tfs_len, uint32_t last_doc,
+                         uint64_t tf_sum, uint64_t pos_k, uint64_t pos_off,
+                         const uint8_t bounds[4]);
+void segw_pos_blocks_copy(seg_writer *w, const uint8_t *p, size_t len, uint64_t nblocks);
+
 /* Splitting a segment's terms between two writers, to write them in two
  * threads: the second writer, set to record its terms before its first
  * one, takes the terms after all of the first writer's.  Once both have

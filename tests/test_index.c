@@ -21,6 +21,7 @@
 #include "index/dict.h"
 #include "index/fileio.h"
 #include "index/index.h"
+#include "index/merge.h"
 #include "index/segread.h"
 #include "index/segwrite.h"
 
@@ -729,6 +730,210 @@ static void test_builder_renew(void **state)
     idx_segment_close(s);
 }
 
+/* ---- merging: copied blocks against encoded ones ------------------------ */
+
+/* Document g of the merge tests, the same whichever segment holds it:
+ * "alpha" in every document and "beta" in every other, each once (lists
+ * whose blocks and positions line up again at a segment of 256), "delta"
+ * from document 556 on (first met past a base), and words w0..w19 a few
+ * times each (lists longer than 128 and 256 in several segments, with
+ * positions starting anywhere in a block). */
+static void merge_doc(uint32_t g, char *body, size_t cap, char *id, size_t idcap)
+{
+    size_t len = (size_t)snprintf(body, cap, "alpha%s%s", g % 2 == 0 ? " beta" : "",
+                                  g >= 556 && g % 4 == 0 ? " delta" : "");
+    uint32_t h = g * 2654435761u;
+    int n = 3 + (int)(h >> 28);
+    for (int k = 0; k < n; k++) {
+        h = h * 1103515245u + 12345u;
+        uint32_t w = (h >> 16) % 20, reps = 1 + (h >> 8) % 3;
+        for (uint32_t r = 0; r < reps; r++)
+            len += (size_t)snprintf(body + len, cap - len, " w%u", w);
+    }
+    snprintf(id, idcap, "m-%u", g);
+}
+
+/* Builds DIR/NAME from documents [from, to) but those for which dead(g). */
+static void merge_build(const char *name, uint32_t from, uint32_t to, int (*dead)(uint32_t))
+{
+    char path[256], body[512], id[32];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    idx_builder *b;
+    quire_error err;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, path, &b, &err), QUIRE_OK);
+    for (uint32_t g = from; g < to; g++) {
+        if (dead && dead(g)) continue;
+        merge_doc(g, body, sizeof body, id, sizeof id);
+        quire_doc_input in = {id, strlen(id), NULL, 0, body, strlen(body), NULL, 0};
+        uint32_t doc;
+        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
+    }
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+}
+
+static int dead_some(uint32_t g)
+{
+    /* in the second and fifth segments (see test_merge_copies) */
+    return ((g >= 256 && g < 556) || (g >= 1385 && g < 2385)) && g % 7 == 3;
+}
+
+static idx_segment *open_seg(const char *name)
+{
+    idx_segment *s;
+    quire_error err;
+    int rc = idx_segment_open(tmpdir, name, 1, &s, &err);
+    if (rc) fprintf(stderr, "%s\n", err.message);
+    assert_int_equal(rc, QUIRE_OK);
+    return s;
+}
+
+/* Every section but the store's and the ids' (the merge keeps input store
+ * blocks whole, the builder cuts its own) equal in a and b. */
+static void same_postings(idx_segment *a, idx_segment *b)
+{
+    static const int secs[] = {SEC_META, SEC_DICT, SEC_DICTIDX, SEC_DOCS, SEC_SKIP, SEC_POS,
+                               SEC_NORMS};
+    for (size_t i = 0; i < sizeof secs / sizeof *secs; i++) {
+        assert_int_equal(a->sec_len[secs[i]], b->sec_len[secs[i]]);
+        assert_memory_equal(a->sec[secs[i]], b->sec[secs[i]], a->sec_len[secs[i]]);
+    }
+}
+
+/* A merge writes what one builder given all the documents writes: with
+ * blocks copied where the merged lists line up with a segment's (its
+ * first block encoded again when its first gap moves, as for "beta" and
+ * "delta"), encoded again elsewhere, and with deletions.  One and two
+ * threads write the same file. */
+static void test_merge_copies(void **state)
+{
+    (void)state;
+    static const uint32_t cut[] = {0, 256, 556, 1256, 1385, 2385, 2445};
+    const size_t n = sizeof cut / sizeof *cut - 1;
+    idx_segment *segs[8];
+    uint64_t *dels[8] = {0}, *none[8] = {0};
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "mc%zu.qseg", i);
+        merge_build(name, cut[i], cut[i + 1], NULL);
+        segs[i] = open_seg(name);
+        if (i == 1 || i == 4) {
+            uint32_t nd = cut[i + 1] - cut[i];
+            dels[i] = calloc((nd + 63) / 64, sizeof **dels);
+            for (uint32_t d = 0; d < nd; d++)
+                if (dead_some(cut[i] + d)) dels[i][d >> 6] |= 1ull << (d & 63);
+        }
+    }
+    merge_build("mc_all.qseg", 0, cut[n], NULL);
+    merge_build("mc_live.qseg", 0, cut[n], dead_some);
+    idx_segment *all = open_seg("mc_all.qseg"), *live = open_seg("mc_live.qseg");
+    /* the lists the copies are about */
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(segs[0], "beta", 4, &t), 1);
+    assert_int_equal(t.df, 128);
+    assert_int_equal(idx_segment_lookup(segs[4], "w7", 2, &t), 1);
+    assert_true(t.df > 256);
+    quire_error err;
+    uint32_t nd;
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        char name[32];
+        snprintf(name, sizeof name, "mc_m%u.qseg", threads);
+        assert_int_equal(idx_merge(tmpdir, segs, none, n, name, QUIRE_TOK_DEFAULT, threads,
+                                   &nd, &err), QUIRE_OK);
+        assert_int_equal(nd, cut[n]);
+        idx_segment *m = open_seg(name);
+        same_postings(all, m);
+        idx_segment_close(m);
+        snprintf(name, sizeof name, "mc_d%u.qseg", threads);
+        assert_int_equal(idx_merge(tmpdir, segs, dels, n, name, QUIRE_TOK_DEFAULT, threads,
+                                   &nd, &err), QUIRE_OK);
+        assert_int_equal(nd, live->ndocs);
+        m = open_seg(name);
+        same_postings(live, m);
+        idx_segment_close(m);
+    }
+    char p1[256], p2[256];
+    size_t l1, l2;
+    const char *pairs[2][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p1, sizeof p1, "%s/%s", tmpdir, pairs[k][0]);
+        snprintf(p2, sizeof p2, "%s/%s", tmpdir, pairs[k][1]);
+        unsigned char *a = slurp(p1, &l1), *b = slurp(p2, &l2);
+        assert_int_equal(l1, l2);
+        assert_memory_equal(a, b, l1);
+        free(a);
+        free(b);
+    }
+    idx_segment_close(all);
+    idx_segment_close(live);
+    for (size_t i = 0; i < n; i++) {
+        idx_segment_close(segs[i]);
+        free(dels[i]);
+    }
+}
+
+/* Merges a copy of DIR/mx0.qseg with byte `at` xor-ed with `x`, opened
+ * without checksums as a segment of this session is, and DIR/mx1.qseg. */
+static int merge_damaged(const unsigned char *file, size_t len, size_t at, unsigned char x,
+                         idx_segment *second)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mxbad.qseg", tmpdir);
+    unsigned char *c = malloc(len);
+    memcpy(c, file, len);
+    c[at] ^= x;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(c, 1, len, f), len);
+    fclose(f);
+    free(c);
+    idx_segment *segs[2];
+    uint64_t *dels[2] = {0};
+    quire_error err;
+    assert_int_equal(idx_segment_open(tmpdir, "mxbad.qseg", 0, &segs[0], &err), QUIRE_OK);
+    segs[1] = second;
+    uint32_t nd;
+    int rc = idx_merge(tmpdir, segs, dels, 2, "mxout.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err);
+    idx_segment_close(segs[0]);
+    return rc;
+}
+
+/* Damaged blocks of a list the merge copies: a skip entry that disagrees
+ * with its block is refused, and no damage to the blocks themselves makes
+ * it read astray (under ASan) or fail other than with QUIRE_ECORRUPT. */
+static void test_merge_copy_damaged(void **state)
+{
+    (void)state;
+    merge_build("mx0.qseg", 0, 700, NULL);
+    merge_build("mx1.qseg", 700, 1000, NULL);
+    idx_segment *s0 = open_seg("mx0.qseg"), *s1 = open_seg("mx1.qseg");
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(s0, "w3", 2, &t), 1);
+    assert_true(t.df > 256);
+    size_t docs = (size_t)(s0->sec[SEC_DOCS] - s0->m.data) + t.docs_off;
+    size_t skip = (size_t)(s0->sec[SEC_SKIP] - s0->m.data) + t.skip_off;
+    size_t pos = (size_t)(s0->sec[SEC_POS] - s0->m.data) + t.pos_off;
+    char path[256];
+    snprintf(path, sizeof path, "%s/mx0.qseg", tmpdir);
+    size_t len;
+    unsigned char *file = slurp(path, &len);
+    assert_int_equal(merge_damaged(file, len, 0, 0, s1), QUIRE_OK);
+    /* the last doc, the offset, the first position, its block, max tf of
+     * the second block */
+    for (size_t f = 0; f < 18; f += f == 16 ? 2 : 4)
+        assert_int_equal(merge_damaged(file, len, skip + SEG_SKIP_ENTRY + f, 1, s1),
+                         QUIRE_ECORRUPT);
+    for (size_t at = 0; at < 300; at += 3) {
+        int rc = merge_damaged(file, len, docs + at, (unsigned char)(1u << (at % 8)), s1);
+        assert_true(rc == QUIRE_OK || rc == QUIRE_ECORRUPT);
+        rc = merge_damaged(file, len, pos + at, (unsigned char)(1u << (at % 8)), s1);
+        assert_true(rc == QUIRE_OK || rc == QUIRE_ECORRUPT);
+    }
+    free(file);
+    idx_segment_close(s0);
+    idx_segment_close(s1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,6 +949,8 @@ int main(void)
         cmocka_unit_test(test_singletons),
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
+        cmocka_unit_test(test_merge_copies),
+        cmocka_unit_test(test_merge_copy_damaged),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
