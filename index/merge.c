@@ -386,8 +386,11 @@ static inline int raw_pos_next(raw_pos *r, uint32_t *gap)
 }
 
 /* Copies the next n position gaps into the writer, a run at a time: 0, or
- * -1 when the stream ends early or is malformed. */
-static int raw_pos_copy(raw_pos *r, seg_writer *w, uint32_t n)
+ * -1 when the stream ends early or is malformed.  Forced inline: with a
+ * second caller (copy_blocks) GCC made it a call in the per-posting loop,
+ * 7% of a one-thread merge's samples. */
+static inline __attribute__((always_inline)) int raw_pos_copy(raw_pos *r, seg_writer *w,
+                                                              uint32_t n)
 {
     while (n > 0) {
         if (r->i == r->n && raw_pos_fill(r)) return -1;
