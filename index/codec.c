@@ -299,7 +299,14 @@ static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_
     return (size_t)(p - out);
 }
 
-__attribute__((target_clones("avx2", "default"))) size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
+size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
+{
+    if (codec_have_avx512()) return codec_pfor_encode_avx512(in, n, out);
+    return codec_pfor_encode_portable(in, n, out);
+}
+
+__attribute__((target_clones("avx2", "default"))) size_t
+codec_pfor_encode_portable(const uint32_t *in, uint32_t n, uint8_t *out)
 {
     if (n == CODEC_BLOCK) return pfor_encode128(in, out);
     return codec_pfor_encode_generic(in, n, out);

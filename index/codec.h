@@ -69,9 +69,15 @@ void codec_unpack128_delta1(const uint8_t *in, uint32_t b, uint32_t base,
 /* Encodes in[0..n) into out (at least CODEC_PFOR_MAX_BYTES(n) bytes);
  * returns the bytes written. */
 size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out);
-/* The same for any n without the vectors of the 128-value path, which must
- * produce the same bytes (exposed so tests compare the two). */
+/* The same without the vectors of the 128-value path, for any n; with
+ * AVX-512F (codec_avx512.c; 0 when not compiled in); and the portable
+ * choice between the first two, which codec_pfor_encode uses on CPUs
+ * without AVX-512.  All must produce the same bytes (exposed so tests
+ * compare them). */
 size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out);
+int codec_have_avx512(void);
+size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *out);
+size_t codec_pfor_encode_portable(const uint32_t *in, uint32_t n, uint8_t *out);
 /* Size in bytes of the encoded block of n values at in, checked against
  * `avail` and the header's limits; 0 when malformed or truncated. */
 size_t codec_pfor_size(const uint8_t *in, size_t avail, uint32_t n);

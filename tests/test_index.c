@@ -84,6 +84,14 @@ static void pfor_roundtrip(const uint32_t *in, uint32_t n)
     memset(enc, 0xee, sizeof enc);
     size_t len = codec_pfor_encode(in, n, enc);
     assert_true(len >= 1 && len <= CODEC_PFOR_MAX_BYTES(n));
+    /* both encoders write the same bytes */
+    uint8_t enc2[CODEC_PFOR_MAX_BYTES(128) + CODEC_OVERREAD];
+    assert_int_equal(codec_pfor_encode_portable(in, n, enc2), len);
+    assert_memory_equal(enc, enc2, len);
+    if (codec_have_avx512()) {
+        assert_int_equal(codec_pfor_encode_avx512(in, n, enc2), len);
+        assert_memory_equal(enc, enc2, len);
+    }
     assert_int_equal(codec_pfor_size(enc, len, n), len);
     assert_int_equal(codec_pfor_size(enc, len - 1, n), 0);
     /* never larger than plain packing with the largest width */
