@@ -61,6 +61,12 @@ PACK_FN(32)
 
 void codec_pack128(const uint32_t *in, uint32_t b, uint8_t *out)
 {
+    if (codec_have_avx512_pack()) codec_pack128_avx512(in, b, out);
+    else codec_pack128_scalar(in, b, out);
+}
+
+void codec_pack128_scalar(const uint32_t *in, uint32_t b, uint8_t *out)
+{
     switch (b) {
     PCASE(1) PCASE(2) PCASE(3) PCASE(4) PCASE(5) PCASE(6) PCASE(7) PCASE(8)
     PCASE(9) PCASE(10) PCASE(11) PCASE(12) PCASE(13) PCASE(14) PCASE(15)

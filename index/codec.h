@@ -25,6 +25,12 @@ static inline size_t codec_packed_bytes(uint32_t b) { return (size_t)b * 16; }
 
 /* Packs 128 values (each < 2^b) into out[16*b]. */
 void codec_pack128(const uint32_t *in, uint32_t b, uint8_t *out);
+/* The portable packer and the AVX-512 one (codec_avx512.c: F, BW, VL and
+ * VBMI2, which codec_have_avx512_pack asks the CPU for), which
+ * codec_pack128 picks between; the same bytes (exposed for tests). */
+void codec_pack128_scalar(const uint32_t *in, uint32_t b, uint8_t *out);
+void codec_pack128_avx512(const uint32_t *in, uint32_t b, uint8_t *out);
+int codec_have_avx512_pack(void);
 
 /* AVX2 versions of the two unpackers below (codec_avx2.c), for widths up to
  * 25; they return 0 when they do not handle the width.  codec_have_avx2
