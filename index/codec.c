@@ -260,22 +260,15 @@ static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_
         }
         uint32_t nexc = CODEC_BLOCK;
         for (int l = 0; l < 8; l++) nexc += (uint32_t)neg[l];
-        size_t exc_cost = 3 + nexc + codec_packed_bytes_n(nexc, maxw - b);
-        if (exc_cost >= best) break;
-        size_t cost = exc_cost + codec_packed_bytes(b);
-        if (cost < best) {
-            best = cost;
-            best_b = b;
-        }
+        if (!codec_pfor_step(CODEC_BLOCK, b, maxw, nexc, &best, &best_b)) break;
     }
     uint32_t b = best_b;
-    uint8_t *p = out;
     if (b == maxw) {
-        *p++ = (uint8_t)b;
-        codec_pack128(in, b, p);
+        out[0] = (uint8_t)b;
+        codec_pack128(in, b, out + 1);
         return 1 + codec_packed_bytes(b);
     }
-    uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
+    uint32_t low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const u32x8 mask = (u32x8){0} + (b == 0 ? 0 : (1u << b) - 1);   /* b < maxw <= 32 */
     for (int k = 0; k < CODEC_BLOCK / 8; k++) {
@@ -293,16 +286,7 @@ static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_
             idx[nexc] = (uint8_t)i;
             high[nexc++] = in[i] >> b;
         }
-    *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
-    *p++ = (uint8_t)(nexc - 1);
-    *p++ = (uint8_t)hb;
-    codec_pack128(low, b, p);
-    p += codec_packed_bytes(b);
-    memcpy(p, idx, nexc);
-    p += nexc;
-    codec_pack_n(high, nexc, hb, p);
-    p += codec_packed_bytes_n(nexc, hb);
-    return (size_t)(p - out);
+    return codec_pfor_put(out, CODEC_BLOCK, b, maxw, low, idx, high, nexc);
 }
 
 size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
@@ -340,22 +324,15 @@ size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)
     for (uint32_t b = maxw; b-- > 0;) {
         uint32_t nexc = 0;
         for (uint32_t i = 0; i < n; i++) nexc += (in[i] >> b) != 0;
-        size_t exc_cost = 3 + nexc + codec_packed_bytes_n(nexc, maxw - b);
-        if (exc_cost >= best) break;
-        size_t cost = exc_cost + codec_packed_bytes_n(n, b);
-        if (cost < best) {
-            best = cost;
-            best_b = b;
-        }
+        if (!codec_pfor_step(n, b, maxw, nexc, &best, &best_b)) break;
     }
     uint32_t b = best_b;
-    uint8_t *p = out;
     if (b == maxw) {
-        *p++ = (uint8_t)b;
-        codec_pack_n(in, n, b, p);
+        out[0] = (uint8_t)b;
+        codec_pack_n(in, n, b, out + 1);
         return 1 + codec_packed_bytes_n(n, b);
     }
-    uint32_t hb = maxw - b, low[CODEC_BLOCK], high[CODEC_BLOCK];
+    uint32_t low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */
     for (uint32_t i = 0; i < n; i++) low[i] = in[i] & mask;
@@ -369,6 +346,15 @@ size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)
         high[nexc] = h;
         nexc += h != 0;
     }
+    return codec_pfor_put(out, n, b, maxw, low, idx, high, nexc);
+}
+
+size_t codec_pfor_put(uint8_t *out, uint32_t n, uint32_t b, uint32_t maxw,
+                      const uint32_t *low, const uint8_t *idx, const uint32_t *high,
+                      uint32_t nexc)
+{
+    uint8_t *p = out;
+    uint32_t hb = maxw - b;
     *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
     *p++ = (uint8_t)(nexc - 1);
     *p++ = (uint8_t)hb;

@@ -84,6 +84,29 @@ size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out);
 int codec_have_avx512(void);
 size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *out);
 size_t codec_pfor_encode_portable(const uint32_t *in, uint32_t n, uint8_t *out);
+/* The encoders' shared pieces, so that they choose and write alike.  One
+ * step of the width search (b = maxw - 1, maxw - 2, ...): b's size given
+ * nexc, its count of values wider than b bits, kept in *best / *best_b when
+ * smaller; 0 when no narrower b can win (any b' < b has at least these
+ * exceptions, so 3 + nexc + bytes(nexc, maxw - b) bounds its size). */
+static inline int codec_pfor_step(uint32_t n, uint32_t b, uint32_t maxw, uint32_t nexc,
+                                  size_t *best, uint32_t *best_b)
+{
+    size_t exc_cost = 3 + (size_t)nexc + ((size_t)nexc * (maxw - b) + 7) / 8;
+    if (exc_cost >= *best) return 0;
+    size_t cost = exc_cost + ((size_t)n * b + 7) / 8;
+    if (cost < *best) {
+        *best = cost;
+        *best_b = b;
+    }
+    return 1;
+}
+/* Writes a block of width b < maxw with its nexc exceptions (low: every
+ * value's low b bits; idx, high: the exceptions' indexes and value >> b);
+ * returns the bytes written. */
+size_t codec_pfor_put(uint8_t *out, uint32_t n, uint32_t b, uint32_t maxw,
+                      const uint32_t *low, const uint8_t *idx, const uint32_t *high,
+                      uint32_t nexc);
 /* Size in bytes of the encoded block of n values at in, checked against
  * `avail` and the header's limits; 0 when malformed or truncated. */
 size_t codec_pfor_size(const uint8_t *in, size_t avail, uint32_t n);

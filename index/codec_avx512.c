@@ -50,19 +50,12 @@ AVX512 size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *
         uint32_t nexc = 0;
         for (uint32_t k = 0; k < nv; k++)
             nexc += (uint32_t)__builtin_popcount(_mm512_test_epi32_mask(v[k], high));
-        size_t exc_cost = 3 + nexc + codec_packed_bytes_n(nexc, maxw - b);
-        if (exc_cost >= best) break;
-        size_t cost = exc_cost + codec_packed_bytes_n(n, b);
-        if (cost < best) {
-            best = cost;
-            best_b = b;
-        }
+        if (!codec_pfor_step(n, b, maxw, nexc, &best, &best_b)) break;
     }
     uint32_t b = best_b;
-    uint8_t *p = out;
     if (b == maxw) {
-        *p++ = (uint8_t)b;
-        codec_pack_n(in, n, b, p);
+        out[0] = (uint8_t)b;
+        codec_pack_n(in, n, b, out + 1);
         return 1 + codec_packed_bytes_n(n, b);
     }
     /* 16 lanes of slack: every compressed vector is stored whole */
@@ -84,17 +77,7 @@ AVX512 size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *
         nexc += (uint32_t)__builtin_popcount(m);
         iota = _mm512_add_epi32(iota, sixteen);
     }
-    uint32_t hb = maxw - b;
-    *p++ = (uint8_t)(b | CODEC_PFOR_EXC);
-    *p++ = (uint8_t)(nexc - 1);
-    *p++ = (uint8_t)hb;
-    codec_pack_n(low, n, b, p);
-    p += codec_packed_bytes_n(n, b);
-    memcpy(p, idx, nexc);
-    p += nexc;
-    codec_pack_n(high, nexc, hb, p);
-    p += codec_packed_bytes_n(nexc, hb);
-    return (size_t)(p - out);
+    return codec_pfor_put(out, n, b, maxw, low, idx, high, nexc);
 }
 
 int codec_have_avx512(void)
