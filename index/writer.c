@@ -73,6 +73,7 @@ typedef struct nseg {
  * documents as offsets into it (the buffer may move while it fills). */
 typedef struct bdoc {
     uint64_t seq;
+    size_t id_mem;         /* the writer's id_mem when the document came */
     size_t off;            /* id, title, body, then name/value pairs */
     size_t id_len, title_len, body_len, nfields;
 } bdoc;
@@ -138,8 +139,10 @@ struct quire_writer {
     uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
     id_ent *ids; size_t nids, ids_mask;
     char *id_bytes; size_t id_len, id_cap;
-    /* bytes of ids and id_bytes, written by the caller's thread and read
-     * by the lanes (atomically): the lanes' budgets leave room for them */
+    /* bytes of ids and id_bytes: the lanes' budgets leave room for them.
+     * Lanes take it from each document (bdoc.id_mem), as it was when the
+     * document came: read while the caller's thread went on, it made the
+     * flush points, and the index, differ from run to run. */
     size_t id_mem;
     uint64_t docs, bytes;
     int broken;            /* a failure leaves the session unusable */
@@ -235,7 +238,8 @@ static int lane_flush(lane *l, int keep, quire_error *err)
     return rc;
 }
 
-static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_error *err)
+static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_mem,
+                    quire_error *err)
 {
     int rc;
     if (!l->b && (rc = lane_start_builder(l, err))) return rc;
@@ -250,7 +254,7 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_error
      * build peaked at 489 MiB.  Each lane leaves room for its share of
      * the map, but keeps at least a quarter of its budget, so that a map
      * larger than the budget does not make a segment per document. */
-    size_t ids = __atomic_load_n(&l->w->id_mem, __ATOMIC_RELAXED) / l->w->nlanes;
+    size_t ids = id_mem / l->w->nlanes;
     size_t limit = ids < l->budget - l->budget / 4 ? l->budget - ids : l->budget / 4;
     if (idx_builder_mem(l->b) >= limit) return lane_flush(l, 1, err);
     return QUIRE_OK;
@@ -273,13 +277,14 @@ static int batch_put(batch *b, const void *p, size_t n)
     return 0;
 }
 
-static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq)
+static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq, size_t id_mem)
 {
     if (grow((void **)&b->docs, &b->cap_docs, b->n + 1, sizeof *b->docs) ||
         grow((void **)&b->flens, &b->cap_flens, b->nflens + 2 * d->nfields, sizeof(size_t)))
         return -1;
     bdoc *o = &b->docs[b->n];
     o->seq = seq;
+    o->id_mem = id_mem;
     o->off = b->len;
     o->id_len = d->id_len;
     o->title_len = d->title_len;
@@ -324,7 +329,7 @@ static int lane_run_batch(lane *l, batch *b)
             d.fields = fields;
             d.nfields = o->nfields;
         }
-        rc = lane_add(l, &d, o->seq, &l->err);
+        rc = lane_add(l, &d, o->seq, o->id_mem, &l->err);
     }
     if (!rc && b->flush) rc = lane_flush(l, 0, &l->err);
     free(fields);
@@ -528,8 +533,7 @@ static int ids_grow(quire_writer *w)
 
 static void id_mem_publish(quire_writer *w)
 {
-    size_t n = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap;
-    __atomic_store_n(&w->id_mem, n, __ATOMIC_RELAXED);
+    w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap;
 }
 
 static int mark_committed_deleted(cseg *s, uint32_t doc)
@@ -620,11 +624,11 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
     uint32_t hash = d->id_len ? id_hash(d) : 0;
     if (hash && w->ids) __builtin_prefetch(&w->ids[hash & w->ids_mask]);
     if (w->nlanes == 1) {
-        rc = lane_add(&w->lanes[0], d, seq, err);
+        rc = lane_add(&w->lanes[0], d, seq, w->id_mem, err);
     } else {
         lane *l = &w->lanes[w->next_lane];
         if ((rc = lane_error(w, l, err)) == QUIRE_OK) {
-            if (batch_add(l->fill, d, seq)) {
+            if (batch_add(l->fill, d, seq, w->id_mem)) {
                 rc = qerr(err, QUIRE_ENOMEM, "out of memory");
             } else if (l->fill->len >= BATCH_BYTES || l->fill->n >= BATCH_DOCS) {
                 lane_submit(w, l);

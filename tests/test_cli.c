@@ -355,16 +355,11 @@ static void test_id_limits(void **state)
     assert_int_equal(count(dir, "second"), 1);
 }
 
-/* A small budget still makes segments of many documents.  Long ids grow
- * the session's id map until the builder keeps only a quarter of the
- * budget, smaller than the hash table it kept from its earlier segments;
- * with the table counted whole, every document then became a segment. */
-static void test_small_budget_not_per_document(void **state)
+/* 3,000 documents with 900-byte ids and 40 words each under a 2 MiB
+ * budget: the ids' map soon takes the builders' share of the budget. */
+static void build_long_ids(const char *dir, uint32_t threads)
 {
-    (void)state;
-    char dir[128], out[4096];
-    snprintf(dir, sizeof dir, "%s/smallbudget", tmp);
-    quire_writer_options opt = {.mem_budget = (size_t)2 << 20};
+    quire_writer_options opt = {.mem_budget = (size_t)2 << 20, .threads = threads};
     quire_writer *w = NULL;
     quire_error err;
     assert_int_equal(quire_writer_open(dir, &opt, &w, &err), QUIRE_OK);
@@ -378,12 +373,41 @@ static void test_small_budget_not_per_document(void **state)
     }
     assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
     quire_writer_free(w);
+}
+
+/* A small budget still makes segments of many documents.  The long ids
+ * grow the map until the builder keeps only a quarter of the budget,
+ * smaller than the hash table it kept from its earlier segments; with the
+ * table counted whole, every document then became a segment. */
+static void test_small_budget_not_per_document(void **state)
+{
+    (void)state;
+    char dir[128], out[4096];
+    snprintf(dir, sizeof dir, "%s/smallbudget", tmp);
+    build_long_ids(dir, 1);
     assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 0);
     const char *seg = strstr(out, "segments");
     assert_non_null(seg);
     long nseg = strtol(seg + 8, NULL, 10);
     assert_true(nseg >= 2 && nseg <= 100);
     assert_int_equal(count(dir, "w2999x39"), 1);
+}
+
+/* Two threads, the same input twice: the same segments, so the same
+ * merged one.  The lanes used to read the growing id map's size while
+ * the caller went on, and cut their segments at other documents from
+ * one run to the next. */
+static void test_threads_deterministic_flushes(void **state)
+{
+    (void)state;
+    char a[128], b[128], out[4096];
+    snprintf(a, sizeof a, "%s/detA", tmp);
+    snprintf(b, sizeof b, "%s/detB", tmp);
+    build_long_ids(a, 2);
+    build_long_ids(b, 2);
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, a), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, b), 0);
+    assert_int_equal(run(out, sizeof out, "cmp %s/seg_*.qseg %s/seg_*.qseg", a, b), 0);
 }
 
 /* ---- queries ----------------------------------------------------------- */
@@ -848,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_ids),
         cmocka_unit_test(test_id_limits),
         cmocka_unit_test(test_small_budget_not_per_document),
+        cmocka_unit_test(test_threads_deterministic_flushes),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
