@@ -162,7 +162,6 @@ struct idx_builder {
     int sw_open;
     store_writer store;
 
-    quire_error *err;     /* of the current add, for the token callback */
     int failed;
 };
 
