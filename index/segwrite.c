@@ -154,10 +154,23 @@ static void flush_pending(seg_writer *w)
     w->has_pending = 0;
 }
 
+/* Appends one skip entry (FORMAT.md): the one place its layout is written.
+ * `bounds` is max tf then min length, u16 each, as stored. */
+static void skip_put(seg_writer *w, uint32_t last_doc, uint32_t docs_off, uint64_t pos_k,
+                     uint64_t pos_off, const uint8_t bounds[4])
+{
+    uint8_t e[SEG_SKIP_ENTRY];
+    st32(e, last_doc);
+    st32(e + 4, docs_off);
+    st32(e + 8, (uint32_t)pos_k);
+    st32(e + 12, (uint32_t)pos_off);
+    memcpy(e + 16, bounds, 4);
+    sec_write(&w->skip, e, sizeof e);
+}
+
 static void skip_entry(seg_writer *w)
 {
     if (w->cur.df <= IDX_BLOCK) return;
-    uint8_t e[SEG_SKIP_ENTRY];
     uint32_t max_tf = 0, min_len = UINT32_MAX;
     for (uint32_t i = 0; i < w->blk_n; i++) {
         if (w->blk_tfs[i] > max_tf) max_tf = w->blk_tfs[i];
@@ -165,15 +178,13 @@ static void skip_entry(seg_writer *w)
         uint32_t len = d < w->ndocs ? w->norms[d] : 0;
         if (len < min_len) min_len = len;
     }
-    st32(e, w->blk_docs[w->blk_n - 1]);
-    st32(e + 4, w->blk_docs_off);
-    st32(e + 8, (uint32_t)w->blk_pos_k);
-    st32(e + 12, (uint32_t)w->blk_pos_off);
     uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf : SEG_SKIP_TF_SATURATED);
     uint16_t ml = (uint16_t)(min_len < 0xffffu ? min_len : 0xffffu);
-    memcpy(e + 16, &mt, 2);
-    memcpy(e + 18, &ml, 2);
-    sec_write(&w->skip, e, sizeof e);
+    uint8_t bounds[4];
+    memcpy(bounds, &mt, 2);
+    memcpy(bounds + 2, &ml, 2);
+    skip_put(w, w->blk_docs[w->blk_n - 1], w->blk_docs_off, w->blk_pos_k, w->blk_pos_off,
+             bounds);
 }
 
 void segw_doc_block_(seg_writer *w)
@@ -200,15 +211,8 @@ void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
                          const uint8_t bounds[4])
 {
     /* the entry skip_entry would write, down to its u32 truncations */
-    if (w->cur.df > IDX_BLOCK) {
-        uint8_t e[SEG_SKIP_ENTRY];
-        st32(e, last_doc);
-        st32(e + 4, (uint32_t)(w->docs.len - w->docs_start));
-        st32(e + 8, (uint32_t)pos_k);
-        st32(e + 12, (uint32_t)pos_off);
-        memcpy(e + 16, bounds, 4);
-        sec_write(&w->skip, e, sizeof e);
-    }
+    if (w->cur.df > IDX_BLOCK)
+        skip_put(w, last_doc, (uint32_t)(w->docs.len - w->docs_start), pos_k, pos_off, bounds);
     sec_write(&w->docs, gaps, gaps_len);
     sec_write(&w->docs, tfs, tfs_len);
     w->prev_doc = last_doc;
