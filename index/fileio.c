@@ -54,25 +54,6 @@ static void sec_drain(sec_out *s)
     size_t n = s->buf_len;
     s->buf_len = 0;
     if (s->hash && n > 0 && !s->failed) XXH3_64bits_update(s->hash, p, n);
-    if (n > 0 && !s->spilled && s->mem_left && !s->borrowed && n <= *s->mem_left) {
-        if (s->mem_len + n > s->mem_cap) {
-            /* realloc of a block this size remaps its pages, no copy */
-            size_t cap = s->mem_cap ? s->mem_cap : SEC_BUF;
-            while (cap < s->mem_len + n) cap *= 2;
-            uint8_t *m = realloc(s->mem, cap);
-            if (m) {
-                s->mem = m;
-                s->mem_cap = cap;
-            }
-        }
-        if (s->mem_len + n <= s->mem_cap) {
-            memcpy(s->mem + s->mem_len, p, n);
-            s->mem_len += n;
-            *s->mem_left -= n;
-            return;
-        }
-    }
-    if (n > 0) s->spilled = 1;
     while (n > 0 && !s->failed) {
         ssize_t w = s->borrowed ? pwrite(s->fd, p, n, (off_t)s->at) : write(s->fd, p, n);
         if (w < 0) {
@@ -109,11 +90,6 @@ int sec_finish(sec_out *s, quire_error *err)
     return QUIRE_OK;
 }
 
-void sec_hold(sec_out *s, size_t *left)
-{
-    if (s->len == 0 && !s->borrowed) s->mem_left = left;
-}
-
 int sec_redirect(sec_out *s, int fd, uint64_t at, const char *path, void *hash,
                  quire_error *err)
 {
@@ -144,7 +120,6 @@ void sec_discard(sec_out *s)
     if (s->path) unlink(s->path);
     free(s->path);
     free(s->buf);
-    free(s->mem);
     memset(s, 0, sizeof *s);
     s->fd = -1;
 }

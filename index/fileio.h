@@ -18,8 +18,7 @@
  * its own: postings are appended a few bytes at a time, so the common path
  * is an inline memcpy.  The checksum is computed later, when the section is
  * copied into the segment file; or, after sec_redirect, the bytes go
- * straight to the segment file and are hashed as they are written.  With
- * sec_hold, its first bytes stay in memory instead of the file. */
+ * straight to the segment file and are hashed as they are written. */
 #define SEC_BUF ((size_t)1 << 20)
 typedef struct sec_out {
     int fd;
@@ -32,13 +31,6 @@ typedef struct sec_out {
     size_t buf_len;
     int failed;           /* sticky: a write failed (errno saved) */
     int saved_errno;
-    /* The section's first mem_len bytes may be held in memory instead of
-     * the file (which then holds the rest), while *mem_left, an allowance
-     * shared by a writer's sections, lasts: see sec_hold. */
-    uint8_t *mem;
-    size_t mem_len, mem_cap;
-    size_t *mem_left;
-    int spilled;          /* bytes went to the file: memory takes no more */
 } sec_out;
 
 int sec_open(sec_out *s, const char *path, quire_error *err);
@@ -61,12 +53,7 @@ static inline void sec_write(sec_out *s, const void *p, size_t n)
  * writing another part of the same file meanwhile. */
 int sec_redirect(sec_out *s, int fd, uint64_t at, const char *path, void *hash,
                  quire_error *err);
-/* Lets the section keep its bytes in memory, drawing on the allowance
- * *left (shared with other sections of one thread); once a drain does not
- * fit, that drain and all later ones go to the file.  Only before the
- * first byte. */
-void sec_hold(sec_out *s, size_t *left);
-/* Writes out the buffer: `mem` then the file hold all `len` bytes. */
+/* Writes out the buffer; the file then holds all `len` bytes. */
 int sec_finish(sec_out *s, quire_error *err);
 /* Closes and removes the temporary file (safe to call twice). */
 void sec_discard(sec_out *s);

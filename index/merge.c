@@ -15,10 +15,7 @@
  * deleted documents are copied as compressed frames; the id order is
  * merged from the segments' id orders, not sorted again.  On three
  * segments of corpus/cache/all.jsonl the first steps took the merge from
- * 3.23 G to 0.97 G instructions.  The output's postings, skip data and
- * positions that cannot go straight to their place in the file wait in
- * memory, within the writer's budget, rather than in temporary files that
- * were written, read back and copied on the merge's critical path.
+ * 3.23 G to 0.97 G instructions.
  */
 #define _GNU_SOURCE
 #include "index/merge.h"
@@ -774,8 +771,8 @@ out:
 }
 
 int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, size_t n,
-              const char *name, uint32_t tok_flags, unsigned threads, size_t mem,
-              uint32_t *ndocs_out, quire_error *err)
+              const char *name, uint32_t tok_flags, unsigned threads, uint32_t *ndocs_out,
+              quire_error *err)
 {
     int rc = QUIRE_OK;
     uint64_t total = 0;
@@ -852,14 +849,6 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
 
     if ((rc = segw_open(&w, path, prefix, err))) goto out;
     w_open = 1;
-    /* What the merge holds anyway (norms, ids, doc maps) comes out of the
-     * allowance first.  With two parts, the first part's positions go
-     * straight into the file and the second's wait in full: the second
-     * holds more. */
-    uint64_t own = 4 * ((uint64_t)total + 1) + 8 * ((uint64_t)total + 2) + ids_len +
-                   2 * 4 * ((uint64_t)total + n);
-    mem = mem > own ? mem - (size_t)own : 0;
-    segw_hold(&w, threads > 1 ? mem / 3 : mem);
     segw_set_norms(&w, norms, nd);
     if ((rc = segw_store_begin(&w, err))) goto out;
     ms.segs = segs;
@@ -919,7 +908,6 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         part[0].has_hi = part[1].has_lo = 1;
         if ((rc = segw_open(&w_tail, path, tail_prefix, err))) goto out;
         w_tail_open = 1;
-        segw_hold(&w_tail, mem - mem / 3);
         segw_set_norms(&w_tail, norms, nd);
         segw_record_terms(&w_tail);
         if (pthread_create(&part_tid, NULL, merge_terms, &part[1]) != 0) {

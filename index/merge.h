@@ -12,12 +12,10 @@
 /* Writes DIR/NAME from segs[0..n) in order, leaving out documents whose bit
  * is set in dels[i] (dels[i] may be NULL).  With threads > 1 the stored
  * documents are copied by a second thread while the postings are merged.
- * Up to `mem` bytes of the output's postings, skip data and positions are
- * held in memory until they are copied into the file, the rest in
- * temporary files.  The file is complete and fsynced on success;
- * *ndocs_out gets its document count. */
+ * The file is complete and fsynced on success; *ndocs_out gets its
+ * document count. */
 int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, size_t n,
-              const char *name, uint32_t tok_flags, unsigned threads, size_t mem,
-              uint32_t *ndocs_out, quire_error *err);
+              const char *name, uint32_t tok_flags, unsigned threads, uint32_t *ndocs_out,
+              quire_error *err);
 
 #endif

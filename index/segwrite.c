@@ -100,14 +100,6 @@ int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
     return QUIRE_OK;
 }
 
-void segw_hold(seg_writer *w, size_t bytes)
-{
-    w->mem_left = bytes;
-    sec_hold(&w->docs, &w->mem_left);
-    sec_hold(&w->skip, &w->mem_left);
-    sec_hold(&w->pos, &w->mem_left);
-}
-
 void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs)
 {
     w->norms = norms;
@@ -422,17 +414,10 @@ static void out_align(out_file *o)
     out_put(o, zeros, (size_t)(align_up(o->off) - o->off));
 }
 
-/* Copies a finished section into the segment: the bytes held in memory,
- * which are then freed, and the rest from its temporary file. */
+/* Copies a finished temporary section file into the segment. */
 static void out_copy(out_file *o, sec_out *s)
 {
     if (o->rc) return;
-    out_put(o, s->mem, s->mem_len);
-    free(s->mem);
-    s->mem = NULL;
-    s->mem_cap = 0;
-    uint64_t in_file = s->len - s->mem_len;
-    if (in_file == 0) return;
     static const size_t chunk = 1 << 20;
     uint8_t *buf = malloc(chunk);
     if (!buf) {
@@ -440,8 +425,8 @@ static void out_copy(out_file *o, sec_out *s)
         return;
     }
     uint64_t off = 0;
-    while (off < in_file && !o->rc) {
-        size_t n = in_file - off < chunk ? (size_t)(in_file - off) : chunk;
+    while (off < s->len && !o->rc) {
+        size_t n = s->len - off < chunk ? (size_t)(s->len - off) : chunk;
         ssize_t got = pread(s->fd, buf, n, (off_t)off);
         if (got <= 0) {
             if (got < 0 && errno == EINTR) continue;

@@ -47,19 +47,11 @@ typedef struct seg_writer {
     uint8_t *rec_bytes; size_t rec_len, rec_cap;
     struct seg_writer *tail;       /* from segw_join */
     int pos_direct;                /* POS goes straight into the file */
-    size_t mem_left;               /* what docs, skip and pos may still hold
-                                      in memory (segw_hold) */
 } seg_writer;
 
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
               quire_error *err);
 void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs);
-/* Lets the docs, skip and pos sections keep up to `bytes` in memory
- * between them instead of in their temporary files (sec_hold), before
- * the first term.  A merge's sections are copied into the file at the
- * end, on its critical path: from memory that is one write instead of a
- * write, a read and a write. */
-void segw_hold(seg_writer *w, size_t bytes);
 int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
                     uint32_t df, uint64_t cf, quire_error *err);
 /* Adds a posting and returns room for its tf absolute positions, to be

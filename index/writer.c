@@ -681,10 +681,6 @@ static int flush_lanes(quire_writer *w, quire_error *err)
     for (size_t i = 0; i < w->nlanes; i++) {
         int r = lane_drain(w, &w->lanes[i], rc ? NULL : err);
         if (r && !rc) rc = r;
-        /* Idle now: their text goes back before a merge needs memory
-         * (with two lanes, 40 MB on corpus/cache/big.jsonl).  They grow
-         * again if more documents come. */
-        for (size_t k = 0; k < LANE_BATCHES; k++) batch_free(&w->lanes[i].bufs[k]);
     }
     w->next_lane = 0;
     return rc;
@@ -860,7 +856,7 @@ int quire_writer_optimize(quire_writer *w, quire_error *err)
     memset(&ms, 0, sizeof ms);
     snprintf(ms.name, sizeof ms.name, "seg_%06u.qseg", next.next_segment++);
     rc = idx_merge(w->dir, segs, dels, w->ncsegs, ms.name, w->m.tok_flags,
-                   (unsigned)w->nlanes, w->budget, &ms.ndocs, err);
+                   (unsigned)w->nlanes, &ms.ndocs, err);
     free(segs);
     free(dels);
     if (!rc && manifest_push(&next, &ms)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");

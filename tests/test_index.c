@@ -859,32 +859,24 @@ static void test_merge_copies(void **state)
     for (unsigned threads = 1; threads <= 2; threads++) {
         char name[32];
         snprintf(name, sizeof name, "mc_m%u.qseg", threads);
-        assert_int_equal(idx_merge(tmpdir, segs, none, n, name, QUIRE_TOK_DEFAULT, threads, 0,
+        assert_int_equal(idx_merge(tmpdir, segs, none, n, name, QUIRE_TOK_DEFAULT, threads,
                                    &nd, &err), QUIRE_OK);
         assert_int_equal(nd, cut[n]);
         idx_segment *m = open_seg(name);
         same_postings(all, m);
         idx_segment_close(m);
         snprintf(name, sizeof name, "mc_d%u.qseg", threads);
-        assert_int_equal(idx_merge(tmpdir, segs, dels, n, name, QUIRE_TOK_DEFAULT, threads, 0,
+        assert_int_equal(idx_merge(tmpdir, segs, dels, n, name, QUIRE_TOK_DEFAULT, threads,
                                    &nd, &err), QUIRE_OK);
         assert_int_equal(nd, live->ndocs);
         m = open_seg(name);
         same_postings(live, m);
         idx_segment_close(m);
     }
-    /* sections held in memory (segw_hold) make the same file */
-    for (unsigned threads = 1; threads <= 2; threads++) {
-        char name[32];
-        snprintf(name, sizeof name, "mc_h%u.qseg", threads);
-        assert_int_equal(idx_merge(tmpdir, segs, dels, n, name, QUIRE_TOK_DEFAULT, threads,
-                                   (size_t)1 << 30, &nd, &err), QUIRE_OK);
-    }
     char p1[256], p2[256];
     size_t l1, l2;
-    const char *pairs[4][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"},
-                               {"mc_d1.qseg", "mc_h1.qseg"}, {"mc_d1.qseg", "mc_h2.qseg"}};
-    for (int k = 0; k < 4; k++) {
+    const char *pairs[2][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"}};
+    for (int k = 0; k < 2; k++) {
         snprintf(p1, sizeof p1, "%s/%s", tmpdir, pairs[k][0]);
         snprintf(p2, sizeof p2, "%s/%s", tmpdir, pairs[k][1]);
         unsigned char *a = slurp(p1, &l1), *b = slurp(p2, &l2);
@@ -899,53 +891,6 @@ static void test_merge_copies(void **state)
         idx_segment_close(segs[i]);
         free(dels[i]);
     }
-}
-
-/* A section keeps its first drains in memory while the shared allowance
- * lasts, then everything after in its file, and the two make up the
- * bytes written, in order. */
-static void test_sec_hold(void **state)
-{
-    (void)state;
-    const size_t total = 3 * SEC_BUF + SEC_BUF / 2;
-    unsigned char *want = malloc(total);
-    for (size_t i = 0; i < total; i++) want[i] = (unsigned char)(i * 7 + i / 4093);
-    char path[256], path2[256];
-    snprintf(path, sizeof path, "%s/hold.tmp", tmpdir);
-    snprintf(path2, sizeof path2, "%s/hold2.tmp", tmpdir);
-    quire_error err;
-    sec_out a, b;
-    assert_int_equal(sec_open(&a, path, &err), QUIRE_OK);
-    assert_int_equal(sec_open(&b, path2, &err), QUIRE_OK);
-    size_t left = SEC_BUF + SEC_BUF / 2;
-    sec_hold(&a, &left);
-    sec_hold(&b, &left);
-    for (size_t off = 0; off < total; off += 1000)
-        sec_write(&a, want + off, total - off < 1000 ? total - off : 1000);
-    assert_int_equal(sec_finish(&a, &err), QUIRE_OK);
-    /* the first 1 MiB drain fit, the second did not: so neither did the
-     * last half drain, though it would have */
-    assert_int_equal(a.len, total);
-    assert_int_equal(a.mem_len, SEC_BUF);
-    assert_int_equal(left, SEC_BUF / 2);
-    assert_memory_equal(a.mem, want, SEC_BUF);
-    size_t flen;
-    unsigned char *f = slurp(path, &flen);
-    assert_int_equal(flen, total - SEC_BUF);
-    assert_memory_equal(f, want + SEC_BUF, flen);
-    free(f);
-    /* another section of the writer takes what is left */
-    sec_write(&b, want, 1000);
-    assert_int_equal(sec_finish(&b, &err), QUIRE_OK);
-    assert_int_equal(b.mem_len, 1000);
-    assert_int_equal(left, SEC_BUF / 2 - 1000);
-    f = slurp(path2, &flen);
-    assert_int_equal(flen, 0);
-    free(f);
-    sec_discard(&a);
-    sec_discard(&b);
-    assert_int_equal(access(path, F_OK), -1);
-    free(want);
 }
 
 /* Merges a copy of DIR/mx0.qseg with byte `at` xor-ed with `x`, opened
@@ -969,7 +914,7 @@ static int merge_damaged(const unsigned char *file, size_t len, size_t at, unsig
     assert_int_equal(idx_segment_open(tmpdir, "mxbad.qseg", 0, &segs[0], &err), QUIRE_OK);
     segs[1] = second;
     uint32_t nd;
-    int rc = idx_merge(tmpdir, segs, dels, 2, "mxout.qseg", QUIRE_TOK_DEFAULT, 1, 0, &nd, &err);
+    int rc = idx_merge(tmpdir, segs, dels, 2, "mxout.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err);
     idx_segment_close(segs[0]);
     return rc;
 }
@@ -1026,7 +971,6 @@ int main(void)
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_merge_copies),
-        cmocka_unit_test(test_sec_hold),
         cmocka_unit_test(test_merge_copy_damaged),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
