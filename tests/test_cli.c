@@ -410,6 +410,35 @@ static void test_threads_deterministic_flushes(void **state)
     assert_int_equal(run(out, sizeof out, "cmp %s/seg_*.qseg %s/seg_*.qseg", a, b), 0);
 }
 
+/* Lanes give their batch buffers back at each commit; documents added
+ * after it go into new ones, and a replaced id is still found. */
+static void test_threads_add_after_commit(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/twocommits", tmp);
+    quire_writer_options opt = {.threads = 2};
+    quire_writer *w = NULL;
+    quire_error err;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &err), QUIRE_OK);
+    char id[32], body[64];
+    for (int round = 0; round < 2; round++) {
+        for (int d = 0; d < 5000; d++) {
+            int n = snprintf(id, sizeof id, "doc%d", round == 0 ? d : d + 4000);
+            int m = snprintf(body, sizeof body, "%s words %d", round ? "second" : "first", d);
+            quire_doc_input in = {.id = id, .id_len = (size_t)n, .body = body,
+                                  .body_len = (size_t)m};
+            assert_int_equal(quire_writer_add(w, &in, NULL, &err), QUIRE_OK);
+        }
+        assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    }
+    quire_writer_free(w);
+    /* ids doc4000-doc4999 of the first round were replaced in the second */
+    assert_int_equal(count(dir, "first"), 4000);
+    assert_int_equal(count(dir, "second"), 5000);
+    assert_int_equal(count(dir, "words"), 9000);
+}
+
 /* ---- queries ----------------------------------------------------------- */
 
 static void test_malformed_queries(void **state)
@@ -873,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_id_limits),
         cmocka_unit_test(test_small_budget_not_per_document),
         cmocka_unit_test(test_threads_deterministic_flushes),
+        cmocka_unit_test(test_threads_add_after_commit),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
