@@ -9,6 +9,7 @@ Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
   quire.stats            Quire's bytes per section (peer_quire stats)
   quire.scale            Quire's alternated one- and two-thread builds, a line
                          each: threads= wall= rss_kb= and the peer's build output
+  quire.micro            bench_micro's report on Quire's index (hot paths)
   <engine>.tsv           result lines of `query` (protocol in peer_common.h)
 and writes OUT.csv (one figure per row), OUT.md (tables with the ratio
 Quire / peer for every figure, and the hit-count disagreements) and OUT.png
@@ -480,6 +481,20 @@ def main():
     L.append("")
     L.append("![median latency per class](%s.png)" % os.path.basename(out))
     L.append("")
+    micro = os.path.join(rundir, "quire.micro")
+    if os.path.exists(micro):
+        L.append("## Hot paths (`bench_micro` on Quire's index)")
+        L.append("")
+        L.append("Each figure next to the number it should approach: memory bandwidth, and "
+                 "for block decode the published SIMD-BP128 / Stream VByte rates (target "
+                 "≥ 2 G integers/s). Synthetic blocks measure the decoder alone; the "
+                 "index's posting lists add per-list set-up, tails and tf decoding.")
+        L.append("")
+        L.append("```")
+        with open(micro, encoding="utf-8", errors="replace") as fh:
+            L.extend(line.rstrip("\n") for line in fh)
+        L.append("```")
+        L.append("")
     with open(out + ".md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(L))
 
