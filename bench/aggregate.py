@@ -10,6 +10,8 @@ Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
   quire.scale            Quire's alternated one- and two-thread builds, a line
                          each: threads= wall= rss_kb= and the peer's build output
   quire.micro            bench_micro's report on Quire's index (hot paths)
+  <engine>.run           the bench/run command lines that built the engine's
+                         index and that ran its queries
   <engine>.tsv           result lines of `query` (protocol in peer_common.h)
 and writes OUT.csv (one figure per row), OUT.md (tables with the ratio
 Quire / peer for every figure, and the hit-count disagreements) and OUT.png
@@ -111,6 +113,30 @@ def time_file(path):
                     for part in t:
                         wall = wall * 60 + float(part)
     return rss, wall
+
+
+def reproduce_commands(rundir, engines):
+    """The distinct bench/run commands behind the engines' figures, builds
+    first, then query runs by time, each with what it measured."""
+    runs = []
+    for e in engines:
+        r = kv_file(os.path.join(rundir, e + ".run"))
+        if r:
+            runs.append((e, r))
+    order, what = [], collections.defaultdict(list)
+    for e, r in runs:
+        c = r.get("build_command")
+        if c:
+            if c not in what:
+                order.append(c)
+            what[c].append(LABEL[e] + " build")
+    for e, r in sorted(runs, key=lambda x: float(x[1].get("stamp", "0") or 0)):
+        c = r.get("query_command")
+        if c:
+            if c not in what:
+                order.append(c)
+            what[c].append(LABEL[e] + " queries")
+    return [(c, what[c]) for c in order]
 
 
 def pct(values, p):
@@ -374,9 +400,20 @@ def main():
                  info.get("corpus", "?"), fmt(raw / 1048576.0, " MiB"),
                  fmt(next((m["docs"] for m in build.values() if m.get("docs")), None)),
                  show_path(info.get("queries", "?")), info.get("reps", "?")))
-    L.append("Reproduce: `%s`." % info.get("command", "bench/run"))
-    L.append("Machine: %s CPUs, engines pinned to CPU %s; Quire at commit %s." % (
-        info.get("host_cpus", "?"), info.get("cpu", "any"), info.get("commit", "unknown")))
+    cmds = reproduce_commands(rundir, present)
+    if len(cmds) > 1:
+        L.append("Reproduce, in this order (the report pools their measurements):")
+        L.append("")
+        for i, (c, what) in enumerate(cmds):
+            L.append("%d. `%s` (%s)" % (i + 1, c, ", ".join(what)))
+        L.append("")
+        L.append("Machine: %s CPUs, engines pinned as each command's `--cpu` says; "
+                 "Quire at commit %s." % (info.get("host_cpus", "?"),
+                                          info.get("commit", "unknown")))
+    else:
+        L.append("Reproduce: `%s`." % info.get("command", "bench/run"))
+        L.append("Machine: %s CPUs, engines pinned to CPU %s; Quire at commit %s." % (
+            info.get("host_cpus", "?"), info.get("cpu", "any"), info.get("commit", "unknown")))
     L.append("")
     hdr = "| figure | " + " | ".join(LABEL[e] for e in present)
     if have_q:
