@@ -13,6 +13,7 @@ Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
   <engine>.run           the bench/run command lines that built the engine's
                          index and that ran its queries
   <engine>.tsv           result lines of `query` (protocol in peer_common.h)
+  <engine>.rN.tsv        the same, of round N of queries (--rounds), pooled
 and writes OUT.csv (one figure per row), OUT.md (tables with the ratio
 Quire / peer for every figure, and the hit-count disagreements) and OUT.png
 (gnuplot: median latency per class and engine).
@@ -24,6 +25,7 @@ Usage: aggregate.py RUNDIR OUT   (OUT without extension)
 """
 import collections
 import csv
+import glob
 import json
 import os
 import re
@@ -320,10 +322,15 @@ def main():
         build[e] = m
 
     results = {}
+    rounds = {}
     for e in present:
         p = os.path.join(rundir, e + ".tsv")
         if os.path.exists(p):
             results[e] = read_results(p)
+            rounds[e] = 1
+            for extra in sorted(glob.glob(os.path.join(rundir, e + ".r*.tsv"))):
+                results[e] += read_results(extra)
+                rounds[e] += 1
     qengines = [e for e in present if e in results]
 
     # per class pooled latencies
@@ -350,7 +357,7 @@ def main():
     for e in qengines:
         for cls, words, n, _, _, ret in results[e]:
             counts.setdefault((cls, words), {})[e] = n
-            if ret is not None and ret != min(10, n):
+            if ret is not None and ret != min(10, n) and (e, cls, words, n, ret) not in short:
                 short.append((e, cls, words, n, ret))
     disagree = [(k, v) for k, v in counts.items() if len(set(v.values())) > 1]
     ref = "quire" if "quire" in qengines else (qengines[0] if qengines else None)
@@ -400,6 +407,11 @@ def main():
                  info.get("corpus", "?"), fmt(raw / 1048576.0, " MiB"),
                  fmt(next((m["docs"] for m in build.values() if m.get("docs")), None)),
                  show_path(info.get("queries", "?")), info.get("reps", "?")))
+    nr = sorted(set(rounds.values()))
+    if nr and nr != [1]:
+        L[-1] = L[-1][:-1] + (", in %s rounds in which the engines took turns; each "
+                              "class's median and p99 pool every round." % (
+                                  "/".join(str(x) for x in nr)))
     cmds = reproduce_commands(rundir, present)
     if len(cmds) > 1:
         L.append("Reproduce, in this order (the report pools their measurements):")
