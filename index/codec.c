@@ -244,10 +244,7 @@ static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_
     uint32_t all = 0;
     for (int l = 0; l < 8; l++) all |= acc[l];
     uint32_t maxw = all ? 32 - (uint32_t)__builtin_clz(all) : 0;
-    if (maxw == 0) {
-        out[0] = 0;
-        return 1;
-    }
+    if (maxw == 0) return codec_pfor_plain(in, CODEC_BLOCK, 0, out);
     /* the generic path's search, see there */
     uint32_t best_b = maxw;
     size_t best = 1 + codec_packed_bytes(maxw);
@@ -308,10 +305,7 @@ size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)
     uint32_t all = 0;
     for (uint32_t i = 0; i < n; i++) all |= in[i];
     uint32_t maxw = all ? 32 - (uint32_t)__builtin_clz(all) : 0;
-    if (maxw == 0) {
-        out[0] = 0;
-        return 1;
-    }
+    if (maxw == 0) return codec_pfor_plain(in, n, 0, out);
     /* Try b = maxw - 1, maxw - 2, ... while some b can still win: any
      * b' <= b has at least the exceptions of b, so
      * 3 + nexc + bytes(nexc, maxw - b) bounds its cost from below.  The
@@ -327,11 +321,7 @@ size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)
         if (!codec_pfor_step(n, b, maxw, nexc, &best, &best_b)) break;
     }
     uint32_t b = best_b;
-    if (b == maxw) {
-        out[0] = (uint8_t)b;
-        codec_pack_n(in, n, b, out + 1);
-        return 1 + codec_packed_bytes_n(n, b);
-    }
+    if (b == maxw) return codec_pfor_plain(in, n, b, out);
     uint32_t low[CODEC_BLOCK], high[CODEC_BLOCK];
     uint8_t idx[CODEC_BLOCK];
     const uint32_t mask = b == 0 ? 0 : (1u << b) - 1;   /* b < maxw <= 32 */

@@ -126,4 +126,15 @@ static inline size_t codec_packed_bytes_n(uint32_t n, uint32_t b)
     return ((size_t)n * b + 7) / 8;
 }
 
+/* A pfor of n values without exceptions, all of width b (0: all zero, the
+ * header alone): the ends of both encoders' width search. */
+static inline size_t codec_pfor_plain(const uint32_t *in, uint32_t n, uint32_t b,
+                                      uint8_t *out)
+{
+    out[0] = (uint8_t)b;
+    if (b == 0) return 1;
+    codec_pack_n(in, n, b, out + 1);
+    return 1 + codec_packed_bytes_n(n, b);
+}
+
 #endif

@@ -38,10 +38,7 @@ AVX512 size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *
     }
     uint32_t allr = (uint32_t)_mm512_reduce_or_epi32(all);
     uint32_t maxw = allr ? 32 - (uint32_t)__builtin_clz(allr) : 0;
-    if (maxw == 0) {
-        out[0] = 0;
-        return 1;
-    }
+    if (maxw == 0) return codec_pfor_plain(in, n, 0, out);
     /* the same search as the portable encoder (codec.c), so the same b */
     uint32_t best_b = maxw;
     size_t best = 1 + codec_packed_bytes_n(n, maxw);
@@ -53,11 +50,7 @@ AVX512 size_t codec_pfor_encode_avx512(const uint32_t *in, uint32_t n, uint8_t *
         if (!codec_pfor_step(n, b, maxw, nexc, &best, &best_b)) break;
     }
     uint32_t b = best_b;
-    if (b == maxw) {
-        out[0] = (uint8_t)b;
-        codec_pack_n(in, n, b, out + 1);
-        return 1 + codec_packed_bytes_n(n, b);
-    }
+    if (b == maxw) return codec_pfor_plain(in, n, b, out);
     /* 16 lanes of slack: every compressed vector is stored whole */
     uint32_t low[CODEC_BLOCK], high[CODEC_BLOCK + 16];
     uint8_t idx[CODEC_BLOCK + 16];
