@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -155,6 +156,34 @@ int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
         at += (uint64_t)w;
     }
     return QUIRE_OK;
+}
+
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080   /* linux/fs.h of 6.14; glibc 2.36 lacks it */
+#endif
+
+int pwrite_uncached(int fd, const void *p, size_t n, uint64_t at, int *uncached,
+                    const char *path, quire_error *err)
+{
+    const uint8_t *b = p;
+    while (n > 0 && *uncached) {
+        struct iovec v = {.iov_base = (void *)b, .iov_len = n};
+        ssize_t w = pwritev2(fd, &v, 1, (off_t)at, RWF_DONTCACHE);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            /* an older kernel (EINVAL: unknown flag) or a file system
+             * without it (EOPNOTSUPP: tmpfs): the page cache it is */
+            if (errno == EOPNOTSUPP || errno == EINVAL) {
+                *uncached = 0;
+                break;
+            }
+            return qerr(err, QUIRE_EIO, "write %s: %s", path, strerror(errno));
+        }
+        b += w;
+        n -= (size_t)w;
+        at += (uint64_t)w;
+    }
+    return pwrite_all(fd, b, n, at, path, err);
 }
 
 int fsync_dir(const char *dir, quire_error *err)

@@ -64,6 +64,12 @@ int write_all(int fd, const void *p, size_t n, const char *path,
 /* Writes the whole buffer to fd at offset `at`. */
 int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
                quire_error *err);
+/* pwrite_all, past the page cache when *uncached is set: the kernel writes
+ * the pages back at once and frees them (RWF_DONTCACHE, Linux 6.14+).
+ * Where the kernel or the file system does not offer it, *uncached is
+ * cleared and the bytes are written through the page cache as usual. */
+int pwrite_uncached(int fd, const void *p, size_t n, uint64_t at, int *uncached,
+                    const char *path, quire_error *err);
 int fsync_dir(const char *dir, quire_error *err);
 
 typedef struct mapped_file {

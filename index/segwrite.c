@@ -366,16 +366,23 @@ typedef struct out_file {
     uint8_t *buf;      /* bytes [off - buf_len, off), not yet written: many
                         * sections are put in 4-byte pieces */
     size_t buf_len;
+    int uncached;      /* written past the page cache (pwrite_uncached) */
 } out_file;
 
 #define OUT_BUF ((size_t)1 << 20)
 
 /* Writes are positional: a threaded merge has several threads writing
  * their own parts of the one file through the same descriptor. */
+static int out_write(out_file *o, const void *p, size_t n, uint64_t at)
+{
+    if (o->uncached) return pwrite_uncached(o->fd, p, n, at, &o->uncached, o->path, o->err);
+    return pwrite_all(o->fd, p, n, at, o->path, o->err);
+}
+
 static void out_flush(out_file *o)
 {
     if (o->rc || o->buf_len == 0) return;
-    o->rc = pwrite_all(o->fd, o->buf, o->buf_len, o->off - o->buf_len, o->path, o->err);
+    o->rc = out_write(o, o->buf, o->buf_len, o->off - o->buf_len);
     o->buf_len = 0;
 }
 
@@ -386,7 +393,7 @@ static void out_put(out_file *o, const void *p, size_t n)
     if (o->buf_len + n > OUT_BUF) {
         out_flush(o);
         if (n >= OUT_BUF) {
-            if (!o->rc) o->rc = pwrite_all(o->fd, p, n, o->off, o->path, o->err);
+            if (!o->rc) o->rc = out_write(o, p, n, o->off);
             o->off += n;
             return;
         }
@@ -476,6 +483,10 @@ static void store_end(struct segw_file *f)
     if (!f->store_open) return;
     section_end(f);
     f->store_open = 0;
+    if (f->o.uncached) {
+        out_flush(&f->o);   /* the store's last bytes, uncached too */
+        f->o.uncached = 0;
+    }
 }
 
 static void file_free(struct segw_file *f)
@@ -520,6 +531,11 @@ int segw_store_begin(seg_writer *w, quire_error *err)
         return f->o.rc;
     }
     return QUIRE_OK;
+}
+
+void segw_store_uncached(seg_writer *w)
+{
+    if (w->file && w->file->store_open) w->file->o.uncached = 1;
 }
 
 void segw_store_put(void *w, const void *p, size_t n)

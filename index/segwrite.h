@@ -126,6 +126,10 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
  * other section, the footer and the trailer, and fsyncs the file. */
 int segw_store_begin(seg_writer *w, quire_error *err);
 void segw_store_put(void *w, const void *p, size_t n);
+/* Right after segw_store_begin: the STORE section's bytes go past the
+ * page cache (pwrite_uncached), for a segment whose store nobody is about
+ * to read whole (queries fetch one block per document shown). */
+void segw_store_uncached(seg_writer *w);
 /* Once the whole store is written: ends it and writes STOREIDX, NORMS
  * (those of segw_set_norms) and IDS right after it, so that segw_finish
  * has less left to write (the merge calls it from its store thread;
