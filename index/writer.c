@@ -92,6 +92,8 @@ typedef struct lane {
     idx_builder *b;        /* current builder, NULL between segments */
     idx_builder *spare;    /* flushed at the budget, kept for the next segment */
     char cur_name[NAME_MAX_LEN];
+    uint32_t index;        /* of the lane, for its segment numbers */
+    uint32_t nstarted;     /* builders started since the last commit */
     uint64_t *seqs; size_t nseqs, cap_seqs;
     nseg *done; size_t ndone, cap_done;  /* flushed segments */
     size_t budget;
@@ -133,7 +135,7 @@ struct quire_writer {
     cseg *csegs; size_t ncsegs;
     lane *lanes; size_t nlanes;
     size_t next_lane;
-    pthread_mutex_t mu;    /* lanes' queues and the segment counter */
+    pthread_mutex_t mu;    /* the lanes' queues */
     int mu_init;
     uint64_t nseq;         /* documents added in this session */
     uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
@@ -185,14 +187,21 @@ static void remove_orphans(quire_writer *w)
 
 /* ---- lanes: building segments ------------------------------------------ */
 
+/* Segment numbers are the lanes' own: since the last commit, lane i's
+ * k-th builder writes segment next_segment + k * nlanes + i.  Numbers
+ * handed out in order of the flushes made the file names of a threaded
+ * build depend on the threads' timing (the contents did not); this way
+ * the same input and options give the same files.  A builder that ends
+ * with no document leaves its number unused. */
 static int lane_start_builder(lane *l, quire_error *err)
 {
     quire_writer *w = l->w;
-    pthread_mutex_lock(&w->mu);
-    uint32_t no = w->m.next_segment++;
-    pthread_mutex_unlock(&w->mu);
-    if (snprintf(l->cur_name, sizeof l->cur_name, "seg_%06u.qseg", no) >= (int)sizeof l->cur_name)
+    uint64_t no = (uint64_t)w->m.next_segment + (uint64_t)l->nstarted * w->nlanes + l->index;
+    if (no >= UINT32_MAX - w->nlanes ||
+        snprintf(l->cur_name, sizeof l->cur_name, "seg_%06u.qseg", (unsigned)no) >=
+            (int)sizeof l->cur_name)
         return qerr(err, QUIRE_EARG, "segment number overflow");
+    l->nstarted++;
     char *path = path_join(w->dir, l->cur_name);
     if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
     int rc;
@@ -488,6 +497,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     for (size_t i = 0; i < threads; i++) {
         lane *l = &w->lanes[i];
         l->w = w;
+        l->index = (uint32_t)i;
         l->budget = w->budget / threads;
         if (threads == 1) continue;
         if (pthread_cond_init(&l->cv, NULL) != 0) {
@@ -733,6 +743,10 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     next.segs = NULL;
     next.nsegs = next.cap = 0;
     next.generation = w->m.generation + 1;
+    uint32_t rounds = 0;   /* past every number the lanes took */
+    for (size_t i = 0; i < w->nlanes; i++)
+        if (w->lanes[i].nstarted > rounds) rounds = w->lanes[i].nstarted;
+    next.next_segment += rounds * (uint32_t)w->nlanes;
     char (*old_del)[NAME_MAX_LEN] = calloc(w->ncsegs + 1, sizeof *old_del);
     if (!order || !bits || !old_del) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
@@ -815,6 +829,7 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
         lane *l = &w->lanes[i];
         for (size_t j = 0; j < l->ndone; j++) free(l->done[j].seqs);
         l->ndone = 0;
+        l->nstarted = 0;   /* numbered from the new next_segment on */
     }
     manifest_free(&w->m);
     w->m = next;
