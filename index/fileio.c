@@ -67,6 +67,11 @@ static void sec_drain(sec_out *s)
         n -= (size_t)w;
         s->at += (uint64_t)w;
     }
+    /* in the segment file: as out_kick in segwrite.c */
+    if (s->borrowed && s->at - s->wb_from >= WRITEBACK_STEP) {
+        file_writeback(s->fd, s->wb_from, s->at - s->wb_from);
+        s->wb_from = s->at;
+    }
 }
 
 void sec_spill(sec_out *s, const void *p, size_t n)
@@ -104,6 +109,7 @@ int sec_redirect(sec_out *s, int fd, uint64_t at, const char *path, void *hash,
     s->path = p;
     s->fd = fd;
     s->at = at;
+    s->wb_from = at;
     s->borrowed = 1;
     s->hash = hash;
     return QUIRE_OK;

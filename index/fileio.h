@@ -24,6 +24,7 @@ typedef struct sec_out {
     int fd;
     int borrowed;         /* fd is the segment file's (sec_redirect) */
     uint64_t at;          /* when borrowed: file offset of the next byte */
+    uint64_t wb_from;     /* when borrowed: writeback started before it */
     void *hash;           /* XXH3_state_t to update, or NULL */
     char *path;
     uint64_t len;         /* bytes appended so far */
@@ -86,6 +87,10 @@ void map_drop(const void *p, size_t n);
 /* Drops the whole pages of [off, off + len) of the file open as fd from
  * the page cache, if they are clean and mapped nowhere. */
 void file_drop(int fd, uint64_t off, uint64_t len);
+
+/* Bytes a segment writer lets pile up dirty before it starts their
+ * writeback (file_writeback). */
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
 
 /* Starts writing back the dirty pages of [off, off + len) of fd without
  * waiting for them: the fsync that must follow has less left to do. */
