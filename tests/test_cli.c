@@ -833,7 +833,7 @@ static void test_optimize_threads_identical_nodel(void **state)
 /* A threaded build names its segment files by lane, not by which lane
  * flushed first: the same input and options give the same directory, file
  * for file and byte for byte (MANIFEST included), whatever the threads'
- * timing.  With a 64 KiB budget each lane flushes many segments, so
+ * timing.  With a 1 MiB budget each lane flushes several segments, so
  * numbers handed out in flush order differed from run to run. */
 static void test_threads_same_files(void **state)
 {
