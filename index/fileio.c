@@ -67,11 +67,7 @@ static void sec_drain(sec_out *s)
         n -= (size_t)w;
         s->at += (uint64_t)w;
     }
-    /* in the segment file: as out_kick in segwrite.c */
-    if (s->borrowed && s->at - s->wb_from >= WRITEBACK_STEP) {
-        file_writeback(s->fd, s->wb_from, s->at - s->wb_from);
-        s->wb_from = s->at;
-    }
+    if (s->borrowed) file_writeback_step(s->fd, &s->wb_from, s->at);
 }
 
 void sec_spill(sec_out *s, const void *p, size_t n)
@@ -147,12 +143,29 @@ int write_all(int fd, const void *p, size_t n, const char *path,
     return QUIRE_OK;
 }
 
-int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
-               quire_error *err)
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080   /* linux/fs.h of 6.14; glibc 2.36 lacks it */
+#endif
+
+/* The one positional write loop: plain pwrite, or with uncached set,
+ * pwritev2 with RWF_DONTCACHE until the kernel refuses the flag. */
+static int pwrite_loop(int fd, const uint8_t *b, size_t n, uint64_t at, int *uncached,
+                       const char *path, quire_error *err)
 {
-    const uint8_t *b = p;
     while (n > 0) {
-        ssize_t w = pwrite(fd, b, n, (off_t)at);
+        ssize_t w;
+        if (uncached && *uncached) {
+            struct iovec v = {.iov_base = (void *)b, .iov_len = n};
+            w = pwritev2(fd, &v, 1, (off_t)at, RWF_DONTCACHE);
+            /* an older kernel (EINVAL: unknown flag) or a file system
+             * without it (EOPNOTSUPP: tmpfs): the page cache it is */
+            if (w < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+                *uncached = 0;
+                continue;
+            }
+        } else {
+            w = pwrite(fd, b, n, (off_t)at);
+        }
         if (w < 0) {
             if (errno == EINTR) continue;
             return qerr(err, QUIRE_EIO, "write %s: %s", path, strerror(errno));
@@ -164,32 +177,27 @@ int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
     return QUIRE_OK;
 }
 
-#ifndef RWF_DONTCACHE
-#define RWF_DONTCACHE 0x00000080   /* linux/fs.h of 6.14; glibc 2.36 lacks it */
-#endif
+int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
+               quire_error *err)
+{
+    return pwrite_loop(fd, p, n, at, NULL, path, err);
+}
 
 int pwrite_uncached(int fd, const void *p, size_t n, uint64_t at, int *uncached,
                     const char *path, quire_error *err)
 {
-    const uint8_t *b = p;
-    while (n > 0 && *uncached) {
-        struct iovec v = {.iov_base = (void *)b, .iov_len = n};
-        ssize_t w = pwritev2(fd, &v, 1, (off_t)at, RWF_DONTCACHE);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            /* an older kernel (EINVAL: unknown flag) or a file system
-             * without it (EOPNOTSUPP: tmpfs): the page cache it is */
-            if (errno == EOPNOTSUPP || errno == EINVAL) {
-                *uncached = 0;
-                break;
-            }
-            return qerr(err, QUIRE_EIO, "write %s: %s", path, strerror(errno));
-        }
-        b += w;
-        n -= (size_t)w;
-        at += (uint64_t)w;
-    }
-    return pwrite_all(fd, b, n, at, path, err);
+    return pwrite_loop(fd, p, n, at, uncached, path, err);
+}
+
+/* Bytes a segment file lets pile up dirty before their writeback starts. */
+#define WRITEBACK_STEP ((uint64_t)8 << 20)
+
+void file_writeback_step(int fd, uint64_t *from, uint64_t to)
+{
+    if (to < *from) *from = to;   /* the writer went back */
+    if (to - *from < WRITEBACK_STEP) return;
+    file_writeback(fd, *from, to - *from);
+    *from = to;
 }
 
 int fsync_dir(const char *dir, quire_error *err)

@@ -367,7 +367,7 @@ typedef struct out_file {
                         * sections are put in 4-byte pieces */
     size_t buf_len;
     int uncached;      /* written past the page cache (pwrite_uncached) */
-    uint64_t wb_from;  /* writeback started for the bytes before (out_kick) */
+    uint64_t wb_from;  /* writeback started before it (file_writeback_step) */
 } out_file;
 
 #define OUT_BUF ((size_t)1 << 20)
@@ -380,28 +380,12 @@ static int out_write(out_file *o, const void *p, size_t n, uint64_t at)
     return pwrite_all(o->fd, p, n, at, o->path, o->err);
 }
 
-/* Starts writing back what was written since the last call, every
- * WRITEBACK_STEP bytes, so that the fsync ending the segment waits for
- * little more than the last step (RocksDB's bytes_per_sync does the
- * same).  A builder streams its store into the file while it indexes, and
- * the kernel, with 20 GB free, started no writeback of its own before the
- * flush's fsync: on a one-thread build of corpus/cache/big.jsonl the four
- * flushes waited 89, 71, 68 and 36 ms in fsync (strace -T), now 9, 2, 5
- * and 5 ms. */
-static void out_kick(out_file *o)
-{
-    if (o->off < o->wb_from) o->wb_from = o->off;   /* seeked back */
-    if (o->off - o->wb_from < WRITEBACK_STEP) return;
-    file_writeback(o->fd, o->wb_from, o->off - o->wb_from);
-    o->wb_from = o->off;
-}
-
 static void out_flush(out_file *o)
 {
     if (o->rc || o->buf_len == 0) return;
     o->rc = out_write(o, o->buf, o->buf_len, o->off - o->buf_len);
     o->buf_len = 0;
-    out_kick(o);
+    file_writeback_step(o->fd, &o->wb_from, o->off);
 }
 
 static void out_put(out_file *o, const void *p, size_t n)
@@ -413,7 +397,7 @@ static void out_put(out_file *o, const void *p, size_t n)
         if (n >= OUT_BUF) {
             if (!o->rc) o->rc = out_write(o, p, n, o->off);
             o->off += n;
-            out_kick(o);
+            file_writeback_step(o->fd, &o->wb_from, o->off);
             return;
         }
     }
