@@ -189,6 +189,22 @@ int pwrite_uncached(int fd, const void *p, size_t n, uint64_t at, int *uncached,
     return pwrite_loop(fd, p, n, at, uncached, path, err);
 }
 
+int pread_all(int fd, void *p, size_t n, uint64_t at, const char *path, quire_error *err)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)at);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            return qerr(err, QUIRE_EIO, "read %s: %s", path, r < 0 ? strerror(errno) : "short file");
+        }
+        b += r;
+        n -= (size_t)r;
+        at += (uint64_t)r;
+    }
+    return QUIRE_OK;
+}
+
 /* Bytes a segment file lets pile up dirty before their writeback starts. */
 #define WRITEBACK_STEP ((uint64_t)8 << 20)
 

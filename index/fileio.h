@@ -71,6 +71,8 @@ int pwrite_all(int fd, const void *p, size_t n, uint64_t at, const char *path,
  * cleared and the bytes are written through the page cache as usual. */
 int pwrite_uncached(int fd, const void *p, size_t n, uint64_t at, int *uncached,
                     const char *path, quire_error *err);
+/* Reads exactly n bytes of fd from offset `at` (a short file is an error). */
+int pread_all(int fd, void *p, size_t n, uint64_t at, const char *path, quire_error *err);
 int fsync_dir(const char *dir, quire_error *err);
 
 typedef struct mapped_file {

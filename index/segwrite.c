@@ -273,18 +273,27 @@ void segw_record_terms(seg_writer *w) { w->record = 1; }
 
 int segw_join(seg_writer *w, seg_writer *tail, quire_error *err)
 {
+    /* the tail's sections follow w's and those of the tails joined before */
+    uint64_t docs = w->docs.len, pos = w->pos.len, skip = w->skip.len;
+    seg_writer **end = &w->tail;
+    for (; *end; end = &(*end)->tail) {
+        docs += (*end)->docs.len;
+        pos += (*end)->pos.len;
+        skip += (*end)->skip.len;
+    }
     for (size_t i = 0; i < tail->nrecs; i++) {
         idx_term e = tail->recs[i].e;
-        e.docs_off += w->docs.len;
-        e.pos_off += w->pos.len;
-        e.skip_off += w->skip.len;
+        e.docs_off += docs;
+        e.pos_off += pos;
+        e.skip_off += skip;
         int r = dict_builder_add(&w->dict, tail->rec_bytes + tail->recs[i].term_off,
                                  tail->recs[i].term_len, &e);
         if (r == -1) return qerr(err, QUIRE_ENOMEM, "out of memory");
         if (r) return qerr(err, QUIRE_EARG, "term out of order or longer than %u bytes",
                            DICT_MAX_TERM);
     }
-    w->tail = tail;
+    tail->tail = NULL;
+    *end = tail;
     return QUIRE_OK;
 }
 
@@ -546,6 +555,19 @@ void segw_store_put(void *w, const void *p, size_t n)
     out_put(&((seg_writer *)w)->file->o, p, n);
 }
 
+int segw_store_sync(seg_writer *w, uint64_t *start, quire_error *err)
+{
+    struct segw_file *f = w->file;
+    if (!f || !f->store_open) return qerr(err, QUIRE_EARG, "internal: no store open");
+    out_flush(&f->o);
+    if (f->o.rc) {
+        *err = f->err;
+        return f->o.rc;
+    }
+    *start = f->tab[f->nsec].offset;
+    return QUIRE_OK;
+}
+
 static void put_storeidx(struct segw_file *f, const uint8_t *storeidx, size_t len)
 {
     section_begin(f, SEC_STOREIDX);
@@ -651,27 +673,30 @@ int segw_pos_at(seg_writer *w, uint64_t off, quire_error *err)
     return pos_to_file(w, off, err);
 }
 
-/* DOCS and SKIP of a writer and its tail, at a known offset, by a thread
+/* DOCS and SKIP of a writer and its tails, at a known offset, by a thread
  * of their own: once the terms are all merged, copying the sections out of
  * the temporary files is most of what is left, and one thread copying
  * them all left the other core idle (0.9 s of a 3.4 s two-thread merge of
  * corpus/cache/big.jsonl). */
 typedef struct copy_job {
-    seg_writer *w, *t;
+    seg_writer *w;
     out_file o;
     seg_section_entry tab[2];
     quire_error err;
 } copy_job;
 
-static void copy_section(copy_job *j, seg_section_entry *e, uint32_t id, sec_out *a,
-                         sec_out *b)
+static sec_out *sec_of(seg_writer *w, uint32_t id)
+{
+    return id == SEC_DOCS ? &w->docs : id == SEC_SKIP ? &w->skip : &w->pos;
+}
+
+static void copy_section(copy_job *j, seg_section_entry *e, uint32_t id)
 {
     out_file *o = &j->o;
     out_align(o);
     XXH3_64bits_reset(o->h);
     *e = (seg_section_entry){.id = id, .offset = o->off};
-    out_copy(o, a);
-    if (b) out_copy(o, b);
+    for (seg_writer *t = j->w; t; t = t->tail) out_copy(o, sec_of(t, id));
     e->length = o->off - e->offset;
     e->xxh3 = XXH3_64bits_digest(o->h);
 }
@@ -679,8 +704,8 @@ static void copy_section(copy_job *j, seg_section_entry *e, uint32_t id, sec_out
 static void *copy_docs_skip(void *arg)
 {
     copy_job *j = arg;
-    copy_section(j, &j->tab[0], SEC_DOCS, &j->w->docs, j->t ? &j->t->docs : NULL);
-    copy_section(j, &j->tab[1], SEC_SKIP, &j->w->skip, j->t ? &j->t->skip : NULL);
+    copy_section(j, &j->tab[0], SEC_DOCS);
+    copy_section(j, &j->tab[1], SEC_SKIP);
     out_flush(&j->o);
     if (!j->o.rc) file_writeback(j->o.fd, j->tab[0].offset, j->o.off - j->tab[0].offset);
     return NULL;
@@ -701,9 +726,10 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
         (rc = sec_finish(&w->pos, err)))
         return rc;
     seg_writer *t = w->tail;
-    if (t && ((rc = sec_finish(&t->docs, err)) || (rc = sec_finish(&t->skip, err)) ||
-              (rc = sec_finish(&t->pos, err))))
-        return rc;
+    for (seg_writer *x = t; x; x = x->tail)
+        if ((rc = sec_finish(&x->docs, err)) || (rc = sec_finish(&x->skip, err)) ||
+            (rc = sec_finish(&x->pos, err)))
+            return rc;
     out_file *o = &f->o;
     o->err = err;
     store_end(f);
@@ -711,7 +737,8 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     /* POS follows the store (and, in a merge, STOREIDX, NORMS and IDS),
      * whether it went there directly or not: the file is the same */
     out_align(o);
-    uint64_t pos_off = o->off, pos_len = w->pos.len + (t ? t->pos.len : 0);
+    uint64_t pos_off = o->off, pos_len = w->pos.len;
+    for (seg_writer *x = t; x; x = x->tail) pos_len += x->pos.len;
     if (w->pos_direct && f->pos_off != pos_off)
         return qerr(err, QUIRE_EARG, "internal: positions written at %llu, not %llu",
                     (unsigned long long)f->pos_off, (unsigned long long)pos_off);
@@ -723,7 +750,6 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     int job_thread = 0;
     memset(&job, 0, sizeof job);
     job.w = w;
-    job.t = t;
     job.o.fd = o->fd;
     job.o.path = w->path;
     job.o.err = &job.err;
@@ -754,7 +780,7 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
         out_copy(o, &w->pos);
     }
     o->h = f->hp;
-    if (t) out_copy(o, &t->pos);
+    for (seg_writer *x = t; x; x = x->tail) out_copy(o, &x->pos);
     f->tab[f->nsec++] = (seg_section_entry){.id = SEC_POS, .offset = pos_off,
                                             .length = pos_len,
                                             .xxh3 = XXH3_64bits_digest(f->hp)};

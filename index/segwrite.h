@@ -45,7 +45,7 @@ typedef struct seg_writer {
     struct segw_rec { uint64_t term_off; size_t term_len; idx_term e; } *recs;
     size_t nrecs, recs_cap;
     uint8_t *rec_bytes; size_t rec_len, rec_cap;
-    struct seg_writer *tail;       /* from segw_join */
+    struct seg_writer *tail;       /* the next writer joined (segw_join) */
     int pos_direct;                /* POS goes straight into the file */
 } seg_writer;
 
@@ -105,15 +105,15 @@ void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
                          const uint8_t bounds[4]);
 void segw_pos_blocks_copy(seg_writer *w, const uint8_t *p, size_t len, uint64_t nblocks);
 
-/* Splitting a segment's terms between two writers, to write them in two
- * threads: the second writer, set to record its terms before its first
- * one, takes the terms after all of the first writer's.  Once both have
- * written all their terms, segw_join(first, second) adds the second's
- * terms to the first's dictionary (offsets moved past the first's
- * sections), and the first's segw_finish appends the second's docs, skip
- * and pos sections after its own: the file is the same, byte for byte,
- * as one writer would have written.  The second writer must stay open
- * until then. */
+/* Splitting a segment's terms between writers, to write them in several
+ * threads: each writer after the first, set to record its terms before
+ * its first one, takes terms after all of the writer's before it.  Once
+ * all have written all their terms, segw_join(first, next) for each next
+ * writer in order adds its terms to the first's dictionary (offsets moved
+ * past the sections before), and the first's segw_finish appends the
+ * others' docs, skip and pos sections after its own: the file is the
+ * same, byte for byte, as one writer would have written.  The others must
+ * stay open until then. */
 void segw_record_terms(seg_writer *w);
 int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
 
@@ -126,6 +126,10 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err);
  * other section, the footer and the trailer, and fsyncs the file. */
 int segw_store_begin(seg_writer *w, quire_error *err);
 void segw_store_put(void *w, const void *p, size_t n);
+/* While the store is open: writes out what is buffered, so that the file
+ * at w->path holds the STORE section's bytes so far, from *start on (a
+ * joint flush copies them into another segment). */
+int segw_store_sync(seg_writer *w, uint64_t *start, quire_error *err);
 /* Right after segw_store_begin: the STORE section's bytes go past the
  * page cache (pwrite_uncached), for a segment whose store nobody is about
  * to read whole (queries fetch one block per document shown). */
