@@ -30,9 +30,12 @@
 #include "index/builder.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #define XXH_INLINE_ALL /* the per-token hash must inline */
 #include <xxhash.h>
 #include <zstd.h>
@@ -950,6 +953,52 @@ static int sort_terms(const idx_builder *b, uint32_t *order)
     return 0;
 }
 
+/* Fetches ahead what writing the terms order[i + 2..16] will touch: terms
+ * in sorted order are at random places in the term arrays and the pool. */
+static inline void prefetch_terms(const idx_builder *b, const uint32_t *order, uint32_t i,
+                                  uint32_t end)
+{
+    if (i + 16 < end) {
+        __builtin_prefetch(&b->hot[order[i + 16]]);
+        __builtin_prefetch(&b->cold[order[i + 16]]);
+    }
+    if (i + 8 < end) {
+        const term_cold *ahead = &b->cold[order[i + 8]];
+        __builtin_prefetch(b->pool + ahead->slice_head);
+        __builtin_prefetch(b->arena + ahead->term_off);
+    }
+    /* and the second and third slices, at random places too: the last
+     * 4 bytes of a full slice point to the next one (of one not full,
+     * they hold its level, which makes a harmless prefetch).  The jumps
+     * to them were a quarter of the flush's samples. */
+    if (i + 4 < end) {
+        uint32_t s0 = b->cold[order[i + 4]].slice_head;
+        __builtin_prefetch(b->pool + ld32(b->pool + s0 + slice_size[0] - 4));
+    }
+    if (i + 2 < end) {
+        uint32_t s0 = b->cold[order[i + 2]].slice_head;
+        uint32_t s1 = ld32(b->pool + s0 + slice_size[0] - 4);
+        __builtin_prefetch(b->pool + ld32(b->pool + s1 + slice_size[1] - 4));
+    }
+}
+
+/* Writes term `id`'s postings, its doc numbers moved up by `base`. */
+static inline void write_postings(seg_writer *sw, const idx_builder *b, uint32_t id,
+                                  uint32_t base)
+{
+    stream_rd rd;
+    stream_rd_init(&rd, b, id);
+    /* the stream's position gaps are the segment's: no conversion */
+    uint32_t doc = NO_DOC, df = b->hot[id].df;
+    for (uint32_t k = 0; k < df; k++) {
+        uint32_t gap = stream_rd_varint(&rd);
+        doc = doc == NO_DOC ? gap : doc + gap + 1;
+        uint32_t tf = stream_rd_varint(&rd);
+        segw_doc(sw, base + doc, tf);
+        for (uint32_t j = 0; j < tf; j++) segw_pos_gap(sw, stream_rd_varint(&rd));
+    }
+}
+
 int idx_builder_flush(idx_builder *b, quire_error *err)
 {
     int rc = QUIRE_OK;
@@ -967,46 +1016,13 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
 
     segw_set_norms(sw, b->norms, b->ndocs);
     for (uint32_t i = 0; i < b->nterms; i++) {
-        /* terms in sorted order are at random places in the term arrays
-         * and the pool: fetch ahead */
-        if (i + 16 < b->nterms) {
-            __builtin_prefetch(&b->hot[order[i + 16]]);
-            __builtin_prefetch(&b->cold[order[i + 16]]);
-        }
-        if (i + 8 < b->nterms) {
-            const term_cold *ahead = &b->cold[order[i + 8]];
-            __builtin_prefetch(b->pool + ahead->slice_head);
-            __builtin_prefetch(b->arena + ahead->term_off);
-        }
-        /* and the second and third slices, at random places too: the last
-         * 4 bytes of a full slice point to the next one (of one not full,
-         * they hold its level, which makes a harmless prefetch).  The jumps
-         * to them were a quarter of this function's samples. */
-        if (i + 4 < b->nterms) {
-            uint32_t s0 = b->cold[order[i + 4]].slice_head;
-            __builtin_prefetch(b->pool + ld32(b->pool + s0 + slice_size[0] - 4));
-        }
-        if (i + 2 < b->nterms) {
-            uint32_t s0 = b->cold[order[i + 2]].slice_head;
-            uint32_t s1 = ld32(b->pool + s0 + slice_size[0] - 4);
-            __builtin_prefetch(b->pool + ld32(b->pool + s1 + slice_size[1] - 4));
-        }
+        prefetch_terms(b, order, i, b->nterms);
         const term_hot *t = &b->hot[order[i]];
         const term_cold *tc = &b->cold[order[i]];
-        stream_rd rd;
-        stream_rd_init(&rd, b, order[i]);
         if ((rc = segw_term_begin(sw, (const uint8_t *)b->arena + tc->term_off,
                                   tc->term_len, t->df, t->cf, err)))
             goto fail;
-        /* the stream's position gaps are the segment's: no conversion */
-        uint32_t doc = NO_DOC;
-        for (uint32_t k = 0; k < t->df; k++) {
-            uint32_t gap = stream_rd_varint(&rd);
-            doc = doc == NO_DOC ? gap : doc + gap + 1;
-            uint32_t tf = stream_rd_varint(&rd);
-            segw_doc(sw, doc, tf);
-            for (uint32_t j = 0; j < tf; j++) segw_pos_gap(sw, stream_rd_varint(&rd));
-        }
+        write_postings(sw, b, order[i], 0);
         if ((rc = segw_term_end(sw, err))) goto fail;
     }
 
@@ -1030,5 +1046,367 @@ fail:
     segw_abort(sw);
     b->sw_open = 0;
     b->failed = 1;
+    return rc;
+}
+
+/* ---- joint flush ---------------------------------------------------------
+ *
+ * Several builders filled side by side (the writer's lanes) written as one
+ * segment, by as many threads: their documents one builder after another,
+ * each term's postings builder by builder.  Flushed apart, the lanes' last
+ * segments had to be merged again (on corpus/cache/all.jsonl, 0.1 s of a
+ * 0.45 s two-thread build).  It costs more than flushing the builders
+ * apart: a term most builders have is looked up in each (the two parts of
+ * corpus/cache/all.jsonl take 80-90 ms each, run one after the other,
+ * where one builder of all the documents writes its terms in 115 ms).
+ *
+ * The steps, with a thread per builder: each finishes its store and sorts
+ * its terms and ids; then thread 0 appends the other builders' stores to
+ * builder 0's file (their compressed blocks copied, not recompressed) while
+ * the others write their share of the terms, each a contiguous range of
+ * the bytewise term order, into a writer of their own (builder i's,
+ * recording its terms: segwrite.h); thread 0 writes the first range into
+ * builder 0's writer, joins the others' and finishes the file.  The
+ * ranges are cut at equal shares of builder 0's work (joint_cut); the file
+ * is the same whichever way they are cut. */
+
+typedef struct joint joint;
+
+typedef struct joint_task {
+    joint *j;
+    uint32_t part;
+    uint32_t *order;           /* prepare: this builder's sorted term ids */
+    uint32_t *ids_order;       /* prepare: its doc numbers sorted by id */
+    uint64_t nterms;           /* write: distinct terms written */
+    int rc;
+    quire_error err;
+} joint_task;
+
+struct joint {
+    idx_builder *const *b;
+    size_t n;
+    joint_task *task;
+    uint32_t *base;            /* the first joint doc number of each builder */
+    uint32_t *lo;              /* n * (n + 1): part p of builder i is the */
+                               /* sorted range [lo[p*n+i], lo[(p+1)*n+i]) */
+    uint32_t *norms;
+    uint32_t ndocs;
+};
+
+static void *joint_prepare(void *arg)
+{
+    joint_task *t = arg;
+    idx_builder *b = t->j->b[t->part];
+    t->order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *t->order);
+    t->ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
+    if (!t->order || !t->ids_order || sort_terms(b, t->order))
+        t->rc = qerr(&t->err, QUIRE_ENOMEM, "out of memory");
+    else
+        t->rc = storew_finish(&b->store, &t->err);
+    return NULL;
+}
+
+static int term_cmp(const idx_builder *x, uint32_t a, const idx_builder *y, uint32_t b)
+{
+    const term_cold *p = &x->cold[a], *q = &y->cold[b];
+    size_t m = p->term_len < q->term_len ? p->term_len : q->term_len;
+    int c = memcmp(x->arena + p->term_off, y->arena + q->term_off, m);
+    if (c) return c;
+    return (p->term_len > q->term_len) - (p->term_len < q->term_len);
+}
+
+/* The first place in builder i's sorted terms not before builder 0's
+ * term id `t0`. */
+static uint32_t lower_bound(const joint *j, size_t i, uint32_t t0)
+{
+    const idx_builder *b = j->b[i];
+    const uint32_t *order = j->task[i].order;
+    uint32_t lo = 0, hi = b->nterms;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (term_cmp(b, order[mid], j->b[0], t0) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* What writing a term costs, in postings and positions (its entries are
+ * at random places: a few cache misses each).  Cut at equal shares of
+ * postings and positions alone, the two parts of corpus/cache/all.jsonl
+ * took 78k terms and 84 ms, and 55k terms and 66 ms; at 32, about 80 ms
+ * each (from 70 to 93 ms, run to run). */
+#define TERM_COST 32
+
+static void joint_cut(joint *j)
+{
+    const idx_builder *b0 = j->b[0];
+    const uint32_t *order = j->task[0].order;
+    size_t n = j->n;
+    uint64_t total = (uint64_t)b0->nterms * TERM_COST + b0->npostings + b0->npositions;
+    uint64_t sum = 0;
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        j->lo[i] = 0;
+        j->lo[n * n + i] = j->b[i]->nterms;
+    }
+    for (size_t p = 1; p < n; p++) {
+        while (k < b0->nterms && sum < total / n * p) {
+            sum += TERM_COST + b0->hot[order[k]].df + b0->hot[order[k]].cf;
+            k++;
+        }
+        for (size_t i = 0; i < n; i++)
+            j->lo[p * n + i] = k == b0->nterms ? j->b[i]->nterms
+                               : i == 0        ? k
+                                               : lower_bound(j, i, order[k]);
+    }
+}
+
+/* Writes part p's terms into `sw`: a merge of the builders' sorted ranges. */
+static int joint_write(joint *j, uint32_t p, seg_writer *sw, uint64_t *nterms,
+                       quire_error *err)
+{
+    size_t n = j->n;
+    uint32_t at[MAX_JOINT], end[MAX_JOINT], same[MAX_JOINT];
+    for (size_t i = 0; i < n; i++) {
+        at[i] = j->lo[p * n + i];
+        end[i] = j->lo[(p + 1) * n + i];
+    }
+    for (;;) {
+        /* the builders whose next term is the least */
+        size_t nsame = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (at[i] == end[i]) continue;
+            const idx_builder *b = j->b[i];
+            prefetch_terms(b, j->task[i].order, at[i], end[i]);
+            int c = nsame ? term_cmp(b, j->task[i].order[at[i]], j->b[same[0]],
+                                     j->task[same[0]].order[at[same[0]]])
+                          : -1;
+            if (c < 0) nsame = 0;
+            if (c <= 0) same[nsame++] = (uint32_t)i;
+        }
+        if (!nsame) return QUIRE_OK;
+        uint32_t df = 0;
+        uint64_t cf = 0;
+        for (size_t s = 0; s < nsame; s++) {
+            const term_hot *t = &j->b[same[s]]->hot[j->task[same[s]].order[at[same[s]]]];
+            df += t->df;
+            cf += t->cf;
+        }
+        const idx_builder *first = j->b[same[0]];
+        const term_cold *tc = &first->cold[j->task[same[0]].order[at[same[0]]]];
+        int rc = segw_term_begin(sw, (const uint8_t *)first->arena + tc->term_off,
+                                 tc->term_len, df, cf, err);
+        if (rc) return rc;
+        for (size_t s = 0; s < nsame; s++) {
+            size_t i = same[s];
+            write_postings(sw, j->b[i], j->task[i].order[at[i]++], j->base[i]);
+        }
+        if ((rc = segw_term_end(sw, err))) return rc;
+        (*nterms)++;
+    }
+}
+
+static int joint_copy_store(joint *j, size_t i, quire_error *err);
+
+/* Part 0 first appends the other builders' stores to builder 0's file:
+ * its positions go into the file right after them. */
+static void *joint_write_part(void *arg)
+{
+    joint_task *t = arg;
+    joint *j = t->j;
+    for (size_t i = 1; t->part == 0 && i < j->n && !t->rc; i++)
+        t->rc = joint_copy_store(j, i, &t->err);
+    if (t->part == 0 && !t->rc) t->rc = segw_pos_direct(&j->b[0]->sw, &t->err);
+    if (!t->rc) t->rc = joint_write(j, t->part, &j->b[t->part]->sw, &t->nterms, &t->err);
+    return NULL;
+}
+
+/* Appends builder i's finished store to builder 0's, block by block. */
+static int joint_copy_store(joint *j, size_t i, quire_error *err)
+{
+    idx_builder *b0 = j->b[0], *b = j->b[i];
+    uint64_t start;
+    int rc = segw_store_sync(&b->sw, &start, err);
+    if (rc) return rc;
+    int fd = open(b->sw.path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return qerr(err, QUIRE_EIO, "open %s: %s", b->sw.path, strerror(errno));
+    size_t cap = (size_t)1 << 20, have = 0;
+    uint64_t buf_at = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+    for (size_t e = 0; !rc && e < b->store.idx_len; e += 24) {
+        const uint8_t *x = b->store.idx + e;
+        uint32_t ndocs = ld32(x + 4), clen = ld32(x + 16), raw = ld32(x + 20);
+        uint64_t off = ld64(x + 8);
+        if (off < buf_at || off + clen > buf_at + have) {
+            /* read on from this block, as far as the buffer goes */
+            if (clen > cap) {
+                uint8_t *nb = realloc(buf, clen);
+                if (!nb) {
+                    rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+                    break;
+                }
+                buf = nb;
+                cap = clen;
+            }
+            uint64_t left = b->store.out_len - off;
+            size_t want = left < cap ? (size_t)left : cap;
+            if ((rc = pread_all(fd, buf, want, start + off, b->sw.path, err))) break;
+            buf_at = off;
+            have = want;
+        }
+        rc = storew_copy_block(&b0->store, buf + (off - buf_at), clen, raw, ndocs, err);
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* Joint ids: builder i's docs by id, merged (ties go to the lower builder,
+ * whose docs have the lower numbers, as sort_ids orders them). */
+static int joint_ids(joint *j, uint64_t **id_off, char **ids, uint32_t **sorted)
+{
+    size_t n = j->n, len = 0;
+    for (size_t i = 0; i < n; i++) len += j->b[i]->ids_len;
+    *id_off = malloc(((size_t)j->ndocs + 1) * sizeof **id_off);
+    *ids = malloc(len ? len : 1);
+    *sorted = malloc(((size_t)j->ndocs + 1) * sizeof **sorted);
+    if (!*id_off || !*ids || !*sorted) return -1;
+    uint64_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const idx_builder *b = j->b[i];
+        memcpy(*ids + at, b->ids, b->ids_len);
+        for (uint32_t d = 0; d < b->ndocs; d++) (*id_off)[j->base[i] + d] = at + b->id_off[d];
+        at += b->ids_len;
+    }
+    (*id_off)[j->ndocs] = at;
+    uint32_t pos[MAX_JOINT] = {0};
+    for (uint32_t k = 0; k < j->ndocs; k++) {
+        size_t best = n;
+        const char *bid = NULL;
+        size_t blen = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (pos[i] == j->b[i]->ndocs) continue;
+            uint32_t d = j->task[i].ids_order[pos[i]];
+            const char *id = j->b[i]->ids + j->b[i]->id_off[d];
+            size_t len_i = j->b[i]->id_off[d + 1] - j->b[i]->id_off[d];
+            if (best < n) {
+                size_t m = len_i < blen ? len_i : blen;
+                int c = m ? memcmp(id, bid, m) : 0;
+                if (c > 0 || (c == 0 && len_i >= blen)) continue;
+            }
+            best = i;
+            bid = id;
+            blen = len_i;
+        }
+        (*sorted)[k] = j->base[best] + j->task[best].ids_order[pos[best]++];
+    }
+    return 0;
+}
+
+/* Runs fn(task[i]) for i in 1..n-1 in threads of their own and fn(task[0])
+ * here; a thread that cannot be started runs here too. */
+static void joint_run(joint *j, void *(*fn)(void *))
+{
+    pthread_t tid[MAX_JOINT];
+    int started[MAX_JOINT] = {0};
+    for (size_t i = 1; i < j->n; i++)
+        started[i] = pthread_create(&tid[i], NULL, fn, &j->task[i]) == 0;
+    fn(&j->task[0]);
+    for (size_t i = 1; i < j->n; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else fn(&j->task[i]);
+    }
+}
+
+static int joint_error(const joint *j, quire_error *err)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (j->task[i].rc) {
+            if (err) *err = j->task[i].err;
+            return j->task[i].rc;
+        }
+    return QUIRE_OK;
+}
+
+int idx_builder_flush_joint(idx_builder *const *b, size_t n, quire_error *err)
+{
+    if (n == 1) return idx_builder_flush(b[0], err);
+    int rc = QUIRE_OK;
+    if (n > MAX_JOINT) return qerr(err, QUIRE_EARG, "a joint flush takes at most %d builders",
+                                   MAX_JOINT);
+    joint j = {.b = b, .n = n};
+    uint64_t *id_off = NULL;
+    char *ids = NULL;
+    uint32_t *ids_sorted = NULL;
+    seg_meta meta = {.tok_flags = b[0]->tok_flags, .block_size = IDX_BLOCK,
+                     .dict_block = SEG_DICT_BLOCK};
+    for (size_t i = 0; i < n; i++) {
+        if (b[i]->failed || !b[i]->sw_open) {
+            rc = qerr(err, QUIRE_EARG, "builder is in a failed state");
+            goto out;
+        }
+        if ((uint64_t)meta.ndocs + b[i]->ndocs > UINT32_MAX - 1) {
+            rc = qerr(err, QUIRE_EARG, "too many documents for one segment");
+            goto out;
+        }
+        meta.ndocs += b[i]->ndocs;
+        meta.total_len += b[i]->total_len;
+        meta.npostings += b[i]->npostings;
+        meta.npositions += b[i]->npositions;
+    }
+    j.ndocs = meta.ndocs;
+    j.task = calloc(n, sizeof *j.task);
+    j.base = malloc(n * sizeof *j.base);
+    j.lo = malloc(n * (n + 1) * sizeof *j.lo);
+    j.norms = malloc(((size_t)j.ndocs + 1) * sizeof *j.norms);
+    if (!j.task || !j.base || !j.lo || !j.norms) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < n; at += b[i]->ndocs, i++) {
+        j.task[i] = (joint_task){.j = &j, .part = (uint32_t)i};
+        j.base[i] = (uint32_t)at;
+        memcpy(j.norms + at, b[i]->norms, (size_t)b[i]->ndocs * sizeof *j.norms);
+    }
+
+    joint_run(&j, joint_prepare);
+    if ((rc = joint_error(&j, err))) goto out;
+    joint_cut(&j);
+    for (size_t i = 0; i < n; i++) {
+        segw_set_norms(&b[i]->sw, j.norms, j.ndocs);
+        if (i) segw_record_terms(&b[i]->sw);
+    }
+    joint_run(&j, joint_write_part);
+    if ((rc = joint_error(&j, err))) goto out;
+
+    for (size_t i = 0; i < n; i++) meta.nterms += j.task[i].nterms;
+    for (size_t i = 1; i < n && !rc; i++) rc = segw_join(&b[0]->sw, &b[i]->sw, err);
+    if (rc) goto out;
+    if (joint_ids(&j, &id_off, &ids, &ids_sorted)) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = segw_finish(&b[0]->sw, &meta, b[0]->store.idx, b[0]->store.idx_len, ids_sorted,
+                     id_off, ids, err);
+out:
+    for (size_t i = 0; i < n; i++) {
+        /* the others' files held only their stores, now in builder 0's */
+        if (i == 0 && !rc) segw_close(&b[i]->sw);
+        else if (b[i]->sw_open) segw_abort(&b[i]->sw);
+        b[i]->sw_open = 0;
+        if (rc) b[i]->failed = 1;
+        if (j.task) {
+            free(j.task[i].order);
+            free(j.task[i].ids_order);
+        }
+    }
+    free(j.task);
+    free(j.base);
+    free(j.lo);
+    free(j.norms);
+    free(id_off);
+    free(ids);
+    free(ids_sorted);
     return rc;
 }

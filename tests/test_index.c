@@ -895,6 +895,66 @@ static void test_merge_copies(void **state)
     }
 }
 
+/* Builder feeding documents [from, to) of merge_doc, not flushed. */
+static idx_builder *joint_builder(const char *name, uint32_t from, uint32_t to)
+{
+    char path[256], body[512], id[32];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    idx_builder *b;
+    quire_error err;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, path, &b, &err), QUIRE_OK);
+    for (uint32_t g = from; g < to; g++) {
+        merge_doc(g, body, sizeof body, id, sizeof id);
+        quire_doc_input in = {id, strlen(id), NULL, 0, body, strlen(body), NULL, 0};
+        uint32_t doc;
+        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
+    }
+    return b;
+}
+
+/* A joint flush of three builders (three threads, each writing a range of
+ * the terms) writes what one builder given all their documents writes,
+ * but for the store's block boundaries; every stored document reads back,
+ * and only the first builder's file is left.  The ranges fall where they
+ * may: "w7" and the others are in every builder, "delta" only in the
+ * last two. */
+static void test_builder_joint(void **state)
+{
+    (void)state;
+    static const uint32_t cut[] = {0, 256, 556, 1256};
+    idx_builder *b[3];
+    char name[32], path[256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "mj%d.qseg", i);
+        b[i] = joint_builder(name, cut[i], cut[i + 1]);
+    }
+    quire_error err;
+    assert_int_equal(idx_builder_flush_joint(b, 3, &err), QUIRE_OK);
+    for (int i = 0; i < 3; i++) idx_builder_free(b[i]);
+    for (int i = 1; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/mj%d.qseg", tmpdir, i);
+        assert_int_equal(access(path, F_OK), -1);
+    }
+    merge_build("mj_all.qseg", 0, cut[3], NULL);
+    idx_segment *j = open_seg("mj0.qseg"), *all = open_seg("mj_all.qseg");
+    same_postings(all, j);
+    assert_int_equal(j->sec_len[SEC_IDS], all->sec_len[SEC_IDS]);
+    assert_memory_equal(j->sec[SEC_IDS], all->sec[SEC_IDS], all->sec_len[SEC_IDS]);
+    for (uint32_t d = 0; d < cut[3]; d++) {
+        uint8_t *r1, *r2;
+        size_t l1, l2;
+        assert_int_equal(idx_segment_doc_record(j, d, &r1, &l1, &err), QUIRE_OK);
+        assert_int_equal(idx_segment_doc_record(all, d, &r2, &l2, &err), QUIRE_OK);
+        assert_int_equal(l1, l2);
+        assert_memory_equal(r1, r2, l1);
+        free(r1);
+        free(r2);
+    }
+    assert_int_equal(idx_segment_check_sums(j, 1, &err), QUIRE_OK);
+    idx_segment_close(j);
+    idx_segment_close(all);
+}
+
 /* Merges a copy of DIR/mx0.qseg with byte `at` xor-ed with `x`, opened
  * without checksums as a segment of this session is, and DIR/mx1.qseg. */
 static int merge_damaged(const unsigned char *file, size_t len, size_t at, unsigned char x,
@@ -1027,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_merge_copies),
+        cmocka_unit_test(test_builder_joint),
         cmocka_unit_test(test_merge_copy_damaged),
         cmocka_unit_test(test_pwrite_uncached),
     };
