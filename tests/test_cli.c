@@ -600,26 +600,38 @@ static void test_killed_build_keeps_last_commit(void **state)
     quire_writer_free(w);
 }
 
-static void test_full_disk(void **state)
+/* A disk that fills up (the child may write at most 64 KiB per file)
+ * while `threads` lanes build: the add or the commit that meets it fails
+ * with the write's error, and the last commit stays whole.  With two
+ * lanes and a 1 MiB budget, segments are flushed jointly before the
+ * commit too, and a lane that fails must not leave the other waiting. */
+static void full_disk(uint32_t threads)
 {
-    (void)state;
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/full", tmp);
+    snprintf(dir, sizeof dir, "%s/full%u", tmp, threads);
     quire_writer *w;
     quire_error e;
-    assert_int_equal(quire_writer_open(dir, NULL, &w, &e), QUIRE_OK);
+    quire_writer_options opt = {.mem_budget = threads > 1 ? (size_t)1 << 20 : 0,
+                                .threads = threads};
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     add_n(w, 0, 100, "before");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
     quire_writer_free(w);
-    /* the child may write at most 64 KiB per file: like a disk that fills up */
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {64 << 10, 64 << 10};
         setrlimit(RLIMIT_FSIZE, &rl);
-        if (quire_writer_open(dir, NULL, &w, &e) != QUIRE_OK) _exit(3);
-        add_n(w, 100, 20000, "after");
-        int rc = quire_writer_commit(w, &e);
+        if (quire_writer_open(dir, &opt, &w, &e) != QUIRE_OK) _exit(3);
+        int rc = QUIRE_OK;
+        for (int i = 100; i < 20100 && !rc; i++) {
+            char id[32], body[128];
+            snprintf(id, sizeof id, "doc%d", i);
+            snprintf(body, sizeof body, "after number %d with some filler words %d", i, i * 7);
+            quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
+            rc = quire_writer_add(w, &d, NULL, &e);
+        }
+        if (!rc) rc = quire_writer_commit(w, &e);
         quire_writer_free(w);
         if (rc == QUIRE_EIO && strstr(e.message, "File too large")) _exit(0);
         _exit(5);
@@ -632,6 +644,12 @@ static void test_full_disk(void **state)
     assert_int_equal(count(dir, "after"), 0);
 }
 
+static void test_full_disk(void **state)
+{
+    (void)state;
+    full_disk(1);
+    full_disk(2);
+}
 
 /* ---- several builder threads ------------------------------------------ */
 
