@@ -5,6 +5,9 @@ Role: the last step of bench/run.  Reads RUNDIR (written by bench/run):
   run.info               corpus, raw bytes, query file, reps, command line
   <engine>.build         the peer's stdout of `build` (docs=, build_seconds=)
   <engine>.time          /usr/bin/time -v of the build (wall time, peak RSS)
+  <engine>.bN.build, .bN.time   the same, of build round N (--build-rounds);
+                         a build figure is the median over the rounds (peak
+                         RSS the largest)
   <engine>.size          index_bytes= (all files under the index directory)
   quire.stats            Quire's bytes per section (peer_quire stats)
   quire.scale            Quire's alternated one- and two-thread builds, a line
@@ -293,12 +296,27 @@ def main():
     present = [e for e in ENGINES if os.path.exists(os.path.join(rundir, e + ".tsv"))
                or os.path.exists(os.path.join(rundir, e + ".build"))]
     build = {}
+    build_runs = {}   # engine -> build_seconds of every round, in order
     for e in present:
         b = kv_file(os.path.join(rundir, e + ".build"))
         rss, wall = time_file(os.path.join(rundir, e + ".time"))
         size = kv_file(os.path.join(rundir, e + ".size")).get("index_bytes")
         m = collections.OrderedDict()
         secs = float(b["build_seconds"]) if "build_seconds" in b else None
+        runs = [(secs, wall, rss)]
+        extra = glob.glob(os.path.join(rundir, e + ".b[0-9]*.build"))
+        for p in sorted(extra, key=lambda p: int(re.search(r"\.b(\d+)\.build$", p).group(1))):
+            bb = kv_file(p)
+            if "build_seconds" in bb:
+                r_rss, r_wall = time_file(p[:-len(".build")] + ".time")
+                runs.append((float(bb["build_seconds"]), r_wall, r_rss))
+        if secs is not None and len(runs) > 1:
+            build_runs[e] = [r[0] for r in runs]
+            secs = pct(build_runs[e], 50)
+            walls = [r[1] for r in runs if r[1] is not None]
+            wall = pct(walls, 50) if walls else wall
+            rsses = [r[2] for r in runs if r[2] is not None]
+            rss = max(rsses) if rsses else rss
         m["docs"] = int(b["docs"]) if "docs" in b else None
         m["build_seconds"] = secs
         m["wall_seconds"] = wall
@@ -465,6 +483,12 @@ def main():
             "dictionary (issue 4's size target) is the same without norms; `store` holds the "
             "original documents, which none of the peers keep (FTS5 is contentless, "
             "Xapian and Lucene store only the id).")
+    if build_runs:
+        L.append("")
+        L.append("Build time, throughput and wall time are the median of each engine's builds, "
+                 "taken in turns; peak RSS is the largest. Builds (s, in order): " +
+                 "; ".join("%s %s" % (LABEL[e], "/".join(fmt(x) for x in build_runs[e]))
+                           for e in present if e in build_runs) + ".")
     L.append("")
     L.extend(scale_lines(scale, raw))
     L.append("## Query latency (µs, warm, in-process)")
