@@ -401,13 +401,13 @@ typedef struct stream_rd {
     uint32_t p, end, level, stop;
 } stream_rd;
 
-static void stream_rd_init(stream_rd *r, const idx_builder *b, uint32_t id)
+static void stream_rd_at(stream_rd *r, const idx_builder *b, uint32_t head, uint32_t stop)
 {
     r->pool = b->pool;
-    r->p = b->cold[id].slice_head;
+    r->p = head;
     r->level = 0;
-    r->end = r->p + slice_size[0] - 4;
-    r->stop = b->hot[id].write;
+    r->end = head + slice_size[0] - 4;
+    r->stop = stop;
 }
 
 static inline uint8_t stream_rd_byte(stream_rd *r)
@@ -953,44 +953,90 @@ static int sort_terms(const idx_builder *b, uint32_t *order)
     return 0;
 }
 
-/* Fetches ahead what writing the terms order[i + 2..16] will touch: terms
- * in sorted order are at random places in the term arrays and the pool. */
-static inline void prefetch_terms(const idx_builder *b, const uint32_t *order, uint32_t i,
+/* A term as the flush writes it: what it needs of the term's state,
+ * gathered in term order.  Written from the term arrays in term id order,
+ * the flush read them at random places (the term's df was a fifth of its
+ * samples); a term in one document with one position (most terms) has its
+ * posting here too, read from the pool, where first slices follow term
+ * ids, while it is gathered. */
+typedef struct flush_term {
+    uint32_t df, cf;
+    uint32_t slice_head, stop;     /* its stream in the pool */
+    uint32_t term_off, term_len;   /* in the arena */
+    uint32_t doc, pos;             /* df == cf == 1: its only posting */
+} flush_term;
+
+static inline int ft_single(const flush_term *f) { return f->df == 1 && f->cf == 1; }
+
+/* The builder's terms in bytewise order; NULL when out of memory. */
+static flush_term *flush_terms(const idx_builder *b)
+{
+    uint32_t n = b->nterms;
+    size_t cnt = n ? n : 1;
+    uint32_t *order = malloc(cnt * sizeof *order), *rank = malloc(cnt * sizeof *rank);
+    flush_term *ft = malloc(cnt * sizeof *ft);
+    if (!order || !rank || !ft || sort_terms(b, order)) {
+        free(order);
+        free(rank);
+        free(ft);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) rank[order[i]] = i;
+    for (uint32_t id = 0; id < n; id++) {
+        const term_hot *h = &b->hot[id];
+        const term_cold *c = &b->cold[id];
+        flush_term *f = &ft[rank[id]];
+        *f = (flush_term){h->df, h->cf, c->slice_head, h->write, c->term_off, c->term_len,
+                          0, 0};
+        if (ft_single(f)) {
+            stream_rd rd;
+            stream_rd_at(&rd, b, f->slice_head, f->stop);
+            f->doc = stream_rd_varint(&rd);
+            (void)stream_rd_varint(&rd);   /* tf, 1 */
+            f->pos = stream_rd_varint(&rd);
+        }
+    }
+    free(order);
+    free(rank);
+    return ft;
+}
+
+/* Fetches ahead what writing the terms ft[i + 2..16] will touch: their
+ * bytes and streams are at random places of the arena and the pool. */
+static inline void prefetch_terms(const idx_builder *b, const flush_term *ft, uint32_t i,
                                   uint32_t end)
 {
-    if (i + 16 < end) {
-        __builtin_prefetch(&b->hot[order[i + 16]]);
-        __builtin_prefetch(&b->cold[order[i + 16]]);
-    }
-    if (i + 8 < end) {
-        const term_cold *ahead = &b->cold[order[i + 8]];
-        __builtin_prefetch(b->pool + ahead->slice_head);
-        __builtin_prefetch(b->arena + ahead->term_off);
-    }
+    if (i + 16 < end) __builtin_prefetch(b->arena + ft[i + 16].term_off);
+    if (i + 8 < end && !ft_single(&ft[i + 8])) __builtin_prefetch(b->pool + ft[i + 8].slice_head);
     /* and the second and third slices, at random places too: the last
      * 4 bytes of a full slice point to the next one (of one not full,
      * they hold its level, which makes a harmless prefetch).  The jumps
      * to them were a quarter of the flush's samples. */
-    if (i + 4 < end) {
-        uint32_t s0 = b->cold[order[i + 4]].slice_head;
+    if (i + 4 < end && !ft_single(&ft[i + 4])) {
+        uint32_t s0 = ft[i + 4].slice_head;
         __builtin_prefetch(b->pool + ld32(b->pool + s0 + slice_size[0] - 4));
     }
-    if (i + 2 < end) {
-        uint32_t s0 = b->cold[order[i + 2]].slice_head;
+    if (i + 2 < end && !ft_single(&ft[i + 2])) {
+        uint32_t s0 = ft[i + 2].slice_head;
         uint32_t s1 = ld32(b->pool + s0 + slice_size[0] - 4);
         __builtin_prefetch(b->pool + ld32(b->pool + s1 + slice_size[1] - 4));
     }
 }
 
-/* Writes term `id`'s postings, its doc numbers moved up by `base`. */
-static inline void write_postings(seg_writer *sw, const idx_builder *b, uint32_t id,
+/* Writes the term's postings, its doc numbers moved up by `base`. */
+static inline void write_postings(seg_writer *sw, const idx_builder *b, const flush_term *f,
                                   uint32_t base)
 {
+    if (ft_single(f)) {
+        segw_doc(sw, base + f->doc, 1);
+        segw_pos_gap(sw, f->pos);
+        return;
+    }
     stream_rd rd;
-    stream_rd_init(&rd, b, id);
+    stream_rd_at(&rd, b, f->slice_head, f->stop);
     /* the stream's position gaps are the segment's: no conversion */
-    uint32_t doc = NO_DOC, df = b->hot[id].df;
-    for (uint32_t k = 0; k < df; k++) {
+    uint32_t doc = NO_DOC;
+    for (uint32_t k = 0; k < f->df; k++) {
         uint32_t gap = stream_rd_varint(&rd);
         doc = doc == NO_DOC ? gap : doc + gap + 1;
         uint32_t tf = stream_rd_varint(&rd);
@@ -1002,27 +1048,27 @@ static inline void write_postings(seg_writer *sw, const idx_builder *b, uint32_t
 int idx_builder_flush(idx_builder *b, quire_error *err)
 {
     int rc = QUIRE_OK;
-    uint32_t *order = NULL, *ids_order = NULL;
+    flush_term *ft = NULL;
+    uint32_t *ids_order = NULL;
     seg_writer *sw = &b->sw;
     if (b->failed || !b->sw_open) return qerr(err, QUIRE_EARG, "builder is in a failed state");
     if ((rc = storew_finish(&b->store, err)) || (rc = segw_pos_direct(sw, err))) goto fail;
 
-    order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *order);
+    ft = flush_terms(b);
     ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
-    if (!order || !ids_order || sort_terms(b, order)) {
+    if (!ft || !ids_order) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto fail;
     }
 
     segw_set_norms(sw, b->norms, b->ndocs);
     for (uint32_t i = 0; i < b->nterms; i++) {
-        prefetch_terms(b, order, i, b->nterms);
-        const term_hot *t = &b->hot[order[i]];
-        const term_cold *tc = &b->cold[order[i]];
-        if ((rc = segw_term_begin(sw, (const uint8_t *)b->arena + tc->term_off,
-                                  tc->term_len, t->df, t->cf, err)))
+        prefetch_terms(b, ft, i, b->nterms);
+        const flush_term *f = &ft[i];
+        if ((rc = segw_term_begin(sw, (const uint8_t *)b->arena + f->term_off, f->term_len,
+                                  f->df, f->cf, err)))
             goto fail;
-        write_postings(sw, b, order[i], 0);
+        write_postings(sw, b, f, 0);
         if ((rc = segw_term_end(sw, err))) goto fail;
     }
 
@@ -1035,13 +1081,13 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
     rc = segw_finish(sw, &meta, b->store.idx, b->store.idx_len,
                      ids_order, b->id_off, b->ids, err);
     if (rc) goto fail;
-    free(order);
+    free(ft);
     free(ids_order);
     segw_close(sw);
     b->sw_open = 0;
     return QUIRE_OK;
 fail:
-    free(order);
+    free(ft);
     free(ids_order);
     segw_abort(sw);
     b->sw_open = 0;
@@ -1075,7 +1121,7 @@ typedef struct joint joint;
 typedef struct joint_task {
     joint *j;
     uint32_t part;
-    uint32_t *order;           /* prepare: this builder's sorted term ids */
+    flush_term *ft;            /* prepare: this builder's terms, sorted */
     uint32_t *ids_order;       /* prepare: its doc numbers sorted by id */
     uint64_t nterms;           /* write: distinct terms written */
     int rc;
@@ -1097,18 +1143,18 @@ static void *joint_prepare(void *arg)
 {
     joint_task *t = arg;
     idx_builder *b = t->j->b[t->part];
-    t->order = malloc((size_t)(b->nterms ? b->nterms : 1) * sizeof *t->order);
+    t->ft = flush_terms(b);
     t->ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
-    if (!t->order || !t->ids_order || sort_terms(b, t->order))
+    if (!t->ft || !t->ids_order)
         t->rc = qerr(&t->err, QUIRE_ENOMEM, "out of memory");
     else
         t->rc = storew_finish(&b->store, &t->err);
     return NULL;
 }
 
-static int term_cmp(const idx_builder *x, uint32_t a, const idx_builder *y, uint32_t b)
+static int term_cmp(const idx_builder *x, const flush_term *p, const idx_builder *y,
+                    const flush_term *q)
 {
-    const term_cold *p = &x->cold[a], *q = &y->cold[b];
     size_t m = p->term_len < q->term_len ? p->term_len : q->term_len;
     int c = memcmp(x->arena + p->term_off, y->arena + q->term_off, m);
     if (c) return c;
@@ -1116,15 +1162,15 @@ static int term_cmp(const idx_builder *x, uint32_t a, const idx_builder *y, uint
 }
 
 /* The first place in builder i's sorted terms not before builder 0's
- * term id `t0`. */
-static uint32_t lower_bound(const joint *j, size_t i, uint32_t t0)
+ * term `t0`. */
+static uint32_t lower_bound(const joint *j, size_t i, const flush_term *t0)
 {
     const idx_builder *b = j->b[i];
-    const uint32_t *order = j->task[i].order;
+    const flush_term *ft = j->task[i].ft;
     uint32_t lo = 0, hi = b->nterms;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (term_cmp(b, order[mid], j->b[0], t0) < 0) lo = mid + 1;
+        if (term_cmp(b, &ft[mid], j->b[0], t0) < 0) lo = mid + 1;
         else hi = mid;
     }
     return lo;
@@ -1140,7 +1186,7 @@ static uint32_t lower_bound(const joint *j, size_t i, uint32_t t0)
 static void joint_cut(joint *j)
 {
     const idx_builder *b0 = j->b[0];
-    const uint32_t *order = j->task[0].order;
+    const flush_term *ft = j->task[0].ft;
     size_t n = j->n;
     uint64_t total = (uint64_t)b0->nterms * TERM_COST + b0->npostings + b0->npositions;
     uint64_t sum = 0;
@@ -1151,13 +1197,13 @@ static void joint_cut(joint *j)
     }
     for (size_t p = 1; p < n; p++) {
         while (k < b0->nterms && sum < total / n * p) {
-            sum += TERM_COST + b0->hot[order[k]].df + b0->hot[order[k]].cf;
+            sum += TERM_COST + ft[k].df + ft[k].cf;
             k++;
         }
         for (size_t i = 0; i < n; i++)
             j->lo[p * n + i] = k == b0->nterms ? j->b[i]->nterms
                                : i == 0        ? k
-                                               : lower_bound(j, i, order[k]);
+                                               : lower_bound(j, i, &ft[k]);
     }
 }
 
@@ -1177,9 +1223,9 @@ static int joint_write(joint *j, uint32_t p, seg_writer *sw, uint64_t *nterms,
         for (size_t i = 0; i < n; i++) {
             if (at[i] == end[i]) continue;
             const idx_builder *b = j->b[i];
-            prefetch_terms(b, j->task[i].order, at[i], end[i]);
-            int c = nsame ? term_cmp(b, j->task[i].order[at[i]], j->b[same[0]],
-                                     j->task[same[0]].order[at[same[0]]])
+            prefetch_terms(b, j->task[i].ft, at[i], end[i]);
+            int c = nsame ? term_cmp(b, &j->task[i].ft[at[i]], j->b[same[0]],
+                                     &j->task[same[0]].ft[at[same[0]]])
                           : -1;
             if (c < 0) nsame = 0;
             if (c <= 0) same[nsame++] = (uint32_t)i;
@@ -1188,18 +1234,18 @@ static int joint_write(joint *j, uint32_t p, seg_writer *sw, uint64_t *nterms,
         uint32_t df = 0;
         uint64_t cf = 0;
         for (size_t s = 0; s < nsame; s++) {
-            const term_hot *t = &j->b[same[s]]->hot[j->task[same[s]].order[at[same[s]]]];
-            df += t->df;
-            cf += t->cf;
+            const flush_term *f = &j->task[same[s]].ft[at[same[s]]];
+            df += f->df;
+            cf += f->cf;
         }
         const idx_builder *first = j->b[same[0]];
-        const term_cold *tc = &first->cold[j->task[same[0]].order[at[same[0]]]];
-        int rc = segw_term_begin(sw, (const uint8_t *)first->arena + tc->term_off,
-                                 tc->term_len, df, cf, err);
+        const flush_term *tf = &j->task[same[0]].ft[at[same[0]]];
+        int rc = segw_term_begin(sw, (const uint8_t *)first->arena + tf->term_off,
+                                 tf->term_len, df, cf, err);
         if (rc) return rc;
         for (size_t s = 0; s < nsame; s++) {
             size_t i = same[s];
-            write_postings(sw, j->b[i], j->task[i].order[at[i]++], j->base[i]);
+            write_postings(sw, j->b[i], &j->task[i].ft[at[i]++], j->base[i]);
         }
         if ((rc = segw_term_end(sw, err))) return rc;
         (*nterms)++;
@@ -1397,7 +1443,7 @@ out:
         b[i]->sw_open = 0;
         if (rc) b[i]->failed = 1;
         if (j.task) {
-            free(j.task[i].order);
+            free(j.task[i].ft);
             free(j.task[i].ids_order);
         }
     }
