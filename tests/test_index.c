@@ -776,8 +776,10 @@ static void merge_doc(uint32_t g, char *body, size_t cap, char *id, size_t idcap
     snprintf(id, idcap, "m-%u", g);
 }
 
-/* Builds DIR/NAME from documents [from, to) but those for which dead(g). */
-static void merge_build(const char *name, uint32_t from, uint32_t to, int (*dead)(uint32_t))
+/* A builder for DIR/NAME fed documents [from, to) but those for which
+ * dead(g), not flushed. */
+static idx_builder *merge_builder(const char *name, uint32_t from, uint32_t to,
+                                  int (*dead)(uint32_t))
 {
     char path[256], body[512], id[32];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
@@ -791,6 +793,14 @@ static void merge_build(const char *name, uint32_t from, uint32_t to, int (*dead
         uint32_t doc;
         assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
     }
+    return b;
+}
+
+/* Builds DIR/NAME from documents [from, to) but those for which dead(g). */
+static void merge_build(const char *name, uint32_t from, uint32_t to, int (*dead)(uint32_t))
+{
+    idx_builder *b = merge_builder(name, from, to, dead);
+    quire_error err;
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 }
@@ -895,23 +905,6 @@ static void test_merge_copies(void **state)
     }
 }
 
-/* Builder feeding documents [from, to) of merge_doc, not flushed. */
-static idx_builder *joint_builder(const char *name, uint32_t from, uint32_t to)
-{
-    char path[256], body[512], id[32];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    idx_builder *b;
-    quire_error err;
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, path, &b, &err), QUIRE_OK);
-    for (uint32_t g = from; g < to; g++) {
-        merge_doc(g, body, sizeof body, id, sizeof id);
-        quire_doc_input in = {id, strlen(id), NULL, 0, body, strlen(body), NULL, 0};
-        uint32_t doc;
-        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
-    }
-    return b;
-}
-
 /* A joint flush of three builders (three threads, each writing a range of
  * the terms) writes what one builder given all their documents writes,
  * but for the store's block boundaries; every stored document reads back,
@@ -926,7 +919,7 @@ static void test_builder_joint(void **state)
     char name[32], path[256];
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "mj%d.qseg", i);
-        b[i] = joint_builder(name, cut[i], cut[i + 1]);
+        b[i] = merge_builder(name, cut[i], cut[i + 1], NULL);
     }
     quire_error err;
     assert_int_equal(idx_builder_flush_joint(b, 3, &err), QUIRE_OK);
