@@ -196,14 +196,33 @@ static uint32_t align(qit **v, uint32_t n, uint32_t target)
     }
 }
 
+#define PH_CUTS 8
+
 /* align() for a phrase's units, which are all terms: calls the posting
  * iterators directly rather than through it_seek's dispatch, which was
  * half the cost of a candidate of a frequent phrase.  The units' `doc`
- * fields are brought up to date on return. */
-static uint32_t align_units(qit **v, uint32_t n, uint32_t target)
+ * fields are brought up to date on return.
+ *
+ * With `cut` (collect_phrase, once the top-k heap is full), a doc of the
+ * rarest unit whose own tf and length cannot beat the threshold (cut, of
+ * ph_cutoffs) is passed over before the other units move to it, as the
+ * phrase frequency is at most any unit's tf.  For a phrase of a rarer
+ * word and a very common one, most of the rarer word's docs are, and
+ * moving the common word's list to each of them was most of the query:
+ * "great and" on corpus/cache/big.jsonl, 150,902 docs of "great". */
+static inline uint32_t align_units_cut(qit **v, uint32_t n, uint32_t target,
+                                       const idx_segment *seg, const uint32_t *cut)
 {
-    uint32_t d = idx_postings_advance(v[0]->p, target);
+    idx_postings *lead = v[0]->p;
+    uint32_t d = idx_postings_advance(lead, target);
     while (d != IDX_END) {
+        if (cut) {
+            uint32_t f = idx_postings_freq(lead);
+            if (f <= PH_CUTS && idx_segment_doclen(seg, d) >= cut[f - 1]) {
+                d = idx_postings_advance(lead, d + 1);
+                continue;
+            }
+        }
         uint32_t i;
         for (i = 1; i < n; i++) {
             uint32_t di = idx_postings_advance(v[i]->p, d);
@@ -214,11 +233,16 @@ static uint32_t align_units(qit **v, uint32_t n, uint32_t target)
         }
         if (i == n)
             break;
-        d = idx_postings_advance(v[0]->p, d);
+        d = idx_postings_advance(lead, d);
     }
     for (uint32_t i = 0; i < n; i++)
         v[i]->doc = idx_postings_doc(v[i]->p);
     return d;
+}
+
+static uint32_t align_units(qit **v, uint32_t n, uint32_t target)
+{
+    return align_units_cut(v, n, target, NULL, NULL);
 }
 
 static int excluded(qit *it, uint32_t d)
@@ -748,8 +772,6 @@ typedef struct ph_block {
     int valid;
 } ph_block;
 
-#define PH_CUTS 8
-
 /* Lengths from cut[f - 1] on cannot beat thr with phrase frequency f.
  * Derived from w*f*(k1+1)/(f + norm(len)) <= thr, rounded up by a
  * length so rounding can only keep a document for exact scoring. */
@@ -763,41 +785,6 @@ static void ph_cutoffs(const qev *ev, double w, double thr, uint32_t *cut)
         else
             cut[f - 1] = len < 0 ? 0 : (uint32_t)len + 2;
     }
-}
-
-/* align_units for collect_phrase once the heap is full: a doc of the
- * rarest unit whose own tf and length cannot beat the threshold (cut, of
- * ph_cutoffs) is passed over before the other units move to it, as the
- * phrase frequency is at most any unit's tf.  For a phrase of a rarer
- * word and a very common one, most of the rarer word's docs are, and
- * moving the common word's list to each of them was most of the query:
- * "great and" on corpus/cache/big.jsonl, 150,902 docs of "great". */
-static uint32_t align_units_cut(qit **v, uint32_t n, uint32_t target,
-                                const idx_segment *seg, const uint32_t *cut)
-{
-    idx_postings *lead = v[0]->p;
-    uint32_t d = idx_postings_advance(lead, target);
-    while (d != IDX_END) {
-        uint32_t f = idx_postings_freq(lead);
-        if (f <= PH_CUTS && idx_segment_doclen(seg, d) >= cut[f - 1]) {
-            d = idx_postings_advance(lead, d + 1);
-            continue;
-        }
-        uint32_t i;
-        for (i = 1; i < n; i++) {
-            uint32_t di = idx_postings_advance(v[i]->p, d);
-            if (di != d) {
-                d = di;
-                break;
-            }
-        }
-        if (i == n)
-            break;
-        d = idx_postings_advance(lead, d);
-    }
-    for (uint32_t i = 0; i < n; i++)
-        v[i]->doc = idx_postings_doc(v[i]->p);
-    return d;
 }
 
 /* The phrase's next candidate from target on. */
