@@ -474,8 +474,13 @@ static inline uint64_t term_key2(const char *s, uint32_t len)
 static inline uint64_t term_hash(const char *s, uint32_t len, uint64_t key)
 {
     if (len <= 8) {
+        /* Two multiplies: the low bits of a product depend only on the
+         * low bits of the key, so with one, the slot came from the term's
+         * first six bytes, and terms of up to 8 bytes that share them
+         * ("govern", "governs", "governed") all started at the same slot. */
         uint64_t v = (key ^ ((uint64_t)len << 59)) * 0x9E3779B97F4A7C15ull;
-        return v ^ (v >> 29);
+        v = (v ^ (v >> 32)) * 0xD6E8FEB86659FD93ull;
+        return v ^ (v >> 32);
     }
     if (len <= 16) {
         uint64_t y = ld64(s + len - 8);
