@@ -121,7 +121,7 @@ struct idx_builder {
 
     /* terms: ids in order of first appearance */
     term_hot *hot; term_cold *cold; uint32_t nterms, terms_cap;
-    size_t hot_bytes, cold_bytes, table_bytes;   /* mapped (huge_grow) */
+    size_t hot_bytes, cold_bytes, table_bytes;   /* mapped (huge_grow, huge_alloc) */
     char *arena; size_t arena_len, arena_cap;
     term_slot *table; uint32_t table_mask;   /* open addressing, linear */
 
@@ -235,9 +235,8 @@ int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
     b->cg_all = (tok_flags & TOK_COMMONGRAMS) != 0;
     b->cur_doc = NO_DOC;
     b->table_mask = (1u << 10) - 1;
-    if (huge_grow((void **)&b->table, &b->table_bytes,
-                  ((size_t)b->table_mask + 1) * sizeof *b->table)) {
-        b->table = NULL;
+    b->table_bytes = ((size_t)b->table_mask + 1) * sizeof *b->table;
+    if (!(b->table = huge_alloc(b->table_bytes))) {
         idx_builder_free(b);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
@@ -500,9 +499,9 @@ static inline uint32_t term_tag(uint64_t hash, uint32_t len)
 static int table_grow(idx_builder *b)
 {
     uint32_t nsize = (b->table_mask + 1) * 2;
-    term_slot *nt = NULL;
-    size_t ncap = 0;
-    if (huge_grow((void **)&nt, &ncap, (size_t)nsize * sizeof *nt)) return -1;
+    size_t ncap = (size_t)nsize * sizeof(term_slot);
+    term_slot *nt = huge_alloc(ncap);
+    if (!nt) return -1;
     uint32_t mask = nsize - 1;
     for (uint32_t i = 0; i <= b->table_mask; i++) {
         const term_slot *s = &b->table[i];

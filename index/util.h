@@ -24,7 +24,8 @@ int qerr_col(quire_error *err, int code, size_t column, const char *fmt, ...)
  * transparent huge pages (see util.c).  huge_grow: *p is NULL or from
  * huge_grow with *cap bytes; grows to at least `need` bytes, doubling from
  * 64 KiB, moving pages instead of copying them; 0 or -1.  huge_alloc: a
- * mapping of `bytes`, NULL on failure.  Both read as zeros.  huge_free
+ * mapping of `bytes`, all of it faulted in (for tables probed before
+ * they are written), NULL on failure.  Both read as zeros.  huge_free
  * takes the capacity (huge_grow) or the size (huge_alloc). */
 int huge_grow(void **p, size_t *cap, size_t need);
 void *huge_alloc(size_t bytes);
