@@ -93,9 +93,10 @@ void huge_free(void *p, size_t cap)
  * that follows faults again to copy it, and in a process whose threads
  * run on other cores, that copy's TLB flush interrupts all of them.
  * With the writer's id table and the builders' term tables in 4 KiB
- * pages, those flushes were 2% of a two-thread build of
- * corpus/cache/all.jsonl (ptep_clear_flush under quire_writer_add), and
- * the interrupts fell on the other threads.  So the whole mapping is
+ * pages, those copies and flushes were 4% of the samples of a two-thread
+ * build of corpus/cache/all.jsonl (ptep_clear_flush, mostly under
+ * quire_writer_add's probe of the id table), and the interrupts fell on
+ * the other threads.  So the whole mapping is
  * faulted in writable at once (Linux 5.14+; elsewhere the advice fails
  * and the pages fault in as before); a table at most half full is
  * written on nearly every page anyway. */
