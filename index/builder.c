@@ -183,14 +183,7 @@ struct cg_slot {
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -1;
-    *p = n;
-    *cap = c;
-    return 0;
+    return grow_array(p, cap, need, elem, 64);
 }
 
 static int grow32(void **p, uint32_t *cap, size_t need, size_t elem)
@@ -1290,14 +1283,9 @@ static int joint_copy_store(joint *j, size_t i, quire_error *err)
         uint64_t off = ld64(x + 8);
         if (off < buf_at || off + clen > buf_at + have) {
             /* read on from this block, as far as the buffer goes */
-            if (clen > cap) {
-                uint8_t *nb = realloc(buf, clen);
-                if (!nb) {
-                    rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-                    break;
-                }
-                buf = nb;
-                cap = clen;
+            if (grow_array((void **)&buf, &cap, clen, 1, cap)) {
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+                break;
             }
             uint64_t left = b->store.out_len - off;
             size_t want = left < cap ? (size_t)left : cap;

@@ -45,14 +45,7 @@ void dict_builder_free(dict_builder *b)
 
 static int reserve(dict_builder *b, size_t extra)
 {
-    if (b->len + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra) cap *= 2;
-    uint8_t *n = realloc(b->buf, cap);
-    if (!n) return -1;
-    b->buf = n;
-    b->cap = cap;
-    return 0;
+    return grow_array((void **)&b->buf, &b->cap, b->len + extra, 1, 4096);
 }
 
 int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
@@ -68,13 +61,9 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
             return -2;
     }
     if (b->nterms % SEG_DICT_BLOCK == 0) {
-        if (b->nblocks == b->blocks_cap) {
-            size_t cap = b->blocks_cap ? b->blocks_cap * 2 : 256;
-            uint64_t *n = realloc(b->blocks, cap * sizeof *n);
-            if (!n) return -1;
-            b->blocks = n;
-            b->blocks_cap = cap;
-        }
+        if (grow_array((void **)&b->blocks, &b->blocks_cap, b->nblocks + 1,
+                       sizeof *b->blocks, 256))
+            return -1;
         b->blocks[b->nblocks++] = b->len;
         common = 0;
         memset(&b->base, 0, sizeof b->base);

@@ -36,13 +36,7 @@
 
 int manifest_push(manifest *m, const manifest_seg *s)
 {
-    if (m->nsegs == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 8;
-        manifest_seg *n = realloc(m->segs, cap * sizeof *n);
-        if (!n) return -1;
-        m->segs = n;
-        m->cap = cap;
-    }
+    if (grow_array((void **)&m->segs, &m->cap, m->nsegs + 1, sizeof *m->segs, 8)) return -1;
     m->segs[m->nsegs++] = *s;
     return 0;
 }

@@ -117,14 +117,9 @@ static int copy_store(const idx_segment *s, int fd, const uint64_t *del, store_w
             release(s, fd, SEC_STORE, off + clen, &released);
             continue;
         }
-        if (rlen > raw_cap) {
-            uint8_t *r = realloc(raw, rlen);
-            if (!r) {
-                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-                break;
-            }
-            raw = r;
-            raw_cap = rlen;
+        if (grow_array((void **)&raw, &raw_cap, rlen, 1, rlen)) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            break;
         }
         size_t got = ZSTD_decompress(raw, rlen, s->sec[SEC_STORE] + off, clen);
         if (ZSTD_isError(got) || got != rlen) {
@@ -169,14 +164,8 @@ static int collect_ids(const idx_segment *s, const uint64_t *del, char **ids,
         if (a > z || z > v.blob_len)
             return qerr(err, QUIRE_ECORRUPT, "%s: ids section broken", s->name);
         size_t vl = (size_t)(z - a);
-        if (*ids_len + vl > *ids_cap) {
-            size_t cap = *ids_cap ? *ids_cap : 1 << 16;
-            while (cap < *ids_len + vl) cap *= 2;
-            char *ni = realloc(*ids, cap);
-            if (!ni) return qerr(err, QUIRE_ENOMEM, "out of memory");
-            *ids = ni;
-            *ids_cap = cap;
-        }
+        if (grow_array((void **)ids, ids_cap, *ids_len + vl, 1, 1 << 16))
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
         memcpy(*ids + *ids_len, v.blob + a, vl);
         *ids_len += vl;
         id_off[++*n] = *ids_len;

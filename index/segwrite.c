@@ -229,14 +229,8 @@ void segw_pos_blocks_copy(seg_writer *w, const uint8_t *p, size_t len, uint64_t 
 uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
 {
     flush_pending(w);
-    if (tf > w->pending_cap) {
-        size_t cap = w->pending_cap ? w->pending_cap : 64;
-        while (cap < tf) cap *= 2;
-        uint32_t *n = realloc(w->pending, cap * sizeof *n);
-        if (!n) return NULL;
-        w->pending = n;
-        w->pending_cap = cap;
-    }
+    if (grow_array((void **)&w->pending, &w->pending_cap, tf, sizeof *w->pending, 64))
+        return NULL;
     /* positions of this posting are still pending if the block is
      * flushed now; its skip entry only needs where its first position
      * lives, which segw_doc takes before */
@@ -248,21 +242,9 @@ uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf)
 
 static int record_term(seg_writer *w, quire_error *err)
 {
-    if (w->nrecs == w->recs_cap) {
-        size_t cap = w->recs_cap ? 2 * w->recs_cap : 1024;
-        struct segw_rec *r = realloc(w->recs, cap * sizeof *r);
-        if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
-        w->recs = r;
-        w->recs_cap = cap;
-    }
-    if (w->rec_len + w->term_len > w->rec_cap) {
-        size_t cap = w->rec_cap ? 2 * w->rec_cap : 1 << 16;
-        while (cap < w->rec_len + w->term_len) cap *= 2;
-        uint8_t *b = realloc(w->rec_bytes, cap);
-        if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
-        w->rec_bytes = b;
-        w->rec_cap = cap;
-    }
+    if (grow_array((void **)&w->recs, &w->recs_cap, w->nrecs + 1, sizeof *w->recs, 1024) ||
+        grow_array((void **)&w->rec_bytes, &w->rec_cap, w->rec_len + w->term_len, 1, 1 << 16))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
     memcpy(w->rec_bytes + w->rec_len, w->term, w->term_len);
     w->recs[w->nrecs++] = (struct segw_rec){w->rec_len, w->term_len, w->cur};
     w->rec_len += w->term_len;

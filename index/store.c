@@ -15,14 +15,7 @@
 
 static int grow(void **p, size_t *cap, size_t need)
 {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c);
-    if (!n) return -1;
-    *p = n;
-    *cap = c;
-    return 0;
+    return grow_array(p, cap, need, 1, 4096);
 }
 
 int storew_open_sink(store_writer *s, void (*sink)(void *ctx, const void *p, size_t n),

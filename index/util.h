@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quire.h"
@@ -19,6 +20,22 @@ int qerr(quire_error *err, int code, const char *fmt, ...)
 /* Same, with a query column. */
 int qerr_col(quire_error *err, int code, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Grows the array *p, of *cap elements of `elem` bytes, to hold at least
+ * `need` of them, doubling from `first` (or from *cap); 0, or -1 with *p
+ * unchanged.  Inline: several arrays grow with every document. */
+static inline int grow_array(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need) c *= 2;
+    if (c > SIZE_MAX / elem) return -1;
+    void *n = realloc(*p, c * elem);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}
 
 /* Memory touched at random places, mapped directly and advised as
  * transparent huge pages (see util.c).  huge_grow: *p is NULL or from

@@ -165,14 +165,7 @@ struct quire_writer {
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
-    void *n = realloc(*p, c * elem);
-    if (!n) return -1;
-    *p = n;
-    *cap = c;
-    return 0;
+    return grow_array(p, cap, need, elem, 16);
 }
 
 /* Removes files a previous killed writer may have left: anything that looks
