@@ -796,6 +796,14 @@ static int store_doc(idx_builder *b, const quire_doc_input *d, quire_error *err)
 
 #define APPEND_AHEAD 8
 
+int idx_builder_cut_store(idx_builder *b, quire_error *err)
+{
+    if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
+    int rc = storew_cut(&b->store, err);
+    if (rc) b->failed = 1;
+    return rc;
+}
+
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err)
 {
@@ -1103,15 +1111,19 @@ fail:
  * corpus/cache/all.jsonl take 80-90 ms each, run one after the other,
  * where one builder of all the documents writes its terms in 115 ms).
  *
- * The steps, with a thread per builder: each finishes its store and sorts
- * its terms and ids; then thread 0 appends the other builders' stores to
- * builder 0's file (their compressed blocks copied, not recompressed) while
- * the others write their share of the terms, each a contiguous range of
- * the bytewise term order, into a writer of their own (builder i's,
- * recording its terms: segwrite.h); thread 0 writes the first range into
- * builder 0's writer, joins the others' and finishes the file.  The
- * ranges are cut at equal shares of builder 0's work (joint_cut); the file
- * is the same whichever way they are cut. */
+ * The steps, with `threads` threads (at most one per builder): each
+ * finishes the stores and sorts the terms and ids of builders, taking the
+ * next one when done with one (so that the end of a lane's input another
+ * lane took goes with the smaller builders); then thread 0 appends the other
+ * builders' stores to builder 0's file (their compressed blocks copied,
+ * not recompressed) while each other thread t writes its share of the
+ * terms, a contiguous range of the bytewise term order, into builder t's
+ * writer (recording its terms: segwrite.h); thread 0 writes the first
+ * range into builder 0's writer, joins the others' and finishes the file.
+ * The ranges are cut at equal shares of builder 0's work (joint_cut); the
+ * file is the same whichever way they are cut, and however many threads
+ * write it.  (The writer joins more builders than it has threads when a
+ * lane took the end of another lane's input: writer.c.) */
 
 typedef struct joint joint;
 
@@ -1128,24 +1140,34 @@ typedef struct joint_task {
 struct joint {
     idx_builder *const *b;
     size_t n;
+    size_t nparts;             /* threads; part p is written by task p */
+    size_t next_prepare;       /* the next builder to prepare (atomic) */
     joint_task *task;
     uint32_t *base;            /* the first joint doc number of each builder */
-    uint32_t *lo;              /* n * (n + 1): part p of builder i is the */
+    uint32_t *lo;              /* n * (nparts + 1): part p of builder i is the */
                                /* sorted range [lo[p*n+i], lo[(p+1)*n+i]) */
     uint32_t *norms;
     uint32_t ndocs;
 };
 
+/* Prepares builders until none is left (results in the builder's task,
+ * errors in the running one's). */
 static void *joint_prepare(void *arg)
 {
     joint_task *t = arg;
-    idx_builder *b = t->j->b[t->part];
-    t->ft = flush_terms(b);
-    t->ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
-    if (!t->ft || !t->ids_order)
-        t->rc = qerr(&t->err, QUIRE_ENOMEM, "out of memory");
-    else
-        t->rc = storew_finish(&b->store, &t->err);
+    joint *j = t->j;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next_prepare, 1, __ATOMIC_RELAXED);
+        if (i >= j->n || t->rc) break;
+        idx_builder *b = j->b[i];
+        joint_task *r = &j->task[i];
+        r->ft = flush_terms(b);
+        r->ids_order = sort_ids(b->id_off, b->ids, b->ndocs);
+        if (!r->ft || !r->ids_order)
+            t->rc = qerr(&t->err, QUIRE_ENOMEM, "out of memory");
+        else
+            t->rc = storew_finish(&b->store, &t->err);
+    }
     return NULL;
 }
 
@@ -1184,16 +1206,16 @@ static void joint_cut(joint *j)
 {
     const idx_builder *b0 = j->b[0];
     const flush_term *ft = j->task[0].ft;
-    size_t n = j->n;
+    size_t n = j->n, np = j->nparts;
     uint64_t total = (uint64_t)b0->nterms * TERM_COST + b0->npostings + b0->npositions;
     uint64_t sum = 0;
     uint32_t k = 0;
     for (size_t i = 0; i < n; i++) {
         j->lo[i] = 0;
-        j->lo[n * n + i] = j->b[i]->nterms;
+        j->lo[np * n + i] = j->b[i]->nterms;
     }
-    for (size_t p = 1; p < n; p++) {
-        while (k < b0->nterms && sum < total / n * p) {
+    for (size_t p = 1; p < np; p++) {
+        while (k < b0->nterms && sum < total / np * p) {
             sum += TERM_COST + ft[k].df + ft[k].cf;
             k++;
         }
@@ -1342,16 +1364,16 @@ static int joint_ids(joint *j, uint64_t **id_off, char **ids, uint32_t **sorted)
     return 0;
 }
 
-/* Runs fn(task[i]) for i in 1..n-1 in threads of their own and fn(task[0])
- * here; a thread that cannot be started runs here too. */
+/* Runs fn(task[i]) for i in 1..nparts-1 in threads of their own and
+ * fn(task[0]) here; a thread that cannot be started runs here too. */
 static void joint_run(joint *j, void *(*fn)(void *))
 {
     pthread_t tid[MAX_JOINT];
     int started[MAX_JOINT] = {0};
-    for (size_t i = 1; i < j->n; i++)
+    for (size_t i = 1; i < j->nparts; i++)
         started[i] = pthread_create(&tid[i], NULL, fn, &j->task[i]) == 0;
     fn(&j->task[0]);
-    for (size_t i = 1; i < j->n; i++) {
+    for (size_t i = 1; i < j->nparts; i++) {
         if (started[i]) pthread_join(tid[i], NULL);
         else fn(&j->task[i]);
     }
@@ -1367,13 +1389,14 @@ static int joint_error(const joint *j, quire_error *err)
     return QUIRE_OK;
 }
 
-int idx_builder_flush_joint(idx_builder *const *b, size_t n, quire_error *err)
+int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
+                            quire_error *err)
 {
     if (n == 1) return idx_builder_flush(b[0], err);
     int rc = QUIRE_OK;
     if (n > MAX_JOINT) return qerr(err, QUIRE_EARG, "a joint flush takes at most %d builders",
                                    MAX_JOINT);
-    joint j = {.b = b, .n = n};
+    joint j = {.b = b, .n = n, .nparts = threads < 1 ? 1 : threads > n ? n : threads};
     uint64_t *id_off = NULL;
     char *ids = NULL;
     uint32_t *ids_sorted = NULL;
@@ -1396,7 +1419,7 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, quire_error *err)
     j.ndocs = meta.ndocs;
     j.task = calloc(n, sizeof *j.task);
     j.base = malloc(n * sizeof *j.base);
-    j.lo = malloc(n * (n + 1) * sizeof *j.lo);
+    j.lo = malloc(n * (j.nparts + 1) * sizeof *j.lo);
     j.norms = malloc(((size_t)j.ndocs + 1) * sizeof *j.norms);
     if (!j.task || !j.base || !j.lo || !j.norms) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
@@ -1411,15 +1434,15 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, quire_error *err)
     joint_run(&j, joint_prepare);
     if ((rc = joint_error(&j, err))) goto out;
     joint_cut(&j);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < j.nparts; i++) {
         segw_set_norms(&b[i]->sw, j.norms, j.ndocs);
         if (i) segw_record_terms(&b[i]->sw);
     }
     joint_run(&j, joint_write_part);
     if ((rc = joint_error(&j, err))) goto out;
 
-    for (size_t i = 0; i < n; i++) meta.nterms += j.task[i].nterms;
-    for (size_t i = 1; i < n && !rc; i++) rc = segw_join(&b[0]->sw, &b[i]->sw, err);
+    for (size_t i = 0; i < j.nparts; i++) meta.nterms += j.task[i].nterms;
+    for (size_t i = 1; i < j.nparts && !rc; i++) rc = segw_join(&b[0]->sw, &b[i]->sw, err);
     if (rc) goto out;
     if (joint_ids(&j, &id_off, &ids, &ids_sorted)) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");

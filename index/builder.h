@@ -30,19 +30,25 @@ uint32_t idx_builder_ndocs(const idx_builder *b);
  * compared with; fixed buffers are left out, see builder.c). */
 size_t idx_builder_mem(const idx_builder *b);
 
+/* Ends the open block of the document store: the next document starts a
+ * new one. */
+int idx_builder_cut_store(idx_builder *b, quire_error *err);
+
 /* Completes the segment file (fsynced) with what was added.  The builder
  * is spent afterwards: only _renew and _free are valid. */
 int idx_builder_flush(idx_builder *b, quire_error *err);
 
 /* The most builders one joint flush takes. */
-#define MAX_JOINT 64
+#define MAX_JOINT 128
 
 /* Completes one segment with the documents of b[0], then those of b[1],
- * ..., b[n - 1] (none empty, n <= MAX_JOINT), written by n threads (the
- * caller's and n - 1 of its own) at b[0]'s path; the other builders'
- * files are removed.  Every builder is spent afterwards, as after
+ * ..., b[n - 1] (none empty, n <= MAX_JOINT), written by min(threads, n)
+ * threads (the caller's and the rest of its own) at b[0]'s path; the
+ * other builders' files are removed.  The file is the same for any number
+ * of threads.  Every builder is spent afterwards, as after
  * idx_builder_flush. */
-int idx_builder_flush_joint(idx_builder *const *b, size_t n, quire_error *err);
+int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
+                            quire_error *err);
 
 /* Makes a flushed builder empty again, writing a new segment at `path`
  * (as _new would), with the same tokenizer flags.  Its memory is kept, so

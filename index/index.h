@@ -126,4 +126,10 @@ uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
 /* doc, next, advance and freq are inline: they run once per posting. */
 #include "index/postings.h"
 
+/* For tests of the writer's lanes (writer.c, "Stealing"), which by design
+ * leave no trace in the index: the batches lanes took from the end of
+ * other lanes' input at commits, and a switch that stops them. */
+uint64_t idx_writer_stolen(const quire_writer *w);
+void idx_writer_no_steal(quire_writer *w);
+
 #endif

@@ -129,6 +129,12 @@ int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
     return QUIRE_OK;
 }
 
+int storew_cut(store_writer *s, quire_error *err)
+{
+    if (s->failed) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    return flush_block(s, err);
+}
+
 int storew_finish(store_writer *s, quire_error *err)
 {
     return flush_block(s, err);

@@ -45,6 +45,10 @@ int storew_end_doc(store_writer *s, quire_error *err);
  * the blocks that lost no document without decompressing them. */
 int storew_copy_block(store_writer *s, const uint8_t *frame, uint32_t clen,
                       uint32_t raw_len, uint32_t ndocs, quire_error *err);
+/* Compresses the open block now, so that the next record starts a new one
+ * (writer.c's lanes cut at batch boundaries, so that a builder that takes
+ * another lane's batches writes the blocks that lane would have). */
+int storew_cut(store_writer *s, quire_error *err);
 /* Compresses the last block; the section is then complete. */
 int storew_finish(store_writer *s, quire_error *err);
 void storew_close(store_writer *s);

@@ -20,6 +20,16 @@
  * the new segments are ordered by their least sequence number, which
  * makes the result the same on every run.
  *
+ * Stealing.  Lanes reach a commit apart (the caller's thread shares a
+ * core with one of them, and the input is dealt by size, not by work), and
+ * the first to finish would idle while the others build.  Instead it
+ * takes the end of the queue of the lane with the most batches left and
+ * builds it into a builder of its own, which the joint flush places right
+ * after that lane's: the segment is the one the lane would have written.
+ * For that no lane takes a budget flush in its last STEAL_BATCHES batches
+ * before a commit (which depends on the input alone), so those always
+ * belong to the joint segment, and only they are taken.
+ *
  * Crash safety: segment and deletion files are complete and fsynced before
  * the MANIFEST that names them is renamed into place, and files of the old
  * generation are removed only after.  Files no MANIFEST names (left by a
@@ -55,6 +65,13 @@
  * queued batch, when lanes flushed apart, the other lane starved for most
  * of every flush.  During a joint flush the caller fills the queues. */
 #define LANE_BATCHES 16
+/* The most batches at the end of a lane's input another lane may take at
+ * a commit (see "Stealing" above).  At most LANE_BATCHES - 2: a lane that
+ * must know whether it is there waits for that many more batches.  A lane
+ * whose budget is less than 16 batches' text takes fewer (lane->tail),
+ * none under 16 MiB, as that much text builds past the budget. */
+#define STEAL_BATCHES 8
+#define NO_BATCH UINT64_MAX
 #define LOCK_NAME "LOCK"
 
 /* A committed segment: open for id lookups, with its deletion bitmap. */
@@ -90,6 +107,7 @@ typedef struct batch {
     bdoc *docs; size_t n, cap_docs;
     size_t *flens; size_t nflens, cap_flens; /* field name/value lengths */
     int flush;             /* after the documents: flush the lane */
+    uint64_t no;           /* of the lane's batches since the last commit */
 } batch;
 
 typedef struct quire_writer quire_writer_t;
@@ -117,6 +135,15 @@ typedef struct lane {
     int nfree;
     int busy, quit, cv_init;
     pthread_cond_t cv;     /* pending changed / busy changed / quit */
+    uint64_t nsub;         /* batches handed over since the last commit */
+    uint64_t flush_no;     /* the commit's batch; NO_BATCH: not handed over */
+    uint64_t cur_no;       /* the batch being built */
+    uint64_t tail;         /* batches at the end that take no budget flush */
+    /* the end of another lane's input, taken at a commit (lane_steal) */
+    idx_builder *steal;
+    struct lane *victim;
+    uint64_t steal_no;     /* the first batch taken, numbered as the victim's */
+    uint64_t *steal_seqs; size_t nsteal, cap_steal;
 } lane;
 
 /* id -> sequence number of the live document with that id (this session).
@@ -161,6 +188,8 @@ struct quire_writer {
     size_t id_mem;
     uint64_t docs, bytes;
     int broken;            /* a failure leaves the session unusable */
+    uint64_t stolen;       /* batches lanes took from others (lane_steal) */
+    int no_steal;          /* idx_writer_no_steal */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -199,7 +228,7 @@ static void remove_orphans(quire_writer *w)
  * build depend on the threads' timing (the contents did not); this way
  * the same input and options give the same files.  A builder that ends
  * with no document leaves its number unused. */
-static int lane_start_builder(lane *l, quire_error *err)
+static int lane_next_name(lane *l, quire_error *err)
 {
     quire_writer *w = l->w;
     uint64_t no = (uint64_t)w->m.next_segment + (uint64_t)l->nstarted * w->nlanes + l->index;
@@ -208,9 +237,16 @@ static int lane_start_builder(lane *l, quire_error *err)
             (int)sizeof l->cur_name)
         return qerr(err, QUIRE_EARG, "segment number overflow");
     l->nstarted++;
+    return QUIRE_OK;
+}
+
+static int lane_start_builder(lane *l, quire_error *err)
+{
+    quire_writer *w = l->w;
+    int rc = lane_next_name(l, err);
+    if (rc) return rc;
     char *path = path_join(w->dir, l->cur_name);
     if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    int rc;
     if (l->spare) {
         /* a renewed builder keeps its memory: new pages fault in zeroed,
          * which was 3% of a one-thread build */
@@ -258,6 +294,28 @@ static int lane_flush(lane *l, int keep, quire_error *err)
     return rc;
 }
 
+/* Whether the batch being built is among the lane's last `tail` before
+ * the next commit.  It depends on the input alone but may not be known
+ * yet: then the lane waits for more batches or the commit's (the caller
+ * can always hand over that many: tail <= STEAL_BATCHES < LANE_BATCHES). */
+static int lane_in_tail(lane *l)
+{
+    quire_writer *w = l->w;
+    if (l->tail == 0) return 0;
+    int r = 0;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (l->flush_no != NO_BATCH) {
+            r = l->flush_no - l->cur_no < l->tail;
+            break;
+        }
+        if (l->nsub > l->cur_no + l->tail || l->quit || w->jfail) break;
+        pthread_cond_wait(&l->cv, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
 static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_mem,
                     quire_error *err)
 {
@@ -276,7 +334,38 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_m
      * larger than the budget does not make a segment per document. */
     size_t ids = id_mem / l->w->nlanes;
     size_t limit = ids < l->budget - l->budget / 4 ? l->budget - ids : l->budget / 4;
-    if (idx_builder_mem(l->b) >= limit) return lane_flush(l, 1, err);
+    if (idx_builder_mem(l->b) >= limit && !lane_in_tail(l)) return lane_flush(l, 1, err);
+    return QUIRE_OK;
+}
+
+/* The file of lane l's steal builder until the joint flush, which uses
+ * only its store, unless it comes first: then the segment is written
+ * there and renamed. */
+static char *steal_path(const lane *l)
+{
+    char name[NAME_MAX_LEN + 16];
+    snprintf(name, sizeof name, "seg_%06u.qseg.stolen%u", (unsigned)l->w->m.next_segment,
+             (unsigned)l->index);
+    return path_join(l->w->dir, name);
+}
+
+/* Adds a document of another lane's input to the lane's steal builder. */
+static int steal_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_error *err)
+{
+    quire_writer *w = l->w;
+    int rc;
+    if (!l->steal) {
+        char *path = steal_path(l);
+        if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
+        rc = idx_builder_new(w->m.tok_flags, path, &l->steal, err);
+        free(path);
+        if (rc) return rc;
+    }
+    uint32_t doc;
+    if ((rc = idx_builder_add(l->steal, d, &doc, err))) return rc;
+    if (grow((void **)&l->steal_seqs, &l->cap_steal, l->nsteal + 1, sizeof *l->steal_seqs))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    l->steal_seqs[l->nsteal++] = seq;
     return QUIRE_OK;
 }
 
@@ -325,9 +414,10 @@ static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq, size_t id
 }
 
 /* The commit's flush with lanes: run by lane 0's thread while the other
- * lanes wait, it writes the lanes' last builders that have documents as
- * one segment, named as the first of them, whose documents are theirs in
- * lane order; the builders are freed.  Flushed apart, the lanes' last
+ * lanes wait, it writes the lanes' last builders that have documents, each
+ * followed by the builders of what other lanes took from its end, as one
+ * segment named as the first lane's, whose documents are theirs in that
+ * order; the builders are freed.  Flushed apart, the lanes' last
  * segments had to be merged again: on corpus/cache/all.jsonl, where a
  * lane makes no other segment, that merge was 0.1 s of a 0.45 s
  * two-thread build.  (Every flush made jointly, at points the lanes agree
@@ -336,39 +426,77 @@ static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq, size_t id
  * corpus/cache/big.jsonl took 9.6-10.4 s instead of 7.9-8.5 s.) */
 static int joint_flush(quire_writer *w, quire_error *err)
 {
-    idx_builder *bs[MAX_THREADS];
-    lane *ls[MAX_THREADS];
+    /* each lane's builder, then those of what other lanes took from its
+     * end, in the order of their batches */
+    idx_builder *bs[MAX_JOINT];
+    const uint64_t *seqs[MAX_JOINT];
+    size_t nseqs[MAX_JOINT];
+    lane *owner = NULL;    /* the lane whose segment it is */
+    lane *first_thief = NULL;  /* when a steal builder comes first */
     size_t n = 0, ndocs = 0;
-    for (size_t i = 0; i < w->nlanes; i++) {
+    int rc = QUIRE_OK;
+    for (size_t i = 0; i < w->nlanes && !rc; i++) {
         lane *l = &w->lanes[i];
+        int named = l->b != NULL;
         if (l->b && idx_builder_ndocs(l->b) > 0) {
+            if (!owner) owner = l;
             bs[n] = l->b;
-            ls[n++] = l;
-            ndocs += l->nseqs;
+            seqs[n] = l->seqs;
+            nseqs[n++] = l->nseqs;
+        }
+        for (uint64_t after = 0;;) {
+            lane *t = NULL;
+            for (size_t k = 0; k < w->nlanes; k++) {
+                lane *a = &w->lanes[k];
+                if (a->steal && a->victim == l && a->nsteal > 0 && a->steal_no >= after &&
+                    (!t || a->steal_no < t->steal_no))
+                    t = a;
+            }
+            if (!t) break;
+            after = t->steal_no + 1;
+            /* without it, the lane would have started a builder for these */
+            if (!named && (rc = lane_next_name(l, err))) break;
+            named = 1;
+            if (!owner) {
+                owner = l;
+                first_thief = t;
+            }
+            bs[n] = t->steal;
+            seqs[n] = t->steal_seqs;
+            nseqs[n++] = t->nsteal;
         }
     }
-    int rc = QUIRE_OK;
+    for (size_t i = 0; i < n; i++) ndocs += nseqs[i];
     nseg s = {0};
-    if (n > 0) {
+    if (n > 0 && !rc) {
         s.ndocs = (uint32_t)ndocs;
         s.nparts = (uint32_t)n;
         s.seqs = malloc(ndocs * sizeof *s.seqs);
         s.part_end = malloc(n * sizeof *s.part_end);
         if (!s.seqs || !s.part_end ||
-            grow((void **)&ls[0]->done, &ls[0]->cap_done, ls[0]->ndone + 1, sizeof(nseg)))
+            grow((void **)&owner->done, &owner->cap_done, owner->ndone + 1, sizeof(nseg)))
             rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (!rc) rc = idx_builder_flush_joint(bs, n, err);
+        if (!rc) rc = idx_builder_flush_joint(bs, n, w->nlanes, err);
+        if (!rc && first_thief) {
+            /* written at the first builder's path, not a segment name */
+            char *at = steal_path(first_thief), *want = path_join(w->dir, owner->cur_name);
+            if (!at || !want) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            else if (rename(at, want) != 0)
+                rc = qerr(err, QUIRE_EIO, "rename %s: %s", at, strerror(errno));
+            free(at);
+            free(want);
+        }
     }
     if (n > 0 && !rc) {
-        memcpy(s.name, ls[0]->cur_name, sizeof s.name);
+        memcpy(s.name, owner->cur_name, sizeof s.name);
         s.first = UINT64_MAX;
         for (size_t i = 0, at = 0; i < n; i++) {
-            memcpy(s.seqs + at, ls[i]->seqs, ls[i]->nseqs * sizeof *s.seqs);
-            at += ls[i]->nseqs;
+            memcpy(s.seqs + at, seqs[i], nseqs[i] * sizeof *s.seqs);
+            at += nseqs[i];
             s.part_end[i] = (uint32_t)at;
-            if (ls[i]->seqs[0] < s.first) s.first = ls[i]->seqs[0];
+            if (seqs[i][0] < s.first) s.first = seqs[i][0];
         }
-        ls[0]->done[ls[0]->ndone++] = s;
+        owner->done[owner->ndone++] = s;
     } else {
         free(s.seqs);
         free(s.part_end);
@@ -379,6 +507,63 @@ static int joint_flush(quire_writer *w, quire_error *err)
         idx_builder_free(l->b);
         l->b = NULL;
         l->nseqs = 0;
+        idx_builder_free(l->steal);
+        l->steal = NULL;
+        l->victim = NULL;
+        l->nsteal = 0;
+    }
+    return rc;
+}
+
+static int lane_run_docs(lane *l, batch *b, int stolen);
+
+/* At a commit, a lane that has built all of its input takes the end of
+ * the queue of the lane with the most batches left (half of them, at most
+ * the victim's tail, always leaving it one) and builds it into its steal
+ * builder; the victim meets the others after its new last batch.  Once
+ * per commit: a second range would come before the first. */
+static int lane_steal(lane *l)
+{
+    quire_writer *w = l->w;
+    batch *got[STEAL_BATCHES] = {0};
+    size_t s = 0;
+    lane *v = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->nlanes; i++) {
+        lane *c = &w->lanes[i];
+        if (c != l && c->tail && c->flush_no != NO_BATCH && c->qlen >= 2 &&
+            (!v || c->qlen > v->qlen))
+            v = c;
+    }
+    if (v && !w->jfail && !w->no_steal) {
+        s = (v->qlen + 1) / 2;
+        if (s > v->tail) s = v->tail;
+        size_t docs = 0;
+        for (size_t k = 0; k < s; k++) {
+            got[k] = v->queue[(v->qhead + v->qlen - s + k) % LANE_BATCHES];
+            docs += got[k]->n;
+        }
+        if (docs == 0) s = 0;   /* only the commit's batch, empty */
+        w->stolen += s;
+        v->qlen -= (unsigned)s;
+    }
+    if (s) {
+        v->queue[(v->qhead + v->qlen - 1) % LANE_BATCHES]->flush = 1;
+        got[s - 1]->flush = 0;
+        l->victim = v;
+        l->steal_no = got[0]->no;
+    }
+    pthread_mutex_unlock(&w->mu);
+    int rc = QUIRE_OK;
+    for (size_t k = 0; k < s && !rc; k++) rc = lane_run_docs(l, got[k], 1);
+    if (s) {
+        pthread_mutex_lock(&w->mu);
+        for (size_t k = 0; k < s; k++) {
+            got[k]->n = got[k]->len = got[k]->nflens = 0;
+            v->free_list[v->nfree++] = got[k];
+        }
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&w->mu);
     }
     return rc;
 }
@@ -388,7 +573,8 @@ static int joint_flush(quire_writer *w, quire_error *err)
 static int lanes_meet(lane *l)
 {
     quire_writer *w = l->w;
-    int rc = QUIRE_OK;
+    int rc = lane_steal(l);
+    if (rc) return rc;   /* lane_main lets the others go */
     pthread_mutex_lock(&w->mu);
     w->jarrived++;
     pthread_cond_broadcast(&w->jcv);
@@ -412,7 +598,8 @@ static int lanes_meet(lane *l)
     return rc;
 }
 
-static int lane_run_batch(lane *l, batch *b)
+/* Adds batch b's documents to the lane's builder, or to its steal builder. */
+static int lane_run_docs(lane *l, batch *b, int stolen)
 {
     size_t fl = 0;
     quire_field *fields = NULL;
@@ -437,9 +624,20 @@ static int lane_run_batch(lane *l, batch *b)
             d.fields = fields;
             d.nfields = o->nfields;
         }
-        rc = lane_add(l, &d, o->seq, o->id_mem, &l->err);
+        rc = stolen ? steal_add(l, &d, o->seq, &l->err)
+                    : lane_add(l, &d, o->seq, o->id_mem, &l->err);
     }
     free(fields);
+    /* store blocks end with batches: see storew_cut */
+    idx_builder *to = stolen ? l->steal : l->b;
+    if (!rc && to) rc = idx_builder_cut_store(to, &l->err);
+    return rc;
+}
+
+static int lane_run_batch(lane *l, batch *b)
+{
+    l->cur_no = b->no;
+    int rc = lane_run_docs(l, b, 0);
     if (!rc && b->flush) rc = lanes_meet(l);
     b->n = b->len = b->nflens = 0;
     b->flush = 0;
@@ -483,6 +681,8 @@ static void lane_submit(quire_writer *w, lane *l)
 {
     pthread_mutex_lock(&w->mu);
     while (l->nfree == 0) pthread_cond_wait(&l->cv, &w->mu);
+    l->fill->no = l->nsub++;
+    if (l->fill->flush) l->flush_no = l->fill->no;
     l->queue[(l->qhead + l->qlen) % LANE_BATCHES] = l->fill;
     l->qlen++;
     l->fill = l->free_list[--l->nfree];
@@ -616,6 +816,9 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         l->w = w;
         l->index = (uint32_t)i;
         l->budget = w->budget / threads;
+        l->flush_no = NO_BATCH;
+        l->tail = threads == 1 ? 0 : l->budget / (16 * BATCH_BYTES);
+        if (l->tail > STEAL_BATCHES) l->tail = STEAL_BATCHES;
         if (threads == 1) continue;
         if (pthread_cond_init(&l->cv, NULL) != 0) {
             rc = qerr(err, QUIRE_ENOMEM, "cannot create a condition variable");
@@ -775,6 +978,18 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
     return QUIRE_OK;
 }
 
+uint64_t idx_writer_stolen(const quire_writer *w)
+{
+    return w->stolen;
+}
+
+void idx_writer_no_steal(quire_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->no_steal = 1;
+    pthread_mutex_unlock(&w->mu);
+}
+
 void quire_writer_progress(const quire_writer *w, uint64_t *docs, uint64_t *bytes)
 {
     if (docs) *docs = w ? w->docs : 0;
@@ -813,6 +1028,12 @@ static int flush_lanes(quire_writer *w, quire_error *err)
          * again if more documents come. */
         for (size_t k = 0; k < LANE_BATCHES; k++) batch_free(&w->lanes[i].bufs[k]);
     }
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->nlanes; i++) {
+        w->lanes[i].nsub = 0;
+        w->lanes[i].flush_no = NO_BATCH;
+    }
+    pthread_mutex_unlock(&w->mu);
     w->next_lane = 0;
     return rc;
 }
@@ -1039,6 +1260,8 @@ void quire_writer_free(quire_writer *w)
         lane *l = &w->lanes[i];
         idx_builder_free(l->b);
         idx_builder_free(l->spare);
+        idx_builder_free(l->steal);
+        free(l->steal_seqs);
         free(l->seqs);
         for (size_t j = 0; j < l->ndone; j++) {
             /* flushed but never committed: not part of the index */

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "quire.h"
+#include "index/index.h"
 
 static char tmp[64];
 
@@ -408,6 +409,77 @@ static void test_threads_deterministic_flushes(void **state)
     assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, a), 0);
     assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, b), 0);
     assert_int_equal(run(out, sizeof out, "cmp %s/seg_*.qseg %s/seg_*.qseg", a, b), 0);
+}
+
+/* 10 rounds of a heavy batch (1024 documents of 1 KiB, 127 words each:
+ * the batch ends at 1 MiB),
+ * which goes to lane 0, and a light one (4096 documents of one word),
+ * which goes to lane 1; committed at once, so lane 1 is done while lane 0
+ * has most of its batches queued. */
+static void build_skewed(const char *dir, int steal, uint64_t *stolen)
+{
+    /* 32 MiB a lane: two batches at its end are anyone's */
+    quire_writer_options opt = {.mem_budget = (size_t)64 << 20, .threads = 2};
+    quire_writer *w = NULL;
+    quire_error err;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &err), QUIRE_OK);
+    if (!steal) idx_writer_no_steal(w);
+    /* 16 texts of 127 words of 8 bytes (the last one's space counted) */
+    static char bodies[16][1016];
+    for (int v = 0; v < 16; v++)
+        for (int k = 0; k < 127; k++) {
+            char wd[9];
+            snprintf(wd, sizeof wd, k == 1 ? "heavy   " : "v%06d ", (v * 127 + k) * 7919 % 200000);
+            memcpy(bodies[v] + 8 * k, wd, 8);
+        }
+    char id[16];
+    unsigned n = 0;
+    for (int round = 0; round < 10; round++) {
+        for (int d = 0; d < 1024; d++, n++) {
+            snprintf(id, sizeof id, "d%07u", n);
+            char u[9], *body = bodies[n % 16];
+            snprintf(u, sizeof u, "u%06u ", n % 3000);
+            memcpy(body, u, 8);   /* the first word */
+            quire_doc_input in = {.id = id, .id_len = 8, .body = body, .body_len = 1016};
+            assert_int_equal(quire_writer_add(w, &in, NULL, &err), QUIRE_OK);
+        }
+        for (int d = 0; d < 4096; d++, n++) {
+            snprintf(id, sizeof id, "d%07u", n);
+            quire_doc_input in = {.id = id, .id_len = 8, .body = "light", .body_len = 5};
+            assert_int_equal(quire_writer_add(w, &in, NULL, &err), QUIRE_OK);
+        }
+    }
+    assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    *stolen = idx_writer_stolen(w);
+    quire_writer_free(w);
+}
+
+/* The lane done first builds the end of the other's input into a builder
+ * of its own, joined after the other's: the index is byte for byte the
+ * one the other lane would have written alone. */
+static void test_threads_steal(void **state)
+{
+    (void)state;
+    char a[128], b[128], out[4096];
+    snprintf(a, sizeof a, "%s/stealA", tmp);
+    snprintf(b, sizeof b, "%s/stealB", tmp);
+    uint64_t sa, sb;
+    build_skewed(a, 1, &sa);
+    build_skewed(b, 0, &sb);
+    assert_true(sa >= 1 && sa <= 2);
+    assert_int_equal(sb, 0);
+    char l1[4096], l2[4096];
+    assert_int_equal(run(l1, sizeof l1, "cd %s && ls", a), 0);
+    assert_int_equal(run(l2, sizeof l2, "cd %s && ls", b), 0);
+    assert_string_equal(l1, l2);
+    assert_non_null(strstr(l1, "seg_000001.qseg\n"));
+    assert_null(strstr(l1, "stolen"));
+    assert_int_equal(run(out, sizeof out, "cd %s && for f in *; do cmp $f %s/$f || exit 1; done",
+                         a, b), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
+    assert_int_equal(count(a, "heavy"), 10240);
+    assert_int_equal(count(a, "light"), 40960);
+    assert_int_equal(count(a, "u000007"), 4);   /* documents 7, 6007, 21007, 36007 */
 }
 
 /* Lanes give their batch buffers back at each commit; documents added
@@ -962,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_optimize_threads_identical_nodel),
+        cmocka_unit_test(test_threads_steal),
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
     };
