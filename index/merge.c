@@ -176,39 +176,81 @@ static int collect_ids(const idx_segment *s, const uint64_t *del, char **ids,
 /* The merged segment's docs ordered by id, as sort_ids orders them (by id,
  * then by doc number), by merging the segments' own orders: segments keep
  * their order, so among equal ids the earlier segment's come first.  Each
- * segment's next id is kept at hand (its doc, bytes and length): looked
- * up again for every segment at every step, through the ids section and
- * the maps, the lookups cost more than the comparisons. */
+ * segment's next id is kept at hand: its doc, bytes, length and first 8
+ * bytes as a number, which settles most comparisons.  The bytes are read
+ * from the segment's own ids section, two dependent cache misses away
+ * (its offset, then its text), which are prefetched ahead along the
+ * segment's sorted order; through the merge's map and the merged id
+ * offsets they were three, not prefetched, and the merge of the 7
+ * segments of a two-thread build of corpus/cache/big.jsonl spent 0.46 s
+ * here. */
 typedef struct id_head {
+    uint64_t key;            /* the first 8 bytes, big-endian, zero-padded */
     uint32_t d;              /* new doc number, NONE when the segment is done */
     uint32_t len;
     const char *p;
 } id_head;
 
-static int id_head_next(idx_segment *const *segs, uint32_t *const *map, const ids_view *v,
-                        uint32_t *at, size_t i, const uint64_t *id_off, const char *ids,
-                        id_head *h, quire_error *err)
+#define ID_AHEAD 8   /* ids of a segment whose offset is prefetched ahead */
+
+static inline uint64_t id_key(const char *p, uint32_t len)
 {
+    uint8_t b[8] = {0};
+    memcpy(b, p, len < 8 ? len : 8);
+    return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+           (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+           (uint64_t)b[6] << 8 | b[7];
+}
+
+/* Moves segment i's head to its next live document by id, from at[i] on. */
+static int id_head_next(idx_segment *const *segs, uint32_t *const *map,
+                        const uint32_t *seg_base, uint64_t *const *dels, const ids_view *v,
+                        uint32_t *at, size_t i, id_head *h, quire_error *err)
+{
+    const ids_view *x = &v[i];
+    uint32_t n = segs[i]->ndocs;
     h->d = NONE;
-    while (at[i] < segs[i]->ndocs) {
-        uint32_t local = ld32(v[i].sorted + 4 * (size_t)at[i]);
-        if (local >= segs[i]->ndocs)
-            return qerr(err, QUIRE_ECORRUPT, "%s: ids section broken", segs[i]->name);
-        uint32_t d = map[i][local];
-        if (d != NONE) {
-            h->d = d;
-            h->p = ids + id_off[d];
-            h->len = (uint32_t)(id_off[d + 1] - id_off[d]);
-            return QUIRE_OK;
+    for (; at[i] < n; at[i]++) {
+        uint32_t k = at[i];
+        if (k + ID_AHEAD < n) {
+            uint32_t ahead = ld32(x->sorted + 4 * (size_t)(k + ID_AHEAD));
+            if (ahead < n) __builtin_prefetch(x->offs + 8 * (size_t)ahead);
         }
-        at[i]++;
+        if (k + ID_AHEAD / 2 < n) {
+            uint32_t half = ld32(x->sorted + 4 * (size_t)(k + ID_AHEAD / 2));
+            if (half < n) {
+                uint64_t o = ld64(x->offs + 8 * (size_t)half);
+                if (o < x->blob_len) __builtin_prefetch(x->blob + o);
+            }
+        }
+        uint32_t local = ld32(x->sorted + 4 * (size_t)k);
+        if (local >= n) return qerr(err, QUIRE_ECORRUPT, "%s: ids section broken", segs[i]->name);
+        uint32_t d = dels[i] ? map[i][local] : seg_base[i] + local;
+        if (d == NONE) continue;
+        uint64_t a = ld64(x->offs + 8 * (size_t)local), z = ld64(x->offs + 8 * (size_t)local + 8);
+        if (a > z || z > x->blob_len || z - a > UINT32_MAX)
+            return qerr(err, QUIRE_ECORRUPT, "%s: ids section broken", segs[i]->name);
+        h->d = d;
+        h->p = (const char *)x->blob + a;
+        h->len = (uint32_t)(z - a);
+        h->key = id_key(h->p, h->len);
+        return QUIRE_OK;
     }
     return QUIRE_OK;
 }
 
-static uint32_t *merge_ids(idx_segment *const *segs, uint32_t *const *map, size_t n,
-                           uint32_t nd, const uint64_t *id_off, const char *ids,
-                           quire_error *err, int *rc)
+/* Whether head x's id sorts before head y's (equal ids: neither). */
+static inline int id_before(const id_head *x, const id_head *y)
+{
+    if (x->key != y->key) return x->key < y->key;
+    uint32_t m = x->len < y->len ? x->len : y->len;
+    int c = m > 8 ? memcmp(x->p + 8, y->p + 8, m - 8) : 0;
+    return c ? c < 0 : x->len < y->len;
+}
+
+static uint32_t *merge_ids(idx_segment *const *segs, uint32_t *const *map,
+                           const uint32_t *seg_base, uint64_t *const *dels, size_t n,
+                           uint32_t nd, quire_error *err, int *rc)
 {
     uint32_t *out = malloc((size_t)(nd ? nd : 1) * sizeof *out);
     ids_view *v = calloc(n + 1, sizeof *v);
@@ -221,19 +263,14 @@ static uint32_t *merge_ids(idx_segment *const *segs, uint32_t *const *map, size_
     }
     for (size_t i = 0; i < n; i++)
         if ((*rc = ids_view_open(segs[i], &v[i], err)) ||
-            (*rc = id_head_next(segs, map, v, at, i, id_off, ids, &h[i], err)))
+            (*rc = id_head_next(segs, map, seg_base, dels, v, at, i, &h[i], err)))
             goto fail;
     for (uint32_t k = 0; k < nd; k++) {
         size_t best = n;
         for (size_t i = 0; i < n; i++) {
             if (h[i].d == NONE) continue;
-            if (best < n) {
-                uint32_t xl = h[i].len, yl = h[best].len, m = xl < yl ? xl : yl;
-                int c = m ? memcmp(h[i].p, h[best].p, m) : 0;
-                if (!c) c = (xl > yl) - (xl < yl);
-                if (c >= 0) continue;   /* ties: the earlier segment's */
-            }
-            best = i;
+            /* ties: the earlier segment's */
+            if (best == n || id_before(&h[i], &h[best])) best = i;
         }
         if (best == n) {
             *rc = qerr(err, QUIRE_ECORRUPT, "ids sections hold fewer documents than the merge");
@@ -241,7 +278,8 @@ static uint32_t *merge_ids(idx_segment *const *segs, uint32_t *const *map, size_
         }
         out[k] = h[best].d;
         at[best]++;
-        if ((*rc = id_head_next(segs, map, v, at, best, id_off, ids, &h[best], err))) goto fail;
+        if ((*rc = id_head_next(segs, map, seg_base, dels, v, at, best, &h[best], err)))
+            goto fail;
     }
     free(v);
     free(at);
@@ -516,6 +554,7 @@ typedef struct merge_store {
     const int *fds;
     uint64_t *const *dels;
     uint32_t *const *map;
+    const uint32_t *seg_base;
     size_t n;
     uint32_t nd;
     const uint64_t *id_off;
@@ -539,7 +578,8 @@ static void *write_store(void *ctx)
         if (!rc) rc = storew_finish(&m->sw, &m->err);
     }
     if (!rc)
-        m->ids_sorted = merge_ids(m->segs, m->map, m->n, m->nd, m->id_off, m->ids, &m->err, &rc);
+        m->ids_sorted = merge_ids(m->segs, m->map, m->seg_base, m->dels, m->n, m->nd, &m->err,
+                                  &rc);
     if (!rc)
         rc = segw_store_extras(m->w, m->sw.idx, m->sw.idx_len, m->ids_sorted, m->id_off,
                                m->ids, &m->err);
@@ -854,6 +894,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     ms.fds = fds;
     ms.dels = dels;
     ms.map = map;
+    ms.seg_base = seg_base;
     ms.n = n;
     ms.nd = nd;
     ms.id_off = id_off;
