@@ -170,6 +170,7 @@ struct quire_writer {
     lane *lanes; size_t nlanes;
     size_t next_lane;
     size_t ndealt;         /* batches dealt since the open or last commit */
+    size_t batch_limit;    /* bytes that end the filling batch: batch_bytes */
     pthread_mutex_t mu;    /* the lanes' queues, and what follows */
     int mu_init;
     /* The commit's joint flush (lanes_meet) */
@@ -733,6 +734,16 @@ static void lanes_stop(quire_writer *w)
     }
 }
 
+/* The first batches are small, so that every lane starts soon: with 1 MiB
+ * from the first, the second lane waited for 2 MiB of the caller's input
+ * (7 ms on corpus/cache/all.jsonl).  Kept in w->batch_limit, set when a
+ * batch is dealt, not worked out for every document. */
+static size_t batch_bytes(const quire_writer *w)
+{
+    size_t k = w->ndealt / w->nlanes;   /* batches each lane has had */
+    return k >= 4 ? BATCH_BYTES : BATCH_BYTES >> (2 * (4 - k));
+}
+
 /* ---- open ---------------------------------------------------------------- */
 
 int quire_writer_open(const char *dir, const quire_writer_options *opt,
@@ -812,6 +823,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         goto fail;
     }
     w->nlanes = threads;
+    w->batch_limit = batch_bytes(w);
     for (size_t i = 0; i < threads; i++) {
         lane *l = &w->lanes[i];
         l->w = w;
@@ -930,14 +942,6 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
 
 /* ---- adding --------------------------------------------------------------- */
 
-/* The first batches are small, so that every lane starts soon: with 1 MiB
- * from the first, the second lane waited for 2 MiB of the caller's input
- * (7 ms on corpus/cache/all.jsonl). */
-static size_t batch_bytes(const quire_writer *w)
-{
-    size_t k = w->ndealt / w->nlanes;   /* batches each lane has had */
-    return k >= 4 ? BATCH_BYTES : BATCH_BYTES >> (2 * (4 - k));
-}
 
 int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
                      quire_error *err)
@@ -970,10 +974,11 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
         if ((rc = lane_error(w, l, err)) == QUIRE_OK) {
             if (batch_add(l->fill, d, seq, w->id_mem)) {
                 rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-            } else if (l->fill->len >= batch_bytes(w) || l->fill->n >= BATCH_DOCS) {
+            } else if (l->fill->len >= w->batch_limit || l->fill->n >= BATCH_DOCS) {
                 lane_submit(w, l);
                 w->next_lane = (w->next_lane + 1) % w->nlanes;
                 w->ndealt++;
+                w->batch_limit = batch_bytes(w);
             }
         }
     }
@@ -1047,6 +1052,7 @@ static int flush_lanes(quire_writer *w, quire_error *err)
     pthread_mutex_unlock(&w->mu);
     w->next_lane = 0;
     w->ndealt = 0;
+    w->batch_limit = batch_bytes(w);
     return rc;
 }
 
