@@ -794,8 +794,6 @@ static int store_doc(idx_builder *b, const quire_doc_input *d, quire_error *err)
 
 /* ---- adding documents --------------------------------------------------- */
 
-#define APPEND_AHEAD 8
-
 int idx_builder_cut_store(idx_builder *b, quire_error *err)
 {
     if (b->failed) return qerr(err, QUIRE_EARG, "builder is in a failed state");
@@ -803,6 +801,8 @@ int idx_builder_cut_store(idx_builder *b, quire_error *err)
     if (rc) b->failed = 1;
     return rc;
 }
+
+#define APPEND_AHEAD 8
 
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err)
@@ -1103,13 +1103,15 @@ fail:
 /* ---- joint flush ---------------------------------------------------------
  *
  * Several builders filled side by side (the writer's lanes) written as one
- * segment, by as many threads: their documents one builder after another,
+ * segment, by several threads: their documents one builder after another,
  * each term's postings builder by builder.  Flushed apart, the lanes' last
  * segments had to be merged again (on corpus/cache/all.jsonl, 0.1 s of a
  * 0.45 s two-thread build).  It costs more than flushing the builders
- * apart: a term most builders have is looked up in each (the two parts of
- * corpus/cache/all.jsonl take 80-90 ms each, run one after the other,
- * where one builder of all the documents writes its terms in 115 ms).
+ * apart: a term most builders have is looked up in each, and its postings
+ * are two chains of pool slices, each started small (the terms of the two
+ * lanes of corpus/cache/all.jsonl take 110 ms written by one thread, 53-57
+ * ms each by two, where one builder of all the documents writes its terms
+ * in 90 ms).
  *
  * The steps, with `threads` threads (at most one per builder): each
  * finishes the stores and sorts the terms and ids of builders, taking the
