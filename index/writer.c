@@ -26,9 +26,10 @@
  * takes the end of the queue of the lane with the most batches left and
  * builds it into a builder of its own, which the joint flush places right
  * after that lane's: the segment is the one the lane would have written.
- * For that no lane takes a budget flush in its last STEAL_BATCHES batches
- * before a commit (which depends on the input alone), so those always
- * belong to the joint segment, and only they are taken.
+ * For that no lane takes a budget flush in its last few batches before a
+ * commit (lane->tail, at most STEAL_BATCHES; which batches those are
+ * depends on the input alone), so they always belong to the joint
+ * segment, and only they are taken.
  *
  * Crash safety: segment and deletion files are complete and fsynced before
  * the MANIFEST that names them is renamed into place, and files of the old
@@ -139,6 +140,7 @@ typedef struct lane {
     uint64_t flush_no;     /* the commit's batch; NO_BATCH: not handed over */
     uint64_t cur_no;       /* the batch being built */
     uint64_t tail;         /* batches at the end that take no budget flush */
+    uint64_t tail_from;    /* the first batch known to be among them, or NO_BATCH */
     /* the end of another lane's input, taken at a commit (lane_steal) */
     idx_builder *steal;
     struct lane *victim;
@@ -304,11 +306,15 @@ static int lane_in_tail(lane *l)
 {
     quire_writer *w = l->w;
     if (l->tail == 0) return 0;
+    /* over the budget in the tail, every document asks again: once known,
+     * the answer holds for the rest of the tail without the lock */
+    if (l->cur_no >= l->tail_from) return 1;
     int r = 0;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         if (l->flush_no != NO_BATCH) {
             r = l->flush_no - l->cur_no < l->tail;
+            if (r) l->tail_from = l->cur_no;
             break;
         }
         if (l->nsub > l->cur_no + l->tail || l->quit || w->jfail) break;
@@ -830,6 +836,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         l->index = (uint32_t)i;
         l->budget = w->budget / threads;
         l->flush_no = NO_BATCH;
+        l->tail_from = NO_BATCH;
         l->tail = threads == 1 ? 0 : l->budget / (16 * BATCH_BYTES);
         if (l->tail > STEAL_BATCHES) l->tail = STEAL_BATCHES;
         if (threads == 1) continue;
@@ -1048,6 +1055,7 @@ static int flush_lanes(quire_writer *w, quire_error *err)
     for (size_t i = 0; i < w->nlanes; i++) {
         w->lanes[i].nsub = 0;
         w->lanes[i].flush_no = NO_BATCH;
+        w->lanes[i].tail_from = NO_BATCH;
     }
     pthread_mutex_unlock(&w->mu);
     w->next_lane = 0;
