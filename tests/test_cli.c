@@ -424,12 +424,12 @@ static void same_files(const char *a, const char *b, char *list, size_t cap)
 }
 
 /* After each lane's first, smaller batches (4, 16, 64 and 256 KiB: 680
- * documents of 1 KiB), 10 rounds of a heavy batch (1024 documents of
- * 1 KiB, 127 words each: the batch ends at 1 MiB), which goes to lane 0,
- * and a light one (4096 documents of one word), which goes to lane 1;
+ * documents of 1 KiB), `rounds` rounds of a heavy batch (1024 documents
+ * of 1 KiB, 127 words each: the batch ends at 1 MiB), which goes to lane
+ * 0, and a light one (4096 documents of one word), which goes to lane 1;
  * committed at once, so lane 1 is done while lane 0 has most of its
  * batches queued. */
-static void build_skewed(const char *dir, int steal, uint64_t *stolen)
+static void build_skewed(const char *dir, int rounds, int steal, uint64_t *stolen)
 {
     /* 32 MiB a lane: two batches at its end are anyone's */
     quire_writer_options opt = {.mem_budget = (size_t)64 << 20, .threads = 2};
@@ -452,7 +452,7 @@ static void build_skewed(const char *dir, int steal, uint64_t *stolen)
         quire_doc_input in = {.id = id, .id_len = 8, .body = bodies[0], .body_len = 1016};
         assert_int_equal(quire_writer_add(w, &in, NULL, &err), QUIRE_OK);
     }
-    for (int round = 0; round < 10; round++) {
+    for (int round = 0; round < rounds; round++) {
         for (int d = 0; d < 1024; d++, n++) {
             snprintf(id, sizeof id, "d%07u", n);
             char u[9], *body = bodies[n % 16];
@@ -482,8 +482,8 @@ static void test_threads_steal(void **state)
     snprintf(a, sizeof a, "%s/stealA", tmp);
     snprintf(b, sizeof b, "%s/stealB", tmp);
     uint64_t sa, sb;
-    build_skewed(a, 1, &sa);
-    build_skewed(b, 0, &sb);
+    build_skewed(a, 10, 1, &sa);
+    build_skewed(b, 10, 0, &sb);
     assert_true(sa >= 1 && sa <= 2);
     assert_int_equal(sb, 0);
     char list[4096];
@@ -494,6 +494,34 @@ static void test_threads_steal(void **state)
     assert_int_equal(count(a, "heavy"), 10920);
     assert_int_equal(count(a, "light"), 40960);
     assert_int_equal(count(a, "u000007"), 3);   /* documents 6007, 27007, 42007 */
+}
+
+/* Two heavy batches for lane 0: when lane 1 is done, lane 0 is building
+ * the first, and its queue is the second and the commit's (empty) batch.
+ * Both go (their text is nearer half of what is left than none), and the
+ * commit's flag moves onto the batch lane 0 is building.  Lane 0 can be
+ * past it by then (the second heavy batch alone, or nothing, is taken):
+ * whichever happens, the files must be the ones built without stealing. */
+static void test_threads_steal_queue(void **state)
+{
+    (void)state;
+    char a[128], b[128], out[4096];
+    for (int run_no = 0; run_no < 3; run_no++) {
+        snprintf(a, sizeof a, "%s/stealQA%d", tmp, run_no);
+        snprintf(b, sizeof b, "%s/stealQB%d", tmp, run_no);
+        uint64_t sa, sb;
+        build_skewed(a, 2, 1, &sa);
+        build_skewed(b, 2, 0, &sb);
+        assert_true(sa <= 2);
+        assert_int_equal(sb, 0);
+        char list[4096];
+        same_files(a, b, list, sizeof list);
+        assert_non_null(strstr(list, "seg_000001.qseg\n"));
+        assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
+        assert_int_equal(count(a, "heavy"), 2728);
+        assert_int_equal(count(a, "light"), 8192);
+        assert_int_equal(count(a, "u000007"), 1);   /* document 6007 */
+    }
 }
 
 /* Lanes give their batch buffers back at each commit; documents added
@@ -1047,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_optimize_threads_identical_nodel),
         cmocka_unit_test(test_threads_steal),
+        cmocka_unit_test(test_threads_steal_queue),
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
     };
