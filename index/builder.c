@@ -312,8 +312,9 @@ uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
  * budget flushed once the pool passed half of it, and mapped pages are
  * resident only where written.  The hash table counts as two slots per
  * term (it has from 4/3 to 8/3 of them: its load stays between 3/8 and
- * 3/4): counted whole, a renewed builder, which keeps the table of its last segment, started over the lane's
- * budget once the session's id map had taken its share, and wrote a
+ * 3/4): counted whole, a renewed builder, which keeps the table of its
+ * last segment, started over the lane's budget once the session's id map
+ * had taken its share, and wrote a
  * segment per document (42,628 segments for 100 MB of
  * corpus/cache/big.jsonl at --mem 16M); the table kept is no larger than
  * the last segment's, which the budget allowed.  Left out: what a flush

@@ -472,25 +472,34 @@ static void build_skewed(const char *dir, int rounds, int steal, uint64_t *stole
     quire_writer_free(w);
 }
 
+/* Builds the skewed input into <tmp>/<name>A with stealing and <name>B
+ * without, and checks that the two give the same files (the segment, no
+ * steal builder's file left) and that A verifies. */
+static void skewed_pair(const char *name, int rounds, char *a, size_t cap, uint64_t *stolen)
+{
+    char b[128], out[4096], list[4096];
+    snprintf(a, cap, "%s/%sA", tmp, name);
+    snprintf(b, sizeof b, "%s/%sB", tmp, name);
+    uint64_t sb;
+    build_skewed(a, rounds, 1, stolen);
+    build_skewed(b, rounds, 0, &sb);
+    assert_int_equal(sb, 0);
+    same_files(a, b, list, sizeof list);
+    assert_non_null(strstr(list, "seg_000001.qseg\n"));
+    assert_null(strstr(list, "stolen"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
+}
+
 /* The lane done first builds the end of the other's input into a builder
  * of its own, joined after the other's: the index is byte for byte the
  * one the other lane would have written alone. */
 static void test_threads_steal(void **state)
 {
     (void)state;
-    char a[128], b[128], out[4096];
-    snprintf(a, sizeof a, "%s/stealA", tmp);
-    snprintf(b, sizeof b, "%s/stealB", tmp);
-    uint64_t sa, sb;
-    build_skewed(a, 10, 1, &sa);
-    build_skewed(b, 10, 0, &sb);
+    char a[128];
+    uint64_t sa;
+    skewed_pair("steal", 10, a, sizeof a, &sa);
     assert_true(sa >= 1 && sa <= 2);
-    assert_int_equal(sb, 0);
-    char list[4096];
-    same_files(a, b, list, sizeof list);
-    assert_non_null(strstr(list, "seg_000001.qseg\n"));
-    assert_null(strstr(list, "stolen"));
-    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
     assert_int_equal(count(a, "heavy"), 10920);
     assert_int_equal(count(a, "light"), 40960);
     assert_int_equal(count(a, "u000007"), 3);   /* documents 6007, 27007, 42007 */
@@ -505,19 +514,12 @@ static void test_threads_steal(void **state)
 static void test_threads_steal_queue(void **state)
 {
     (void)state;
-    char a[128], b[128], out[4096];
+    char a[128], name[32];
     for (int run_no = 0; run_no < 3; run_no++) {
-        snprintf(a, sizeof a, "%s/stealQA%d", tmp, run_no);
-        snprintf(b, sizeof b, "%s/stealQB%d", tmp, run_no);
-        uint64_t sa, sb;
-        build_skewed(a, 2, 1, &sa);
-        build_skewed(b, 2, 0, &sb);
+        snprintf(name, sizeof name, "stealQ%d", run_no);
+        uint64_t sa;
+        skewed_pair(name, 2, a, sizeof a, &sa);
         assert_true(sa <= 2);
-        assert_int_equal(sb, 0);
-        char list[4096];
-        same_files(a, b, list, sizeof list);
-        assert_non_null(strstr(list, "seg_000001.qseg\n"));
-        assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
         assert_int_equal(count(a, "heavy"), 2728);
         assert_int_equal(count(a, "light"), 8192);
         assert_int_equal(count(a, "u000007"), 1);   /* document 6007 */
