@@ -308,6 +308,25 @@ void dict_iter_init(dict_iter *it, const dict_view *v)
     it->end = v->dict + v->dict_len;
 }
 
+int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_t len)
+{
+    dict_iter_init(it, v);
+    if (v->nblocks == 0) return 0;
+    /* the last block whose first term is below term: its later entries
+     * and the next block's may be the first at or above it */
+    size_t lo = 0, hi = v->nblocks;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uint8_t *t;
+        size_t tl;
+        if (block_first(v, mid, &t, &tl)) return -1;
+        if (cmp_bytes(t, tl, term, len) < 0) lo = mid; else hi = mid;
+    }
+    it->i = (uint64_t)lo * SEG_DICT_BLOCK;
+    it->p = v->dict + ld64(v->idx + 8 * lo);
+    return 0;
+}
+
 int dict_iter_next(dict_iter *it)
 {
     if (it->i >= it->v->nterms) return 0;

@@ -55,5 +55,10 @@ typedef struct dict_iter {
 void dict_iter_init(dict_iter *it, const dict_view *v);
 /* 1 produced an entry, 0 end, -1 corrupt. */
 int dict_iter_next(dict_iter *it);
+/* Starts it at the dictionary block that may hold term, so that the entries
+ * dict_iter_next gives next are a few below term (at most a block's), then
+ * the rest from the first at or above it: a merge of a range of terms
+ * starts there without decoding the entries before.  0, -1 corrupt. */
+int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_t len);
 
 #endif

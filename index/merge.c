@@ -615,86 +615,195 @@ static int cmp_terms(const dict_iter *a, const dict_iter *b)
     return cmp_bytes(a->term, a->term_len, b->term, b->term_len);
 }
 
-/* One thread's share of the postings: the terms from lo (or the first)
- * up to, not including, hi (or past the last), written by w.  The
- * segments, deletions and maps are shared and only read; iterators, the
- * pick list and the release marks are the part's own. */
-typedef struct merge_part {
+/* ---- sharing the terms among threads -----------------------------------
+ *
+ * The terms are cut into chunks of about equal bytes (of docs and pos) of
+ * the largest input segment.  A run is a stretch of consecutive chunks
+ * that one thread merges into one writer; runs are joined in term order
+ * afterwards (segw_join), so the file is the same bytes however the
+ * chunks were shared out.  Each thread starts a run at an even share of
+ * the chunks and, at the end of each chunk, goes on into the next one
+ * unless another run has it.  A thread whose run ended takes the upper
+ * half of the largest stretch of chunks no run has reached yet and starts
+ * a run there.  Two fixed halves of corpus/cache/big.jsonl's terms (7
+ * segments of a two-thread build) finished 0.17-0.31 s apart: the bytes of
+ * the largest segment are not the work of all seven, and the thread
+ * writing the positions straight into the file shares the file with the
+ * store's thread. */
+#define MERGE_CHUNKS 64
+
+typedef struct merge_run {
+    uint32_t first;            /* its first chunk */
+    seg_writer *w;
+} merge_run;
+
+typedef struct merge_sched {
     idx_segment *const *segs;
     const int *fds;
     uint64_t *const *dels;
     uint32_t *const *map;
     const uint32_t *seg_base;
     size_t n;
-    uint8_t lo[DICT_MAX_TERM], hi[DICT_MAX_TERM];
-    size_t lo_len, hi_len;
-    int has_lo, has_hi;
-    seg_writer *w;
+    const uint32_t *norms;
+    uint32_t nd;
+    const char *path, *tail_prefix;
+    /* chunk k holds the terms from bound k (none for k == 0) up to bound
+     * k + 1 (none for the last) */
+    uint32_t nchunks;
+    uint8_t *bound_bytes;
+    size_t bound_off[MERGE_CHUNKS + 1], bound_len[MERGE_CHUNKS + 1];
+    pthread_mutex_t mu;        /* what follows */
+    uint8_t claimed[MERGE_CHUNKS];
+    merge_run runs[MERGE_CHUNKS];
+    uint32_t nruns;
+    int rc;                    /* the first error, in err */
+    quire_error err;
+} merge_sched;
+
+/* A thread's iterators and counts. */
+typedef struct merge_worker {
+    merge_sched *ms;
     dict_iter *its;
     int *live_it;
     size_t *pick;
-    uint64_t *rel;
+    uint64_t *rel;             /* docs, pos released up to, per segment */
     uint64_t nterms, npostings, npositions;
-    int rc;
-    quire_error err;
-} merge_part;
+    seg_writer *first_w;       /* the writer of the run at chunk 0 */
+} merge_worker;
 
-/* The first term of the largest segment (by docs and pos bytes) with half
- * of those bytes before it, into term[0, *len). */
-static int split_term(idx_segment *const *segs, size_t n, uint8_t *term, size_t *len,
-                      quire_error *err)
+/* Chunk bounds: the terms of the largest segment (by docs and pos bytes)
+ * where each further 1/MERGE_CHUNKS of those bytes starts. */
+static int plan_chunks(merge_sched *ms, unsigned threads, quire_error *err)
 {
+    ms->nchunks = 1;
+    if (threads < 2) return QUIRE_OK;
+    idx_segment *const *segs = ms->segs;
     size_t big = 0;
     uint64_t most = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < ms->n; i++) {
         uint64_t b = segs[i]->sec_len[SEC_DOCS] + segs[i]->sec_len[SEC_POS];
         if (b >= most) {
             most = b;
             big = i;
         }
     }
+    size_t cap = 0, len = 0;
     dict_iter it;
     dict_iter_init(&it, &segs[big]->dict);
     int r;
-    *len = 0;
-    while ((r = dict_iter_next(&it)) == 1) {
-        memcpy(term, it.term, it.term_len);
-        *len = it.term_len;
-        if (it.e.docs_off + it.e.pos_off >= most / 2) return QUIRE_OK;
+    while (ms->nchunks < MERGE_CHUNKS && (r = dict_iter_next(&it)) == 1) {
+        if ((it.e.docs_off + it.e.pos_off) * MERGE_CHUNKS < most * ms->nchunks) continue;
+        if (grow_array((void **)&ms->bound_bytes, &cap, len + it.term_len + 1, 1, 4096))
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        memcpy(ms->bound_bytes + len, it.term, it.term_len);
+        ms->bound_off[ms->nchunks] = len;
+        ms->bound_len[ms->nchunks] = it.term_len;
+        len += it.term_len;
+        ms->nchunks++;
     }
-    if (r < 0)
+    if (ms->nchunks < MERGE_CHUNKS && r < 0)
         return qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[big]->name);
-    return QUIRE_OK;   /* the last term: the second part has at most it */
+    return QUIRE_OK;
 }
 
-static void *merge_terms(void *arg)
+/* Claims chunk k for a new run and gives the run its writer: the caller's
+ * own for chunk 0, else a new one whose sections go to temporary files.
+ * Called with ms->mu held. */
+static int run_start(merge_worker *wk, uint32_t k, merge_run **out, quire_error *err)
 {
-    merge_part *pt = arg;
-    idx_segment *const *segs = pt->segs;
-    uint64_t *const *dels = pt->dels;
-    uint32_t *const *map = pt->map;
-    const uint32_t *seg_base = pt->seg_base;
-    size_t n = pt->n;
-    dict_iter *its = pt->its;
-    int *live_it = pt->live_it;
-    size_t *pick = pt->pick;
-    uint64_t *rel = pt->rel;
-    seg_writer *w = pt->w;
-    quire_error *err = &pt->err;
+    merge_sched *ms = wk->ms;
+    merge_run *run = &ms->runs[ms->nruns];
+    run->first = k;
+    if (k == 0) {
+        run->w = wk->first_w;
+    } else {
+        size_t plen = strlen(ms->tail_prefix) + 8;
+        char *prefix = malloc(plen);
+        run->w = calloc(1, sizeof *run->w);
+        if (!prefix || !run->w) {
+            free(prefix);
+            free(run->w);
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        }
+        snprintf(prefix, plen, "%s%u", ms->tail_prefix, k);
+        int rc = segw_open(run->w, ms->path, prefix, err);
+        free(prefix);
+        if (rc) {
+            free(run->w);
+            return rc;
+        }
+        segw_set_norms(run->w, ms->norms, ms->nd);
+        segw_record_terms(run->w);
+    }
+    ms->claimed[k] = 1;
+    ms->nruns++;
+    *out = run;
+    return QUIRE_OK;
+}
+
+/* Where a thread whose run ended goes next: the upper half of the largest
+ * stretch of unclaimed chunks (a lone one too: its run may have far to
+ * go).  0 and *k set, or 1: nothing left.  Called with ms->mu held. */
+static int steal_chunk(const merge_sched *ms, uint32_t *k)
+{
+    uint32_t best = 0, best_len = 0;
+    for (uint32_t a = 0; a < ms->nchunks;) {
+        if (ms->claimed[a]) {
+            a++;
+            continue;
+        }
+        uint32_t b = a;
+        while (b < ms->nchunks && !ms->claimed[b]) b++;
+        if (b - a > best_len) {
+            best = a;
+            best_len = b - a;
+        }
+        a = b;
+    }
+    if (best_len == 0) return 1;
+    *k = best + best_len / 2;
+    return 0;
+}
+
+/* Merges the terms of the run from chunk k on into run->w, chunk after
+ * chunk until the next one is claimed or the terms end. */
+static int merge_run_terms(merge_worker *wk, merge_run *run)
+{
+    merge_sched *ms = wk->ms;
+    idx_segment *const *segs = ms->segs;
+    uint64_t *const *dels = ms->dels;
+    uint32_t *const *map = ms->map;
+    const uint32_t *seg_base = ms->seg_base;
+    size_t n = ms->n;
+    dict_iter *its = wk->its;
+    int *live_it = wk->live_it;
+    size_t *pick = wk->pick;
+    uint64_t *rel = wk->rel;
+    seg_writer *w = run->w;
+    uint32_t k = run->first;
+    const uint8_t *lo = ms->bound_bytes + ms->bound_off[k], *hi = NULL;
+    size_t lo_len = ms->bound_len[k], hi_len = 0;
+    quire_error err_, *err = &err_;
     int rc = QUIRE_OK;
+    if (k + 1 < ms->nchunks) {
+        hi = ms->bound_bytes + ms->bound_off[k + 1];
+        hi_len = ms->bound_len[k + 1];
+    }
     for (size_t i = 0; i < n; i++) {
-        dict_iter_init(&its[i], &segs[i]->dict);
-        int r;
-        do {
-            r = dict_iter_next(&its[i]);
-        } while (r == 1 && pt->has_lo &&
-                 cmp_bytes(its[i].term, its[i].term_len, pt->lo, pt->lo_len) < 0);
+        int r = 0;
+        if (k) r = dict_iter_seek(&its[i], &segs[i]->dict, lo, lo_len);
+        else dict_iter_init(&its[i], &segs[i]->dict);
+        if (r == 0) {
+            do {
+                r = dict_iter_next(&its[i]);
+            } while (r == 1 && k && cmp_bytes(its[i].term, its[i].term_len, lo, lo_len) < 0);
+        }
         if (r < 0) {
             rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
             goto out;
         }
         live_it[i] = r == 1;
-        /* pages before the part's first term are another part's to drop */
+        /* pages before the run's first term are another run's to drop */
         if (live_it[i]) {
             rel[2 * i] = its[i].e.docs_off;
             rel[2 * i + 1] = its[i].e.pos_off;
@@ -710,13 +819,24 @@ static void *merge_terms(void *arg)
             if (c <= 0) pick[np++] = i;
         }
         if (np == 0) break;
-        if (pt->has_hi && cmp_bytes(its[pick[0]].term, its[pick[0]].term_len, pt->hi,
-                                    pt->hi_len) >= 0)
-            break;
+        if (hi && cmp_bytes(its[pick[0]].term, its[pick[0]].term_len, hi, hi_len) >= 0) {
+            /* the chunk is done: on into the next, unless it is taken */
+            pthread_mutex_lock(&ms->mu);
+            int go = !ms->rc && !ms->claimed[k + 1];
+            if (go) ms->claimed[++k] = 1;
+            pthread_mutex_unlock(&ms->mu);
+            if (!go) break;
+            hi = NULL;
+            if (k + 1 < ms->nchunks) {
+                hi = ms->bound_bytes + ms->bound_off[k + 1];
+                hi_len = ms->bound_len[k + 1];
+            }
+            continue;
+        }
         /* with deletions the counts are known only by reading the lists */
         uint64_t df = 0, cf = 0;
-        for (size_t k = 0; k < np && !rc; k++) {
-            size_t i = pick[k];
+        for (size_t q = 0; q < np && !rc; q++) {
+            size_t i = pick[q];
             if (!dels[i]) {
                 df += its[i].e.df;
                 cf += its[i].e.cf;
@@ -742,8 +862,8 @@ static void *merge_terms(void *arg)
             }
             if ((rc = segw_term_begin(w, t->term, t->term_len, (uint32_t)df, cf, err)))
                 goto out;
-            for (size_t k = 0; k < np && !rc; k++) {
-                size_t i = pick[k];
+            for (size_t q = 0; q < np && !rc; q++) {
+                size_t i = pick[q];
                 raw_docs rd;
                 raw_pos rp;
                 uint32_t d, tf, gap;
@@ -778,14 +898,14 @@ static void *merge_terms(void *arg)
             }
             if (!rc) rc = segw_term_end(w, err);
             if (rc) goto out;
-            pt->nterms++;
-            pt->npostings += df;
-            pt->npositions += cf;
+            wk->nterms++;
+            wk->npostings += df;
+            wk->npositions += cf;
         }
-        for (size_t k = 0; k < np; k++) {
-            size_t i = pick[k];
-            release(segs[i], pt->fds[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
-            release(segs[i], pt->fds[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
+        for (size_t q = 0; q < np; q++) {
+            size_t i = pick[q];
+            release(segs[i], ms->fds[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
+            release(segs[i], ms->fds[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
             int r = dict_iter_next(&its[i]);
             if (r < 0) {
                 rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
@@ -795,8 +915,54 @@ static void *merge_terms(void *arg)
         }
     }
 out:
-    pt->rc = rc;
+    if (rc) {
+        pthread_mutex_lock(&ms->mu);
+        if (!ms->rc) {
+            ms->rc = rc;
+            ms->err = *err;
+        }
+        pthread_mutex_unlock(&ms->mu);
+    }
+    return rc;
+}
+
+/* A thread's share: its first run, then runs taken from the others. */
+static void merge_worker_loop(merge_worker *wk, merge_run *run)
+{
+    merge_sched *ms = wk->ms;
+    while (run && !merge_run_terms(wk, run)) {
+        uint32_t k;
+        quire_error e;
+        run = NULL;
+        pthread_mutex_lock(&ms->mu);
+        int rc;
+        if (!ms->rc && !steal_chunk(ms, &k) && (rc = run_start(wk, k, &run, &e))) {
+            ms->rc = rc;
+            ms->err = e;
+            run = NULL;
+        }
+        pthread_mutex_unlock(&ms->mu);
+    }
+}
+
+typedef struct merge_thread {
+    merge_worker wk;
+    merge_run *run;
+    pthread_t tid;
+    int started;
+} merge_thread;
+
+static void *merge_thread_main(void *arg)
+{
+    merge_thread *t = arg;
+    merge_worker_loop(&t->wk, t->run);
     return NULL;
+}
+
+static int cmp_runs(const void *a, const void *b)
+{
+    uint32_t x = ((const merge_run *)a)->first, y = ((const merge_run *)b)->first;
+    return (x > y) - (x < y);
 }
 
 int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, size_t n,
@@ -809,12 +975,15 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     if (total >= NONE) return qerr(err, QUIRE_EARG, "too many documents for one segment");
     uint32_t **map = calloc(n + 1, sizeof *map);
     uint32_t *seg_base = calloc(n + 1, sizeof *seg_base);  /* new number of doc 0 */
-    /* per part (at most two): */
-    dict_iter *its = calloc(2 * n + 1, sizeof *its);
-    int *live_it = calloc(2 * n + 1, sizeof *live_it);
+    if (threads < 1) threads = 1;
+    if (threads > MERGE_CHUNKS) threads = MERGE_CHUNKS;
+    /* per thread: */
+    merge_thread *th = calloc(threads, sizeof *th);
+    dict_iter *its = calloc(threads * n + 1, sizeof *its);
+    int *live_it = calloc(threads * n + 1, sizeof *live_it);
     int *fds = malloc((n + 1) * sizeof *fds);   /* of the inputs, for file_drop */
-    size_t *pick = calloc(2 * n + 1, sizeof *pick);
-    uint64_t *rel = calloc(4 * n + 2, sizeof *rel);  /* docs, pos released up to */
+    size_t *pick = calloc(threads * n + 1, sizeof *pick);
+    uint64_t *rel = calloc(2 * threads * n + 2, sizeof *rel);
     uint32_t *norms = malloc((total + 1) * sizeof *norms);
     uint64_t *id_off = calloc(total + 2, sizeof *id_off);
     char *ids = NULL, *path = path_join(dir, name), *prefix = NULL, *tail_prefix = NULL;
@@ -822,14 +991,15 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     merge_store ms;
     pthread_t store_tid;
     int store_thread = 0;
-    seg_writer w, w_tail;
-    int w_open = 0, w_tail_open = 0;
-    pthread_t part_tid;
-    int part_thread = 0;
+    seg_writer w;
+    int w_open = 0;
+    merge_sched sched;
+    memset(&sched, 0, sizeof sched);
+    pthread_mutex_init(&sched.mu, NULL);
     memset(&ms, 0, sizeof ms);
     if (fds)
         for (size_t i = 0; i < n; i++) fds[i] = -1;
-    if (!map || !seg_base || !its || !live_it || !norms || !id_off || !pick || !rel ||
+    if (!map || !seg_base || !th || !its || !live_it || !norms || !id_off || !pick || !rel ||
         !path || !fds) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto out;
@@ -841,7 +1011,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         goto out;
     }
     sprintf(prefix, "%s.tmp", path);
-    sprintf(tail_prefix, "%s.tm2", path);
+    sprintf(tail_prefix, "%s.tm", path);
 
     for (size_t i = 0; i < n; i++) {
         /* without it the pages are only dropped when the file is removed */
@@ -903,7 +1073,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     int any_del = 0;
     for (size_t i = 0; i < n; i++) any_del |= dels[i] != NULL;
     if (threads > 1 && !any_del) {
-        /* The store's size is known: the first part's positions go
+        /* The store's size is known: the first run's positions go
          * straight to their place in the file while the store is written
          * before them (through a temporary file they took 0.2 s more of
          * the two-thread merge of corpus/cache/big.jsonl). */
@@ -922,57 +1092,49 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         /* the store is complete: positions can follow it in the file */
         if (!w.pos_direct && (rc = segw_pos_direct(&w, err))) goto out;
     }
-    /* Two threads split the terms where the largest input segment has
-     * half of its postings and positions behind it. */
-    merge_part part[2];
-    size_t nparts = threads > 1 ? 2 : 1;
-    memset(part, 0, sizeof part);
-    for (size_t k = 0; k < nparts; k++) {
-        merge_part *pt = &part[k];
-        pt->segs = segs;
-        pt->fds = fds;
-        pt->dels = dels;
-        pt->map = map;
-        pt->seg_base = seg_base;
-        pt->n = n;
-        pt->w = k == 0 ? &w : &w_tail;
-        pt->its = its + k * n;
-        pt->live_it = live_it + k * n;
-        pt->pick = pick + k * n;
-        pt->rel = rel + 2 * k * n;
+    sched.segs = segs;
+    sched.fds = fds;
+    sched.dels = dels;
+    sched.map = map;
+    sched.seg_base = seg_base;
+    sched.n = n;
+    sched.norms = norms;
+    sched.nd = nd;
+    sched.path = path;
+    sched.tail_prefix = tail_prefix;
+    if ((rc = plan_chunks(&sched, threads, err))) goto out;
+    unsigned nth = threads < sched.nchunks ? threads : sched.nchunks;
+    for (unsigned j = 0; j < nth; j++) {
+        merge_thread *t = &th[j];
+        t->wk = (merge_worker){.ms = &sched, .its = its + j * n, .live_it = live_it + j * n,
+                               .pick = pick + j * n, .rel = rel + 2 * j * n, .first_w = &w};
+        /* the threads start evenly spread over the chunks */
+        if ((rc = run_start(&t->wk, (uint32_t)((uint64_t)j * sched.nchunks / nth), &t->run,
+                            err)))
+            goto out;
     }
-    if (nparts == 2) {
-        if ((rc = split_term(segs, n, part[1].lo, &part[1].lo_len, err))) goto out;
-        memcpy(part[0].hi, part[1].lo, part[1].lo_len);
-        part[0].hi_len = part[1].lo_len;
-        part[0].has_hi = part[1].has_lo = 1;
-        if ((rc = segw_open(&w_tail, path, tail_prefix, err))) goto out;
-        w_tail_open = 1;
-        segw_set_norms(&w_tail, norms, nd);
-        segw_record_terms(&w_tail);
-        if (pthread_create(&part_tid, NULL, merge_terms, &part[1]) != 0) {
-            /* no thread: the caller's thread does both parts in turn */
-            merge_terms(&part[1]);
-        } else {
-            part_thread = 1;
-        }
+    for (unsigned j = 1; j < nth; j++)
+        th[j].started = pthread_create(&th[j].tid, NULL, merge_thread_main, &th[j]) == 0;
+    merge_worker_loop(&th[0].wk, th[0].run);
+    for (unsigned j = 1; j < nth; j++) {
+        /* no thread: the caller's does that share too */
+        if (th[j].started) pthread_join(th[j].tid, NULL);
+        else merge_worker_loop(&th[j].wk, th[j].run);
+        th[j].started = 0;
     }
-    merge_terms(&part[0]);
-    if (part_thread) {
-        pthread_join(part_tid, NULL);
-        part_thread = 0;
+    if ((rc = sched.rc)) {
+        *err = sched.err;
+        goto out;
     }
     uint64_t nterms = 0, npostings = 0, npositions = 0;
-    for (size_t k = 0; k < nparts && !rc; k++) {
-        if ((rc = part[k].rc)) {
-            *err = part[k].err;
-            goto out;
-        }
-        nterms += part[k].nterms;
-        npostings += part[k].npostings;
-        npositions += part[k].npositions;
+    for (unsigned j = 0; j < nth; j++) {
+        nterms += th[j].wk.nterms;
+        npostings += th[j].wk.npostings;
+        npositions += th[j].wk.npositions;
     }
-    if (nparts == 2 && (rc = segw_join(&w, &w_tail, err))) goto out;
+    qsort(sched.runs, sched.nruns, sizeof *sched.runs, cmp_runs);
+    for (uint32_t k = 1; k < sched.nruns; k++)
+        if ((rc = segw_join(&w, sched.runs[k].w, err))) goto out;
     seg_meta meta = {
         .ndocs = nd, .tok_flags = tok_flags, .nterms = nterms, .total_len = total_len,
         .npostings = npostings, .npositions = npositions, .block_size = IDX_BLOCK,
@@ -990,9 +1152,17 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
                      ids ? ids : "", err);
     if (!rc) *ndocs_out = nd;
 out:
-    if (part_thread) pthread_join(part_tid, NULL);
+    for (unsigned j = 1; th && j < threads; j++)
+        if (th[j].started) pthread_join(th[j].tid, NULL);
     if (store_thread) pthread_join(store_tid, NULL);
-    if (w_tail_open) segw_close(&w_tail);   /* never abort: its path is w's file */
+    for (uint32_t k = 0; k < sched.nruns; k++) {
+        if (sched.runs[k].w == &w) continue;
+        segw_close(sched.runs[k].w);   /* never abort: its path is w's file */
+        free(sched.runs[k].w);
+    }
+    free(sched.bound_bytes);
+    pthread_mutex_destroy(&sched.mu);
+    free(th);
     if (w_open) {
         if (rc) segw_abort(&w);
         else segw_close(&w);

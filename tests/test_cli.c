@@ -913,23 +913,28 @@ static void test_optimize(void **state)
     assert_string_equal(out, "2\n");
 }
 
-/* Optimizes copies of index src into d1 with one thread and d2 with two,
- * and checks that both made the same single segment, which verifies. */
+/* Optimizes copies of index src into d1 with one thread, d2 with two and
+ * d2 + "x" with five (more threads than cores: runs of chunks start and end
+ * while others are still going), and checks that all made the same single
+ * segment, which verifies. */
 static void optimize_both_ways(const char *src, const char *d1, const char *d2)
 {
     char out[4096];
-    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s", src, d1, src, d2), 0);
+    assert_int_equal(run(out, sizeof out, "cp -r %s %s && cp -r %s %s && cp -r %s %sx", src, d1,
+                         src, d2, src, d2), 0);
     assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, d1), 0);
     assert_int_equal(run(out, sizeof out, "%s optimize --threads 2 %s", QUIRE_CLI, d2), 0);
-    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f || exit 1; done"
-                         " && ls *.qseg | wc -l", d1, d2), 0);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 5 %sx", QUIRE_CLI, d2), 0);
+    assert_int_equal(run(out, sizeof out, "cd %s && for f in *.qseg; do cmp $f %s/$f && cmp $f %sx/$f"
+                         " || exit 1; done && ls *.qseg | wc -l", d1, d2, d2), 0);
     assert_string_equal(out, "1\n");
     assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d2), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %sx", QUIRE_CLI, d2), 0);
 }
 
-/* A merge split between two threads (terms halved, stored documents in a
- * third thread) writes the same file, byte for byte, as one thread: on an
- * index of many segments with replaced (deleted) documents. */
+/* A merge shared among threads (runs of term chunks, stored documents in
+ * a thread of their own) writes the same file, byte for byte, as one
+ * thread: on an index of many segments with replaced (deleted) documents. */
 static void test_optimize_threads_identical(void **state)
 {
     (void)state;
