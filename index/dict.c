@@ -14,7 +14,12 @@
  *     cf - df                        only when df > 1
  *     docs_off - base.docs_off       or, when df == 1, the document
  *     pos_off - base.pos_off         or, when cf == 1, the position
- *     skip_off - base.skip_off       only when df > 128
+ *     skip_off - base.skip_off       only when df > 128; from segment
+ *                                    version 2 in skip entries (20 bytes)
+ *                                    shifted left by one, the low bit set
+ *                                    for a list with short blocks, which
+ *                                    is followed by
+ *     number of blocks               only for such a list
  * The base offsets are 0 at a block start and then the last entry's that
  * stored that offset (for skip_off: the previous entry that had one), so
  * offsets are stored as small deltas but each block decodes on its own.
@@ -52,6 +57,7 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
                      const idx_term *e)
 {
     if (len > DICT_MAX_TERM) return -2;
+    if (e->df > IDX_BLOCK && e->skip_off % SEG_SKIP_ENTRY) return -2;
     size_t common = 0;
     if (b->nterms > 0) {
         size_t m = len < b->prev_len ? len : b->prev_len;
@@ -100,7 +106,9 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
         b->base.pos_off = e->pos_off;
     }
     if (e->df > IDX_BLOCK) {
-        p = varint_put(p, e->skip_off - b->base.skip_off);
+        p = varint_put(p, (e->skip_off - b->base.skip_off) / SEG_SKIP_ENTRY << 1 |
+                              (e->cut_blocks != 0));
+        if (e->cut_blocks) p = varint_put(p, e->cut_blocks);
         b->base.skip_off = e->skip_off;
     }
     b->len = (size_t)(p - b->buf);
@@ -128,10 +136,11 @@ static const uint8_t *get_lengths(const uint8_t *p, const uint8_t *end,
 
 /* Decodes an entry's statistics and offsets (everything after its term
  * bytes) at *pp, advancing the block's delta bases. */
-static int decode_stats(const uint8_t **pp, const uint8_t *end, idx_term *e, idx_term *base)
+static int decode_stats(const dict_view *v, const uint8_t **pp, const uint8_t *end,
+                        idx_term *e, idx_term *base)
 {
     const uint8_t *p = *pp;
-    uint64_t df, extra, d1, d2, d3 = 0;
+    uint64_t df, extra, d1, d2, d3 = 0, cut = 0;
     if (!(p = varint_get(p, end, &df))) return -1;
     if (df & 1) {
         extra = df >> 1;   /* cf - 1 of a one-document term */
@@ -144,7 +153,16 @@ static int decode_stats(const uint8_t **pp, const uint8_t *end, idx_term *e, idx
     if (!(p = varint_get(p, end, &d2))) return -1;
     if (df == 0 || df > UINT32_MAX || extra > UINT64_MAX - df) return -1;
     if (df > IDX_BLOCK && !(p = varint_get(p, end, &d3))) return -1;
+    if (df > IDX_BLOCK && !v->v1) {
+        /* short blocks only add to the (df + 127) / 128 blocks of full ones */
+        if ((d3 & 1) && (!(p = varint_get(p, end, &cut)) ||
+                         cut < (df + IDX_BLOCK - 1) / IDX_BLOCK || cut > df))
+            return -1;
+        if ((d3 >>= 1) > UINT64_MAX / SEG_SKIP_ENTRY) return -1;
+        d3 *= SEG_SKIP_ENTRY;
+    }
     e->df = (uint32_t)df;
+    e->cut_blocks = (uint32_t)cut;
     e->cf = df + extra;
     e->single_doc = e->single_pos = 0;
     if (df == 1) {
@@ -174,8 +192,8 @@ static int decode_stats(const uint8_t **pp, const uint8_t *end, idx_term *e, idx
 }
 
 /* Decodes one entry at *pp given the previous term in term/term_len. */
-static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
-                        size_t *term_len, idx_term *e, idx_term *base)
+static int decode_entry(const dict_view *v, const uint8_t **pp, const uint8_t *end,
+                        uint8_t *term, size_t *term_len, idx_term *e, idx_term *base)
 {
     const uint8_t *p = *pp;
     uint64_t prefix, suffix;
@@ -186,7 +204,7 @@ static int decode_entry(const uint8_t **pp, const uint8_t *end, uint8_t *term,
     memcpy(term + prefix, p, suffix);
     *term_len = prefix + suffix;
     p += suffix;
-    if (decode_stats(&p, end, e, base)) return -1;
+    if (decode_stats(v, &p, end, e, base)) return -1;
     *pp = p;
     return 0;
 }
@@ -284,7 +302,7 @@ int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
         const uint8_t *sfx = p;
         p += suffix;
         prev_len = (size_t)(prefix + suffix);
-        if (decode_stats(&p, end, &e, &base)) return -1;
+        if (decode_stats(v, &p, end, &e, &base)) return -1;
         if (prefix > m) continue;       /* still < target */
         if (prefix < m) return 0;       /* passed it */
         size_t k = 0;
@@ -338,7 +356,7 @@ int dict_iter_next(dict_iter *it)
         memset(&it->base, 0, sizeof it->base);
         it->term_len = 0;
     }
-    if (decode_entry(&it->p, it->end, it->term, &it->term_len, &it->e, &it->base))
+    if (decode_entry(it->v, &it->p, it->end, it->term, &it->term_len, &it->e, &it->base))
         return -1;
     it->i++;
     return 1;

@@ -24,7 +24,8 @@ typedef struct dict_builder {
 void dict_builder_init(dict_builder *b);
 void dict_builder_free(dict_builder *b);
 /* Terms must arrive in strictly increasing bytewise order.  Returns 0, -1 on
- * allocation failure, -2 on order violation or an over-long term. */
+ * allocation failure, -2 on order violation, an over-long term or a skip
+ * offset that is not a whole number of skip entries. */
 int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
                      const idx_term *e);
 
@@ -35,6 +36,8 @@ typedef struct dict_view {
     uint64_t nterms;
     const uint64_t *keys;  /* optional: first 8 bytes of each block's first
                               term, big-endian, for a cache-resident search */
+    int v1;                /* of a version 1 segment: skip offsets without
+                              the short-block bit (dict.c) */
 } dict_view;
 
 /* Builds v's keys array (caller frees it).  0, -1 no memory, -2 corrupt. */

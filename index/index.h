@@ -35,7 +35,16 @@ typedef struct idx_term {
                              (docs_off is then meaningless) */
     uint32_t single_pos;  /* cf == 1: the position, likewise (pos_off is
                              then meaningless) */
+    uint32_t cut_blocks;  /* a list with short blocks (SEG_SHORT_BLOCK): its
+                             number of blocks; 0 for a list of df / 128
+                             full blocks and a tail */
 } idx_term;
+
+/* Blocks of the term's posting list (skip entries when df > IDX_BLOCK). */
+static inline uint32_t idx_term_blocks(const idx_term *t)
+{
+    return t->cut_blocks ? t->cut_blocks : (t->df + IDX_BLOCK - 1) / IDX_BLOCK;
+}
 
 /* ---- reader: one committed generation of an index directory ---------- */
 

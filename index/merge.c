@@ -9,9 +9,11 @@
  *
  * What it costs: posting lists are read straight from the sections, block
  * by block, and position gaps pass through unchanged (raw_docs, raw_pos);
- * where a segment without deletions starts at a block boundary of the
- * merged list, its full doc and position blocks are copied encoded
- * (copy_blocks), the others are encoded again; store blocks without
+ * a segment without deletions has its full doc and position blocks copied
+ * encoded (copy_blocks): where the merged list stands inside a block, that
+ * block is cut short first (segw_cut, FORMAT.md "Lists with short
+ * blocks") when the segment's list is long enough to be worth it; the
+ * others are encoded again; store blocks without
  * deleted documents are copied as compressed frames; the id order is
  * merged from the segments' id orders, not sorted again.  On three
  * segments of corpus/cache/all.jsonl the first steps took the merge from
@@ -36,6 +38,15 @@
 #include "index/util.h"
 
 #define NONE UINT32_MAX
+/* The shortest list of a segment whose blocks are copied after cutting the
+ * merged list's block short.  Each cut pads the positions to a block
+ * boundary with zero gaps; on the 4 segments of a one-thread build of
+ * corpus/cache/big.jsonl, cutting before lists of 129 postings or more
+ * made postings, positions and dictionary 0.74% larger than the merge
+ * without cuts, 512 or more 0.28%, 2048 or more 0.09%; the merge's user
+ * time was 1.0-1.1 s for the first two and 1.2-1.3 s for the third
+ * (1.5-1.9 s without cuts). */
+#define MERGE_CUT_MIN 512u
 #define RELEASE_STEP ((uint64_t)2 << 20)
 
 /* The merge reads each input section front to back once.  Mapped pages
@@ -301,19 +312,40 @@ fail:
  * through the query iterator, whose per-document work (and absolute
  * positions, turned back into gaps) was most of a merge's reading. */
 
+typedef struct raw_pos raw_pos;
+
 typedef struct raw_docs {
     const uint8_t *p, *end;
     uint32_t ndocs;          /* of the segment: every doc must be below */
     uint32_t left;           /* postings not yet decoded */
     uint32_t prev;           /* last doc decoded, NONE before the first */
     uint32_t docs[IDX_BLOCK], tfs[IDX_BLOCK], n, i;
+    /* a list with short blocks: its skip entries, the next block's index,
+     * and the positions to move past the padding at each block */
+    const uint8_t *skip, *start;
+    uint32_t block;
+    raw_pos *rp;
 } raw_docs;
 
-static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t)
+struct raw_pos {
+    const uint8_t *p, *end;
+    uint64_t left;           /* gaps not yet decoded */
+    uint64_t k;              /* index in the stream of buf[0] */
+    int cut;                 /* padded: every block is a full one */
+    uint32_t buf[IDX_BLOCK], n, i;
+};
+
+static int raw_pos_fill(raw_pos *r);
+
+/* rp: the term's positions, read along (moved past padding), or NULL. */
+static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t, raw_pos *rp)
 {
     r->ndocs = s->ndocs;
     r->prev = NONE;
     r->n = r->i = 0;
+    r->skip = NULL;
+    r->block = 0;
+    r->rp = rp;
     if (t->df == 1) {
         if (t->single_doc >= s->ndocs || t->cf == 0 || t->cf > UINT32_MAX) return -1;
         r->docs[0] = t->single_doc;
@@ -323,19 +355,49 @@ static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t)
         return 0;
     }
     if (t->docs_off >= s->sec_len[SEC_DOCS]) return -1;
-    r->p = s->sec[SEC_DOCS] + t->docs_off;
+    r->p = r->start = s->sec[SEC_DOCS] + t->docs_off;
     r->end = s->sec[SEC_DOCS] + s->sec_len[SEC_DOCS];
     r->left = t->df;
+    if (t->cut_blocks) {
+        if (t->skip_off > s->sec_len[SEC_SKIP] ||
+            (uint64_t)t->cut_blocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
+            return -1;
+        r->skip = s->sec[SEC_SKIP] + t->skip_off;
+    }
     return 0;
 }
 
-/* Decodes the next block (df / 128 full ones, then the tail). */
+/* Decodes the next block: df / 128 full ones, then the tail; or in a list
+ * with short blocks (FORMAT.md) full and short ones as they say. */
 static int raw_docs_fill(raw_docs *r)
 {
     uint32_t n = r->left < IDX_BLOCK ? r->left : IDX_BLOCK;
     if (n == 0 || r->p >= r->end) return -1;
-    r->p = n < IDX_BLOCK ? seg_doc_tail(r->p, r->end, n, r->docs, r->tfs)
-                         : seg_doc_pfor(r->p, r->end, n, r->docs, r->tfs);
+    int full = n == IDX_BLOCK;
+    if (r->skip) {
+        /* its positions start at a block boundary after padding */
+        const uint8_t *e = r->skip + (size_t)r->block * SEG_SKIP_ENTRY;
+        if (r->p != r->start + ld32(e + 4)) return -1;
+        if (r->rp) {
+            /* padding ends the position block the last block's end in */
+            raw_pos *q = r->rp;
+            uint64_t to = ld32(e + 8), at = q->k + q->i;
+            if (at > to || (at < to && to != q->k + q->n)) return -1;
+            q->i += (uint32_t)(to - at);
+        }
+        r->block++;
+        full = *r->p != SEG_SHORT_BLOCK;
+        if (!full) {
+            if (r->end - r->p < 2 || r->p[1] == 0 || r->p[1] >= IDX_BLOCK || r->p[1] > n)
+                return -1;
+            n = r->p[1];
+            r->p += 2;
+        } else if (n < IDX_BLOCK) {
+            return -1;
+        }
+    }
+    r->p = full ? seg_doc_pfor(r->p, r->end, n, r->docs, r->tfs)
+                : seg_doc_tail(r->p, r->end, n, r->docs, r->tfs);
     if (!r->p) return -1;
     /* gaps to docs, checked: ascending and inside the segment */
     uint32_t prev = r->prev;
@@ -363,15 +425,11 @@ static inline int raw_docs_next(raw_docs *r, uint32_t *doc, uint32_t *tf)
     return 1;
 }
 
-typedef struct raw_pos {
-    const uint8_t *p, *end;
-    uint64_t left;           /* gaps not yet decoded */
-    uint32_t buf[IDX_BLOCK], n, i;
-} raw_pos;
-
 static int raw_pos_init(raw_pos *r, const idx_segment *s, const idx_term *t)
 {
     r->n = r->i = 0;
+    r->k = 0;
+    r->cut = t->cut_blocks != 0;
     if (t->cf == 1) {
         r->buf[0] = t->single_pos;
         r->n = 1;
@@ -381,14 +439,18 @@ static int raw_pos_init(raw_pos *r, const idx_segment *s, const idx_term *t)
     if (t->pos_off >= s->sec_len[SEC_POS]) return -1;
     r->p = s->sec[SEC_POS] + t->pos_off;
     r->end = s->sec[SEC_POS] + s->sec_len[SEC_POS];
-    r->left = t->cf;
+    /* padded: full blocks only, less than a block of padding after each
+     * doc block (at most this long, however damaged) */
+    r->left = t->cf + (r->cut ? (uint64_t)t->cut_blocks * IDX_BLOCK : 0);
     return 0;
 }
 
 static int raw_pos_fill(raw_pos *r)
 {
     uint32_t n = r->left < IDX_BLOCK ? (uint32_t)r->left : IDX_BLOCK;
+    if (r->cut && n < IDX_BLOCK) return -1;
     if (n == 0 || r->p >= r->end) return -1;
+    r->k += r->n;
     if (n < IDX_BLOCK) {
         if (!(r->p = seg_pos_tail(r->p, r->end, n, r->buf))) return -1;
     } else {
@@ -447,11 +509,13 @@ static inline __attribute__((always_inline)) int raw_pos_copy(raw_pos *r, seg_wr
  * PFOR being deterministic.  The same holds for the full position blocks
  * before the one holding the first position of the segment's doc tail.
  * Skip entries move by the offsets the writer had reached; max tf and min
- * length carry over, the merged norms being the segment's.  On the 5
- * segments of a one-thread build of corpus/cache/big.jsonl, 31% of the
- * doc blocks (230k of 743k) and 30% of the position blocks (374k of
- * 1.24M) are copied; the others start at an offset inside an output
- * block and are encoded again.
+ * length carry over, the merged norms being the segment's.  With only
+ * the writer's natural boundaries, on the 5 segments of a one-thread
+ * build of corpus/cache/big.jsonl, 31% of the doc blocks (230k of 743k)
+ * and 30% of the position blocks (374k of 1.24M) were copied, the others
+ * starting at an offset inside an output block; so the writer's block is
+ * cut short (segw_cut) before every list of MERGE_CUT_MIN postings or
+ * more, and those are copied whole.
  *
  * Copied blocks are checked no less than decoded ones: each doc block is
  * still decoded (no encoding, no norms) and must be ascending and inside
@@ -844,7 +908,7 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
             }
             raw_docs rd;
             uint32_t d, tf;
-            int r = raw_docs_init(&rd, segs[i], &its[i].e) ? -1 : 1;
+            int r = raw_docs_init(&rd, segs[i], &its[i].e, NULL) ? -1 : 1;
             while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1)
                 if (map[i][d] != NONE) {
                     df++;
@@ -868,7 +932,7 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
                 raw_pos rp;
                 uint32_t d, tf, gap;
                 const uint32_t *m = map[i];
-                int r = raw_docs_init(&rd, segs[i], &its[i].e) ||
+                int r = raw_docs_init(&rd, segs[i], &its[i].e, &rp) ||
                         raw_pos_init(&rp, segs[i], &its[i].e) ? -1 : 1;
                 if (!dels[i]) {
                     /* Every document lives and keeps its order: its new
@@ -876,9 +940,13 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
                      * cache miss per posting of a rare term: 1.7 s of a
                      * 9.4 s merge of corpus/cache/big.jsonl). */
                     uint32_t base = seg_base[i];
-                    if (r == 1 && its[i].e.df > IDX_BLOCK && w->blk_n == 0 && w->pos_n == 0 &&
-                        copy_blocks(&rd, &rp, segs[i], &its[i].e, base, w))
-                        r = -1;
+                    if (r == 1 && its[i].e.df > IDX_BLOCK && !its[i].e.cut_blocks &&
+                        ((w->blk_n == 0 && w->pos_n == 0) || its[i].e.df >= MERGE_CUT_MIN)) {
+                        /* the block being filled (if any) ends short, so
+                         * that this segment's blocks follow whole */
+                        segw_cut(w);
+                        if (copy_blocks(&rd, &rp, segs[i], &its[i].e, base, w)) r = -1;
+                    }
                     while (r == 1 && (r = raw_docs_next(&rd, &d, &tf)) == 1) {
                         segw_doc(w, base + d, tf);
                         if (raw_pos_copy(&rp, w, tf)) r = -1;

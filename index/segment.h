@@ -10,7 +10,8 @@
 
 #define SEG_MAGIC "QUIRESEG"       /* 8 bytes at offset 0 */
 #define SEG_TRAILER_MAGIC "QSEGEND1" /* last 8 bytes of the file */
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u              /* written; SEG_VERSION_MIN.. are read */
+#define SEG_VERSION_MIN 1u          /* version 1: no list has short blocks */
 #define SEG_HEADER_BYTES 64u
 #define SEG_ALIGN 64u
 #define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
@@ -24,6 +25,14 @@
 #define SEG_POS_TAIL_PACK_MIN 4u  /* measured: 3..6 equal, 1 or 16 worse */
 #define SEG_DOC_TAIL_PACK_MIN 8u  /* measured: 6..16 within 0.1% */
 #define SEG_TAIL_VARINTS 0x40u
+/* In a list with short blocks (idx_term.cut_blocks, version 2: a merge
+ * copies the blocks of each input segment's list whole, cutting the block
+ * it was filling short), a doc block of fewer than 128 postings, the last
+ * one too, is this byte (never a PFOR header: bits 7 and 6 both set), a
+ * byte n (1..127), then n postings coded as a tail of n.  Its positions
+ * then end their position block, padded with zero gaps that no posting
+ * reads: every position block of such a list is a full one. */
+#define SEG_SHORT_BLOCK 0xc0u
 
 enum seg_section {
     SEC_META = 1,

@@ -49,10 +49,11 @@ int idx_segment_open(const char *dir, const char *name, int verify,
         rc = qerr(err, QUIRE_ECORRUPT, "%s: not a Quire segment (bad magic or too short)", path);
         goto fail;
     }
-    if (ld32(d + 8) != SEG_VERSION) {
+    s->version = ld32(d + 8);
+    if (s->version < SEG_VERSION_MIN || s->version > SEG_VERSION) {
         rc = qerr(err, QUIRE_EVERSION,
-                  "%s: segment format version %u, this build reads version %u",
-                  path, ld32(d + 8), SEG_VERSION);
+                  "%s: segment format version %u, this build reads versions %u to %u",
+                  path, s->version, SEG_VERSION_MIN, SEG_VERSION);
         goto fail;
     }
     const uint8_t *tr = d + n - SEG_TRAILER_BYTES;
@@ -124,6 +125,7 @@ int idx_segment_open(const char *dir, const char *name, int verify,
     s->dict.idx = s->sec[SEC_DICTIDX];
     s->dict.nblocks = (size_t)nblocks;
     s->dict.nterms = s->nterms;
+    s->dict.v1 = s->version == 1;
     {
         uint64_t *keys;
         int kr = dict_build_keys(&s->dict, &keys);
@@ -215,8 +217,8 @@ int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
             (out->df == 1 && out->single_doc >= s->ndocs) ||
             (out->cf > 1 && out->pos_off >= s->sec_len[SEC_POS]) ||
             (out->df > IDX_BLOCK &&
-             out->skip_off + (uint64_t)((out->df + IDX_BLOCK - 1) / IDX_BLOCK) *
-                 SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP]) ||
+             out->skip_off + (uint64_t)idx_term_blocks(out) * SEG_SKIP_ENTRY >
+                 s->sec_len[SEC_SKIP]) ||
             out->df > s->ndocs)
             return -1;
     }
@@ -412,7 +414,9 @@ static int load_block(idx_postings *p, uint32_t b)
     p->i = 0;
     p->psum_i = 0;
     p->psum = 0;
-    if (b < p->nfull) {
+    /* in a list with short blocks, each one says so (SEG_SHORT_BLOCK) */
+    int full = p->t.cut_blocks ? start[0] != SEG_SHORT_BLOCK : b < p->nfull;
+    if (full) {
         size_t avail = (size_t)(p->docs_end - start);
         size_t nd = codec_pfor_size(start, avail, IDX_BLOCK);
         if (!nd || !codec_pfor_size(start + nd, avail - nd, IDX_BLOCK)) return -1;
@@ -423,6 +427,11 @@ static int load_block(idx_postings *p, uint32_t b)
         p->n = IDX_BLOCK;
     } else {
         uint32_t n = p->t.df - p->nfull * IDX_BLOCK;
+        if (p->t.cut_blocks) {
+            if (p->docs_end - start < 2 || start[1] == 0 || start[1] >= IDX_BLOCK) return -1;
+            n = start[1];
+            start += 2;
+        }
         if (!seg_doc_tail(start, p->docs_end, n, p->docs_buf, p->tf_buf)) return -1;
         uint32_t prev = base - 1;
         for (uint32_t k = 0; k < n; k++) p->docs_buf[k] = prev += p->docs_buf[k] + 1;
@@ -454,8 +463,8 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
     p->docs_end = s->sec[SEC_DOCS] + s->sec_len[SEC_DOCS];
     p->pos = s->sec[SEC_POS] + t->pos_off;
     p->pos_end = s->sec[SEC_POS] + s->sec_len[SEC_POS];
-    p->nblocks = (t->df + IDX_BLOCK - 1) / IDX_BLOCK;
-    p->nfull = t->df / IDX_BLOCK;
+    p->nblocks = idx_term_blocks(t);
+    p->nfull = t->df / IDX_BLOCK;   /* unless t->cut_blocks: then unused */
     p->skip = t->df > IDX_BLOCK ? s->sec[SEC_SKIP] + t->skip_off : NULL;
     p->pblk = UINT64_MAX;
     p->pblk_off = 0;
@@ -516,7 +525,8 @@ static void ensure_tfs(idx_postings *p)
 /* Decodes position block pb of the term into pbuf; 0 or -1. */
 static int load_pos_block(idx_postings *p, uint64_t pb)
 {
-    uint64_t nfullpos = p->t.cf / IDX_BLOCK;
+    /* a list with short blocks pads its positions: no tail */
+    uint64_t nfullpos = p->t.cut_blocks ? UINT64_MAX : p->t.cf / IDX_BLOCK;
     uint64_t have_blk, off;
     if (p->t.cf == 1) {
         /* the one position came with the dictionary entry */
@@ -568,7 +578,9 @@ static int pos_start(idx_postings *p, uint64_t *k, uint32_t *tf)
     while (p->psum_i < p->i) p->psum += p->tf_buf[p->psum_i++];
     *tf = p->tf_buf[p->i];
     *k = p->blk_pos_k + p->psum;
-    if (*k + *tf > p->t.cf) return -1;
+    /* padding (less than a block after each block) makes the indexes of a
+     * list with short blocks run past cf */
+    if (*k + *tf > p->t.cf + (uint64_t)p->t.cut_blocks * IDX_BLOCK || *tf > p->t.cf) return -1;
     return 0;
 }
 

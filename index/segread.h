@@ -13,6 +13,7 @@
 
 struct idx_segment {
     char *name;
+    uint32_t version;          /* format version of the file */
     mapped_file m;
     const uint8_t *sec[SEC_COUNT];
     uint64_t sec_len[SEC_COUNT];

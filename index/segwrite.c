@@ -1,5 +1,5 @@
 /*
- * segwrite.c — writes one immutable segment file.  Format version 1; every
+ * segwrite.c — writes one immutable segment file.  Format version 2; every
  * integer little-endian; docs/FORMAT.md is the standalone description.
  *
  *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
@@ -45,6 +45,10 @@
  *   then cf%128 tail gaps as varints; from SEG_POS_TAIL_PACK_MIN on with a
  *   leading byte as for doc tails: SEG_TAIL_VARINTS and varints, or
  *   PFOR(n gaps), whichever is shorter.
+ * A list a merge cut (segw_cut, idx_term.cut_blocks) instead has full
+ *   and short blocks in any order: a short one is SEG_SHORT_BLOCK, a byte
+ *   n, then n postings coded as a tail; its positions are padded with zero
+ *   gaps to a full block, so all its position blocks are full.
  * NORMS: u32 length (number of terms) per document.
  * STORE: zstd frames, one per block of about 16 KiB of records (shorter
  *   where a merge copied an input segment's last block unchanged); a record is
@@ -130,6 +134,7 @@ int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
     w->pos_count = 0;
     w->tf_sum = 0;
     w->has_pending = 0;
+    w->cut = 0;
     /* the dictionary entry is added at term end; the caller keeps the
      * term bytes alive until then */
     return QUIRE_OK;
@@ -279,6 +284,71 @@ int segw_join(seg_writer *w, seg_writer *tail, quire_error *err)
     return QUIRE_OK;
 }
 
+/* The writer's block of blk_n < 128 postings in tail form (FORMAT.md):
+ * varints, or PFOR when that is shorter and the block long enough. */
+static void doc_tail_put(seg_writer *w)
+{
+    /* most tail postings have tf 1: the varint form folds that into the
+     * gap's low bit (as Lucene does), saving a byte each */
+    uint8_t vbuf[128 * 20], pbuf[1 + 2 * CODEC_PFOR_MAX_BYTES(128)];
+    uint32_t gaps[128], tfs[128];
+    uint8_t *v = vbuf;
+    if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
+    uint32_t prev = w->prev_doc;
+    for (uint32_t i = 0; i < w->blk_n; i++) {
+        uint32_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
+        uint32_t tf = w->blk_tfs[i];
+        v = varint_put(v, (uint64_t)gap << 1 | (tf == 1));
+        if (tf != 1) v = varint_put(v, tf - 2);
+        gaps[i] = gap;
+        tfs[i] = tf - 1;
+        prev = w->blk_docs[i];
+    }
+    size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
+    if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) {
+        plen = codec_pfor_encode(gaps, w->blk_n, pbuf);
+        plen += codec_pfor_encode(tfs, w->blk_n, pbuf + plen);
+    }
+    if (plen < vlen) sec_write(&w->docs, pbuf, plen);
+    else sec_write(&w->docs, vbuf, vlen);
+    w->prev_doc = prev;
+}
+
+/* The pos_n < 128 waiting position gaps in tail form. */
+static void pos_tail_put(seg_writer *w)
+{
+    uint8_t vbuf[1 + 128 * 5], pbuf[CODEC_PFOR_MAX_BYTES(128)];
+    uint8_t *v = vbuf;
+    if (w->pos_n >= SEG_POS_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
+    for (uint32_t i = 0; i < w->pos_n; i++) v = varint_put(v, w->pos_buf[i]);
+    size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
+    if (w->pos_n >= SEG_POS_TAIL_PACK_MIN)
+        plen = codec_pfor_encode(w->pos_buf, w->pos_n, pbuf);
+    if (plen < vlen) sec_write(&w->pos, pbuf, plen);
+    else sec_write(&w->pos, vbuf, vlen);
+}
+
+void segw_cut(seg_writer *w)
+{
+    if (w->cur.df <= IDX_BLOCK) return;   /* no skip entries to say so */
+    flush_pending(w);
+    if (w->blk_n == 0 && w->pos_n == 0) return;   /* at a boundary already */
+    w->cut = 1;
+    if (w->blk_n > 0) {
+        uint8_t h[2] = {SEG_SHORT_BLOCK, (uint8_t)w->blk_n};
+        sec_write(&w->docs, h, 2);
+        doc_tail_put(w);
+        skip_entry(w);
+        w->blk_n = 0;
+    }
+    if (w->pos_n > 0) {
+        /* zero gaps: the smallest PFOR, and no posting reads them */
+        memset(w->pos_buf + w->pos_n, 0, (128 - w->pos_n) * sizeof *w->pos_buf);
+        w->pos_n = 128;
+        segw_pos_block_(w);
+    }
+}
+
 int segw_term_end(seg_writer *w, quire_error *err)
 {
     flush_pending(w);
@@ -292,49 +362,23 @@ int segw_term_end(seg_writer *w, quire_error *err)
             w->pos_n = 0;
         }
     }
-    /* tail postings */
-    if (w->blk_n > 0) {
-        /* most tail postings have tf 1: the varint form folds that into the
-         * gap's low bit (as Lucene does), saving a byte each */
-        uint8_t vbuf[128 * 20], pbuf[1 + 2 * CODEC_PFOR_MAX_BYTES(128)];
-        uint32_t gaps[128], tfs[128];
-        uint8_t *v = vbuf;
-        if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
-        uint32_t prev = w->prev_doc;
-        for (uint32_t i = 0; i < w->blk_n; i++) {
-            uint32_t gap = prev == NONE ? w->blk_docs[i] : w->blk_docs[i] - prev - 1;
-            uint32_t tf = w->blk_tfs[i];
-            v = varint_put(v, (uint64_t)gap << 1 | (tf == 1));
-            if (tf != 1) v = varint_put(v, tf - 2);
-            gaps[i] = gap;
-            tfs[i] = tf - 1;
-            prev = w->blk_docs[i];
+    if (w->cut) {
+        /* every block not full is a short one, positions padded */
+        segw_cut(w);
+    } else {
+        if (w->blk_n > 0) {
+            doc_tail_put(w);
+            skip_entry(w);
+            w->blk_n = 0;
         }
-        size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
-        if (w->blk_n >= SEG_DOC_TAIL_PACK_MIN) {
-            plen = codec_pfor_encode(gaps, w->blk_n, pbuf);
-            plen += codec_pfor_encode(tfs, w->blk_n, pbuf + plen);
-        }
-        if (plen < vlen) sec_write(&w->docs, pbuf, plen);
-        else sec_write(&w->docs, vbuf, vlen);
-        skip_entry(w);
-        w->blk_n = 0;
-    }
-    if (w->pos_n > 0) {
-        uint8_t vbuf[1 + 128 * 5], pbuf[CODEC_PFOR_MAX_BYTES(128)];
-        uint8_t *v = vbuf;
-        if (w->pos_n >= SEG_POS_TAIL_PACK_MIN) *v++ = SEG_TAIL_VARINTS;
-        for (uint32_t i = 0; i < w->pos_n; i++) v = varint_put(v, w->pos_buf[i]);
-        size_t vlen = (size_t)(v - vbuf), plen = SIZE_MAX;
-        if (w->pos_n >= SEG_POS_TAIL_PACK_MIN)
-            plen = codec_pfor_encode(w->pos_buf, w->pos_n, pbuf);
-        if (plen < vlen) sec_write(&w->pos, pbuf, plen);
-        else sec_write(&w->pos, vbuf, vlen);
+        if (w->pos_n > 0) pos_tail_put(w);
     }
     w->pos_count += w->pos_n;
     w->pos_n = 0;
-    if (w->nposted != w->cur.df || w->pos_count != w->cur.cf || w->tf_sum != w->cur.cf)
+    if (w->nposted != w->cur.df || w->tf_sum != w->cur.cf ||
+        (w->cut ? w->pos_count < w->cur.cf : w->pos_count != w->cur.cf))
         return qerr(err, QUIRE_ECORRUPT, "internal: posting counts disagree");
+    if (w->cut) w->cur.cut_blocks = (uint32_t)((w->skip.len - w->cur.skip_off) / SEG_SKIP_ENTRY);
     if (w->docs.failed || w->pos.failed || w->skip.failed)
         return QUIRE_OK; /* reported by sec_finish with the errno */
     if (w->record) return record_term(w, err);

@@ -38,6 +38,7 @@ typedef struct seg_writer {
     uint64_t tf_sum;               /* sum of the term's tfs so far */
     uint32_t *pending; uint32_t pending_n; size_t pending_cap;
     int has_pending;
+    int cut;                       /* the term's list has short blocks */
 
     /* a writer of the last terms for another (segw_record_terms) keeps its
      * dictionary entries as a list, term bytes in rec_bytes */
@@ -63,6 +64,11 @@ uint32_t *segw_posting(seg_writer *w, uint32_t doc, uint32_t tf);
  * first position as itself, the others as the difference from the one
  * before).  A term uses either these two or segw_posting, not both. */
 void segw_doc_block_(seg_writer *w);
+/* Ends the block being filled (a short block, SEG_SHORT_BLOCK) and pads
+ * the positions to a block boundary, so that the blocks of another list
+ * can be copied after it (merge.c); only for lists of more than 128
+ * postings, which have skip entries to say where blocks start. */
+void segw_cut(seg_writer *w);
 void segw_pos_block_(seg_writer *w);
 static inline void segw_doc(seg_writer *w, uint32_t doc, uint32_t tf)
 {

@@ -215,13 +215,16 @@ static void test_dict_lookups(void **state)
             /* every 4th term in one document, every 8th also once:
              * those keep doc and position in the entry */
             uint32_t df = i % 4 == 0 ? 1 : i % 300 + 1;
+            /* skip offsets are whole entries; some long lists have
+             * short blocks (a merge's), whose count the entry keeps */
             idx_term e = {.df = df, .cf = df + (i % 8 == 0 ? 0 : i),
                           .docs_off = (uint64_t)i * 10, .pos_off = (uint64_t)i * 7,
-                          .skip_off = (uint64_t)i * 32, .single_doc = i * 3,
-                          .single_pos = i * 5};
+                          .skip_off = (uint64_t)i * SEG_SKIP_ENTRY, .single_doc = i * 3,
+                          .single_pos = i * 5,
+                          .cut_blocks = df > IDX_BLOCK && i % 3 == 0 ? 3 + i % 5 : 0};
             assert_int_equal(dict_builder_add(&b, (uint8_t *)t, l, &e), 0);
         }
-        dict_view v = {b.buf, b.len, NULL, b.nblocks, n, NULL};
+        dict_view v = {b.buf, b.len, NULL, b.nblocks, n, NULL, 0};
         uint8_t *idx = malloc(8 * (b.nblocks + 1));
         for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
         v.idx = idx;
@@ -243,7 +246,8 @@ static void test_dict_lookups(void **state)
             else assert_int_equal(e.docs_off, (uint64_t)i * 10);
             if (e.cf == 1) assert_int_equal(e.single_pos, i * 5);
             else assert_int_equal(e.pos_off, (uint64_t)i * 7);
-            if (e.df > IDX_BLOCK) assert_int_equal(e.skip_off, (uint64_t)i * 32);
+            if (e.df > IDX_BLOCK) assert_int_equal(e.skip_off, (uint64_t)i * SEG_SKIP_ENTRY);
+            assert_int_equal(e.cut_blocks, df > IDX_BLOCK && i % 3 == 0 ? 3 + i % 5 : 0);
         }
         idx_term e;
         assert_int_equal(dict_lookup(&v, (const uint8_t *)"term", 4, &e), 0);
@@ -297,7 +301,7 @@ static void test_dict_edges(void **state)
     assert_int_equal(dict_builder_add(&b, (const uint8_t *)"\xc3\xa9t\xc3\xa9", 6, &e0), -2);
     uint8_t idx[8];
     memcpy(idx, &b.blocks[0], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, n, NULL};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, n, NULL, 0};
     for (size_t i = 0; i < n; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (const uint8_t *)terms[i].t, terms[i].l, &e), 1);
@@ -541,7 +545,7 @@ static void test_dict_length_forms(void **state)
     }
     uint8_t *idx = malloc(8 * b.nblocks);
     for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, N, NULL};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, N, NULL, 0};
     for (uint32_t i = 0; i < N; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (uint8_t *)terms[i], strlen(terms[i]), &e), 1);
@@ -833,11 +837,62 @@ static void same_postings(idx_segment *a, idx_segment *b)
     }
 }
 
-/* A merge writes what one builder given all the documents writes: with
- * blocks copied where the merged lists line up with a segment's (its
- * first block encoded again when its first gap moves, as for "beta" and
- * "delta"), encoded again elsewhere, and with deletions.  One and two
- * threads write the same file. */
+/* The same terms, counts, documents, tfs and positions in a and b, and the
+ * same norms, however their blocks were cut. */
+static void same_lists(idx_segment *a, idx_segment *b)
+{
+    assert_int_equal(a->ndocs, b->ndocs);
+    assert_int_equal(a->nterms, b->nterms);
+    assert_int_equal(a->npostings, b->npostings);
+    assert_int_equal(a->npositions, b->npositions);
+    assert_int_equal(a->total_len, b->total_len);
+    assert_int_equal(a->sec_len[SEC_NORMS], b->sec_len[SEC_NORMS]);
+    assert_memory_equal(a->sec[SEC_NORMS], b->sec[SEC_NORMS], a->sec_len[SEC_NORMS]);
+    dict_iter ia, ib;
+    dict_iter_init(&ia, &a->dict);
+    dict_iter_init(&ib, &b->dict);
+    int ra, rb;
+    while ((ra = dict_iter_next(&ia)) == 1) {
+        assert_int_equal((rb = dict_iter_next(&ib)), 1);
+        assert_int_equal(ia.term_len, ib.term_len);
+        assert_memory_equal(ia.term, ib.term, ia.term_len);
+        assert_int_equal(ia.e.df, ib.e.df);
+        assert_int_equal(ia.e.cf, ib.e.cf);
+        idx_postings *pa, *pb;
+        assert_int_equal(idx_postings_open(a, &ia.e, &pa), 0);
+        assert_int_equal(idx_postings_open(b, &ib.e, &pb), 0);
+        uint32_t n = 0;
+        for (uint32_t d = idx_postings_doc(pa); d != IDX_END; d = idx_postings_next(pa), n++) {
+            assert_int_equal(idx_postings_doc(pb), d);
+            assert_int_equal(idx_postings_freq(pb), idx_postings_freq(pa));
+            uint32_t na, nb;
+            const uint32_t *xa = idx_postings_positions(pa, &na);
+            assert_non_null(xa);
+            uint32_t *copy = malloc(na * sizeof *copy);
+            memcpy(copy, xa, na * sizeof *copy);
+            const uint32_t *xb = idx_postings_positions(pb, &nb);
+            assert_non_null(xb);
+            assert_int_equal(na, nb);
+            assert_memory_equal(copy, xb, na * sizeof *copy);
+            free(copy);
+            idx_postings_next(pb);
+        }
+        assert_int_equal(idx_postings_doc(pb), IDX_END);
+        assert_int_equal(n, ia.e.df);
+        idx_postings_close(pa);
+        idx_postings_close(pb);
+    }
+    assert_int_equal(ra, 0);
+    assert_int_equal(dict_iter_next(&ib), 0);
+}
+
+/* A merge writes the lists one builder given all the documents writes:
+ * with the blocks of each segment without deletions copied whole, the
+ * block being filled before them cut short (a list with short blocks),
+ * their first block encoded again when its first gap moves (as for "beta"
+ * and "delta"), and the other lists encoded again.  One, two and five
+ * threads write the same file.  A merged segment, with its short blocks,
+ * merges again with another into the same lists as one builder's. */
 static void test_merge_copies(void **state)
 {
     (void)state;
@@ -868,27 +923,33 @@ static void test_merge_copies(void **state)
     assert_true(t.df > 256);
     quire_error err;
     uint32_t nd;
-    for (unsigned threads = 1; threads <= 2; threads++) {
+    static const unsigned nthreads[] = {1, 2, 5};
+    for (size_t ti = 0; ti < 3; ti++) {
+        unsigned threads = nthreads[ti];
         char name[32];
         snprintf(name, sizeof name, "mc_m%u.qseg", threads);
         assert_int_equal(idx_merge(tmpdir, segs, none, n, name, QUIRE_TOK_DEFAULT, threads,
                                    &nd, &err), QUIRE_OK);
         assert_int_equal(nd, cut[n]);
         idx_segment *m = open_seg(name);
-        same_postings(all, m);
+        same_lists(all, m);
+        /* alpha's longer lists were copied after short blocks */
+        assert_int_equal(idx_segment_lookup(m, "alpha", 5, &t), 1);
+        assert_true(t.cut_blocks > (t.df + IDX_BLOCK - 1) / IDX_BLOCK);
         idx_segment_close(m);
         snprintf(name, sizeof name, "mc_d%u.qseg", threads);
         assert_int_equal(idx_merge(tmpdir, segs, dels, n, name, QUIRE_TOK_DEFAULT, threads,
                                    &nd, &err), QUIRE_OK);
         assert_int_equal(nd, live->ndocs);
         m = open_seg(name);
-        same_postings(live, m);
+        same_lists(live, m);
         idx_segment_close(m);
     }
     char p1[256], p2[256];
     size_t l1, l2;
-    const char *pairs[2][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"}};
-    for (int k = 0; k < 2; k++) {
+    const char *pairs[4][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"},
+                               {"mc_m1.qseg", "mc_m5.qseg"}, {"mc_d1.qseg", "mc_d5.qseg"}};
+    for (int k = 0; k < 4; k++) {
         snprintf(p1, sizeof p1, "%s/%s", tmpdir, pairs[k][0]);
         snprintf(p2, sizeof p2, "%s/%s", tmpdir, pairs[k][1]);
         unsigned char *a = slurp(p1, &l1), *b = slurp(p2, &l2);
@@ -897,6 +958,19 @@ static void test_merge_copies(void **state)
         free(a);
         free(b);
     }
+    /* the merged segment (short blocks, padded positions) merged again
+     * with more documents, with and without the later's deletions */
+    merge_build("mc_more.qseg", cut[n], cut[n] + 700, NULL);
+    merge_build("mc_again_all.qseg", 0, cut[n] + 700, NULL);
+    idx_segment *again[2] = {open_seg("mc_m1.qseg"), open_seg("mc_more.qseg")};
+    assert_int_equal(idx_merge(tmpdir, again, none, 2, "mc_again.qseg", QUIRE_TOK_DEFAULT, 2,
+                               &nd, &err), QUIRE_OK);
+    idx_segment *ma = open_seg("mc_again.qseg"), *aa = open_seg("mc_again_all.qseg");
+    same_lists(aa, ma);
+    idx_segment_close(ma);
+    idx_segment_close(aa);
+    idx_segment_close(again[0]);
+    idx_segment_close(again[1]);
     idx_segment_close(all);
     idx_segment_close(live);
     for (size_t i = 0; i < n; i++) {
@@ -1020,6 +1094,50 @@ static void test_merge_copy_damaged(void **state)
         assert_true(rc == QUIRE_OK || rc == QUIRE_ECORRUPT);
     }
     free(file);
+    /* the same for a list with short blocks: alpha, merged from mx0 (5
+     * blocks and 60), mx1 (300, encoded again) and mx2 (700, copied after
+     * a short block of 104), merged again and read */
+    merge_build("mx2.qseg", 1000, 1700, NULL);
+    idx_segment *s2 = open_seg("mx2.qseg"), *three[3] = {s0, s1, s2};
+    uint64_t *nodel[3] = {0};
+    quire_error err;
+    uint32_t nd;
+    assert_int_equal(idx_merge(tmpdir, three, nodel, 3, "mxm.qseg", QUIRE_TOK_DEFAULT, 1, &nd,
+                               &err), QUIRE_OK);
+    idx_segment *m = open_seg("mxm.qseg");
+    assert_int_equal(idx_segment_lookup(m, "alpha", 5, &t), 1);
+    /* 5 full, 2 full, a short one of 104, 5 full and the last one of 60 */
+    assert_int_equal(t.cut_blocks, 14);
+    docs = (size_t)(m->sec[SEC_DOCS] - m->m.data) + t.docs_off;
+    skip = (size_t)(m->sec[SEC_SKIP] - m->m.data) + t.skip_off;
+    pos = (size_t)(m->sec[SEC_POS] - m->m.data) + t.pos_off;
+    snprintf(path, sizeof path, "%s/mxm.qseg", tmpdir);
+    file = slurp(path, &len);
+    assert_int_equal(merge_damaged(file, len, 0, 0, s1), QUIRE_OK);
+    size_t spots[] = {docs, skip, pos};
+    for (size_t sp = 0; sp < 3; sp++) {
+        for (size_t at = 0; at < 14 * SEG_SKIP_ENTRY; at += 5) {
+            int rc = merge_damaged(file, len, spots[sp] + at, (unsigned char)(1u << (at % 8)),
+                                   s1);
+            assert_true(rc == QUIRE_OK || rc == QUIRE_ECORRUPT);
+            /* and a reader walking the damaged list stays inside the file */
+            idx_segment *b;
+            assert_int_equal(idx_segment_open(tmpdir, "mxbad.qseg", 0, &b, &err), QUIRE_OK);
+            idx_term bt;
+            idx_postings *p;
+            if (idx_segment_lookup(b, "alpha", 5, &bt) == 1 && idx_postings_open(b, &bt, &p) == 0) {
+                for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
+                    uint32_t np;
+                    idx_postings_positions(p, &np);
+                }
+                idx_postings_close(p);
+            }
+            idx_segment_close(b);
+        }
+    }
+    free(file);
+    idx_segment_close(m);
+    idx_segment_close(s2);
     idx_segment_close(s0);
     idx_segment_close(s1);
 }
