@@ -605,6 +605,17 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
     return raw_pos_copy(rp, w, (uint32_t)(k - pos_blocks * IDX_BLOCK));
 }
 
+/* The inputs, as the threads of a merge share them (read only). */
+typedef struct merge_in {
+    idx_segment *const *segs;
+    const int *fds;                /* of the files, for file_drop */
+    uint64_t *const *dels;
+    uint32_t *const *map;          /* new number of each doc, or NONE */
+    const uint32_t *seg_base;      /* new number of each segment's doc 0 */
+    size_t n;
+    uint32_t nd;                   /* live documents */
+} merge_in;
+
 /* The merged store, written straight into the segment file (a temporary
  * store file would be written and read once more: on corpus/cache/big.jsonl
  * the kernel's page-cache copies were 40% of a merge's time), as its first
@@ -614,13 +625,7 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
  * are merged; the id order is merged there too, which took 0.15 s after
  * the postings on corpus/cache/big.jsonl. */
 typedef struct merge_store {
-    idx_segment *const *segs;
-    const int *fds;
-    uint64_t *const *dels;
-    uint32_t *const *map;
-    const uint32_t *seg_base;
-    size_t n;
-    uint32_t nd;
+    const merge_in *in;
     const uint64_t *id_off;
     const char *ids;
     seg_writer *w;
@@ -637,12 +642,13 @@ static void *write_store(void *ctx)
     int rc = storew_open_sink(&m->sw, segw_store_put, m->w, &m->err);
     if (!rc) {
         m->sw_open = 1;
-        for (size_t i = 0; i < m->n && !rc; i++)
-            rc = copy_store(m->segs[i], m->fds[i], m->dels[i], &m->sw, &m->err);
+        for (size_t i = 0; i < m->in->n && !rc; i++)
+            rc = copy_store(m->in->segs[i], m->in->fds[i], m->in->dels[i], &m->sw, &m->err);
         if (!rc) rc = storew_finish(&m->sw, &m->err);
     }
     if (!rc)
-        m->ids_sorted = merge_ids(m->segs, m->map, m->seg_base, m->dels, m->n, m->nd, &m->err,
+        m->ids_sorted = merge_ids(m->in->segs, m->in->map, m->in->seg_base, m->in->dels,
+                                  m->in->n, m->in->nd, &m->err,
                                   &rc);
     if (!rc)
         rc = segw_store_extras(m->w, m->sw.idx, m->sw.idx_len, m->ids_sorted, m->id_off,
@@ -702,14 +708,8 @@ typedef struct merge_run {
 } merge_run;
 
 typedef struct merge_sched {
-    idx_segment *const *segs;
-    const int *fds;
-    uint64_t *const *dels;
-    uint32_t *const *map;
-    const uint32_t *seg_base;
-    size_t n;
+    const merge_in *in;
     const uint32_t *norms;
-    uint32_t nd;
     const char *path, *tail_prefix;
     /* chunk k holds the terms from bound k (none for k == 0) up to bound
      * k + 1 (none for the last) */
@@ -741,10 +741,10 @@ static int plan_chunks(merge_sched *ms, unsigned threads, quire_error *err)
 {
     ms->nchunks = 1;
     if (threads < 2) return QUIRE_OK;
-    idx_segment *const *segs = ms->segs;
+    idx_segment *const *segs = ms->in->segs;
     size_t big = 0;
     uint64_t most = 0;
-    for (size_t i = 0; i < ms->n; i++) {
+    for (size_t i = 0; i < ms->in->n; i++) {
         uint64_t b = segs[i]->sec_len[SEC_DOCS] + segs[i]->sec_len[SEC_POS];
         if (b >= most) {
             most = b;
@@ -796,7 +796,7 @@ static int run_start(merge_worker *wk, uint32_t k, merge_run **out, quire_error 
             free(run->w);
             return rc;
         }
-        segw_set_norms(run->w, ms->norms, ms->nd);
+        segw_set_norms(run->w, ms->norms, ms->in->nd);
         segw_record_terms(run->w);
     }
     ms->claimed[k] = 1;
@@ -834,11 +834,12 @@ static int steal_chunk(const merge_sched *ms, uint32_t *k)
 static int merge_run_terms(merge_worker *wk, merge_run *run)
 {
     merge_sched *ms = wk->ms;
-    idx_segment *const *segs = ms->segs;
-    uint64_t *const *dels = ms->dels;
-    uint32_t *const *map = ms->map;
-    const uint32_t *seg_base = ms->seg_base;
-    size_t n = ms->n;
+    const merge_in *in = ms->in;
+    idx_segment *const *segs = in->segs;
+    uint64_t *const *dels = in->dels;
+    uint32_t *const *map = in->map;
+    const uint32_t *seg_base = in->seg_base;
+    size_t n = in->n;
     dict_iter *its = wk->its;
     int *live_it = wk->live_it;
     size_t *pick = wk->pick;
@@ -972,8 +973,8 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
         }
         for (size_t q = 0; q < np; q++) {
             size_t i = pick[q];
-            release(segs[i], ms->fds[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
-            release(segs[i], ms->fds[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
+            release(segs[i], in->fds[i], SEC_DOCS, its[i].e.docs_off, &rel[2 * i]);
+            release(segs[i], in->fds[i], SEC_POS, its[i].e.pos_off, &rel[2 * i + 1]);
             int r = dict_iter_next(&its[i]);
             if (r < 0) {
                 rc = qerr(err, QUIRE_ECORRUPT, "%s: dictionary does not decode", segs[i]->name);
@@ -1128,13 +1129,9 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
      * time 1.1-1.5 -> 0.6-0.7 s; the final fsync 0.12 -> 0.0 s.  Postings,
      * positions and the dictionary stay cached: queries read them next. */
     segw_store_uncached(&w);
-    ms.segs = segs;
-    ms.fds = fds;
-    ms.dels = dels;
-    ms.map = map;
-    ms.seg_base = seg_base;
-    ms.n = n;
-    ms.nd = nd;
+    merge_in in = {.segs = segs, .fds = fds, .dels = dels, .map = map, .seg_base = seg_base,
+                   .n = n, .nd = nd};
+    ms.in = &in;
     ms.id_off = id_off;
     ms.ids = ids ? ids : "";
     ms.w = &w;
@@ -1160,14 +1157,8 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         /* the store is complete: positions can follow it in the file */
         if (!w.pos_direct && (rc = segw_pos_direct(&w, err))) goto out;
     }
-    sched.segs = segs;
-    sched.fds = fds;
-    sched.dels = dels;
-    sched.map = map;
-    sched.seg_base = seg_base;
-    sched.n = n;
+    sched.in = &in;
     sched.norms = norms;
-    sched.nd = nd;
     sched.path = path;
     sched.tail_prefix = tail_prefix;
     if ((rc = plan_chunks(&sched, threads, err))) goto out;
