@@ -529,11 +529,14 @@ static inline __attribute__((always_inline)) int raw_pos_copy(raw_pos *r, seg_wr
 /* Copies the full blocks of segment s's list of term t (df > IDX_BLOCK,
  * rd and rp just initialized, w at a block boundary of both) into w, and
  * leaves rd, rp and w where the caller's posting-by-posting copy of the
- * rest goes on: 0, or -1 when malformed. */
+ * rest goes on: 0, or -1 when malformed.  A list with short blocks (whose
+ * first block is a full one: see copy_whole) is copied whole, its short
+ * blocks and its padded position blocks too. */
 static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const idx_term *t,
                        uint32_t base, seg_writer *w)
 {
-    uint32_t nfull = t->df / IDX_BLOCK, nblocks = (t->df + IDX_BLOCK - 1) / IDX_BLOCK;
+    int cut = t->cut_blocks != 0;
+    uint32_t nb = cut ? t->cut_blocks : t->df / IDX_BLOCK, nblocks = idx_term_blocks(t);
     if (t->cf < t->df || t->skip_off > s->sec_len[SEC_SKIP] ||
         (uint64_t)nblocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
         return -1;
@@ -541,9 +544,10 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
     const uint8_t *docs = rd->p, *p = docs, *end = rd->end;
     const uint8_t *pos = rp->p, *pend = rp->end;
     uint64_t pos_bytes = 0, pos_blocks = 0;   /* full position blocks walked */
-    uint64_t k = 0;                           /* positions of the blocks so far */
+    uint64_t k = 0;                           /* index of the block's first position */
+    uint64_t kmax = t->cf + (cut ? (uint64_t)nb * IDX_BLOCK : 0);   /* padding included */
     uint64_t out_k = w->pos_count, out_pos_off = w->pos.len - w->pos_start;
-    uint32_t prev = NONE, gaps[IDX_BLOCK], tfs[IDX_BLOCK];
+    uint32_t prev = NONE, gaps[IDX_BLOCK], tfs[IDX_BLOCK], left = t->df;
     uint8_t first[CODEC_PFOR_MAX_BYTES(IDX_BLOCK)];
     for (uint32_t j = 0;; j++) {
         /* the position block holding position k (only full ones: k <= cf) */
@@ -554,55 +558,103 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
             pos_bytes += n;
             pos_blocks++;
         }
-        if (j == nfull) break;
+        if (j == nb) break;
         const uint8_t *e = skip + (size_t)j * SEG_SKIP_ENTRY;
         if (ld32(e + 4) != (uint64_t)(p - docs) || ld32(e + 8) != k ||
-            ld32(e + 12) != pos_bytes)
+            ld32(e + 12) != pos_bytes || p >= end)
             return -1;
-        size_t ng = codec_pfor_size(p, (size_t)(end - p), IDX_BLOCK);
-        const uint8_t *q = ng ? seg_doc_pfor(p, end, IDX_BLOCK, gaps, tfs) : NULL;
-        if (!q) return -1;
+        uint32_t n = IDX_BLOCK;
+        const uint8_t *q, *tf_bytes = NULL;
+        size_t ng = 0;
+        if (cut && *p == SEG_SHORT_BLOCK) {
+            if (j == 0 || end - p < 2 || p[1] == 0 || p[1] >= IDX_BLOCK) return -1;
+            n = p[1];
+            q = seg_doc_tail(p + 2, end, n, gaps, tfs);
+        } else {
+            ng = codec_pfor_size(p, (size_t)(end - p), IDX_BLOCK);
+            q = ng ? seg_doc_pfor(p, end, IDX_BLOCK, gaps, tfs) : NULL;
+            tf_bytes = p + ng;
+        }
+        if (!q || n > left) return -1;
         /* 64 bits: ascending without wrapping, so the last doc bounds all */
         uint64_t d = prev == NONE ? UINT64_MAX : prev, sum = 0;
         uint32_t max_tf = 0;
-        for (uint32_t i = 0; i < IDX_BLOCK; i++) {
+        for (uint32_t i = 0; i < n; i++) {
             d += (uint64_t)gaps[i] + 1;
             sum += tfs[i];
             if (tfs[i] > max_tf) max_tf = tfs[i];
         }
         uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf : SEG_SKIP_TF_SATURATED);
         if (d >= rd->ndocs || ld32(e) != d || memcmp(e + 16, &mt, 2) != 0 ||
-            sum > t->cf - k)
+            sum > kmax - k)
             return -1;
-        const uint8_t *g = p, *tf_bytes = p + ng;
-        size_t glen = ng;
-        if (j == 0) {
-            /* the list's first doc, gaps[0], as the writer's gap */
-            uint32_t g0 = base + gaps[0];
-            if (w->prev_doc != NONE) g0 -= w->prev_doc + 1;   /* prev_doc < base */
-            if (g0 != gaps[0]) {
-                gaps[0] = g0;
-                glen = codec_pfor_encode(gaps, IDX_BLOCK, first);
-                g = first;
+        if (n < IDX_BLOCK) {
+            /* whole, marker and count with it */
+            segw_doc_block_copy(w, p, (size_t)(q - p), NULL, 0, n, base + (uint32_t)d, sum,
+                                out_k + k, out_pos_off + pos_bytes, e + 16);
+        } else {
+            const uint8_t *g = p;
+            size_t glen = ng;
+            if (j == 0) {
+                /* the list's first doc, gaps[0], as the writer's gap */
+                uint32_t g0 = base + gaps[0];
+                if (w->prev_doc != NONE) g0 -= w->prev_doc + 1;   /* prev_doc < base */
+                if (g0 != gaps[0]) {
+                    gaps[0] = g0;
+                    glen = codec_pfor_encode(gaps, IDX_BLOCK, first);
+                    g = first;
+                }
             }
+            segw_doc_block_copy(w, g, glen, tf_bytes, (size_t)(q - tf_bytes), n,
+                                base + (uint32_t)d, sum, out_k + k, out_pos_off + pos_bytes,
+                                e + 16);
         }
-        segw_doc_block_copy(w, g, glen, tf_bytes, (size_t)(q - tf_bytes), base + (uint32_t)d,
-                            sum, out_k + k, out_pos_off + pos_bytes, e + 16);
         p = q;
         prev = (uint32_t)d;
+        left -= n;
         k += sum;
+        if (cut) {
+            /* the next block's positions start after the padding, if any:
+             * the next entry says where, the last block's end at a block */
+            uint64_t next = j + 1 < nb ? ld32(e + SEG_SKIP_ENTRY + 8)
+                                       : (k + IDX_BLOCK - 1) / IDX_BLOCK * IDX_BLOCK;
+            if (next < k || (next != k && (next % IDX_BLOCK || next - k >= IDX_BLOCK)))
+                return -1;
+            k = next;
+        }
     }
     segw_pos_blocks_copy(w, pos, (size_t)pos_bytes, pos_blocks);
     rd->p = p;
-    rd->left = t->df - nfull * IDX_BLOCK;
+    rd->left = left;
     rd->prev = prev;
     rd->n = rd->i = 0;
     rp->p = pos + pos_bytes;
-    rp->left = t->cf - pos_blocks * IDX_BLOCK;
     rp->n = rp->i = 0;
+    if (cut) {
+        /* all of it: the position blocks end at a boundary too */
+        if (left) return -1;
+        w->cut = 1;
+        rp->left = 0;
+        return 0;
+    }
+    rp->left = t->cf - pos_blocks * IDX_BLOCK;
     /* the block holding position k begins with the last blocks' last
      * positions */
     return raw_pos_copy(rp, w, (uint32_t)(k - pos_blocks * IDX_BLOCK));
+}
+
+/* Whether copy_blocks takes segment s's list of term t into w: a list of
+ * more than a block, from a segment without deletions, where w stands at
+ * a block boundary or the list is long enough to cut w's block short
+ * (MERGE_CUT_MIN); a list with short blocks only if its first block is a
+ * full one (its first gap may change, which only a full block's PFOR of
+ * gaps can take without encoding the block's tfs again). */
+static int copy_whole(const idx_segment *s, const idx_term *t, const seg_writer *w)
+{
+    if (t->df <= IDX_BLOCK) return 0;
+    if (!(w->blk_n == 0 && w->pos_n == 0) && t->df < MERGE_CUT_MIN) return 0;
+    return !t->cut_blocks ||
+           (t->docs_off < s->sec_len[SEC_DOCS] && s->sec[SEC_DOCS][t->docs_off] != SEG_SHORT_BLOCK);
 }
 
 /* The inputs, as the threads of a merge share them (read only). */
@@ -941,8 +993,7 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
                      * cache miss per posting of a rare term: 1.7 s of a
                      * 9.4 s merge of corpus/cache/big.jsonl). */
                     uint32_t base = seg_base[i];
-                    if (r == 1 && its[i].e.df > IDX_BLOCK && !its[i].e.cut_blocks &&
-                        ((w->blk_n == 0 && w->pos_n == 0) || its[i].e.df >= MERGE_CUT_MIN)) {
+                    if (r == 1 && copy_whole(segs[i], &its[i].e, w)) {
                         /* the block being filled (if any) ends short, so
                          * that this segment's blocks follow whole */
                         segw_cut(w);

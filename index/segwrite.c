@@ -211,17 +211,18 @@ void segw_doc_block_(seg_writer *w)
 }
 
 void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
-                         const uint8_t *tfs, size_t tfs_len, uint32_t last_doc,
+                         const uint8_t *tfs, size_t tfs_len, uint32_t n, uint32_t last_doc,
                          uint64_t tf_sum, uint64_t pos_k, uint64_t pos_off,
                          const uint8_t bounds[4])
 {
+    if (n < IDX_BLOCK) w->cut = 1;
     /* the entry skip_entry would write, down to its u32 truncations */
     if (w->cur.df > IDX_BLOCK)
         skip_put(w, last_doc, (uint32_t)(w->docs.len - w->docs_start), pos_k, pos_off, bounds);
     sec_write(&w->docs, gaps, gaps_len);
-    sec_write(&w->docs, tfs, tfs_len);
+    if (tfs_len) sec_write(&w->docs, tfs, tfs_len);
     w->prev_doc = last_doc;
-    w->nposted += IDX_BLOCK;
+    w->nposted += n;
     w->tf_sum += tf_sum;
 }
 

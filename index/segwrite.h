@@ -103,10 +103,12 @@ int segw_term_end(seg_writer *w, quire_error *err);
  * entry needs and the bytes do not tell without decoding: its last doc,
  * the sum of its tfs, its first position's index and the offset of the
  * position block holding it (both relative to the term, as in the skip
- * entry), and the entry's last 4 bytes (max tf, min length).
+ * entry), and the entry's last 4 bytes (max tf, min length).  n is its
+ * postings: a short block (n < 128, SEG_SHORT_BLOCK and all) is passed
+ * whole as gaps, with no tfs, and makes the list one with short blocks.
  * segw_pos_blocks_copy appends nblocks full position blocks. */
 void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
-                         const uint8_t *tfs, size_t tfs_len, uint32_t last_doc,
+                         const uint8_t *tfs, size_t tfs_len, uint32_t n, uint32_t last_doc,
                          uint64_t tf_sum, uint64_t pos_k, uint64_t pos_off,
                          const uint8_t bounds[4]);
 void segw_pos_blocks_copy(seg_writer *w, const uint8_t *p, size_t len, uint64_t nblocks);
