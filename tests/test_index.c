@@ -969,6 +969,20 @@ static void test_merge_copies(void **state)
     same_lists(aa, ma);
     idx_segment_close(ma);
     idx_segment_close(aa);
+    /* and with deletions in the merged segment: its lists with short
+     * blocks are then read posting by posting, past their padding */
+    uint64_t *again_dels[2] = {calloc((cut[n] + 63) / 64, sizeof **again_dels), NULL};
+    for (uint32_t d = 0; d < cut[n]; d++)
+        if (dead_some(d)) again_dels[0][d >> 6] |= 1ull << (d & 63);
+    merge_build("mc_again_live.qseg", 0, cut[n] + 700, dead_some);
+    assert_int_equal(idx_merge(tmpdir, again, again_dels, 2, "mc_again_d.qseg",
+                               QUIRE_TOK_DEFAULT, 2, &nd, &err), QUIRE_OK);
+    ma = open_seg("mc_again_d.qseg");
+    aa = open_seg("mc_again_live.qseg");
+    same_lists(aa, ma);
+    idx_segment_close(ma);
+    idx_segment_close(aa);
+    free(again_dels[0]);
     idx_segment_close(again[0]);
     idx_segment_close(again[1]);
     idx_segment_close(all);
