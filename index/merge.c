@@ -898,7 +898,8 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
     uint64_t *rel = wk->rel;
     seg_writer *w = run->w;
     uint32_t k = run->first;
-    const uint8_t *lo = ms->bound_bytes + ms->bound_off[k], *hi = NULL;
+    /* (no bounds at all for one chunk: bound_bytes is NULL) */
+    const uint8_t *lo = k ? ms->bound_bytes + ms->bound_off[k] : NULL, *hi = NULL;
     size_t lo_len = ms->bound_len[k], hi_len = 0;
     quire_error err_, *err = &err_;
     int rc = QUIRE_OK;
