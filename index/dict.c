@@ -260,13 +260,11 @@ int dict_build_keys(const dict_view *v, uint64_t **keys)
     return 0;
 }
 
-int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
-                idx_term *out)
+/* The last block whose first term is <= term (block 0 when none is) into
+ * *block: 0, or -1 corrupt.  With keys the search touches a small array
+ * that stays in cache; a block's bytes are read only when the keys tie. */
+static int find_block(const dict_view *v, const uint8_t *term, size_t len, size_t *block)
 {
-    if (v->nblocks == 0 || len > DICT_MAX_TERM) return 0;
-    /* Last block whose first term <= term.  With keys the search touches a
-     * small array that stays in cache; a block's bytes are read only when
-     * the keys tie. */
     size_t lo = 0, hi = v->nblocks;
     uint64_t key = term_key(term, len);
     while (hi - lo > 1) {
@@ -282,6 +280,16 @@ int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
         }
         if (c <= 0) lo = mid; else hi = mid;
     }
+    *block = lo;
+    return 0;
+}
+
+int dict_lookup(const dict_view *v, const uint8_t *term, size_t len,
+                idx_term *out)
+{
+    if (v->nblocks == 0 || len > DICT_MAX_TERM) return 0;
+    size_t lo;
+    if (find_block(v, term, len, &lo)) return -1;
     const uint8_t *p = v->dict + ld64(v->idx + 8 * lo);
     const uint8_t *end = v->dict + v->dict_len;
     uint64_t n = v->nterms - (uint64_t)lo * SEG_DICT_BLOCK;
@@ -330,16 +338,10 @@ int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_
 {
     dict_iter_init(it, v);
     if (v->nblocks == 0) return 0;
-    /* the last block whose first term is below term: its later entries
-     * and the next block's may be the first at or above it */
-    size_t lo = 0, hi = v->nblocks;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        const uint8_t *t;
-        size_t tl;
-        if (block_first(v, mid, &t, &tl)) return -1;
-        if (cmp_bytes(t, tl, term, len) < 0) lo = mid; else hi = mid;
-    }
+    /* the block that would hold term: the first entry at or above it is
+     * there or starts the next block */
+    size_t lo;
+    if (find_block(v, term, len, &lo)) return -1;
     it->i = (uint64_t)lo * SEG_DICT_BLOCK;
     it->p = v->dict + ld64(v->idx + 8 * lo);
     return 0;

@@ -314,6 +314,16 @@ fail:
 
 typedef struct raw_pos raw_pos;
 
+/* Term t's skip entries (nblocks of them) if they lie inside the section,
+ * else NULL. */
+static const uint8_t *skip_entries(const idx_segment *s, const idx_term *t, uint32_t nblocks)
+{
+    if (t->skip_off > s->sec_len[SEC_SKIP] ||
+        (uint64_t)nblocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
+        return NULL;
+    return s->sec[SEC_SKIP] + t->skip_off;
+}
+
 typedef struct raw_docs {
     const uint8_t *p, *end;
     uint32_t ndocs;          /* of the segment: every doc must be below */
@@ -358,12 +368,7 @@ static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t, r
     r->p = r->start = s->sec[SEC_DOCS] + t->docs_off;
     r->end = s->sec[SEC_DOCS] + s->sec_len[SEC_DOCS];
     r->left = t->df;
-    if (t->cut_blocks) {
-        if (t->skip_off > s->sec_len[SEC_SKIP] ||
-            (uint64_t)t->cut_blocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
-            return -1;
-        r->skip = s->sec[SEC_SKIP] + t->skip_off;
-    }
+    if (t->cut_blocks && !(r->skip = skip_entries(s, t, t->cut_blocks))) return -1;
     return 0;
 }
 
@@ -386,12 +391,13 @@ static int raw_docs_fill(raw_docs *r)
             q->i += (uint32_t)(to - at);
         }
         r->block++;
-        full = *r->p != SEG_SHORT_BLOCK;
+        uint32_t ns;
+        const uint8_t *body;
+        full = !seg_doc_short(r->p, r->end, &ns, &body);
         if (!full) {
-            if (r->end - r->p < 2 || r->p[1] == 0 || r->p[1] >= IDX_BLOCK || r->p[1] > n)
-                return -1;
-            n = r->p[1];
-            r->p += 2;
+            if (!body || ns > n) return -1;
+            n = ns;
+            r->p = body;
         } else if (n < IDX_BLOCK) {
             return -1;
         }
@@ -536,11 +542,9 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
                        uint32_t base, seg_writer *w)
 {
     int cut = t->cut_blocks != 0;
-    uint32_t nb = cut ? t->cut_blocks : t->df / IDX_BLOCK, nblocks = idx_term_blocks(t);
-    if (t->cf < t->df || t->skip_off > s->sec_len[SEC_SKIP] ||
-        (uint64_t)nblocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
-        return -1;
-    const uint8_t *skip = s->sec[SEC_SKIP] + t->skip_off;
+    uint32_t nb = cut ? t->cut_blocks : t->df / IDX_BLOCK;
+    const uint8_t *skip = skip_entries(s, t, idx_term_blocks(t));
+    if (t->cf < t->df || !skip) return -1;
     const uint8_t *docs = rd->p, *p = docs, *end = rd->end;
     const uint8_t *pos = rp->p, *pend = rp->end;
     uint64_t pos_bytes = 0, pos_blocks = 0;   /* full position blocks walked */
@@ -564,12 +568,11 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
             ld32(e + 12) != pos_bytes || p >= end)
             return -1;
         uint32_t n = IDX_BLOCK;
-        const uint8_t *q, *tf_bytes = NULL;
+        const uint8_t *q, *tf_bytes = NULL, *body;
         size_t ng = 0;
-        if (cut && *p == SEG_SHORT_BLOCK) {
-            if (j == 0 || end - p < 2 || p[1] == 0 || p[1] >= IDX_BLOCK) return -1;
-            n = p[1];
-            q = seg_doc_tail(p + 2, end, n, gaps, tfs);
+        if (cut && seg_doc_short(p, end, &n, &body)) {
+            if (j == 0 || !body) return -1;
+            q = seg_doc_tail(body, end, n, gaps, tfs);
         } else {
             ng = codec_pfor_size(p, (size_t)(end - p), IDX_BLOCK);
             q = ng ? seg_doc_pfor(p, end, IDX_BLOCK, gaps, tfs) : NULL;

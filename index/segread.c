@@ -415,7 +415,10 @@ static int load_block(idx_postings *p, uint32_t b)
     p->psum_i = 0;
     p->psum = 0;
     /* in a list with short blocks, each one says so (SEG_SHORT_BLOCK) */
-    int full = p->t.cut_blocks ? start[0] != SEG_SHORT_BLOCK : b < p->nfull;
+    uint32_t nshort = 0;
+    const uint8_t *body = start;
+    int full = p->t.cut_blocks ? !seg_doc_short(start, p->docs_end, &nshort, &body)
+                               : b < p->nfull;
     if (full) {
         size_t avail = (size_t)(p->docs_end - start);
         size_t nd = codec_pfor_size(start, avail, IDX_BLOCK);
@@ -426,13 +429,8 @@ static int load_block(idx_postings *p, uint32_t b)
         p->tf_ready = 0;
         p->n = IDX_BLOCK;
     } else {
-        uint32_t n = p->t.df - p->nfull * IDX_BLOCK;
-        if (p->t.cut_blocks) {
-            if (p->docs_end - start < 2 || start[1] == 0 || start[1] >= IDX_BLOCK) return -1;
-            n = start[1];
-            start += 2;
-        }
-        if (!seg_doc_tail(start, p->docs_end, n, p->docs_buf, p->tf_buf)) return -1;
+        uint32_t n = p->t.cut_blocks ? nshort : p->t.df - p->nfull * IDX_BLOCK;
+        if (!body || !seg_doc_tail(body, p->docs_end, n, p->docs_buf, p->tf_buf)) return -1;
         uint32_t prev = base - 1;
         for (uint32_t k = 0; k < n; k++) p->docs_buf[k] = prev += p->docs_buf[k] + 1;
         p->tf_ready = 1;

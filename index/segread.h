@@ -41,6 +41,17 @@ const uint8_t *seg_doc_tail(const uint8_t *p, const uint8_t *end, uint32_t n, ui
 const uint8_t *seg_doc_pfor(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps,
                             uint32_t *tfs);
 const uint8_t *seg_pos_tail(const uint8_t *p, const uint8_t *end, uint32_t n, uint32_t *gaps);
+/* In a list with short blocks: whether the block at p (p < end) is a short
+ * one; if so its count into *n and the start of its tail form into *body,
+ * or *body NULL when the header is malformed. */
+static inline int seg_doc_short(const uint8_t *p, const uint8_t *end, uint32_t *n,
+                                const uint8_t **body)
+{
+    if (*p != SEG_SHORT_BLOCK) return 0;
+    *body = end - p >= 2 && p[1] != 0 && p[1] < 128 ? p + 2 : NULL;
+    *n = *body ? p[1] : 0;
+    return 1;
+}
 
 /* Opens DIR/NAME.  With `verify`, every section checksum but the store's
  * is checked (store blocks are checked by zstd as they are read). */
