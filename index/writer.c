@@ -72,6 +72,14 @@
  * whose budget is less than 16 batches' text takes fewer (lane->tail),
  * none under 16 MiB, as that much text builds past the budget. */
 #define STEAL_BATCHES 8
+/* Queued batches per lane while no lane is at its budget.  Deep queues are
+ * needed only around a budget flush (above) and while a lane waits to know
+ * whether it is in its tail; the rest of the time the caller outruns the
+ * lanes, and filling all LANE_BATCHES buffers touched 16 MiB of fresh
+ * memory per lane: on corpus/cache/all.jsonl, which takes 32 batches, every
+ * buffer was used once and its pages were 40% of a two-thread build's
+ * page faults. */
+#define QUEUE_SHALLOW 3
 #define NO_BATCH UINT64_MAX
 #define LOCK_NAME "LOCK"
 
@@ -143,6 +151,7 @@ typedef struct lane {
     size_t run_done;       /* documents of `running` built (atomic, relaxed) */
     uint64_t tail;         /* batches at the end that take no budget flush */
     uint64_t tail_from;    /* the first batch known to be among them, or NO_BATCH */
+    int deep;              /* at its budget: counted in w->ndeep (lane_deepen) */
     /* the end of another lane's input, taken at a commit (lane_steal) */
     idx_builder *steal;
     struct lane *victim;
@@ -175,6 +184,7 @@ struct quire_writer {
     size_t next_lane;
     size_t ndealt;         /* batches dealt since the open or last commit */
     size_t batch_limit;    /* bytes that end the filling batch: batch_bytes */
+    size_t ndeep;          /* lanes at their budget: queues may fill (under mu) */
     pthread_mutex_t mu;    /* the lanes' queues, and what follows */
     int mu_init;
     /* The commit's joint flush (lanes_meet) */
@@ -300,6 +310,21 @@ static int lane_flush(lane *l, int keep, quire_error *err)
     return rc;
 }
 
+/* Marks lane l as at its budget (on) or past its flush (off): while any
+ * lane is, every queue may take LANE_BATCHES, else QUEUE_SHALLOW. */
+static void lane_deepen(lane *l, int on)
+{
+    quire_writer *w = l->w;
+    if (!l->has_thread || l->deep == on) return;
+    pthread_mutex_lock(&w->mu);
+    l->deep = on;
+    if (on) w->ndeep++;
+    else w->ndeep--;
+    /* the caller may wait on any lane's queue */
+    for (size_t i = 0; on && i < w->nlanes; i++) pthread_cond_broadcast(&w->lanes[i].cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Whether the batch being built is among the lane's last `tail` before
  * the next commit.  It depends on the input alone but may not be known
  * yet: then the lane waits for more batches or the commit's (the caller
@@ -344,8 +369,14 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_m
      * larger than the budget does not make a segment per document. */
     size_t ids = id_mem / l->w->nlanes;
     size_t limit = ids < l->budget - l->budget / 4 ? l->budget - ids : l->budget / 4;
-    if (idx_builder_mem(l->b) >= limit && !lane_in_tail(l)) return lane_flush(l, 1, err);
-    return QUIRE_OK;
+    if (idx_builder_mem(l->b) < limit) return QUIRE_OK;
+    /* before lane_in_tail, which may wait for batches a shallow queue
+     * would not take; in the tail it stays on until the commit */
+    lane_deepen(l, 1);
+    if (lane_in_tail(l)) return QUIRE_OK;
+    rc = lane_flush(l, 1, err);
+    lane_deepen(l, 0);
+    return rc;
 }
 
 /* The file of lane l's steal builder until the joint flush, which uses
@@ -390,7 +421,10 @@ static void batch_free(batch *b)
 static int batch_put(batch *b, const void *p, size_t n)
 {
     if (n == 0) return 0;
-    if (grow((void **)&b->buf, &b->cap, b->len + n, 1)) return -1;
+    /* a batch's full size at once: grown by doubling, from the small
+     * first batches up, a buffer was copied at every step */
+    size_t need = b->len + n < BATCH_BYTES ? BATCH_BYTES : b->len + n;
+    if (grow((void **)&b->buf, &b->cap, need, 1)) return -1;
     memcpy(b->buf + b->len, p, n);
     b->len += n;
     return 0;
@@ -697,6 +731,7 @@ static int lane_run_batch(lane *l, batch *b)
     l->running = NULL;
     pthread_mutex_unlock(&w->mu);
     if (!rc && meet) rc = lanes_meet(l);
+    if (meet) lane_deepen(l, 0);
     b->n = b->len = b->nflens = 0;
     b->flush = 0;
     return rc;
@@ -741,7 +776,10 @@ static void *lane_main(void *arg)
 static void lane_submit(quire_writer *w, lane *l)
 {
     pthread_mutex_lock(&w->mu);
-    while (l->nfree == 0) pthread_cond_wait(&l->cv, &w->mu);
+    /* the commit's batch is never held back: a lane that has met the
+     * others takes the end of a queue only once its flag is there */
+    while (l->nfree == 0 || (l->qlen >= QUEUE_SHALLOW && w->ndeep == 0 && !l->fill->flush))
+        pthread_cond_wait(&l->cv, &w->mu);
     l->fill->no = l->nsub++;
     if (l->fill->flush) l->flush_no = l->fill->no;
     l->queue[(l->qhead + l->qlen) % LANE_BATCHES] = l->fill;

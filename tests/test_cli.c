@@ -423,12 +423,55 @@ static void same_files(const char *a, const char *b, char *list, size_t cap)
                          a, b), 0);
 }
 
+static int count_files(const char *dir);
+
+/* Two lanes of 16 MiB, whose last batch before a commit takes no budget
+ * flush: past its budget a lane waits to learn whether it is there, and
+ * while one is past it every queue may fill (writer.c, lane_deepen).
+ * Words used once each make a lane's memory outgrow its text, so each
+ * lane flushes several times; two builds make the same files. */
+static void build_unique_words(const char *dir)
+{
+    quire_writer_options opt = {.mem_budget = (size_t)32 << 20, .threads = 2};
+    quire_writer *w = NULL;
+    quire_error e;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
+    for (int i = 0; i < 30000; i++) {
+        char id[32], body[256];
+        int n = snprintf(id, sizeof id, "u%d", i);
+        size_t len = 0;
+        for (int k = 0; k < 20; k++)
+            len += (size_t)snprintf(body + len, sizeof body - len, "t%07d ", i * 20 + k);
+        quire_doc_input d = {id, (size_t)n, "", 0, body, len, NULL, 0};
+        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+}
+
+static void test_threads_budget_tail(void **state)
+{
+    (void)state;
+    char a[128], b[128], list[4096], out[4096];
+    snprintf(a, sizeof a, "%s/tailA", tmp);
+    snprintf(b, sizeof b, "%s/tailB", tmp);
+    build_unique_words(a);
+    build_unique_words(b);
+    same_files(a, b, list, sizeof list);
+    assert_true(count_files(a) > 6);   /* LOCK, MANIFEST and 5 or more segments */
+    assert_int_equal(count(a, "t0000000"), 1);
+    assert_int_equal(count(a, "t0319999"), 1);
+    assert_int_equal(count(a, "t0599999"), 1);
+    assert_int_equal(count(a, "t0600000"), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, a), 0);
+}
+
 /* After each lane's first, smaller batches (4, 16, 64 and 256 KiB: 680
  * documents of 1 KiB), `rounds` rounds of a heavy batch (1024 documents
  * of 1 KiB, 127 words each: the batch ends at 1 MiB), which goes to lane
  * 0, and a light one (4096 documents of one word), which goes to lane 1;
- * committed at once, so lane 1 is done while lane 0 has most of its
- * batches queued. */
+ * committed at once, so lane 1 is done while lane 0 still has batches
+ * queued (at most QUEUE_SHALLOW, and the commit's). */
 static void build_skewed(const char *dir, int rounds, int steal, uint64_t *stolen)
 {
     /* 32 MiB a lane: two batches at its end are anyone's */
@@ -1081,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_optimize_threads_identical_nodel),
+        cmocka_unit_test(test_threads_budget_tail),
         cmocka_unit_test(test_threads_steal),
         cmocka_unit_test(test_threads_steal_queue),
         cmocka_unit_test(test_threads_same_files),
