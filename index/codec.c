@@ -286,17 +286,25 @@ static inline __attribute__((always_inline)) size_t pfor_encode128(const uint32_
     return codec_pfor_put(out, CODEC_BLOCK, b, maxw, low, idx, high, nexc);
 }
 
-size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
-{
-    if (codec_have_avx512()) return codec_pfor_encode_avx512(in, n, out);
-    return codec_pfor_encode_portable(in, n, out);
-}
-
-__attribute__((target_clones("avx2", "default"))) size_t
-codec_pfor_encode_portable(const uint32_t *in, uint32_t n, uint8_t *out)
+/* Cloned for AVX2 (the vectors of pfor_encode128), behind a plain
+ * function: clang refuses target_clones on a function used before its
+ * definition, and a clone set is best kept out of the exported names. */
+__attribute__((target_clones("avx2", "default"))) static size_t
+pfor_encode_clones(const uint32_t *in, uint32_t n, uint8_t *out)
 {
     if (n == CODEC_BLOCK) return pfor_encode128(in, out);
     return codec_pfor_encode_generic(in, n, out);
+}
+
+size_t codec_pfor_encode_portable(const uint32_t *in, uint32_t n, uint8_t *out)
+{
+    return pfor_encode_clones(in, n, out);
+}
+
+size_t codec_pfor_encode(const uint32_t *in, uint32_t n, uint8_t *out)
+{
+    if (codec_have_avx512()) return codec_pfor_encode_avx512(in, n, out);
+    return pfor_encode_clones(in, n, out);
 }
 
 size_t codec_pfor_encode_generic(const uint32_t *in, uint32_t n, uint8_t *out)

@@ -331,7 +331,8 @@ void dict_iter_init(dict_iter *it, const dict_view *v)
     memset(it, 0, sizeof *it);
     it->v = v;
     it->p = v->dict;
-    it->end = v->dict + v->dict_len;
+    /* an empty segment's dictionary may be NULL */
+    it->end = v->dict ? v->dict + v->dict_len : NULL;
 }
 
 int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_t len)

@@ -343,7 +343,7 @@ static const occ *doc_positions(uint32_t d, uint32_t term, uint32_t *n)
     uint32_t e = lo;
     while (e < m->n && m->occ[e].term == term) e++;
     *n = e - lo;
-    return m->occ + lo;
+    return *n ? m->occ + lo : NULL;   /* occ is NULL in an empty document */
 }
 
 static int has_position(const occ *o, uint32_t n, uint64_t pos)

@@ -224,7 +224,7 @@ static const char *const frags[] = {
     "http://a.b/x].", "www.A.b,", "https://x.org/a.,;:!?'", "http://x.y/?a=b&c=%20'",
     "ftp://a", "FTPS://B.c/d", "file:///x", "http.//x", "www:x", "https:/x",
     "http://-", "http://..", "http://a\"b", "http://a<b", "http://a\\b", "http://a^b",
-    "http://a`b", "http://a{b", "http://a|b", "http://a}b", "http://a\x7f" "b",
+    "http://a`b", "http://a{b", "http://a|b", "http://a}b", ("http://a\x7f" "b"),
     "http://\xc3\xa9", "http://a.\xc3\xa9/x", "www.x.com/a-b_c/d.html", "https://",
     "http://((a)", "http://a]b", "http:\x0f/x", "https:/\x0fx",
     /* beyond ASCII: letters, accents, separators, connectors */
