@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "index/util.h"
+#include "index/xxh.h"
 
 char *path_join(const char *dir, const char *name)
 {

@@ -29,10 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "index/fileio.h"
 #include "index/util.h"
+#include "index/xxh.h"
 
 int manifest_push(manifest *m, const manifest_seg *s)
 {

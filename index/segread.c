@@ -14,12 +14,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "index/codec.h"
 #include "index/segment.h"
 #include "index/util.h"
+#include "index/xxh.h"
 
 static const char *section_name(uint32_t id)
 {
