@@ -210,13 +210,16 @@ typedef struct id_head {
 
 #define ID_AHEAD 8   /* ids of a segment whose offset is prefetched ahead */
 
-static inline uint64_t id_key(const char *p, uint32_t len)
+/* Bytes [at, at + 8) of an id of len bytes, big-endian, zero-padded. */
+static inline uint64_t id_key(const char *p, uint32_t len, uint32_t at)
 {
-    uint8_t b[8] = {0};
-    memcpy(b, p, len < 8 ? len : 8);
-    return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
-           (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
-           (uint64_t)b[6] << 8 | b[7];
+    uint64_t w = 0;
+    if (len >= at + 8) memcpy(&w, p + at, 8);
+    else if (len > at) memcpy(&w, p + at, len - at);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
 }
 
 /* Moves segment i's head to its next live document by id, from at[i] on. */
@@ -250,16 +253,7 @@ static int id_head_next(idx_segment *const *segs, uint32_t *const *map,
         h->d = d;
         h->p = (const char *)x->blob + a;
         h->len = (uint32_t)(z - a);
-        for (uint32_t j = 0; j < ID_KEYS; j++) {
-            uint32_t at = 8 * j;
-            if (h->len >= at + 8) {
-                uint64_t w;
-                memcpy(&w, h->p + at, 8);
-                h->key[j] = __builtin_bswap64(w);
-            } else {
-                h->key[j] = h->len > at ? id_key(h->p + at, h->len - at) : 0;
-            }
-        }
+        for (uint32_t j = 0; j < ID_KEYS; j++) h->key[j] = id_key(h->p, h->len, 8 * j);
         return QUIRE_OK;
     }
     return QUIRE_OK;
