@@ -1036,6 +1036,12 @@ fast_scan(tok_tokenizer *t, size_t i, int *rc, const int isa)
     while (at < len) {
         const unsigned char *w = text + at;
         size_t avail = len - at;
+        /* Half a kilobyte ahead: a lane reads its batch's text for the
+         * first time here, and the caller's thread wrote it on another
+         * core, so every line was a miss the hardware did not fetch ahead
+         * (classify_avx512 took 16.5 ms of a two-thread build of
+         * corpus/cache/all.jsonl, 6.2 ms with this). */
+        if (avail > 8 * TOK_WIN) __builtin_prefetch(w + 8 * TOK_WIN);
         /* The tail is padded with spaces: they end a word just as the
          * end of the text does. */
 #if TOK_X86
