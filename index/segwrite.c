@@ -629,6 +629,11 @@ int segw_store_sync(seg_writer *w, uint64_t *start, quire_error *err)
     return QUIRE_OK;
 }
 
+uint64_t segw_store_end(const seg_writer *w)
+{
+    return w->file->o.off;
+}
+
 static void put_storeidx(struct segw_file *f, const uint8_t *storeidx, size_t len)
 {
     section_begin(f, SEC_STOREIDX);

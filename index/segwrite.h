@@ -138,6 +138,8 @@ void segw_store_put(void *w, const void *p, size_t n);
  * at w->path holds the STORE section's bytes so far, from *start on (a
  * joint flush copies them into another segment). */
 int segw_store_sync(seg_writer *w, uint64_t *start, quire_error *err);
+/* While the store is open: the file offset its next byte will take. */
+uint64_t segw_store_end(const seg_writer *w);
 /* Right after segw_store_begin: the STORE section's bytes go past the
  * page cache (pwrite_uncached), for a segment whose store nobody is about
  * to read whole (queries fetch one block per document shown). */
