@@ -14,7 +14,9 @@
  * build runs in parallel.  At a commit the lanes' last builders are
  * written together, as one segment, by all their threads (a joint flush,
  * idx_builder_flush_joint): its documents are lane 0's, then lane 1's, and
- * so on.  Every document gets a sequence number in insertion order;
+ * so on; unless the lanes flushed at their budget since the last commit,
+ * and then each lane's is a segment of its own, written by a thread each
+ * (joint_flush).  Every document gets a sequence number in insertion order;
  * deduplication is decided in the caller's thread on sequence numbers (so
  * "the later one wins" holds whatever the threads' timing), and at commit
  * the new segments are ordered by their least sequence number, which
@@ -458,35 +460,106 @@ static int batch_add(batch *b, const quire_doc_input *d, uint64_t seq, size_t id
 }
 
 /* The commit's flush with lanes: run by lane 0's thread while the other
- * lanes wait, it writes the lanes' last builders that have documents, each
- * followed by the builders of what other lanes took from its end, as one
- * segment named as the first lane's, whose documents are theirs in that
- * order; the builders are freed.  Flushed apart, the lanes' last
- * segments had to be merged again: on corpus/cache/all.jsonl, where a
- * lane makes no other segment, that merge was 0.1 s of a 0.45 s
- * two-thread build.  (Every flush made jointly, at points the lanes agree
- * on, left cores idle: at each flush the serial steps, and between
- * flushes the lanes waiting for each other.  A two-thread build of
- * corpus/cache/big.jsonl took 9.6-10.4 s instead of 7.9-8.5 s.) */
+ * lanes wait, it writes each lane's last builder, followed by the
+ * builders of what other lanes took from its end (in the order of their
+ * batches: the segment the lane would have written alone), and frees them.
+ *
+ * When the commit makes no other segment, all of them are written as one
+ * segment, named as the first lane's, by all the lanes' threads (a joint
+ * flush).  Flushed apart, the lanes' last segments had to be merged
+ * again: on corpus/cache/all.jsonl, where a lane makes no other segment,
+ * that merge was 0.1 s of a 0.45 s two-thread build.  (Every flush made
+ * jointly, at points the lanes agree on, left cores idle: at each flush
+ * the serial steps, and between flushes the lanes waiting for each other.
+ * A two-thread build of corpus/cache/big.jsonl took 9.6-10.4 s instead of
+ * 7.9-8.5 s.)
+ *
+ * When the lanes flushed segments at their budget since the last commit,
+ * there are several segments anyway, and each lane's is written apart, by
+ * a thread each: a joint flush costs more than flushing apart (its
+ * threads write to one file, whose inode lock they take in turns, and
+ * the last part's positions and every part's docs and skip data are
+ * copied into it at the end), and one more segment costs a merge of many
+ * little more. */
+typedef struct flush_part {
+    idx_builder **bs;      /* the segment's builders, in order */
+    size_t n, threads;
+    lane *owner;           /* the lane whose segment it is */
+    lane *first_thief;     /* when a steal builder comes first */
+    int rc;
+    quire_error err;
+} flush_part;
+
+static void *flush_part_run(void *arg)
+{
+    flush_part *f = arg;
+    f->rc = idx_builder_flush_joint(f->bs, f->n, f->threads, &f->err);
+    if (!f->rc && f->first_thief) {
+        /* written at the first builder's path, not a segment name */
+        char *at = steal_path(f->first_thief);
+        char *want = path_join(f->owner->w->dir, f->owner->cur_name);
+        if (!at || !want) f->rc = qerr(&f->err, QUIRE_ENOMEM, "out of memory");
+        else if (rename(at, want) != 0)
+            f->rc = qerr(&f->err, QUIRE_EIO, "rename %s: %s", at, strerror(errno));
+        free(at);
+        free(want);
+    }
+    return NULL;
+}
+
+/* Adds part f's segment to its owner's list: its documents' sequence
+ * numbers, builder by builder. */
+static int flush_part_record(const flush_part *f, const uint64_t *const *seqs,
+                             const size_t *nseqs, quire_error *err)
+{
+    lane *owner = f->owner;
+    size_t ndocs = 0;
+    for (size_t i = 0; i < f->n; i++) ndocs += nseqs[i];
+    nseg s = {0};
+    s.ndocs = (uint32_t)ndocs;
+    s.nparts = (uint32_t)f->n;
+    s.seqs = malloc(ndocs * sizeof *s.seqs);
+    s.part_end = malloc(f->n * sizeof *s.part_end);
+    if (!s.seqs || !s.part_end ||
+        grow((void **)&owner->done, &owner->cap_done, owner->ndone + 1, sizeof(nseg))) {
+        free(s.seqs);
+        free(s.part_end);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    memcpy(s.name, owner->cur_name, sizeof s.name);
+    s.first = UINT64_MAX;
+    for (size_t i = 0, at = 0; i < f->n; i++) {
+        memcpy(s.seqs + at, seqs[i], nseqs[i] * sizeof *s.seqs);
+        at += nseqs[i];
+        s.part_end[i] = (uint32_t)at;
+        if (seqs[i][0] < s.first) s.first = seqs[i][0];
+    }
+    owner->done[owner->ndone++] = s;
+    return QUIRE_OK;
+}
+
 static int joint_flush(quire_writer *w, quire_error *err)
 {
-    /* each lane's builder, then those of what other lanes took from its
-     * end, in the order of their batches */
     idx_builder *bs[MAX_JOINT];
     const uint64_t *seqs[MAX_JOINT];
     size_t nseqs[MAX_JOINT];
-    lane *owner = NULL;    /* the lane whose segment it is */
-    lane *first_thief = NULL;  /* when a steal builder comes first */
-    size_t n = 0, ndocs = 0;
-    int rc = QUIRE_OK;
+    flush_part *parts = calloc(w->nlanes + 1, sizeof *parts);
+    pthread_t *tid = calloc(w->nlanes, sizeof *tid);
+    int *started = calloc(w->nlanes, sizeof *started);
+    size_t n = 0, nparts = 0;
+    int rc = parts && tid && started ? QUIRE_OK : qerr(err, QUIRE_ENOMEM, "out of memory");
+    int apart = 0;
+    for (size_t i = 0; i < w->nlanes; i++) apart |= w->lanes[i].ndone > 0;
     for (size_t i = 0; i < w->nlanes && !rc; i++) {
         lane *l = &w->lanes[i];
+        flush_part *f = &parts[nparts];
+        *f = (flush_part){.bs = bs + n, .threads = 1, .owner = l};
         int named = l->b != NULL;
         if (l->b && idx_builder_ndocs(l->b) > 0) {
-            if (!owner) owner = l;
             bs[n] = l->b;
             seqs[n] = l->seqs;
             nseqs[n++] = l->nseqs;
+            f->n++;
         }
         for (uint64_t after = 0;;) {
             lane *t = NULL;
@@ -501,50 +574,38 @@ static int joint_flush(quire_writer *w, quire_error *err)
             /* without it, the lane would have started a builder for these */
             if (!named && (rc = lane_next_name(l, err))) break;
             named = 1;
-            if (!owner) {
-                owner = l;
-                first_thief = t;
-            }
+            if (f->n == 0) f->first_thief = t;
             bs[n] = t->steal;
             seqs[n] = t->steal_seqs;
             nseqs[n++] = t->nsteal;
+            f->n++;
+        }
+        if (f->n == 0) continue;
+        if (apart || nparts == 0) nparts++;
+        else parts[0].n += f->n;   /* one segment: the first lane's */
+    }
+    size_t ran = rc ? 0 : nparts;
+    if (!rc && nparts == 1) parts[0].threads = w->nlanes;
+    for (size_t p = 1; !rc && p < nparts; p++)
+        started[p] = pthread_create(&tid[p], NULL, flush_part_run, &parts[p]) == 0;
+    if (!rc && nparts > 0) flush_part_run(&parts[0]);
+    for (size_t p = 1; !rc && p < nparts; p++) {
+        if (started[p]) pthread_join(tid[p], NULL);
+        else flush_part_run(&parts[p]);
+    }
+    /* a segment written is recorded even when another failed: the
+     * writer, broken then, removes the files of all it recorded */
+    for (size_t p = 0, at = 0; p < ran; at += parts[p].n, p++) {
+        int prc = parts[p].rc ? parts[p].rc
+                              : flush_part_record(&parts[p], seqs + at, nseqs + at, &parts[p].err);
+        if (prc && !rc) {
+            *err = parts[p].err;
+            rc = prc;
         }
     }
-    for (size_t i = 0; i < n; i++) ndocs += nseqs[i];
-    nseg s = {0};
-    if (n > 0 && !rc) {
-        s.ndocs = (uint32_t)ndocs;
-        s.nparts = (uint32_t)n;
-        s.seqs = malloc(ndocs * sizeof *s.seqs);
-        s.part_end = malloc(n * sizeof *s.part_end);
-        if (!s.seqs || !s.part_end ||
-            grow((void **)&owner->done, &owner->cap_done, owner->ndone + 1, sizeof(nseg)))
-            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (!rc) rc = idx_builder_flush_joint(bs, n, w->nlanes, err);
-        if (!rc && first_thief) {
-            /* written at the first builder's path, not a segment name */
-            char *at = steal_path(first_thief), *want = path_join(w->dir, owner->cur_name);
-            if (!at || !want) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-            else if (rename(at, want) != 0)
-                rc = qerr(err, QUIRE_EIO, "rename %s: %s", at, strerror(errno));
-            free(at);
-            free(want);
-        }
-    }
-    if (n > 0 && !rc) {
-        memcpy(s.name, owner->cur_name, sizeof s.name);
-        s.first = UINT64_MAX;
-        for (size_t i = 0, at = 0; i < n; i++) {
-            memcpy(s.seqs + at, seqs[i], nseqs[i] * sizeof *s.seqs);
-            at += nseqs[i];
-            s.part_end[i] = (uint32_t)at;
-            if (seqs[i][0] < s.first) s.first = seqs[i][0];
-        }
-        owner->done[owner->ndone++] = s;
-    } else {
-        free(s.seqs);
-        free(s.part_end);
-    }
+    free(parts);
+    free(tid);
+    free(started);
     /* released before the commit's merge needs memory, as lane_flush does */
     for (size_t i = 0; i < w->nlanes; i++) {
         lane *l = &w->lanes[i];

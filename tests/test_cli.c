@@ -548,6 +548,25 @@ static void test_threads_steal(void **state)
     assert_int_equal(count(a, "u000007"), 3);   /* documents 6007, 27007, 42007 */
 }
 
+/* When the lanes flushed at their budget before the commit, each lane's
+ * last builder is written apart, with what another lane took from its end
+ * joined to it: still the files the lanes would have written alone. */
+static void test_threads_steal_apart(void **state)
+{
+    (void)state;
+    char a[128];
+    uint64_t sa;
+    skewed_pair("apart", 100, a, sizeof a, &sa);
+    assert_true(sa >= 1 && sa <= 2);
+    assert_true(count_files(a) >= 5);   /* LOCK, MANIFEST and 3 or more segments */
+    assert_int_equal(count(a, "heavy"), 680 + 100 * 1024);
+    assert_int_equal(count(a, "light"), 100 * 4096);
+    unsigned u7 = 0;   /* heavy documents n with n % 3000 == 7 */
+    for (unsigned r = 0, n = 680; r < 100; r++, n += 1024 + 4096)
+        for (unsigned d = 0; d < 1024; d++) u7 += (n + d) % 3000 == 7;
+    assert_int_equal(count(a, "u000007"), u7);
+}
+
 /* Two heavy batches for lane 0: when lane 1 is done, lane 0 is building
  * the first, and its queue is the second and the commit's (empty) batch.
  * Both go (their text is nearer half of what is left than none), and the
@@ -1127,6 +1146,7 @@ int main(void)
         cmocka_unit_test(test_threads_budget_tail),
         cmocka_unit_test(test_threads_steal),
         cmocka_unit_test(test_threads_steal_queue),
+        cmocka_unit_test(test_threads_steal_apart),
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
     };
