@@ -709,15 +709,14 @@ typedef struct merge_store {
     quire_error ids_err;
 } merge_store;
 
-/* Merges the id order unless another thread has taken it; returns whether
- * this one did. */
-static int merge_ids_take(merge_store *m)
+/* Merges the id order unless another thread has taken it. */
+static void merge_ids_take(merge_store *m)
 {
     pthread_mutex_lock(&m->mu);
     int mine = !m->ids_taken;
     m->ids_taken = 1;
     pthread_mutex_unlock(&m->mu);
-    if (!mine) return 0;
+    if (!mine) return;
     int rc;
     uint32_t *sorted = merge_ids(m->in->segs, m->in->map, m->in->seg_base, m->in->dels,
                                  m->in->n, m->in->nd, &m->ids_err, &rc);
@@ -727,7 +726,6 @@ static int merge_ids_take(merge_store *m)
     m->ids_done = 1;
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    return 1;
 }
 
 static void *write_store(void *ctx)
