@@ -588,6 +588,53 @@ static void test_threads_steal_queue(void **state)
     }
 }
 
+/* 29995 documents, every seventh with the id of the one three before it
+ * (the last one too),
+ * added by two lanes with a 4 MiB budget; `ask`: whether each add asks if
+ * it replaced one.  Returns how many said so. */
+static unsigned build_dups(const char *dir, int ask)
+{
+    quire_writer_options opt = {.mem_budget = (size_t)4 << 20, .threads = 2};
+    quire_writer *w = NULL;
+    quire_error err;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &err), QUIRE_OK);
+    unsigned said = 0;
+    for (unsigned d = 0; d < 29995; d++) {
+        char id[32], body[96];
+        int n = snprintf(id, sizeof id, "dup%u", d % 7 == 6 ? d - 3 : d);
+        int m = snprintf(body, sizeof body, "every document w%u v%u", d, d * 31 % 977);
+        quire_doc_input in = {.id = id, .id_len = (size_t)n, .body = body,
+                              .body_len = (size_t)m};
+        int replaced = -1;
+        assert_int_equal(quire_writer_add(w, &in, ask ? &replaced : NULL, &err), QUIRE_OK);
+        if (ask) said += replaced == 1;
+    }
+    assert_int_equal(quire_writer_commit(w, &err), QUIRE_OK);
+    quire_writer_free(w);
+    return said;
+}
+
+/* With lanes, an add that does not ask whether it replaced a document
+ * has its id looked up when the next one comes (or at the commit): the
+ * index is the same as when every add asks, and the later document wins. */
+static void test_threads_dedupe_later(void **state)
+{
+    (void)state;
+    char a[128], b[128], list[4096];
+    snprintf(a, sizeof a, "%s/dupsA", tmp);
+    snprintf(b, sizeof b, "%s/dupsB", tmp);
+    assert_int_equal(build_dups(a, 0), 0);
+    assert_int_equal(build_dups(b, 1), 4285);
+    same_files(a, b, list, sizeof list);
+    assert_true(count_files(a) > 3);   /* flushed at the budget */
+    assert_int_equal(count(a, "every"), 29995 - 4285);
+    assert_int_equal(count(a, "w6"), 1);      /* replaces w3 */
+    assert_int_equal(count(a, "w3"), 0);
+    assert_int_equal(count(a, "w29994"), 1);  /* the last add, looked up at the commit, */
+    assert_int_equal(count(a, "w29991"), 0);  /* replaces w29991 */
+    assert_int_equal(count(a, "w29993"), 1);
+}
+
 /* Lanes give their batch buffers back at each commit; documents added
  * after it go into new ones, and a replaced id is still found. */
 static void test_threads_add_after_commit(void **state)
@@ -1147,6 +1194,7 @@ int main(void)
         cmocka_unit_test(test_threads_steal),
         cmocka_unit_test(test_threads_steal_queue),
         cmocka_unit_test(test_threads_steal_apart),
+        cmocka_unit_test(test_threads_dedupe_later),
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
     };
