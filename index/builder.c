@@ -1408,15 +1408,7 @@ static int joint_ids(joint *j, uint64_t **id_off, char **ids, uint32_t **sorted)
  * fn(task[0]) here; a thread that cannot be started runs here too. */
 static void joint_run(joint *j, void *(*fn)(void *))
 {
-    pthread_t tid[MAX_JOINT];
-    int started[MAX_JOINT] = {0};
-    for (size_t i = 1; i < j->nparts; i++)
-        started[i] = pthread_create(&tid[i], NULL, fn, &j->task[i]) == 0;
-    fn(&j->task[0]);
-    for (size_t i = 1; i < j->nparts; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else fn(&j->task[i]);
-    }
+    run_each(fn, j->task, sizeof *j->task, j->nparts);
 }
 
 static int joint_error(const joint *j, quire_error *err)

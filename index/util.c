@@ -5,6 +5,7 @@
 #define _GNU_SOURCE   /* mremap */
 #include "index/util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -86,6 +87,22 @@ int huge_grow(void **p, size_t *cap, size_t need)
 void huge_free(void *p, size_t cap)
 {
     if (p) munmap(p, cap);
+}
+
+void run_each(void *(*fn)(void *), void *items, size_t size, size_t n)
+{
+    char *at = items;
+    pthread_t *tid = n > 1 ? malloc(n * sizeof *tid) : NULL;
+    int *started = n > 1 ? calloc(n, sizeof *started) : NULL;
+    for (size_t i = 1; tid && started && i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, fn, at + i * size) == 0;
+    if (n > 0) fn(at);
+    for (size_t i = 1; i < n; i++) {
+        if (started && started[i]) pthread_join(tid[i], NULL);
+        else fn(at + i * size);
+    }
+    free(tid);
+    free(started);
 }
 
 /* Hash tables are probed (read) before their slots are written, and a

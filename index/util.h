@@ -48,6 +48,12 @@ int huge_grow(void **p, size_t *cap, size_t need);
 void *huge_alloc(size_t bytes);
 void huge_free(void *p, size_t cap);
 
+/* Runs fn on n items of `size` bytes from `items`: items 1..n-1 in
+ * threads of their own, item 0 in the caller's, and returns when all are
+ * done.  An item whose thread cannot be started runs in the caller's
+ * thread after the others. */
+void run_each(void *(*fn)(void *), void *items, size_t size, size_t n);
+
 static inline uint32_t ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline void st32(void *p, uint32_t v) { memcpy(p, &v, 4); }

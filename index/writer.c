@@ -288,6 +288,37 @@ static int lane_start_builder(lane *l, quire_error *err)
     return rc;
 }
 
+/* Adds a segment written for lane `owner` (named as its current builder)
+ * to its list: its documents' sequence numbers, builder by builder (n
+ * builders, nseqs[i] documents each). */
+static int record_segment(lane *owner, const uint64_t *const *seqs, const size_t *nseqs,
+                          size_t n, quire_error *err)
+{
+    size_t ndocs = 0;
+    for (size_t i = 0; i < n; i++) ndocs += nseqs[i];
+    nseg s = {0};
+    s.ndocs = (uint32_t)ndocs;
+    s.nparts = (uint32_t)n;
+    s.seqs = malloc((ndocs ? ndocs : 1) * sizeof *s.seqs);
+    s.part_end = malloc((n ? n : 1) * sizeof *s.part_end);
+    if (!s.seqs || !s.part_end ||
+        grow((void **)&owner->done, &owner->cap_done, owner->ndone + 1, sizeof(nseg))) {
+        free(s.seqs);
+        free(s.part_end);
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    }
+    memcpy(s.name, owner->cur_name, sizeof s.name);
+    s.first = ndocs ? UINT64_MAX : 0;
+    for (size_t i = 0, at = 0; i < n; i++) {
+        memcpy(s.seqs + at, seqs[i], nseqs[i] * sizeof *s.seqs);
+        at += nseqs[i];
+        s.part_end[i] = (uint32_t)at;
+        if (nseqs[i] && seqs[i][0] < s.first) s.first = seqs[i][0];
+    }
+    owner->done[owner->ndone++] = s;
+    return QUIRE_OK;
+}
+
 /* Writes the lane's segment.  `keep`: more documents follow (the budget
  * was reached), so the builder is kept for the next segment; otherwise (a
  * commit) its memory is released before the commit's merge needs some. */
@@ -298,21 +329,9 @@ static int lane_flush(lane *l, int keep, quire_error *err)
     int rc = QUIRE_OK;
     if (n > 0) {
         rc = idx_builder_flush(l->b, err);
-        if (!rc && grow((void **)&l->done, &l->cap_done, l->ndone + 1, sizeof(nseg)))
-            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (!rc) {
-            nseg *s = &l->done[l->ndone++];
-            memcpy(s->name, l->cur_name, sizeof s->name);
-            s->ndocs = n;
-            s->seqs = l->seqs;  /* ownership moves to the segment */
-            s->part_end = malloc(sizeof *s->part_end);
-            s->nparts = 1;
-            s->first = n ? l->seqs[0] : 0;
-            l->seqs = NULL;
-            l->nseqs = l->cap_seqs = 0;
-            if (!s->part_end) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
-            else s->part_end[0] = n;
-        }
+        const uint64_t *seqs = l->seqs;
+        if (!rc) rc = record_segment(l, &seqs, &l->nseqs, 1, err);
+        l->nseqs = 0;   /* the buffer serves the next builder */
     }
     if (keep && n > 0 && !rc) l->spare = l->b;
     else idx_builder_free(l->b);
@@ -516,47 +535,14 @@ static void *flush_part_run(void *arg)
     return NULL;
 }
 
-/* Adds part f's segment to its owner's list: its documents' sequence
- * numbers, builder by builder. */
-static int flush_part_record(const flush_part *f, const uint64_t *const *seqs,
-                             const size_t *nseqs, quire_error *err)
-{
-    lane *owner = f->owner;
-    size_t ndocs = 0;
-    for (size_t i = 0; i < f->n; i++) ndocs += nseqs[i];
-    nseg s = {0};
-    s.ndocs = (uint32_t)ndocs;
-    s.nparts = (uint32_t)f->n;
-    s.seqs = malloc(ndocs * sizeof *s.seqs);
-    s.part_end = malloc(f->n * sizeof *s.part_end);
-    if (!s.seqs || !s.part_end ||
-        grow((void **)&owner->done, &owner->cap_done, owner->ndone + 1, sizeof(nseg))) {
-        free(s.seqs);
-        free(s.part_end);
-        return qerr(err, QUIRE_ENOMEM, "out of memory");
-    }
-    memcpy(s.name, owner->cur_name, sizeof s.name);
-    s.first = UINT64_MAX;
-    for (size_t i = 0, at = 0; i < f->n; i++) {
-        memcpy(s.seqs + at, seqs[i], nseqs[i] * sizeof *s.seqs);
-        at += nseqs[i];
-        s.part_end[i] = (uint32_t)at;
-        if (seqs[i][0] < s.first) s.first = seqs[i][0];
-    }
-    owner->done[owner->ndone++] = s;
-    return QUIRE_OK;
-}
-
 static int commit_flush(quire_writer *w, quire_error *err)
 {
     idx_builder *bs[MAX_JOINT];
     const uint64_t *seqs[MAX_JOINT];
     size_t nseqs[MAX_JOINT];
     flush_part *parts = calloc(w->nlanes + 1, sizeof *parts);
-    pthread_t *tid = calloc(w->nlanes, sizeof *tid);
-    int *started = calloc(w->nlanes, sizeof *started);
     size_t n = 0, nparts = 0;
-    int rc = parts && tid && started ? QUIRE_OK : qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = parts ? QUIRE_OK : qerr(err, QUIRE_ENOMEM, "out of memory");
     int apart = 0;
     for (size_t i = 0; i < w->nlanes; i++) apart |= w->lanes[i].ndone > 0;
     for (size_t i = 0; i < w->nlanes && !rc; i++) {
@@ -595,26 +581,19 @@ static int commit_flush(quire_writer *w, quire_error *err)
     }
     size_t ran = rc ? 0 : nparts;
     if (!rc && nparts == 1) parts[0].threads = w->nlanes;
-    for (size_t p = 1; !rc && p < nparts; p++)
-        started[p] = pthread_create(&tid[p], NULL, flush_part_run, &parts[p]) == 0;
-    if (!rc && nparts > 0) flush_part_run(&parts[0]);
-    for (size_t p = 1; !rc && p < nparts; p++) {
-        if (started[p]) pthread_join(tid[p], NULL);
-        else flush_part_run(&parts[p]);
-    }
+    if (!rc) run_each(flush_part_run, parts, sizeof *parts, nparts);
     /* a segment written is recorded even when another failed: the
      * writer, broken then, removes the files of all it recorded */
     for (size_t p = 0, at = 0; p < ran; at += parts[p].n, p++) {
         int prc = parts[p].rc ? parts[p].rc
-                              : flush_part_record(&parts[p], seqs + at, nseqs + at, &parts[p].err);
+                              : record_segment(parts[p].owner, seqs + at, nseqs + at,
+                                               parts[p].n, &parts[p].err);
         if (prc && !rc) {
             *err = parts[p].err;
             rc = prc;
         }
     }
     free(parts);
-    free(tid);
-    free(started);
     /* released before the commit's merge needs memory, as lane_flush does */
     for (size_t i = 0; i < w->nlanes; i++) {
         lane *l = &w->lanes[i];
