@@ -87,7 +87,8 @@ static int ids_view_open(const idx_segment *s, ids_view *v, quire_error *err)
 {
     const uint8_t *p = s->sec[SEC_IDS];
     uint64_t len = s->sec_len[SEC_IDS], n = s->ndocs;
-    if (len < 8 || ld64(p) != n || (len - 8) / 12 < n + 1)
+    /* n, n sorted u32, n + 1 offsets u64, then the ids */
+    if (len < 16 || ld64(p) != n || (len - 16) / 12 < n)
         return qerr(err, QUIRE_ECORRUPT, "%s: ids section broken", s->name);
     v->sorted = p + 8;
     v->offs = v->sorted + 4 * n;

@@ -1044,6 +1044,28 @@ static void optimize_both_ways(const char *src, const char *d1, const char *d2)
 /* A merge shared among threads (runs of term chunks, stored documents in
  * a thread of their own) writes the same file, byte for byte, as one
  * thread: on an index of many segments with replaced (deleted) documents. */
+/* Segments of one document with a one-byte id merge: the merge once
+ * required 4 more bytes of ids section than such a segment has. */
+static void test_optimize_short_ids(void **state)
+{
+    (void)state;
+    char d[128], in[128], out[4096];
+    snprintf(d, sizeof d, "%s/short", tmp);
+    snprintf(in, sizeof in, "%s/short.jsonl", tmp);
+    for (int i = 0; i < 2; i++) {
+        const char *doc = i ? "{\"id\":\"b\",\"body\":\"second whale\"}\n"
+                            : "{\"id\":\"a\",\"body\":\"first whale\"}\n";
+        write_file(in, doc, strlen(doc));
+        assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, d, in), 0);
+    }
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, d), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "segments          1\n"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d), 0);
+    assert_int_equal(count(d, "whale"), 2);
+    assert_int_equal(count(d, "second"), 1);
+}
+
 static void test_optimize_threads_identical(void **state)
 {
     (void)state;
@@ -1188,6 +1210,7 @@ int main(void)
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_small_budget_segments),
         cmocka_unit_test(test_optimize),
+        cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),
         cmocka_unit_test(test_optimize_threads_identical_nodel),
         cmocka_unit_test(test_threads_budget_tail),
