@@ -4,7 +4,7 @@
  * parsing JSON, progress and output formats live here, not in the library.
  *
  *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents]
- *               [--commongrams | --no-commongrams] DIR INPUT...
+ *               [--commongrams | --no-commongrams] [--contentless] DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire optimize [--threads N] DIR
  *   quire stats DIR
@@ -33,7 +33,9 @@ static const char *usage_text =
     "usage:\n"
     "  quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem]\n"
     "              [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
+    "              [--contentless]\n"
     "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
+    "                             (--contentless: keep ids, not the text)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] DIR  merge all segments into one\n"
     "  quire stats DIR\n"
@@ -621,7 +623,7 @@ static int parse_threads(const char *s, uint32_t *out)
 
 static int cmd_index(int argc, char **argv)
 {
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 0};
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT};
     int strict = 0, npos = 0, only_pos = 0, optimize = 0;
     opt.threads = default_threads();
     char **pos = calloc((size_t)argc, sizeof *pos);
@@ -650,6 +652,7 @@ static int cmd_index(int argc, char **argv)
         else if (!strcmp(o, "--commongrams")) opt.tok_flags |= QUIRE_TOK_COMMONGRAMS;
         else if (!strcmp(o, "--no-commongrams"))
             opt.tok_flags &= ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS);
+        else if (!strcmp(o, "--contentless")) opt.contentless = 1;
         else if (!strcmp(o, "--")) only_pos = 1;
         else {
             fprintf(stderr, "quire: index: unknown option '%s'\n", o);
@@ -810,8 +813,12 @@ static int cmd_search(int argc, char **argv)
                     snip[0] = 0;
             }
             for (char *p = snip; *p; p++) if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+            if (tl == 0) {
+                title = "(untitled)";
+                tl = strlen(title);
+            }
             printf("%zu. %.*s  (id %.*s, score %.4f)\n   %s\n", h + 1,
-                   (int)(tl > 120 ? 120 : tl), tl ? title : "(untitled)",
+                   (int)(tl > 120 ? 120 : tl), title,
                    (int)(idl > 120 ? 120 : idl), id, hit->score, snip);
         }
         quire_doc_free(d);
@@ -872,7 +879,7 @@ static int cmd_optimize(int argc, char **argv)
     /* the tokenizer options are the index's; with two or more threads
      * the merge splits the terms between two threads and copies the
      * stored documents in a third */
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, default_threads()};
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = default_threads()};
     if (argc == 4 && !strcmp(argv[1], "--threads")) {
         if (parse_threads(argv[2], &opt.threads)) return 2;
         argv += 2;

@@ -108,6 +108,17 @@ typedef struct quire_writer_options {
                                (the same on every run of the same input);
                                a merge copies the stored documents in a
                                thread of its own beside the postings. */
+    uint32_t contentless;   /* 1: store each added document's id but not
+                               its title, body or fields, as in FTS5's
+                               contentless tables or Lucene's unstored
+                               fields, for callers that keep the text
+                               elsewhere.  The build skips compressing the
+                               text (a quarter of a one-thread build) and
+                               the index is smaller; searches and scores
+                               are the same.  quire_doc_get then gives the
+                               id alone, and quire_snippet an empty
+                               excerpt.  It applies to the documents this
+                               writer adds; others keep what they have. */
 } quire_writer_options;
 
 /* A stored field beyond id, title and body.  Stored, not searched. */

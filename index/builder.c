@@ -118,6 +118,7 @@ typedef struct cg_tok {
 struct idx_builder {
     tok_tokenizer *tok;
     uint32_t tok_flags;
+    int contentless;
 
     /* terms: ids in order of first appearance */
     term_hot *hot; term_cold *cold; uint32_t nterms, terms_cap;
@@ -218,12 +219,13 @@ static int open_segment(idx_builder *b, const char *path, quire_error *err)
     return rc;
 }
 
-int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
-                    quire_error *err)
+int idx_builder_new(uint32_t tok_flags, int contentless, const char *path,
+                    idx_builder **out, quire_error *err)
 {
     idx_builder *b = calloc(1, sizeof *b);
     if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
     b->tok_flags = tok_flags;
+    b->contentless = contentless;
     b->cg = (tok_flags & (TOK_COMMONGRAMS | TOK_COMMONPAIRS)) != 0;
     b->cg_all = (tok_flags & TOK_COMMONGRAMS) != 0;
     b->cur_doc = NO_DOC;
@@ -776,25 +778,30 @@ static void store_field(store_writer *s, const char *name, size_t nlen,
 }
 
 /* Record: varint record_len, varint nfields, then per field
- * varint name_len, name, varint value_len, value. */
+ * varint name_len, name, varint value_len, value.  A contentless builder
+ * writes the id field alone: the record is still there, so that a document
+ * number still leads to its id. */
 static int store_doc(idx_builder *b, const quire_doc_input *d, quire_error *err)
 {
-    size_t len = 0;
+    size_t len = 0, nstored = b->contentless ? 0 : d->nfields;
     uint8_t tmp[10];
 #define FLEN(n, v) ((size_t)(varint_put(tmp, n) - tmp) + (n) + \
                     (size_t)(varint_put(tmp, v) - tmp) + (v))
-    len += (size_t)(varint_put(tmp, 3 + d->nfields) - tmp);
-    len += FLEN(2, d->id_len) + FLEN(5, d->title_len) + FLEN(4, d->body_len);
-    for (size_t i = 0; i < d->nfields; i++)
+    size_t nf = b->contentless ? 1 : 3 + nstored;
+    len += (size_t)(varint_put(tmp, nf) - tmp) + FLEN(2, d->id_len);
+    if (!b->contentless) len += FLEN(5, d->title_len) + FLEN(4, d->body_len);
+    for (size_t i = 0; i < nstored; i++)
         len += FLEN(d->fields[i].name_len, d->fields[i].value_len);
 #undef FLEN
     store_writer *s = &b->store;
     storew_varint(s, len);
-    storew_varint(s, 3 + d->nfields);
+    storew_varint(s, nf);
     store_field(s, "id", 2, d->id, d->id_len);
-    store_field(s, "title", 5, d->title, d->title_len);
-    store_field(s, "body", 4, d->body, d->body_len);
-    for (size_t i = 0; i < d->nfields; i++)
+    if (!b->contentless) {
+        store_field(s, "title", 5, d->title, d->title_len);
+        store_field(s, "body", 4, d->body, d->body_len);
+    }
+    for (size_t i = 0; i < nstored; i++)
         store_field(s, d->fields[i].name, d->fields[i].name_len, d->fields[i].value,
                     d->fields[i].value_len);
     return storew_end_doc(s, err);

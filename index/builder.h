@@ -18,8 +18,10 @@ typedef struct idx_builder idx_builder;
  * documents stream into it as they are added), complete after flush, and
  * removed when the builder is freed unflushed.  Temporary files are named
  * path + ".tmp" + a suffix. */
-int idx_builder_new(uint32_t tok_flags, const char *path, idx_builder **out,
-                    quire_error *err);
+/* `contentless`: the store keeps each document's id only (see
+ * quire_writer_options). */
+int idx_builder_new(uint32_t tok_flags, int contentless, const char *path,
+                    idx_builder **out, quire_error *err);
 void idx_builder_free(idx_builder *b);
 
 /* Inverts one document; returns its local doc number in *doc. */

@@ -181,6 +181,7 @@ struct quire_writer {
     int lock_fd;
     manifest m;
     size_t budget;
+    int contentless;       /* quire_writer_options.contentless */
     cseg *csegs; size_t ncsegs;
     lane *lanes; size_t nlanes;
     size_t next_lane;
@@ -281,7 +282,7 @@ static int lane_start_builder(lane *l, quire_error *err)
         else l->b = l->spare;
         l->spare = NULL;
     } else {
-        rc = idx_builder_new(w->m.tok_flags, path, &l->b, err);
+        rc = idx_builder_new(w->m.tok_flags, w->contentless, path, &l->b, err);
     }
     free(path);
     l->nseqs = 0;
@@ -427,7 +428,7 @@ static int steal_add(lane *l, const quire_doc_input *d, uint64_t seq, quire_erro
     if (!l->steal) {
         char *path = steal_path(l);
         if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
-        rc = idx_builder_new(w->m.tok_flags, path, &l->steal, err);
+        rc = idx_builder_new(w->m.tok_flags, w->contentless, path, &l->steal, err);
         free(path);
         if (rc) return rc;
     }
@@ -923,6 +924,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     if (!w) return qerr(err, QUIRE_ENOMEM, "out of memory");
     w->lock_fd = -1;
     w->budget = opt && opt->mem_budget ? opt->mem_budget : DEFAULT_BUDGET;
+    w->contentless = opt && opt->contentless;
     w->dir = strdup(dir);
     char *lock = path_join(dir, LOCK_NAME);
     int rc = QUIRE_OK;

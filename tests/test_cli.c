@@ -248,7 +248,7 @@ static void test_big_document(void **state)
     snprintf(dir, sizeof dir, "%s/big", tmp);
     quire_writer *w;
     quire_error e;
-    quire_writer_options opt = {0, QUIRE_TOK_DEFAULT, 1};
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
     assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     quire_doc_input d = {"big", 3, "", 0, text, n + 8, NULL, 0};
     assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
@@ -786,7 +786,8 @@ static void test_killed_build_keeps_last_commit(void **state)
     snprintf(dir, sizeof dir, "%s/crash", tmp);
     quire_writer *w;
     quire_error e;
-    quire_writer_options opt = {64 << 10, QUIRE_TOK_DEFAULT, 1};
+    quire_writer_options opt = {.mem_budget = 64 << 10, .tok_flags = QUIRE_TOK_DEFAULT,
+                                 .threads = 1};
     assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     add_n(w, 0, 500, "committed");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
@@ -913,7 +914,8 @@ static void build_moby(const char *dir, uint32_t threads, size_t mem)
     assert_non_null(f);
     quire_writer *w;
     quire_error e;
-    quire_writer_options opt = {mem, QUIRE_TOK_DEFAULT, threads};
+    quire_writer_options opt = {.mem_budget = mem, .tok_flags = QUIRE_TOK_DEFAULT,
+                                 .threads = threads};
     assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
     char *line = NULL;
     size_t cap = 0;
@@ -1190,6 +1192,102 @@ static void test_commongrams(void **state)
     assert_true(count(cg, "\"the whale\"") > 0);
 }
 
+static void index_stats(const char *dir, quire_stats *st)
+{
+    quire_index *ix;
+    quire_error e;
+    assert_int_equal(quire_index_open(dir, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_index_stats(ix, st, &e), QUIRE_OK);
+    quire_index_close(ix);
+}
+
+/* --contentless keeps each document's id but not its text: the search
+ * sections are byte for byte the sizes of a full build's, every query
+ * counts and scores the same, a document gives its id alone and an empty
+ * snippet.  A later full-text run into the same index stores its own
+ * documents, and the optimize merge keeps both kinds. */
+static void test_contentless(void **state)
+{
+    (void)state;
+    char full[128], bare[128], bare2[128], extra[128], out[8192];
+    snprintf(full, sizeof full, "%s/full", tmp);
+    snprintf(bare, sizeof bare, "%s/bare", tmp);
+    snprintf(bare2, sizeof bare2, "%s/bare2", tmp);
+    snprintf(extra, sizeof extra, "%s/extra.jsonl", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 1 %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, full, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s index --contentless --threads 1 %s"
+                         " %s/corpus/moby-sample.jsonl", QUIRE_CLI, bare, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s index --contentless --threads 2 --mem 256K %s"
+                         " %s/corpus/moby-sample.jsonl", QUIRE_CLI, bare2, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, bare), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, bare2), 0);
+    quire_stats a, b;
+    index_stats(full, &a);
+    index_stats(bare, &b);
+    assert_int_equal(b.docs, 400);
+    assert_int_equal(b.bytes_dict, a.bytes_dict);
+    assert_int_equal(b.bytes_docs, a.bytes_docs);
+    assert_int_equal(b.bytes_skip, a.bytes_skip);
+    assert_int_equal(b.bytes_pos, a.bytes_pos);
+    assert_int_equal(b.bytes_norms, a.bytes_norms);
+    assert_int_equal(b.bytes_ids, a.bytes_ids);
+    /* 400 ids of about 10 bytes against 1.5 MB of text */
+    assert_true(b.bytes_store * 50 < a.bytes_store);
+    static const char *queries[] = {
+        "whale", "\"the white whale\"", "ship OR sea", "ahab -whale", "queequeg harpooneer",
+    };
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+        assert_int_equal(count(bare, queries[q]), count(full, queries[q]));
+        assert_int_equal(count(bare2, queries[q]), count(full, queries[q]));
+        hitset x, y;
+        top_ids(full, queries[q], &x);
+        top_ids(bare, queries[q], &y);
+        assert_int_equal(x.n, y.n);
+        for (size_t i = 0; i < x.n; i++) {
+            assert_string_equal(x.ids[i], y.ids[i]);
+            assert_true(x.scores[i] == y.scores[i]);
+        }
+    }
+    quire_index *ix;
+    quire_error e;
+    quire_results *r;
+    assert_int_equal(quire_index_open(bare, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, "ishmael", 7, 1, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 1);
+    uint64_t doc = quire_results_get(r, 0)->doc;
+    quire_results_free(r);
+    quire_doc *d;
+    const char *v;
+    size_t vl;
+    assert_int_equal(quire_doc_get(ix, doc, &d, &e), QUIRE_OK);
+    assert_int_equal(quire_doc_nfields(d), 1);
+    assert_int_equal(quire_doc_field(d, "id", &v, &vl), QUIRE_OK);
+    assert_int_equal(vl, 9);
+    assert_memory_equal(v, "moby/1/12", 9);
+    assert_int_equal(quire_doc_field(d, "body", &v, &vl), QUIRE_ENOTFOUND);
+    quire_doc_free(d);
+    char snip[256] = "x";
+    assert_int_equal(quire_snippet(ix, doc, "ishmael", 7, "[", "]", 200, snip, sizeof snip, &e),
+                     QUIRE_OK);
+    assert_string_equal(snip, "");
+    quire_index_close(ix);
+    assert_int_equal(run(out, sizeof out, "%s search %s ishmael", QUIRE_CLI, bare), 0);
+    assert_non_null(strstr(out, "1. (untitled)  (id moby/1/12, score "));
+    /* a later run without the option stores its documents; the merge
+     * copies both kinds of record */
+    const char *more = "{\"id\":\"new\",\"title\":\"Later\",\"body\":\"a stored whale\"}\n";
+    write_file(extra, more, strlen(more));
+    assert_int_equal(run(out, sizeof out, "%s index --optimize %s %s", QUIRE_CLI, bare, extra),
+                     0);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, bare), 0);
+    assert_int_equal(run(out, sizeof out, "%s search %s '\"stored whale\" OR ishmael'", QUIRE_CLI,
+                         bare), 0);
+    assert_non_null(strstr(out, "Later  (id new, score "));
+    assert_non_null(strstr(out, "a [stored] [whale]"));
+    assert_non_null(strstr(out, "(untitled)  (id moby/1/12, score "));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1220,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_threads_dedupe_later),
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
+        cmocka_unit_test(test_contentless),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

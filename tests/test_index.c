@@ -728,14 +728,14 @@ static void test_builder_renew(void **state)
     snprintf(first, sizeof first, "%s/first.qseg", tmpdir);
     snprintf(renewed, sizeof renewed, "%s/renewed.qseg", tmpdir);
     idx_builder *b;
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, fresh, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, fresh, &b, &err), QUIRE_OK);
     add_docs(b, 700, 2);
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
     /* a first segment with other documents and more terms, then the same
      * documents as the fresh builder's */
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
     assert_int_equal(idx_builder_renew(b, renewed, &err), QUIRE_EARG);  /* not flushed */
     add_docs(b, 1500, 1);
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
@@ -789,7 +789,7 @@ static idx_builder *merge_builder(const char *name, uint32_t from, uint32_t to,
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
     idx_builder *b;
     quire_error err;
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, path, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, path, &b, &err), QUIRE_OK);
     for (uint32_t g = from; g < to; g++) {
         if (dead && dead(g)) continue;
         merge_doc(g, body, sizeof body, id, sizeof id);
