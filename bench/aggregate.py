@@ -70,10 +70,12 @@ def scale_file(path):
     return runs
 
 
-def scale_lines(runs, raw):
+def scale_lines(runs, raw, fts5_seconds):
     """The markdown of Quire's scaling section (empty without runs)."""
-    one = [r for r in runs if r["threads"] == 1]
-    two = [r for r in runs if r["threads"] == 2]
+    def kind(threads, contentless):
+        return [r for r in runs
+                if r["threads"] == threads and r.get("contentless", 0) == contentless]
+    one, two = kind(1, 0), kind(2, 0)
     if not one or not two:
         return []
     L = ["## Quire on two cores", "",
@@ -100,6 +102,27 @@ def scale_lines(runs, raw):
                  fmt(m1), fmt(raw / 1e6 / m1 if m1 else None), fmt(m2),
                  fmt(raw / 1e6 / m2 if m2 else None), ratio(m1, m2), fmt(rss1), fmt(rss2)))
     L.append("")
+    c1, c2 = kind(1, 1), kind(2, 1)
+    if c1 and c2:
+        L += ["### Contentless, as the peers index", "",
+              "None of the peers keeps the text: FTS5 is contentless, Xapian and Lucene "
+              "store only the id. The same builds with `QUIRE_BENCH_CONTENTLESS=1` "
+              "(`quire_writer_options.contentless`, `quire index --contentless`) keep each "
+              "document's id but not its text; postings, positions and dictionary are the "
+              "same. They alternate with the builds above. FTS5's build rate is that of its "
+              "builds in the table at the top.", "",
+              "| Quire | one thread (s) | two threads (s) | two threads ÷ one, rate | "
+              "one thread ÷ FTS5, rate |", "|---|---|---|---|---|"]
+        for label, a, b in (("documents stored (default)", one, two), ("contentless", c1, c2)):
+            s1 = pct([r["build_seconds"] for r in a], 50)
+            s2 = pct([r["build_seconds"] for r in b], 50)
+            L.append("| %s | %s | %s | %s | %s |" % (
+                label, fmt(s1), fmt(s2), ratio(s1, s2), ratio(fts5_seconds, s1)))
+        L.append("")
+        L.append("Contentless builds (s, in order): one thread %s; two threads %s." % (
+            "/".join(fmt(r["build_seconds"]) for r in c1),
+            "/".join(fmt(r["build_seconds"]) for r in c2)))
+        L.append("")
     return L
 
 
@@ -411,8 +434,9 @@ def main():
         for r in scale:
             for k in ("build_seconds", "index_seconds", "optimize_seconds", "rss_kb"):
                 if k in r:
-                    w.writerow([name, "quire", "scale", "threads=%d" % r["threads"], k,
-                                "%.6g" % r[k]])
+                    w.writerow([name, "quire", "scale", "threads=%d%s" % (
+                        r["threads"], " contentless" if r.get("contentless") else ""), k,
+                        "%.6g" % r[k]])
 
     # ---- Markdown
     peers = [e for e in present if e != "quire"]
@@ -490,7 +514,7 @@ def main():
                  "; ".join("%s %s" % (LABEL[e], "/".join(fmt(x) for x in build_runs[e]))
                            for e in present if e in build_runs) + ".")
     L.append("")
-    L.extend(scale_lines(scale, raw))
+    L.extend(scale_lines(scale, raw, build.get("fts5", {}).get("build_seconds")))
     L.append("## Query latency (µs, warm, in-process)")
     L.append("")
     L.append("`count` = exact number of hits; `top10` = 10 best by BM25. Median and p99 "

@@ -16,7 +16,9 @@
  * stored documents.
  *
  * The writer uses the default options (tokenizer flags QUIRE_TOK_DEFAULT,
- * 256 MiB memory budget); QUIRE_BENCH_MEM_MB overrides the budget.
+ * 256 MiB memory budget, documents stored); QUIRE_BENCH_MEM_MB overrides the
+ * budget, QUIRE_BENCH_THREADS the threads, and QUIRE_BENCH_CONTENTLESS=1
+ * keeps each document's id but not its text, as every peer here does.
  */
 #include <stdint.h>
 
@@ -76,6 +78,9 @@ static int build(const char *dir, const char *corpus)
     const char *thr = getenv("QUIRE_BENCH_THREADS");
     if (thr && atoi(thr) > 0)
         opt.threads = (uint32_t)atoi(thr);
+    /* QUIRE_BENCH_CONTENTLESS=1: keep ids, not text, as the peers do */
+    const char *cl = getenv("QUIRE_BENCH_CONTENTLESS");
+    opt.contentless = cl && !strcmp(cl, "1");
     double t0 = peer_now();
     build_ctx c = {0};
     if (quire_writer_open(dir, &opt, &c.w, &e) != QUIRE_OK)
