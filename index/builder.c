@@ -149,7 +149,8 @@ struct idx_builder {
     cg_tok *cg_prev, *cg_cur;
     uint32_t cg_prev_n, cg_cur_n, cg_prev_cap, cg_cur_cap;
     char cg_buf[2 * TOK_MAX_TERM_BYTES + 1];
-    struct cg_slot *cg_cache;       /* CG_CACHE_SIZE entries */
+    struct cg_slot *cg_cache;       /* 2^cg_bits entries */
+    uint32_t cg_bits;
 
     /* per-document data */
     uint32_t *norms; uint32_t ndocs, norms_cap;
@@ -177,7 +178,11 @@ struct idx_builder {
  * for the builder's life.  At 2^18 entries (3 MiB) the pair cache makes
  * a CommonGrams build of corpus/cache/all.jsonl 1.3x faster than without. */
 #define CG_CACHE_BITS 18          /* 3 MiB; 2^16 was 10% slower */
-#define CG_CACHE_SIZE (1u << CG_CACHE_BITS)
+/* The default common pairs (both words among 12) have at most 144 keys,
+ * which 4096 entries hold with few collisions.  The 3 MiB cache was
+ * emptied by writing every entry when a builder started: 768 fresh pages
+ * per builder, for a few hundred entries used. */
+#define CG_PAIRS_CACHE_BITS 12
 struct cg_slot {
     uint32_t a, b, id;      /* a == NO_DOC: empty */
 };
@@ -236,12 +241,13 @@ int idx_builder_new(uint32_t tok_flags, int contentless, const char *path,
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
     if (b->cg) {
-        b->cg_cache = malloc(CG_CACHE_SIZE * sizeof *b->cg_cache);
+        b->cg_bits = b->cg_all ? CG_CACHE_BITS : CG_PAIRS_CACHE_BITS;
+        b->cg_cache = malloc(((size_t)1 << b->cg_bits) * sizeof *b->cg_cache);
         if (!b->cg_cache) {
             idx_builder_free(b);
             return qerr(err, QUIRE_ENOMEM, "out of memory");
         }
-        for (uint32_t i = 0; i < CG_CACHE_SIZE; i++)
+        for (uint32_t i = 0; i < 1u << b->cg_bits; i++)
             b->cg_cache[i].a = NO_DOC;
     }
     if (tok_new(tok_flags, TOK_MODE_INDEX, &b->tok) != 0) {
@@ -271,7 +277,7 @@ int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
     b->tokq[0].n = b->tokq[1].n = 0;
     cg_reset(b);
     if (b->cg_cache)   /* keyed by term ids, which start again */
-        for (uint32_t i = 0; i < CG_CACHE_SIZE; i++) b->cg_cache[i].a = NO_DOC;
+        for (uint32_t i = 0; i < 1u << b->cg_bits; i++) b->cg_cache[i].a = NO_DOC;
     b->ndocs = 0;
     b->ids_len = 0;
     b->total_len = b->npostings = b->npositions = 0;
@@ -671,7 +677,7 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t common, uint32_t pos)
         const term_cold *a = &b->cold[pa], *c = &b->cold[id];
         uint64_t key = ((uint64_t)pa << 32) | id;
         struct cg_slot *sl = &b->cg_cache[(key * 0x9E3779B97F4A7C15ull) >>
-                                          (64 - CG_CACHE_BITS)];
+                                          (64 - b->cg_bits)];
         uint32_t bid;
         if (sl->a == pa && sl->b == id) {
             bid = sl->id;
