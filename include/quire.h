@@ -113,12 +113,13 @@ typedef struct quire_writer_options {
                                contentless tables or Lucene's unstored
                                fields, for callers that keep the text
                                elsewhere.  The build skips compressing the
-                               text (a quarter of a one-thread build) and
-                               the index is smaller; searches and scores
-                               are the same.  quire_doc_get then gives the
-                               id alone, and quire_snippet an empty
-                               excerpt.  It applies to the documents this
-                               writer adds; others keep what they have. */
+                               text (a quarter to a third of a one-thread
+                               build) and the index is smaller; searches
+                               and scores are the same.  quire_doc_get
+                               then gives the id alone, and quire_snippet
+                               an empty excerpt.  It applies to the
+                               documents this writer adds; others keep
+                               what they have. */
 } quire_writer_options;
 
 /* A stored field beyond id, title and body.  Stored, not searched. */
