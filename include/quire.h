@@ -30,7 +30,10 @@
 extern "C" {
 #endif
 
-#define QUIRE_VERSION_STRING "0.1.0"
+/* The shared library's soname (libquire.so.N) changes whenever a public
+ * struct changes size: 1 since quire_writer_options.contentless, which a
+ * program built against 0.1's header would not have set. */
+#define QUIRE_VERSION_STRING "0.2.0"
 
 #if defined(QUIRE_BUILDING) && defined(__GNUC__)
 #define QUIRE_API __attribute__((visibility("default")))
