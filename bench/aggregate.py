@@ -75,6 +75,8 @@ def scale_lines(runs, raw, fts5_seconds):
     def kind(threads, contentless):
         return [r for r in runs
                 if r["threads"] == threads and r.get("contentless", 0) == contentless]
+    def median(kind_runs):
+        return pct([r["build_seconds"] for r in kind_runs], 50)
     one, two = kind(1, 0), kind(2, 0)
     if not one or not two:
         return []
@@ -91,8 +93,7 @@ def scale_lines(runs, raw, fts5_seconds):
             ratio(a["build_seconds"], b["build_seconds"]),
             fmt(a.get("index_seconds")), fmt(a.get("optimize_seconds")),
             fmt(b.get("index_seconds")), fmt(b.get("optimize_seconds"))))
-    m1 = pct([r["build_seconds"] for r in one], 50)
-    m2 = pct([r["build_seconds"] for r in two], 50)
+    m1, m2 = median(one), median(two)
     rss1 = max(r.get("rss_kb", 0) for r in one) / 1024.0
     rss2 = max(r.get("rss_kb", 0) for r in two) / 1024.0
     L.append("")
@@ -114,8 +115,7 @@ def scale_lines(runs, raw, fts5_seconds):
               "| Quire | one thread (s) | two threads (s) | two threads ÷ one, rate | "
               "one thread ÷ FTS5, rate |", "|---|---|---|---|---|"]
         for label, a, b in (("documents stored (default)", one, two), ("contentless", c1, c2)):
-            s1 = pct([r["build_seconds"] for r in a], 50)
-            s2 = pct([r["build_seconds"] for r in b], 50)
+            s1, s2 = median(a), median(b)
             L.append("| %s | %s | %s | %s | %s |" % (
                 label, fmt(s1), fmt(s2), ratio(s1, s2), ratio(fts5_seconds, s1)))
         L.append("")

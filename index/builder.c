@@ -789,12 +789,12 @@ static void store_field(store_writer *s, const char *name, size_t nlen,
  * number still leads to its id. */
 static int store_doc(idx_builder *b, const quire_doc_input *d, quire_error *err)
 {
-    size_t len = 0, nstored = b->contentless ? 0 : d->nfields;
+    size_t nstored = b->contentless ? 0 : d->nfields;   /* extra fields */
+    size_t nf = b->contentless ? 1 : 3 + nstored;
     uint8_t tmp[10];
 #define FLEN(n, v) ((size_t)(varint_put(tmp, n) - tmp) + (n) + \
                     (size_t)(varint_put(tmp, v) - tmp) + (v))
-    size_t nf = b->contentless ? 1 : 3 + nstored;
-    len += (size_t)(varint_put(tmp, nf) - tmp) + FLEN(2, d->id_len);
+    size_t len = (size_t)(varint_put(tmp, nf) - tmp) + FLEN(2, d->id_len);
     if (!b->contentless) len += FLEN(5, d->title_len) + FLEN(4, d->body_len);
     for (size_t i = 0; i < nstored; i++)
         len += FLEN(d->fields[i].name_len, d->fields[i].value_len);
