@@ -55,20 +55,40 @@
  * cache) keeps the merge within the build's memory budget.  Every input
  * segment's docs and pos sections keep up to RELEASE_STEP read but not yet
  * dropped: with 16 MiB steps the 11 segments of a two-thread build of
- * corpus/cache/big.jsonl held 290 MB of them at once. */
-static void release(const idx_segment *s, int fd, int sec, uint64_t upto, uint64_t *done)
+ * corpus/cache/big.jsonl held 290 MB of them at once.
+ *
+ * A step ends on a DROP_ALIGN boundary of the file: the page cache holds
+ * a file in folios of up to 2 MiB, aligned to their size, and drops only
+ * the folios that lie wholly inside the range; steps ending anywhere left
+ * a folio cached at every end (in the 8 segments of a two-thread build of
+ * corpus/cache/big.jsonl, 512 KiB of every 2 MiB of the store).  `last`
+ * releases up to `upto` whatever its size or alignment: the section's end,
+ * or the end of a thread's share of it. */
+#define DROP_ALIGN ((uint64_t)2 << 20)
+
+static void release_to(const idx_segment *s, int fd, int sec, uint64_t upto, uint64_t *done,
+                       int last)
 {
-    if (upto > s->sec_len[sec]) upto = s->sec_len[sec];
-    if (upto < *done + RELEASE_STEP) return;
+    uint64_t len = s->sec_len[sec], base = (uint64_t)(s->sec[sec] - s->m.data);
+    if (upto > len) upto = len;
+    if (!last) {
+        if (upto < *done + RELEASE_STEP) return;
+        upto = ((base + upto) & ~(DROP_ALIGN - 1)) - base;
+    }
+    if (upto <= *done) return;
     map_drop(s->sec[sec] + *done, upto - *done);
     /* The input files are removed once the merge is published, so their
      * pages in the page cache are of no more use once read: freed now,
      * the kernel hands them back for the merged file's pages (taking
      * fresh memory cost more on the benchmark machine) and the removal
      * has less to drop. */
-    if (fd >= 0)
-        file_drop(fd, (uint64_t)(s->sec[sec] - s->m.data) + *done, upto - *done);
+    if (fd >= 0) file_drop(fd, base + *done, upto - *done);
     *done = upto;
+}
+
+static void release(const idx_segment *s, int fd, int sec, uint64_t upto, uint64_t *done)
+{
+    release_to(s, fd, sec, upto, done, 0);
 }
 
 static int is_dead(const uint64_t *del, uint32_t d)
@@ -155,7 +175,7 @@ static int copy_store(const idx_segment *s, int fd, const uint64_t *del, store_w
         release(s, fd, SEC_STORE, off + clen, &released);
     }
     free(raw);
-    release(s, fd, SEC_STORE, s->sec_len[SEC_STORE] + RELEASE_STEP, &released);
+    release_to(s, fd, SEC_STORE, s->sec_len[SEC_STORE], &released, 1);
     if (!rc && doc != s->ndocs)
         rc = qerr(err, QUIRE_ECORRUPT, "%s: store holds %u of %u documents", s->name, doc, s->ndocs);
     return rc;
@@ -967,11 +987,10 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
             goto out;
         }
         live_it[i] = r == 1;
-        /* pages before the run's first term are another run's to drop */
-        if (live_it[i]) {
-            rel[2 * i] = its[i].e.docs_off;
-            rel[2 * i + 1] = its[i].e.pos_off;
-        }
+        /* pages before the run's first term are another run's to drop,
+         * and without a term here so are those after */
+        rel[2 * i] = live_it[i] ? its[i].e.docs_off : UINT64_MAX;
+        rel[2 * i + 1] = live_it[i] ? its[i].e.pos_off : UINT64_MAX;
     }
     for (;;) {
         /* the smallest current term and every segment that has it */
@@ -1080,6 +1099,14 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
             }
             live_it[i] = r == 1;
         }
+    }
+    /* the run's share ends at the next term, or with the section */
+    for (size_t i = 0; i < n; i++) {
+        if (rel[2 * i] == UINT64_MAX) continue;
+        release_to(segs[i], in->fds[i], SEC_DOCS, live_it[i] ? its[i].e.docs_off : UINT64_MAX,
+                   &rel[2 * i], 1);
+        release_to(segs[i], in->fds[i], SEC_POS, live_it[i] ? its[i].e.pos_off : UINT64_MAX,
+                   &rel[2 * i + 1], 1);
     }
 out:
     if (rc) {
