@@ -153,7 +153,7 @@ typedef struct lane {
     size_t run_done;       /* documents of `running` built (atomic, relaxed) */
     uint64_t tail;         /* batches at the end that take no budget flush */
     uint64_t tail_from;    /* the first batch known to be among them, or NO_BATCH */
-    int deep;              /* at its budget: counted in w->ndeep (lane_deepen) */
+    int deep;              /* near its budget: counted in w->ndeep (lane_deepen) */
     /* the end of another lane's input, taken at a commit (lane_steal) */
     idx_builder *steal;
     struct lane *victim;
@@ -187,7 +187,7 @@ struct quire_writer {
     size_t next_lane;
     size_t ndealt;         /* batches dealt since the open or last commit */
     size_t batch_limit;    /* bytes that end the filling batch: batch_bytes */
-    size_t ndeep;          /* lanes at their budget: queues may fill (under mu) */
+    size_t ndeep;          /* lanes near their budget: queues may fill (under mu) */
     pthread_mutex_t mu;    /* the lanes' queues, and what follows */
     int mu_init;
     /* The commit's joint flush (lanes_meet) */
@@ -340,8 +340,9 @@ static int lane_flush(lane *l, int keep, quire_error *err)
     return rc;
 }
 
-/* Marks lane l as at its budget (on) or past its flush (off): while any
- * lane is, every queue may take LANE_BATCHES, else QUEUE_SHALLOW. */
+/* Marks lane l as near its budget, from 3/4 of its limit on (on), or past
+ * its flush (off): while any lane is, every queue may take LANE_BATCHES,
+ * else QUEUE_SHALLOW. */
 static void lane_deepen(lane *l, int on)
 {
     quire_writer *w = l->w;
