@@ -162,16 +162,18 @@ typedef struct lane {
 } lane;
 
 /* id -> sequence number of the live document with that id (this session).
- * 16 bytes, not 24: the table is one slot per two documents of the
- * session, and on corpus/cache/big.jsonl (1.76 M documents) 24-byte
- * slots made it 96 MB, counted in the memory budget and zeroed page by
- * page as it doubled.  So a session takes at most 2^32 - 1 documents
+ * 8 bytes, the id's place in id_bytes kept by sequence number (id_at),
+ * not in the slot: the table is one slot per two documents of the session
+ * (a quarter to a half of it used), and on corpus/cache/big.jsonl (1.76 M
+ * documents) its 16-byte slots made it 64 MiB, counted in the memory
+ * budget and taken fresh as it doubled (0.17-0.21 s of the caller's
+ * thread for the last doubling, on the benchmark's VM, while the lanes
+ * waited for batches).  So a session takes at most 2^32 - 1 documents
  * (Lucene's whole index takes 2^31) and ids are shorter than 16 MiB;
  * quire_writer_add refuses a document beyond either, before adding it. */
 typedef struct id_ent {
     uint32_t hash;   /* id_hash (odd); 0: an empty slot */
     uint32_t seq;
-    uint64_t at;     /* offset in id_bytes << ID_LEN_BITS | id length */
 } id_ent;
 #define ID_LEN_BITS 24
 #define ID_LEN_MAX ((1u << ID_LEN_BITS) - 1)
@@ -200,7 +202,12 @@ struct quire_writer {
     uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
     id_ent *ids; size_t nids, ids_mask;
     char *id_bytes; size_t id_len, id_cap;
-    /* bytes of ids and id_bytes: the lanes' budgets leave room for them.
+    /* by sequence number from ids_seq0 (the session's first, or the first
+     * since the last commit) on, for documents with an id: offset in
+     * id_bytes << ID_LEN_BITS | id length (huge_grow, id_at_cap bytes) */
+    uint64_t *id_at; size_t id_at_cap;
+    uint64_t ids_seq0;
+    /* bytes of ids, id_bytes and id_at: the lanes' budgets leave room for them.
      * Lanes take it from each document (bdoc.id_mem), as it was when the
      * document came: read while the caller's thread went on, it made the
      * flush points, and the index, differ from run to run. */
@@ -1053,7 +1060,7 @@ static int ids_grow(quire_writer *w)
 
 static void id_mem_publish(quire_writer *w)
 {
-    w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap;
+    w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap + w->id_at_cap;
 }
 
 static int mark_committed_deleted(cseg *s, uint32_t doc)
@@ -1079,17 +1086,20 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
 {
     *replaced = 0;
     if (d->id_len == 0) return QUIRE_OK;
-    if ((w->nids + 1) * 2 > w->ids_mask && ids_grow(w))
+    if (((w->nids + 1) * 2 > w->ids_mask && ids_grow(w)) ||
+        huge_grow((void **)&w->id_at, &w->id_at_cap, (seq - w->ids_seq0 + 1) * sizeof *w->id_at))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     size_t h = hash & w->ids_mask;
     while (w->ids[h].hash) {
         id_ent *e = &w->ids[h];
-        if (e->hash == hash && (e->at & ID_LEN_MAX) == d->id_len &&
-            memcmp(w->id_bytes + (e->at >> ID_LEN_BITS), d->id, d->id_len) == 0) {
+        uint64_t at = e->hash == hash ? w->id_at[e->seq - w->ids_seq0] : 0;
+        if (e->hash == hash && (at & ID_LEN_MAX) == d->id_len &&
+            memcmp(w->id_bytes + (at >> ID_LEN_BITS), d->id, d->id_len) == 0) {
             if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
                 return qerr(err, QUIRE_ENOMEM, "out of memory");
             w->dead[w->ndead++] = e->seq;
             e->seq = (uint32_t)seq;
+            w->id_at[seq - w->ids_seq0] = at;
             *replaced = 1;
             return QUIRE_OK;
         }
@@ -1109,8 +1119,8 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
     if (grow((void **)&w->id_bytes, &w->id_cap, w->id_len + d->id_len, 1))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     memcpy(w->id_bytes + w->id_len, d->id, d->id_len);
-    w->ids[h] = (id_ent){.hash = hash, .seq = (uint32_t)seq,
-                         .at = (uint64_t)w->id_len << ID_LEN_BITS | d->id_len};
+    w->ids[h] = (id_ent){.hash = hash, .seq = (uint32_t)seq};
+    w->id_at[seq - w->ids_seq0] = (uint64_t)w->id_len << ID_LEN_BITS | d->id_len;
     w->id_len += d->id_len;
     w->nids++;
     id_mem_publish(w);
@@ -1406,7 +1416,11 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     next.segs = NULL;
     /* ids committed now live in segments: forget the session's map */
     if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
+    huge_free(w->id_at, w->id_at_cap);
     w->ids = NULL;
+    w->id_at = NULL;
+    w->id_at_cap = 0;
+    w->ids_seq0 = w->nseq;
     w->nids = w->ids_mask = 0;
     w->id_len = 0;
     id_mem_publish(w);
@@ -1511,6 +1525,7 @@ void quire_writer_free(quire_writer *w)
     }
     free(w->csegs);
     if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
+    huge_free(w->id_at, w->id_at_cap);
     free(w->id_bytes);
     free(w->dead);
     free(w->pend_id);
