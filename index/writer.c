@@ -1058,6 +1058,17 @@ static int ids_grow(quire_writer *w)
     return 0;
 }
 
+/* Frees the session's id map (table and places; the id bytes are kept). */
+static void ids_free(quire_writer *w)
+{
+    if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
+    huge_free(w->id_at, w->id_at_cap);
+    w->ids = NULL;
+    w->id_at = NULL;
+    w->id_at_cap = 0;
+    w->nids = w->ids_mask = 0;
+}
+
 static void id_mem_publish(quire_writer *w)
 {
     w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap + w->id_at_cap;
@@ -1092,18 +1103,19 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
     size_t h = hash & w->ids_mask;
     while (w->ids[h].hash) {
         id_ent *e = &w->ids[h];
-        uint64_t at = e->hash == hash ? w->id_at[e->seq - w->ids_seq0] : 0;
-        if (e->hash == hash && (at & ID_LEN_MAX) == d->id_len &&
-            memcmp(w->id_bytes + (at >> ID_LEN_BITS), d->id, d->id_len) == 0) {
-            if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
-                return qerr(err, QUIRE_ENOMEM, "out of memory");
-            w->dead[w->ndead++] = e->seq;
-            e->seq = (uint32_t)seq;
-            w->id_at[seq - w->ids_seq0] = at;
-            *replaced = 1;
-            return QUIRE_OK;
-        }
         h = (h + 1) & w->ids_mask;
+        if (e->hash != hash) continue;
+        uint64_t at = w->id_at[e->seq - w->ids_seq0];
+        if ((at & ID_LEN_MAX) != d->id_len ||
+            memcmp(w->id_bytes + (at >> ID_LEN_BITS), d->id, d->id_len) != 0)
+            continue;
+        if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        w->dead[w->ndead++] = e->seq;
+        e->seq = (uint32_t)seq;
+        w->id_at[seq - w->ids_seq0] = at;
+        *replaced = 1;
+        return QUIRE_OK;
     }
     /* not seen in this session: a committed segment may hold it */
     for (size_t i = w->ncsegs; i-- > 0;) {
@@ -1415,13 +1427,8 @@ int quire_writer_commit(quire_writer *w, quire_error *err)
     w->m = next;
     next.segs = NULL;
     /* ids committed now live in segments: forget the session's map */
-    if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
-    huge_free(w->id_at, w->id_at_cap);
-    w->ids = NULL;
-    w->id_at = NULL;
-    w->id_at_cap = 0;
+    ids_free(w);
     w->ids_seq0 = w->nseq;
-    w->nids = w->ids_mask = 0;
     w->id_len = 0;
     id_mem_publish(w);
     w->ndead = 0;
@@ -1524,8 +1531,7 @@ void quire_writer_free(quire_writer *w)
         free(w->csegs[i].del);
     }
     free(w->csegs);
-    if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
-    huge_free(w->id_at, w->id_at_cap);
+    ids_free(w);
     free(w->id_bytes);
     free(w->dead);
     free(w->pend_id);
