@@ -89,13 +89,18 @@ void huge_free(void *p, size_t cap)
     if (p) munmap(p, cap);
 }
 
-void run_each(void *(*fn)(void *), void *items, size_t size, size_t n)
+void run_each(void *(*fn)(void *), void *items, size_t size, size_t n, int *together)
 {
     char *at = items;
     pthread_t *tid = n > 1 ? malloc(n * sizeof *tid) : NULL;
     int *started = n > 1 ? calloc(n, sizeof *started) : NULL;
-    for (size_t i = 1; tid && started && i < n; i++)
-        started[i] = pthread_create(&tid[i], NULL, fn, at + i * size) == 0;
+    int all = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (tid && started)
+            started[i] = pthread_create(&tid[i], NULL, fn, at + i * size) == 0;
+        all &= started && started[i];
+    }
+    if (together) *together = all;
     if (n > 0) fn(at);
     for (size_t i = 1; i < n; i++) {
         if (started && started[i]) pthread_join(tid[i], NULL);

@@ -51,8 +51,10 @@ void huge_free(void *p, size_t cap);
 /* Runs fn on n items of `size` bytes from `items`: items 1..n-1 in
  * threads of their own, item 0 in the caller's, and returns when all are
  * done.  An item whose thread cannot be started runs in the caller's
- * thread after the others. */
-void run_each(void *(*fn)(void *), void *items, size_t size, size_t n);
+ * thread after the others.  With `together`, *together says (before item
+ * 0 runs) whether every item runs at the same time as item 0, which may
+ * then wait for them. */
+void run_each(void *(*fn)(void *), void *items, size_t size, size_t n, int *together);
 
 static inline uint32_t ld32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }

@@ -602,7 +602,7 @@ static int commit_flush(quire_writer *w, quire_error *err)
     }
     size_t ran = rc ? 0 : nparts;
     if (!rc && nparts == 1) parts[0].threads = w->nlanes;
-    if (!rc) run_each(flush_part_run, parts, sizeof *parts, nparts);
+    if (!rc) run_each(flush_part_run, parts, sizeof *parts, nparts, NULL);
     /* a segment written is recorded even when another failed: the
      * writer, broken then, removes the files of all it recorded */
     for (size_t p = 0, at = 0; p < ran; at += parts[p].n, p++) {
