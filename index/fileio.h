@@ -93,7 +93,7 @@ void file_drop(int fd, uint64_t off, uint64_t len);
 /* Starts writing back the dirty pages of [off, off + len) of fd without
  * waiting for them: the fsync that must follow has less left to do. */
 void file_writeback(int fd, uint64_t off, uint64_t len);
-/* file_writeback of [*from, to) once it reaches 8 MiB, then *from = to:
+/* file_writeback of [*from, to) once it reaches 1 MiB, then *from = to:
  * called as a segment file grows, so that the fsync ending it waits for
  * little more than the last step (RocksDB's bytes_per_sync does the same).
  * A builder streams its store into the file while it indexes, and the
