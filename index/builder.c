@@ -47,6 +47,7 @@
 #include "index/segment.h"
 #include "index/segwrite.h"
 #include "index/store.h"
+#include "index/strsort.h"
 #include "index/util.h"
 
 #define NO_DOC UINT32_MAX
@@ -917,66 +918,19 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
 
 /* ---- flush -------------------------------------------------------------- */
 
-typedef struct sort_ent {
-    uint64_t key;
-    uint32_t id;
-} sort_ent;
-
-static int cmp_terms(const void *a, const void *b, void *ctx)
+static void term_at(const void *ctx, uint32_t i, const char **p, size_t *len)
 {
-    const idx_builder *bd = ctx;
-    const term_cold *x = &bd->cold[((const sort_ent *)a)->id];
-    const term_cold *y = &bd->cold[((const sort_ent *)b)->id];
-    size_t m = x->term_len < y->term_len ? x->term_len : y->term_len;
-    int c = memcmp(bd->arena + x->term_off, bd->arena + y->term_off, m);
-    if (c) return c;
-    return (x->term_len > y->term_len) - (x->term_len < y->term_len);
+    const idx_builder *b = ctx;
+    *p = b->arena + b->cold[i].term_off;
+    *len = b->cold[i].term_len;
 }
 
-/* Orders the term ids bytewise by term into order[].  An LSD radix sort on
- * the first 8 bytes (big-endian, zero padded: whenever two such keys
- * differ, they order the terms as bytewise comparison does) and a full
- * comparison only among terms with equal keys.  qsort_r with memcmp on
- * the arena took 4% of a build's instructions and many cache misses. */
+/* Orders the term ids bytewise by term into order[] (strsort.c: radix
+ * sorts on 8 bytes at a time; qsort_r with memcmp on the arena took 4% of
+ * a build's instructions and many cache misses). */
 static int sort_terms(const idx_builder *b, uint32_t *order)
 {
-    uint32_t n = b->nterms;
-    sort_ent *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    sort_ent *t = malloc((size_t)(n ? n : 1) * sizeof *t);
-    if (!v || !t) {
-        free(v);
-        free(t);
-        return -1;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const term_cold *c = &b->cold[i];
-        v[i].key = __builtin_bswap64(term_key(b->arena + c->term_off, c->term_len));
-        v[i].id = i;
-    }
-    for (unsigned shift = 0; shift < 64; shift += 8) {
-        uint32_t count[256] = {0};
-        for (uint32_t i = 0; i < n; i++) count[(v[i].key >> shift) & 0xff]++;
-        if (n && count[(v[0].key >> shift) & 0xff] == n) continue; /* one bucket */
-        uint32_t sum = 0;
-        for (int k = 0; k < 256; k++) {
-            uint32_t c = count[k];
-            count[k] = sum;
-            sum += c;
-        }
-        for (uint32_t i = 0; i < n; i++) t[count[(v[i].key >> shift) & 0xff]++] = v[i];
-        sort_ent *x = v;
-        v = t;
-        t = x;
-    }
-    for (uint32_t i = 0; i < n;) {
-        uint32_t j = i + 1;
-        while (j < n && v[j].key == v[i].key) j++;
-        if (j - i > 1) qsort_r(v + i, j - i, sizeof *v, cmp_terms, (void *)b);
-        for (; i < j; i++) order[i] = v[i].id;
-    }
-    free(v);
-    free(t);
-    return 0;
+    return sort_strings(b->nterms, term_at, b, order);
 }
 
 /* A term as the flush writes it: what it needs of the term's state,

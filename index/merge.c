@@ -35,6 +35,7 @@
 #include "index/segread.h"
 #include "index/segwrite.h"
 #include "index/store.h"
+#include "index/strsort.h"
 #include "index/util.h"
 
 #define NONE UINT32_MAX
@@ -231,18 +232,6 @@ typedef struct id_head {
 
 #define ID_AHEAD 8   /* ids of a segment whose offset is prefetched ahead */
 
-/* Bytes [at, at + 8) of an id of len bytes, big-endian, zero-padded. */
-static inline uint64_t id_key(const char *p, uint32_t len, uint32_t at)
-{
-    uint64_t w = 0;
-    if (len >= at + 8) memcpy(&w, p + at, 8);
-    else if (len > at) memcpy(&w, p + at, len - at);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
 /* Moves segment i's head to its next live document by id, from at[i] on. */
 static int id_head_next(idx_segment *const *segs, uint32_t *const *map,
                         const uint32_t *seg_base, uint64_t *const *dels, const ids_view *v,
@@ -274,7 +263,7 @@ static int id_head_next(idx_segment *const *segs, uint32_t *const *map,
         h->d = d;
         h->p = (const char *)x->blob + a;
         h->len = (uint32_t)(z - a);
-        for (uint32_t j = 0; j < ID_KEYS; j++) h->key[j] = id_key(h->p, h->len, 8 * j);
+        for (uint32_t j = 0; j < ID_KEYS; j++) h->key[j] = str_key(h->p, h->len, 8 * j);
         return QUIRE_OK;
     }
     return QUIRE_OK;

@@ -26,6 +26,7 @@
 #include "index/merge.h"
 #include "index/segread.h"
 #include "index/segwrite.h"
+#include "index/strsort.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 static uint32_t rnd(void)
@@ -993,6 +994,94 @@ static void test_merge_copies(void **state)
     }
 }
 
+/* sort_strings against a comparison sort: bytewise order, a prefix before
+ * the longer strings it begins (also when they go on with zero bytes,
+ * which the zero-padded keys cannot tell apart), equal strings by number;
+ * runs sharing 8, 16 and 40 bytes; runs longer than insertion sorts and
+ * than the first radix pass's threshold. */
+typedef struct str_set {
+    char **p;
+    size_t *len;
+} str_set;
+
+static void str_set_at(const void *ctx, uint32_t i, const char **p, size_t *len)
+{
+    const str_set *s = ctx;
+    *p = s->p[i];
+    *len = s->len[i];
+}
+
+static const str_set *ref_set;
+
+static int ref_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    size_t lx = ref_set->len[x], ly = ref_set->len[y], m = lx < ly ? lx : ly;
+    int c = m ? memcmp(ref_set->p[x], ref_set->p[y], m) : 0;
+    if (c) return c;
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static void test_sort_strings(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    static const char *fixed[] = {"", "a", "a", "ab", "abcdefgh", "abcdefgh",
+                                  "abcdefghi", "abcdefghij", "b"};
+    const size_t nfixed = sizeof fixed / sizeof *fixed;
+    str_set s = {calloc(N, sizeof *s.p), calloc(N, sizeof *s.len)};
+    assert_non_null(s.p);
+    assert_non_null(s.len);
+    uint64_t r = 12345;
+    for (uint32_t i = 0; i < N; i++) {
+        char buf[64];
+        size_t len;
+        if (i < nfixed) {
+            len = strlen(fixed[i]);
+            memcpy(buf, fixed[i], len);
+        } else if (i < nfixed + 6) {
+            /* "abcdefgh" then zero bytes: equal keys, longer strings */
+            len = 8 + (i - nfixed) % 3 + 1;
+            memcpy(buf, "abcdefgh", 8);
+            memset(buf + 8, 0, len - 8);
+        } else {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned shared = (unsigned)(r >> 60) % 4;   /* 0, 8, 16 or 40 bytes */
+            static const unsigned pre[] = {0, 8, 16, 40};
+            memset(buf, 'x', pre[shared]);
+            len = pre[shared] + (size_t)((r >> 20) % 9);
+            for (size_t k = pre[shared]; k < len; k++) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                buf[k] = (char)('a' + (r >> 59) % 3);   /* few letters: many ties */
+            }
+        }
+        s.p[i] = malloc(len ? len : 1);
+        assert_non_null(s.p[i]);
+        memcpy(s.p[i], buf, len);
+        s.len[i] = len;
+    }
+    uint32_t *want = malloc(N * sizeof *want), *got = malloc(N * sizeof *got);
+    assert_non_null(want);
+    assert_non_null(got);
+    for (uint32_t n = 0; n <= N; n = n ? n * 5 : 1) {
+        for (uint32_t i = 0; i < n; i++) want[i] = i;
+        ref_set = &s;
+        qsort(want, n, sizeof *want, ref_cmp);
+        assert_int_equal(sort_strings(n, str_set_at, &s, got), 0);
+        assert_memory_equal(got, want, n * sizeof *got);
+    }
+    /* the fixed strings in order: "", "a" (0 before 1), ... */
+    assert_int_equal(sort_strings((uint32_t)nfixed, str_set_at, &s, got), 0);
+    static const uint32_t fixed_order[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(got, fixed_order, sizeof fixed_order);
+    for (uint32_t i = 0; i < N; i++) free(s.p[i]);
+    free(s.p);
+    free(s.len);
+    free(want);
+    free(got);
+}
+
 /* A joint flush of three builders (three threads, each writing a range of
  * the terms) writes what one builder given all their documents writes,
  * but for the store's block boundaries; every stored document reads back,
@@ -1226,6 +1315,7 @@ int main(void)
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_merge_copies),
+        cmocka_unit_test(test_sort_strings),
         cmocka_unit_test(test_builder_joint),
         cmocka_unit_test(test_merge_copy_damaged),
         cmocka_unit_test(test_pwrite_uncached),
