@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "index/segment.h"
-#include "index/strsort.h"
 #include "index/util.h"
 
 static int grow(void **p, size_t *cap, size_t need)
@@ -152,20 +151,29 @@ void storew_close(store_writer *s)
 
 typedef struct id_ctx { const uint64_t *off; const char *ids; } id_ctx;
 
-static void id_at(const void *ctx, uint32_t i, const char **p, size_t *len)
+static int cmp_ids(const void *a, const void *b, void *ctx)
 {
     const id_ctx *c = ctx;
-    *p = c->ids + c->off[i];
-    *len = (size_t)(c->off[i + 1] - c->off[i]);
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    size_t xl = c->off[x + 1] - c->off[x], yl = c->off[y + 1] - c->off[y];
+    size_t m = xl < yl ? xl : yl;
+    int r = m ? memcmp(c->ids + c->off[x], c->ids + c->off[y], m) : 0;
+    if (r) return r;
+    if (xl != yl) return xl < yl ? -1 : 1;
+    return (x > y) - (x < y);
 }
 
+/* A comparison sort, not sort_strings (strsort.c), which orders the same
+ * way but sorts ids no faster: ids arrive nearly in order, and those of
+ * corpus/cache/big.jsonl share 17 bytes in groups (481,092 of them sort
+ * in 31 ms either way).  It needs 32 bytes a document where this needs 8:
+ * a one-thread build of big.jsonl peaked 11 MiB higher. */
 uint32_t *sort_ids(const uint64_t *off, const char *ids, uint32_t n)
 {
     uint32_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order) return NULL;
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
     id_ctx c = {off, ids};
-    if (order && sort_strings(n, id_at, &c, order)) {
-        free(order);
-        return NULL;
-    }
+    qsort_r(order, n, sizeof *order, cmp_ids, &c);
     return order;
 }

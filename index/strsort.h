@@ -1,6 +1,7 @@
 /*
- * strsort.h — sorting numbered byte strings (the builder's terms, the
- * documents' ids) into bytewise order.
+ * strsort.h — sorting numbered byte strings (the builder's terms) into
+ * bytewise order, and the 8-byte keys that compare them (also the
+ * merge's, for ids).
  */
 #ifndef QUIRE_STRSORT_H
 #define QUIRE_STRSORT_H
