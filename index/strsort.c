@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/util.h"
+
 typedef struct str_ent {
     uint64_t key;   /* the bytes being compared, as a number */
     uint32_t id;
@@ -129,8 +131,7 @@ int sort_strings(uint32_t n, str_at_fn at, const void *ctx, uint32_t *order)
         e[i] = (str_ent){str_key(p, len, 0), i, (uint32_t)len};
     }
     /* runs of e whose keys (bytes [depth - 8, depth)) are to be sorted */
-    cap = 64;
-    if (!(stack = malloc(cap * sizeof *stack))) goto out;
+    if (grow_array((void **)&stack, &cap, 1, sizeof *stack, 64)) goto out;
     stack[nstack++] = (run){0, n, 8};
     while (nstack) {
         run r = stack[--nstack];
@@ -157,12 +158,7 @@ int sort_strings(uint32_t n, str_at_fn at, const void *ctx, uint32_t *order)
                 sort_by_key(x + a, tmp + r.lo + a, b - a);
                 continue;
             }
-            if (nstack == cap) {
-                run *g = realloc(stack, 2 * cap * sizeof *stack);
-                if (!g) goto out;
-                stack = g;
-                cap *= 2;
-            }
+            if (grow_array((void **)&stack, &cap, nstack + 1, sizeof *stack, 64)) goto out;
             stack[nstack++] = (run){r.lo + (uint32_t)a, r.lo + (uint32_t)b, r.depth + 8};
         }
     }
