@@ -1097,10 +1097,11 @@ fail:
  * last thread then appends the other builders' stores to builder 0's file
  * (their compressed blocks copied, not recompressed) while thread 0, once
  * every range is written, joins them to builder 0's writer and merges the
- * ids; thread 0 finishes the file.  The ranges are cut at equal shares of builder 0's work (joint_cut); the
- * file is the same whichever way they are cut, and however many threads
- * write it.  (The writer joins more builders than it has threads when a
- * lane took the end of another lane's input: writer.c.) */
+ * ids; thread 0 finishes the file.  The ranges are cut at equal shares
+ * of builder 0's work (joint_cut); the file is the same whichever way
+ * they are cut, and however many threads write it.  (The writer joins
+ * more builders than it has threads when a lane took the end of another
+ * lane's input: writer.c.) */
 
 typedef struct joint joint;
 
