@@ -1163,14 +1163,13 @@ static void *joint_prepare(void *arg)
 }
 
 /* Bytewise order of two builders' terms.  Their first 8 bytes decide
- * nearly every comparison: compared as words, without memcmp (3.6% of the
+ * nearly every comparison: compared as numbers (str_key), without memcmp (3.6% of the
  * samples of a two-thread build of corpus/cache/all.jsonl were memcmp). */
 static int term_cmp(const idx_builder *x, const flush_term *p, const idx_builder *y,
                     const flush_term *q)
 {
     const char *a = x->arena + p->term_off, *b = y->arena + q->term_off;
-    uint64_t ka = __builtin_bswap64(term_key(a, p->term_len));
-    uint64_t kb = __builtin_bswap64(term_key(b, q->term_len));
+    uint64_t ka = str_key(a, p->term_len, 0), kb = str_key(b, q->term_len, 0);
     if (ka != kb) return ka < kb ? -1 : 1;
     size_t m = p->term_len < q->term_len ? p->term_len : q->term_len;
     int c = m > 8 ? memcmp(a + 8, b + 8, m - 8) : 0;
@@ -1417,10 +1416,11 @@ static int joint_ids(joint *j, uint64_t **id_off, char **ids, uint32_t **sorted)
 }
 
 /* Runs fn(task[i]) for i in 1..nparts-1 in threads of their own and
- * fn(task[0]) here; a thread that cannot be started runs here too. */
-static void joint_run(joint *j, void *(*fn)(void *))
+ * fn(task[0]) here; a thread that cannot be started runs here too
+ * (run_each, which sets *together, if given). */
+static void joint_run(joint *j, void *(*fn)(void *), int *together)
 {
-    run_each(fn, j->task, sizeof *j->task, j->nparts, NULL);
+    run_each(fn, j->task, sizeof *j->task, j->nparts, together);
 }
 
 static int joint_error(const joint *j, quire_error *err)
@@ -1479,7 +1479,7 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
         memcpy(j.norms + at, b[i]->norms, (size_t)b[i]->ndocs * sizeof *j.norms);
     }
 
-    joint_run(&j, joint_prepare);
+    joint_run(&j, joint_prepare, NULL);
     if ((rc = joint_error(&j, err))) goto out;
     joint_cut(&j);
     j.pos_off = segw_store_end(&b[0]->sw);
@@ -1489,7 +1489,7 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
         segw_set_norms(&b[i]->sw, j.norms, j.ndocs);
         if (i) segw_record_terms(&b[i]->sw);
     }
-    run_each(joint_write_part, j.task, sizeof *j.task, j.nparts, &j.together);
+    joint_run(&j, joint_write_part, &j.together);
     if ((rc = joint_error(&j, err))) goto out;
     if (!j.joined && (rc = joint_join(&j, err))) goto out;
 
