@@ -397,28 +397,56 @@ static inline int stream_varint(idx_builder *b, term_hot *t, uint64_t v)
     return stream_varint_slow(b, t, v);
 }
 
-/* Reads a term's stream back in order. */
+/* Reads a term's stream back in order.
+ *
+ * The jump to a term's next slice was the flush's costliest load: the
+ * slice is at a random place of the pool, and its address sits in the
+ * last 4 bytes of the one being read, which are fetched only when the
+ * reader gets there.  So on entering a slice of MID_LEVEL or more, the
+ * reader fetches those 4 bytes ahead, and stops half-way (`end` is the
+ * middle, `last` the real end) to read them, by then cached, and fetch
+ * the first line of the next slice while it reads the second half.
+ * (Read on entering the slice, the address only moved the stall there:
+ * tried, about 1% of a flush.)  The first three slices are fetched ahead
+ * by prefetch_terms; from level 1 on instead of 3, the flush of 300 MB of
+ * corpus/cache/big.jsonl took 4 ms longer. */
+#define MID_LEVEL 3
 typedef struct stream_rd {
     const uint8_t *pool;
-    uint32_t p, end, level, stop;
+    uint32_t p, end, last, level, stop;
 } stream_rd;
+
+static inline void stream_rd_enter(stream_rd *r, uint32_t at)
+{
+    r->p = at;
+    r->last = at + slice_size[r->level] - 4;
+    r->end = r->last;
+    if (r->level >= MID_LEVEL && (r->stop < at || r->stop > r->last)) {
+        __builtin_prefetch(r->pool + r->last);
+        r->end = at + slice_size[r->level] / 2;
+    }
+}
 
 static void stream_rd_at(stream_rd *r, const idx_builder *b, uint32_t head, uint32_t stop)
 {
     r->pool = b->pool;
-    r->p = head;
     r->level = 0;
-    r->end = head + slice_size[0] - 4;
     r->stop = stop;
+    stream_rd_enter(r, head);
 }
 
 static inline uint8_t stream_rd_byte(stream_rd *r)
 {
     if (r->p == r->end && r->p != r->stop) {
-        uint32_t next = ld32(r->pool + r->end);
-        if (r->level + 1 < SLICE_LEVELS) r->level++;
-        r->p = next;
-        r->end = next + slice_size[r->level] - 4;
+        if (r->end != r->last) {
+            /* half-way: the next slice's address has arrived */
+            __builtin_prefetch(r->pool + ld32(r->pool + r->last));
+            r->end = r->last;
+        } else {
+            uint32_t next = ld32(r->pool + r->end);
+            if (r->level + 1 < SLICE_LEVELS) r->level++;
+            stream_rd_enter(r, next);
+        }
     }
     return r->pool[r->p++];
 }
