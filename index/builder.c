@@ -421,7 +421,10 @@ static inline void stream_rd_enter(stream_rd *r, uint32_t at)
     r->p = at;
     r->last = at + slice_size[r->level] - 4;
     r->end = r->last;
-    if (r->level >= MID_LEVEL && (r->stop < at || r->stop > r->last)) {
+    /* slices are appended to the pool, so the stream's last slice, the
+     * one `stop` is in, lies after every other: a slice ending before
+     * `stop` is full */
+    if (r->level >= MID_LEVEL && r->stop > r->last) {
         __builtin_prefetch(r->pool + r->last);
         r->end = at + slice_size[r->level] / 2;
     }
