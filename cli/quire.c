@@ -3,10 +3,11 @@
  * reading inputs (JSON Lines, plain text files, directory trees, stdin),
  * parsing JSON, progress and output formats live here, not in the library.
  *
- *   quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem] [--stopwords] [--keep-accents]
- *               [--commongrams | --no-commongrams] [--contentless] DIR INPUT...
+ *   quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict] [--stem]
+ *               [--stopwords] [--keep-accents] [--commongrams | --no-commongrams] [--contentless]
+ *               DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
- *   quire optimize [--threads N] DIR
+ *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -31,13 +32,14 @@
 
 static const char *usage_text =
     "usage:\n"
-    "  quire index [--mem SIZE] [--threads N] [--optimize] [--strict] [--stem]\n"
-    "              [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
+    "  quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict]\n"
+    "              [--stem] [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
     "              [--contentless]\n"
     "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
-    "                             (--contentless: keep ids, not the text)\n"
+    "                             (--contentless: keep ids, not the text;\n"
+    "                             --wait: wait for another writer to finish)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
-    "  quire optimize [--threads N] DIR  merge all segments into one\n"
+    "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -621,6 +623,20 @@ static int parse_threads(const char *s, uint32_t *out)
     return 0;
 }
 
+/* --wait SECONDS (decimals allowed, at most a day): 0, or 2 after an
+ * error message. */
+static int parse_wait(const char *s, uint32_t *out_ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0 && v <= 86400)) {
+        fprintf(stderr, "quire: --wait: '%s' is not a number of seconds from 0 to 86400\n", s);
+        return 2;
+    }
+    *out_ms = (uint32_t)(v * 1000 + 0.5);
+    return 0;
+}
+
 static int cmd_index(int argc, char **argv)
 {
     quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT};
@@ -641,6 +657,11 @@ static int cmd_index(int argc, char **argv)
             }
         } else if (!strcmp(o, "--threads") && a + 1 < argc) {
             if (parse_threads(argv[++a], &opt.threads)) {
+                free(pos);
+                return 2;
+            }
+        } else if (!strcmp(o, "--wait") && a + 1 < argc) {
+            if (parse_wait(argv[++a], &opt.lock_wait_ms)) {
                 free(pos);
                 return 2;
             }
@@ -880,8 +901,14 @@ static int cmd_optimize(int argc, char **argv)
      * the merge splits the terms between two threads and copies the
      * stored documents in a third */
     quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = default_threads()};
-    if (argc == 4 && !strcmp(argv[1], "--threads")) {
-        if (parse_threads(argv[2], &opt.threads)) return 2;
+    while (argc >= 4 && argv[1][0] == '-') {
+        if (!strcmp(argv[1], "--threads")) {
+            if (parse_threads(argv[2], &opt.threads)) return 2;
+        } else if (!strcmp(argv[1], "--wait")) {
+            if (parse_wait(argv[2], &opt.lock_wait_ms)) return 2;
+        } else {
+            break;
+        }
         argv += 2;
         argc -= 2;
     }

@@ -123,7 +123,14 @@ typedef struct quire_writer_options {
                                an empty excerpt.  It applies to the
                                documents this writer adds; others keep
                                what they have. */
+    uint32_t lock_wait_ms;  /* while another writer has the index open:
+                               0 = fail at once with QUIRE_ELOCKED; N = wait
+                               up to N ms for it to close, then fail;
+                               QUIRE_WAIT_FOREVER = wait as long as it
+                               takes.  Readers never wait: they see the
+                               last commit. */
 } quire_writer_options;
+#define QUIRE_WAIT_FOREVER UINT32_MAX
 
 /* A stored field beyond id, title and body.  Stored, not searched. */
 typedef struct quire_field {
@@ -143,7 +150,8 @@ typedef struct quire_doc_input {
 /* Opens DIR for writing, creating the directory and an empty index if there
  * is none.  Documents added are invisible to readers until commit. `opt` may
  * be NULL for defaults.  Fails with QUIRE_ELOCKED if another writer is open
- * on the same directory. */
+ * on the same directory, in this process or another, and is still open
+ * after opt->lock_wait_ms. */
 QUIRE_API int quire_writer_open(const char *dir, const quire_writer_options *opt,
                       quire_writer **out, quire_error *err);
 

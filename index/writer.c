@@ -1,6 +1,7 @@
 /*
  * writer.c — the public writing API (quire_writer_*): one writer per index
- * directory at a time (an flock on DIR/LOCK), documents inverted by one or
+ * directory at a time (an flock on DIR/LOCK, which a second writer fails
+ * on or waits for: lock_wait_ms), documents inverted by one or
  * more builder "lanes" and flushed as segments whenever a lane's share of
  * the memory budget is reached, ids deduplicated (the later document wins;
  * the earlier one is marked in a deletion bitmap), and an atomic commit that
@@ -48,6 +49,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -233,6 +235,44 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 /* Removes files a previous killed writer may have left: anything that looks
  * like ours and that the MANIFEST does not name. */
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Takes the directory's writer lock (flock on DIR/LOCK, released by the
+ * kernel when its holder exits, killed or not), waiting up to wait_ms for
+ * another writer to let go.  flock cannot wait with a time limit, so the
+ * attempts are spaced out, first by a few ms (a writer that is about to
+ * close is not waited for long), then by up to 100 ms, as SQLite's busy
+ * handler does. */
+static int take_lock(int fd, const char *dir, uint32_t wait_ms, quire_error *err)
+{
+    static const uint16_t pause_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    const size_t npause = sizeof pause_ms / sizeof *pause_ms;
+    const uint64_t t0 = now_us(), limit = (uint64_t)wait_ms * 1000;
+    for (unsigned k = 0;; k++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) return QUIRE_OK;
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK)
+            return qerr(err, QUIRE_EIO, "%s: cannot lock: %s", dir, strerror(errno));
+        uint64_t waited = now_us() - t0;
+        if (wait_ms != QUIRE_WAIT_FOREVER && waited >= limit) {
+            if (wait_ms == 0)
+                return qerr(err, QUIRE_ELOCKED, "%s: another writer has the index open", dir);
+            return qerr(err, QUIRE_ELOCKED,
+                        "%s: another writer has the index open (waited %llu ms)", dir,
+                        (unsigned long long)(waited / 1000));
+        }
+        uint64_t p = (uint64_t)pause_ms[k < npause ? k : npause - 1] * 1000;
+        if (wait_ms != QUIRE_WAIT_FOREVER && waited + p > limit) p = limit - waited;
+        struct timespec ts = {.tv_sec = (time_t)(p / 1000000), .tv_nsec = (long)(p % 1000000) * 1000};
+        nanosleep(&ts, NULL); /* woken early by a signal: one more attempt, no harm */
+    }
+}
+
 static void remove_orphans(quire_writer *w)
 {
     DIR *d = opendir(w->dir);
@@ -971,8 +1011,7 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
         free(lock);
         goto fail;
     }
-    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = qerr(err, QUIRE_ELOCKED, "%s: another writer has the index open", dir);
+    if ((rc = take_lock(w->lock_fd, dir, opt ? opt->lock_wait_ms : 0, err))) {
         free(lock);
         goto fail;
     }

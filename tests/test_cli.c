@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <math.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -826,6 +828,113 @@ static void test_killed_build_keeps_last_commit(void **state)
     quire_writer_free(w);
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Commits and closes the writer after `ms`: the first writer of
+ * test_writer_lock_wait, while the second waits for it. */
+typedef struct closer {
+    quire_writer *w;
+    unsigned ms;
+    int rc;
+} closer;
+
+static void *close_later(void *p)
+{
+    closer *c = p;
+    quire_error e;
+    usleep(c->ms * 1000);
+    c->rc = quire_writer_commit(c->w, &e);
+    quire_writer_free(c->w);
+    return NULL;
+}
+
+/* A second writer fails at once by default, fails after lock_wait_ms (or
+ * the CLI's --wait) while the first stays open, and goes ahead once the
+ * first closes within it: in this process or another. */
+static void test_writer_lock_wait(void **state)
+{
+    (void)state;
+    char dir[128], in[160], out[4096];
+    snprintf(dir, sizeof dir, "%s/lockwait", tmp);
+    snprintf(in, sizeof in, "%s/lockwait.jsonl", tmp);
+    const char *doc = "{\"id\":\"cli1\",\"title\":\"\",\"body\":\"waited for the lock\"}\n";
+    write_file(in, doc, strlen(doc));
+    quire_writer *w, *w2;
+    quire_error e;
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
+    add_n(w, 0, 10, "first");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK); /* optimize wants an index */
+    add_n(w, 20, 2, "fourth");
+
+    /* held for longer than the second writer waits */
+    assert_int_equal(quire_writer_open(dir, &opt, &w2, &e), QUIRE_ELOCKED);
+    assert_null(strstr(e.message, "waited"));
+    quire_writer_options wait = opt;
+    wait.lock_wait_ms = 40;
+    double t0 = mono_ms();
+    assert_int_equal(quire_writer_open(dir, &wait, &w2, &e), QUIRE_ELOCKED);
+    assert_true(mono_ms() - t0 >= 40);
+    assert_non_null(strstr(e.message, "another writer has the index open (waited "));
+    assert_int_equal(run(out, sizeof out, "%s index --threads 1 %s %s", QUIRE_CLI, dir, in), 1);
+    assert_non_null(strstr(out, "another writer has the index open"));
+    assert_int_equal(run(out, sizeof out, "%s index --wait 0.05 --threads 1 %s %s", QUIRE_CLI,
+                         dir, in), 1);
+    assert_non_null(strstr(out, "another writer has the index open (waited "));
+    assert_int_equal(run(out, sizeof out, "%s optimize --wait 0.05 %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "(waited "));
+    assert_int_equal(run(out, sizeof out, "%s index --wait -1 %s %s", QUIRE_CLI, dir, in), 2);
+    assert_non_null(strstr(out, "--wait: '-1' is not a number of seconds"));
+
+    /* released while the second waits: it goes on from the first's commit */
+    closer c = {w, 100, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, close_later, &c), 0);
+    wait.lock_wait_ms = QUIRE_WAIT_FOREVER;
+    assert_int_equal(quire_writer_open(dir, &wait, &w2, &e), QUIRE_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(c.rc, QUIRE_OK);
+    add_n(w2, 10, 5, "second");
+    assert_int_equal(quire_writer_commit(w2, &e), QUIRE_OK);
+    quire_writer_free(w2);
+
+    /* the CLI waits for a writer in another process */
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        quire_writer *cw;
+        if (quire_writer_open(dir, &opt, &cw, &e) != QUIRE_OK) _exit(3);
+        add_n(cw, 15, 3, "third");
+        if (write(ready[1], "x", 1) != 1) _exit(4);
+        usleep(150 * 1000);
+        if (quire_writer_commit(cw, &e) != QUIRE_OK) _exit(5);
+        quire_writer_free(cw);
+        _exit(0);
+    }
+    close(ready[1]);
+    char x;
+    assert_int_equal(read(ready[0], &x, 1), 1);
+    close(ready[0]);
+    assert_int_equal(run(out, sizeof out, "%s index --wait 30 --threads 1 %s %s", QUIRE_CLI, dir,
+                         in), 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(count(dir, "third"), 3);
+    assert_int_equal(count(dir, "first"), 10);
+    assert_int_equal(count(dir, "fourth"), 2);
+    assert_int_equal(count(dir, "second"), 5);
+    assert_int_equal(count(dir, "waited"), 1);
+}
+
 /* A disk that fills up (the child may write at most 64 KiB per file)
  * while `threads` lanes build: the add or the commit that meets it fails
  * with the write's error, and the last commit stays whole.  With two
@@ -1304,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
+        cmocka_unit_test(test_writer_lock_wait),
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_small_budget_segments),
