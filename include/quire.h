@@ -167,7 +167,11 @@ QUIRE_API int quire_writer_add(quire_writer *w, const quire_doc_input *doc,
 /* Flushes buffered documents and atomically publishes a new generation:
  * segment files and deletion files are written and fsynced, then the
  * MANIFEST is replaced by rename.  A crash at any point leaves the previous
- * generation intact. */
+ * generation intact.  A commit that added one segment then merges runs of
+ * ten small segments of one size class into one, each merge published the
+ * same way (segments of 64 MiB or more are left to quire_writer_optimize);
+ * if such a merge fails, the documents stay committed and the error says
+ * so. */
 QUIRE_API int quire_writer_commit(quire_writer *w, quire_error *err);
 
 /* Commits, then merges every segment of the index into one, leaving out

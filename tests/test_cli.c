@@ -1099,6 +1099,121 @@ static void test_small_budget_segments(void **state)
     assert_non_null(strstr(out, "documents         400 (+0 deleted)"));
 }
 
+static int nsegs(const char *dir)
+{
+    char out[64];
+    assert_int_equal(run(out, sizeof out, "ls %s | grep -c '\\.qseg$'", dir), 0);
+    return atoi(out);
+}
+
+/* One small commit: n documents "inc<id>", each with `word`. */
+static void commit_docs(quire_writer *w, int from, int n, const char *word)
+{
+    quire_error e;
+    for (int i = from; i < from + n; i++) {
+        char id[32], body[128];
+        snprintf(id, sizeof id, "inc%d", i);
+        snprintf(body, sizeof body, "%s note %d of the incremental index", word, i);
+        quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
+        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+}
+
+/* Commits of a few documents each leave a segment each; the tenth small
+ * segment in a row merges the ten (all below the 2 MiB floor: one
+ * level), and the merged one takes part in the next run of ten. */
+static void test_merge_policy_small_commits(void **state)
+{
+    (void)state;
+    char d[128];
+    snprintf(d, sizeof d, "%s/incr", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    static const int expect[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1,   /* s1..s10 merged */
+                                 2, 3, 4, 5, 6, 7, 8, 9, 1,      /* M1 + s11..s19 */
+                                 2, 3};
+    for (int c = 0; c < 21; c++) {
+        /* commit 5 replaces the documents of commit 1: the merge drops them */
+        commit_docs(w, c == 4 ? 0 : 3 * c, 3, c == 4 ? "replaced" : "original");
+        assert_int_equal(nsegs(d), expect[c]);
+    }
+    quire_writer_free(w);
+    assert_int_equal(count(d, "original"), 3 * 21 - 3 - 3);
+    assert_int_equal(count(d, "replaced"), 3);
+    assert_int_equal(count(d, "note"), 3 * 20);
+    char out[4096];
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "documents         60 (+0 deleted)"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d), 0);
+    /* another session goes on from the same state */
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    commit_docs(w, 100, 2, "later");
+    quire_writer_free(w);
+    assert_int_equal(nsegs(d), 4);
+    assert_int_equal(count(d, "note"), 62);
+}
+
+/* A segment of a larger level is not merged with the small ones after
+ * it; and a commit that adds several segments (flushed at the budget)
+ * merges nothing, however many there are; the next small commit does. */
+static void test_merge_policy_levels_and_bulk(void **state)
+{
+    (void)state;
+    char d[128], path[256];
+    snprintf(d, sizeof d, "%s/levels", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    /* 3 MB of words that hardly repeat: a segment past the 2 MiB floor */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 12000; i++) {
+        char id[32], body[300];
+        size_t n = 0;
+        for (int k = 0; k < 16; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            n += (size_t)snprintf(body + n, sizeof body - n, "w%012llx ",
+                                  (unsigned long long)(x & 0xffffffffffffull));
+        }
+        snprintf(id, sizeof id, "big%d", i);
+        quire_doc_input doc = {id, strlen(id), "", 0, body, n, NULL, 0};
+        assert_int_equal(quire_writer_add(w, &doc, NULL, &e), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    snprintf(path, sizeof path, "%s/seg_000001.qseg", d);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size >= (2 << 20) && st.st_size < (20 << 20));
+    for (int c = 0; c < 9; c++) commit_docs(w, 3 * c, 3, "small");
+    assert_int_equal(nsegs(d), 10);   /* one level up and nine small ones */
+    commit_docs(w, 27, 3, "small");
+    assert_int_equal(nsegs(d), 2);    /* the ten small ones merged */
+    assert_int_equal(stat(path, &st), 0);
+    quire_writer_free(w);
+    assert_int_equal(count(d, "small"), 30);
+
+    /* a bulk commit of many segments */
+    snprintf(d, sizeof d, "%s/bulk", tmp);
+    opt.mem_budget = 64 << 10;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    add_n(w, 0, 3000, "bulk");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    int bulk = nsegs(d);
+    assert_true(bulk > 20);
+    /* then a small commit: the ten newest segments merge (all are of the
+     * lowest level), then the ten newest again, while there are ten */
+    commit_docs(w, 0, 1, "small");
+    int left = bulk + 1;
+    while (left >= 10) left -= 9;
+    assert_int_equal(nsegs(d), left);
+    quire_writer_free(w);
+    assert_int_equal(count(d, "bulk"), 3000);
+    assert_int_equal(count(d, "small"), 1);
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1417,6 +1532,8 @@ int main(void)
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_small_budget_segments),
+        cmocka_unit_test(test_merge_policy_small_commits),
+        cmocka_unit_test(test_merge_policy_levels_and_bulk),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),
