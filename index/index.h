@@ -92,6 +92,13 @@ static inline int idx_is_deleted(const uint64_t *bits, uint32_t doc)
 int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
                        idx_term *out);
 
+/* Calls fn for every term of the segment that starts with prefix[0, len),
+ * in bytewise order, CommonGrams bigrams left out (no word of text holds
+ * their separator).  Returns 0, -1 when the dictionary is corrupt, or the
+ * first nonzero value fn returned. */
+int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
+                       int (*fn)(void *ctx, const idx_term *t), void *ctx);
+
 /* Stored document of local doc `doc`: a freshly allocated copy of its
  * record (see FORMAT.md, "store"), to be freed by the caller. */
 int idx_segment_doc_record(const idx_segment *s, uint32_t doc,

@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "index/codec.h"
+#include "index/commongrams.h"
 #include "index/segment.h"
 #include "index/util.h"
 #include "index/xxh.h"
@@ -207,22 +208,48 @@ const uint64_t *idx_segment_deleted(const idx_segment *s)
     return s->ndeleted ? s->deleted : NULL;
 }
 
+/* A dictionary entry's offsets point inside their sections. */
+static int term_in_bounds(const idx_segment *s, const idx_term *e)
+{
+    return !((e->df > 1 && e->docs_off >= s->sec_len[SEC_DOCS]) ||
+             (e->df == 1 && e->single_doc >= s->ndocs) ||
+             (e->cf > 1 && e->pos_off >= s->sec_len[SEC_POS]) ||
+             (e->df > IDX_BLOCK &&
+              e->skip_off + (uint64_t)idx_term_blocks(e) * SEG_SKIP_ENTRY >
+                  s->sec_len[SEC_SKIP]) ||
+             e->df > s->ndocs);
+}
+
 int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
                        idx_term *out)
 {
     int r = dict_lookup(&s->dict, (const uint8_t *)term, len, out);
-    if (r == 1) {
-        /* offsets must point inside their sections */
-        if ((out->df > 1 && out->docs_off >= s->sec_len[SEC_DOCS]) ||
-            (out->df == 1 && out->single_doc >= s->ndocs) ||
-            (out->cf > 1 && out->pos_off >= s->sec_len[SEC_POS]) ||
-            (out->df > IDX_BLOCK &&
-             out->skip_off + (uint64_t)idx_term_blocks(out) * SEG_SKIP_ENTRY >
-                 s->sec_len[SEC_SKIP]) ||
-            out->df > s->ndocs)
-            return -1;
-    }
+    if (r == 1 && !term_in_bounds(s, out)) return -1;
     return r;
+}
+
+/* A prefix's terms sit together in the sorted dictionary: seek to the
+ * block that may hold the prefix, skip what sorts before it, stop at the
+ * first term that does not start with it. */
+int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
+                       int (*fn)(void *ctx, const idx_term *t), void *ctx)
+{
+    dict_iter it;
+    if (dict_iter_seek(&it, &s->dict, (const uint8_t *)prefix, len)) return -1;
+    int r;
+    while ((r = dict_iter_next(&it)) == 1) {
+        size_t m = it.term_len < len ? it.term_len : len;
+        int c = memcmp(it.term, prefix, m);
+        if (c < 0 || (c == 0 && it.term_len < len)) continue;   /* before it */
+        if (c > 0) return 0;                                       /* past it */
+        if (memchr(it.term, CG_SEP, it.term_len)) continue;
+        idx_term e = it.e;
+        if (!term_in_bounds(s, &e)) return -1;
+        if (e.df == 0) continue;
+        int rc = fn(ctx, &e);
+        if (rc) return rc;
+    }
+    return r < 0 ? -1 : 0;
 }
 
 /* ---- stored documents and ids ------------------------------------------ */

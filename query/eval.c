@@ -59,11 +59,132 @@ typedef struct qev {
     double *idf;            /* per plan term */
     idx_term *seg_terms;    /* [seg * nterms + term] */
     uint8_t *seg_found;     /* same indexing: term present in segment */
+    struct pfx_set *pfx;    /* same indexing: a prefix's documents */
     double avgdl;
     double len_scale;   /* b / avgdl: lengths are multiplied, not divided */
     int scoring;            /* phrases must count every occurrence */
     int corrupt;            /* set by iterators on undecodable data */
 } qev;
+
+/* The documents of a prefix term in one segment, ascending, each with
+ * the sum of the frequencies of the prefix's terms there: the posting list
+ * the prefix would have if its terms were one term. */
+typedef struct pfx_set {
+    uint32_t *docs, *tfs;
+    uint32_t n;
+} pfx_set;
+
+/* Gathers the postings of a prefix's terms in a segment.  Few postings
+ * (against the segment's documents) are collected as (doc, tf) pairs and
+ * sorted; many are summed into an array of one counter per document, and
+ * that array is read in order. */
+typedef struct pfx_build {
+    const idx_segment *seg;
+    uint64_t *pairs;        /* doc << 32 | tf */
+    size_t npairs, cap;
+    uint32_t *acc;          /* per document, when dense */
+    int nomem;
+} pfx_build;
+
+#define PFX_DENSE_RATIO 32  /* dense from ndocs / 32 postings on (on big: whal*, 31,821
+                             * documents, 1.12 ms; with 8, 1.23 ms; with 128, 1.28 ms) */
+
+static int pfx_on_term(void *ctx, const idx_term *t)
+{
+    pfx_build *pb = ctx;
+    idx_postings *p;
+    if (idx_postings_open(pb->seg, t, &p) != 0) {
+        pb->nomem = 1;
+        return 1;
+    }
+    if (!pb->acc && pb->npairs + t->df > idx_segment_ndocs(pb->seg) / PFX_DENSE_RATIO) {
+        pb->acc = calloc((size_t)idx_segment_ndocs(pb->seg) + 1, sizeof *pb->acc);
+        if (!pb->acc) {
+            idx_postings_close(p);
+            pb->nomem = 1;
+            return 1;
+        }
+        for (size_t i = 0; i < pb->npairs; i++)
+            pb->acc[pb->pairs[i] >> 32] += (uint32_t)pb->pairs[i];
+        pb->npairs = 0;
+    }
+    if (!pb->acc && pb->npairs + t->df > pb->cap) {
+        size_t cap = pb->cap ? pb->cap : 64;
+        while (cap < pb->npairs + t->df) cap *= 2;
+        uint64_t *np = realloc(pb->pairs, cap * sizeof *np);
+        if (!np) {
+            idx_postings_close(p);
+            pb->nomem = 1;
+            return 1;
+        }
+        pb->pairs = np;
+        pb->cap = cap;
+    }
+    for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
+        uint32_t f = idx_postings_freq(p);
+        if (pb->acc)
+            pb->acc[d] += f;
+        else
+            pb->pairs[pb->npairs++] = (uint64_t)d << 32 | f;
+    }
+    idx_postings_close(p);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fills *out with the prefix's documents in segment `seg`; 0, -1 on
+ * allocation failure, -2 on a corrupt dictionary. */
+static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
+{
+    pfx_build pb = {.seg = seg};
+    memset(out, 0, sizeof *out);
+    int r = idx_segment_prefix(seg, t->bytes, t->len, pfx_on_term, &pb);
+    int rc = pb.nomem ? -1 : r < 0 ? -2 : 0;
+    uint32_t nd = idx_segment_ndocs(seg), n = 0;
+    if (!rc && pb.acc) {
+        for (uint32_t d = 0; d < nd; d++) n += pb.acc[d] != 0;
+    } else if (!rc && pb.npairs) {
+        qsort(pb.pairs, pb.npairs, sizeof *pb.pairs, cmp_u64);
+        for (size_t i = 0; i < pb.npairs; i++)
+            n += i == 0 || pb.pairs[i] >> 32 != pb.pairs[i - 1] >> 32;
+    }
+    if (!rc && n) {
+        out->docs = malloc((size_t)n * sizeof *out->docs);
+        out->tfs = malloc((size_t)n * sizeof *out->tfs);
+        if (!out->docs || !out->tfs) {
+            rc = -1;
+        } else if (pb.acc) {
+            for (uint32_t d = 0; d < nd; d++)
+                if (pb.acc[d]) {
+                    out->docs[out->n] = d;
+                    out->tfs[out->n++] = pb.acc[d];
+                }
+        } else {
+            for (size_t i = 0; i < pb.npairs; i++) {
+                uint32_t d = (uint32_t)(pb.pairs[i] >> 32), f = (uint32_t)pb.pairs[i];
+                if (out->n && out->docs[out->n - 1] == d) {
+                    out->tfs[out->n - 1] += f;
+                } else {
+                    out->docs[out->n] = d;
+                    out->tfs[out->n++] = f;
+                }
+            }
+        }
+    }
+    free(pb.pairs);
+    free(pb.acc);
+    if (rc) {
+        free(out->docs);
+        free(out->tfs);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
 
 static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
                    int scoring, quire_error *err)
@@ -79,6 +200,11 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
     ev->seg_found = calloc(cells ? cells : 1, 1);
     if (!ev->idf || !ev->seg_terms || !ev->seg_found)
         return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+    /* only a query with a prefix pays for their table (a term count takes
+     * half a microsecond) */
+    for (size_t t = 0; t < nt && !ev->pfx; t++)
+        if (plan->terms[t].prefix && !(ev->pfx = calloc(cells ? cells : 1, sizeof *ev->pfx)))
+            return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
 
     double n = (double)idx_reader_ndocs(r);
     uint64_t total = idx_reader_total_len(r);
@@ -88,6 +214,18 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
         uint64_t df = 0;
         for (size_t s = 0; s < ev->nseg; s++) {
             const idx_segment *seg = idx_reader_segment(r, s);
+            if (plan->terms[t].prefix) {
+                pfx_set *ps = &ev->pfx[s * nt + t];
+                int g = pfx_gather(seg, &plan->terms[t], ps);
+                if (g == -1)
+                    return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+                if (g == -2)
+                    return qerr(err, QUIRE_ECORRUPT, "corrupt dictionary in segment %s",
+                                idx_segment_name(seg));
+                ev->seg_found[s * nt + t] = ps->n > 0;
+                df += ps->n;
+                continue;
+            }
             idx_term *it = &ev->seg_terms[s * nt + t];
             int found = idx_segment_lookup(seg, plan->terms[t].bytes,
                                            plan->terms[t].len, it);
@@ -108,6 +246,12 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
 
 static void ev_free(qev *ev)
 {
+    size_t cells = ev->nseg * (ev->plan ? ev->plan->nterms : 0);
+    for (size_t i = 0; ev->pfx && i < cells; i++) {
+        free(ev->pfx[i].docs);
+        free(ev->pfx[i].tfs);
+    }
+    free(ev->pfx);
     free(ev->idf);
     free(ev->seg_terms);
     free(ev->seg_found);
@@ -127,7 +271,7 @@ static inline double bm25_sat(double f, double norm)
 
 /* ---- iterators ----------------------------------------------------------- */
 
-typedef enum it_kind { IT_TERM, IT_PHRASE, IT_AND, IT_OR } it_kind;
+typedef enum it_kind { IT_TERM, IT_PHRASE, IT_AND, IT_OR, IT_SET } it_kind;
 
 typedef struct qit qit;
 struct qit {
@@ -137,6 +281,8 @@ struct qit {
     double weight;          /* TERM: idf; PHRASE: sum of slot idfs */
     uint32_t term;          /* TERM: plan term index */
     idx_postings *p;        /* TERM */
+    const pfx_set *set;     /* SET: a prefix's documents; `at` the current */
+    uint32_t at;
     qit **kids;             /* AND positives / OR / PHRASE slots, in plan
                                order (scores are summed in this order) */
     uint32_t n;
@@ -324,6 +470,24 @@ static uint32_t it_seek(qit *it, uint32_t target)
     case IT_TERM:
         d = idx_postings_advance(it->p, target);
         break;
+    case IT_SET: {
+        /* galloping: targets are usually near */
+        const uint32_t *v = it->set->docs;
+        uint32_t lo = it->at, n = it->set->n, step = 1;
+        while (lo + step < n && v[lo + step] < target) {
+            lo += step;
+            step *= 2;
+        }
+        uint32_t hi = lo + step < n ? lo + step : n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (v[mid] < target) lo = mid + 1;
+            else hi = mid;
+        }
+        it->at = lo;
+        d = lo < n ? v[lo] : IDX_END;
+        break;
+    }
     case IT_AND:
         d = align(it->order, it->n, target);
         while (d != IDX_END && excluded(it, d))
@@ -358,6 +522,8 @@ static double it_score(qit *it, double norm)
     switch (it->kind) {
     case IT_TERM:
         return it->weight * bm25_sat((double)idx_postings_freq(it->p), norm);
+    case IT_SET:
+        return it->weight * bm25_sat((double)it->set->tfs[it->at], norm);
     case IT_PHRASE:
         return it->weight * bm25_sat((double)it->pfreq, norm);
     case IT_AND: {
@@ -422,6 +588,20 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         it->weight = ev->idf[pn->term];
         it->cost = ev->seg_terms[cell].df;
         it->doc = idx_postings_doc(it->p);
+        *out = it;
+        return 0;
+    }
+    case PL_PREFIX: {
+        size_t cell = s * nt + pn->term;
+        if (!ev->seg_found[cell])
+            return 0;
+        qit *it = it_new(ev, IT_SET);
+        if (!it) return -1;
+        it->set = &ev->pfx[cell];
+        it->term = pn->term;
+        it->weight = ev->idf[pn->term];
+        it->cost = it->set->n;
+        it->doc = it->set->docs[0];
         *out = it;
         return 0;
     }

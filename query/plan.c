@@ -84,12 +84,14 @@ static void vec_free_all(node_vec *v)
 }
 
 /* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM.
- * `positive`: the term occurs outside every NOT. */
-static long intern_as(planner *pb, const char *term, size_t len, int positive)
+ * `positive`: the term occurs outside every NOT; `prefix`: it stands for
+ * the terms it starts (a term and the same bytes as a prefix are two). */
+static long intern_as(planner *pb, const char *term, size_t len, int positive, int prefix)
 {
     qry_plan *p = pb->plan;
     for (size_t i = 0; i < p->nterms; i++) {
-        if (p->terms[i].len == len && memcmp(p->terms[i].bytes, term, len) == 0) {
+        if (p->terms[i].len == len && p->terms[i].prefix == prefix &&
+            memcmp(p->terms[i].bytes, term, len) == 0) {
             p->terms[i].positive |= positive;
             return (long)i;
         }
@@ -104,13 +106,13 @@ static long intern_as(planner *pb, const char *term, size_t len, int positive)
     char *copy = malloc(len ? len : 1);
     if (!copy) return -1;
     memcpy(copy, term, len);
-    p->terms[p->nterms] = (pl_term){copy, len, positive};
+    p->terms[p->nterms] = (pl_term){copy, len, positive, prefix};
     return (long)p->nterms++;
 }
 
 static long intern(planner *pb, const char *term, size_t len)
 {
-    return intern_as(pb, term, len, pb->positive);
+    return intern_as(pb, term, len, pb->positive, 0);
 }
 
 /* Fills the units of phrase n from its slots (see plan.h).  Without
@@ -146,7 +148,7 @@ static int plan_units(planner *pb, pl_node *n)
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         char buf[2 * TOK_MAX_TERM_BYTES + 1];
         size_t len = cg_bigram(buf, a->bytes, a->len, b->bytes, b->len);
-        long id = intern_as(pb, buf, len, 0);
+        long id = intern_as(pb, buf, len, 0, 0);
         if (id < 0)
             goto out;
         /* interning may move the terms table; nothing below uses a, b */
@@ -218,6 +220,46 @@ static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
     return 0;
 }
 
+/* A word ending in '*' after a character other than '*': a PREFIX when
+ * the text before the '*' is one term, NULL *out with 0 when it is not
+ * (the caller then plans the word as it is). */
+static int plan_prefix(planner *pb, const char *text, size_t len, pl_node **out)
+{
+    *out = NULL;
+    if (len < 2 || text[len - 1] != '*' || text[len - 2] == '*')
+        return 0;
+    qry_plan *p = pb->plan;
+    size_t before = p->nterms;
+    int positive = pb->positive;
+    pb->positive = 0;   /* a term met again keeps its highlighting as it is */
+    pb->ntoks = 0;
+    int rc = tok_run(pb->tok, text, len - 1, 0, on_token, pb, NULL);
+    pb->positive = positive;
+    if (rc != 0 || pb->nomem)
+        return -1;
+    char buf[TOK_MAX_TERM_BYTES];
+    size_t n = 0;
+    if (pb->ntoks == 1) {
+        const pl_term *t = &p->terms[pb->toks[0].term];
+        n = t->len < sizeof buf ? t->len : sizeof buf;
+        memcpy(buf, t->bytes, n);
+    }
+    /* the terms interned just now are no terms the query searches for */
+    while (p->nterms > before)
+        free(p->terms[--p->nterms].bytes);
+    if (pb->ntoks != 1)
+        return 0;
+    long id = intern_as(pb, buf, n, pb->positive, 1);
+    if (id < 0)
+        return -1;
+    pl_node *x = calloc(1, sizeof *x);
+    if (!x) return -1;
+    x->kind = PL_PREFIX;
+    x->term = (uint32_t)id;
+    *out = x;
+    return 0;
+}
+
 static int plan_node(planner *pb, const qry_node *q, pl_node **out);
 
 /* Collects the items of an AND, seeing through nested ANDs (from groups)
@@ -266,6 +308,9 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
     *out = NULL;
     switch (q->kind) {
     case QRY_WORD:
+        if (plan_prefix(pb, q->text, q->len, out)) return -1;
+        if (*out) return 0;
+        return plan_text(pb, q->text, q->len, out);
     case QRY_PHRASE:
         return plan_text(pb, q->text, q->len, out);
     case QRY_NOT:
@@ -400,7 +445,8 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
 {
     switch (n->kind) {
     case PL_TERM:
-        dump_put(d, "(TERM ", 6);
+    case PL_PREFIX:
+        dump_put(d, n->kind == PL_TERM ? "(TERM " : "(PREFIX ", n->kind == PL_TERM ? 6 : 8);
         dump_put(d, p->terms[n->term].bytes, p->terms[n->term].len);
         dump_put(d, ")", 1);
         return;

@@ -16,6 +16,10 @@
  *    the slots do, with the same phrase frequency (every pair where a word
  *    is common was indexed, index/commongrams.h), while the slots still
  *    define the score (sum of the slot terms' idfs);
+ *  - a word ending in `*` (`comput*`), whose text before the `*` is one
+ *    term, is a PREFIX: every term of the index that starts with it, as
+ *    if they were one term (eval.c); otherwise the `*` is punctuation as
+ *    before;
  *  - nested ANDs and nested ORs are flattened (scores are sums, so this
  *    changes nothing), single-child groups disappear, an AND keeps its
  *    negated children apart (AND-NOT), and an AND whose positive children
@@ -34,18 +38,19 @@
 #include "quire.h"
 #include "query/parse.h"
 
-typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR } pl_kind;
+typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX } pl_kind;
 
 typedef struct pl_term {
     char *bytes;
     size_t len;
     int positive;     /* occurs outside any NOT (used for highlighting);
                          never set for bigrams, which are no text terms */
+    int prefix;       /* stands for every term that starts with bytes */
 } pl_term;
 
 typedef struct pl_node {
     pl_kind kind;
-    uint32_t term;          /* TERM: index into qry_plan.terms */
+    uint32_t term;          /* TERM, PREFIX: index into qry_plan.terms */
     uint32_t n;             /* PHRASE: slots; AND: positive kids; OR: kids */
     uint32_t *slot_term;    /* PHRASE: term of each slot, in query order */
     uint32_t *slot_rel;     /* PHRASE: position relative to the first slot */

@@ -39,10 +39,12 @@ static int is_space(unsigned char c)
 
 static int is_query_term(const qry_plan *p, const char *term, size_t len)
 {
-    for (size_t i = 0; i < p->nterms; i++)
-        if (p->terms[i].positive && p->terms[i].len == len &&
-            memcmp(p->terms[i].bytes, term, len) == 0)
+    for (size_t i = 0; i < p->nterms; i++) {
+        const pl_term *t = &p->terms[i];
+        if (t->positive && (t->prefix ? t->len <= len : t->len == len) &&
+            memcmp(t->bytes, term, t->len) == 0)
             return 1;
+    }
     return 0;
 }
 

@@ -1208,6 +1208,82 @@ static void test_merge_policy_levels_and_bulk(void **state)
     assert_int_equal(count(d, "small"), 1);
 }
 
+static void put_doc(quire_writer *w, const char *id, const char *body)
+{
+    quire_error e;
+    quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
+    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+}
+
+/* `comput*`: every term that starts with "comput", across segments, as
+ * if they were one term (its documents, the sum of their frequencies, one
+ * idf); in NOT and OR like any term; highlighted in snippets. */
+static void test_prefix_queries(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/prefix", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    put_doc(w, "d1", "computer science");
+    put_doc(w, "d2", "computing computing power");
+    put_doc(w, "d3", "compute the sum");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    put_doc(w, "d4", "commute home");
+    put_doc(w, "d5", "comp time");
+    put_doc(w, "d6", "a computer");
+    put_doc(w, "d7", "recompute nothing");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(nsegs(d), 2);
+    assert_int_equal(count(d, "comput*"), 4);
+    assert_int_equal(count(d, "computer OR computing OR compute"), 4);
+    assert_int_equal(count(d, "comp*"), 5);
+    assert_int_equal(count(d, "com*"), 6);
+    assert_int_equal(count(d, "Comput*"), 4);
+    assert_int_equal(count(d, "commute OR comput*"), 5);
+    assert_int_equal(count(d, "power -comput*"), 0);
+    assert_int_equal(count(d, "home -comput*"), 1);
+    assert_int_equal(count(d, "comput* science"), 1);
+    assert_int_equal(count(d, "zzz*"), 0);
+    assert_int_equal(count(d, "\"comput*\""), 0);   /* in a phrase, '*' is punctuation */
+
+    /* d2 has two of the terms; d1 and d6 are shorter than d3 */
+    quire_index *ix;
+    quire_results *r;
+    assert_int_equal(quire_index_open(d, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, "comput*", 7, 10, &r, &e), QUIRE_OK);
+    static const char *order[] = {"d2", "d1", "d6", "d3"};
+    assert_int_equal(quire_results_size(r), 4);
+    for (size_t i = 0; i < 4; i++) {
+        quire_doc *doc;
+        const char *v;
+        size_t vl;
+        assert_int_equal(quire_doc_get(ix, quire_results_get(r, i)->doc, &doc, &e), QUIRE_OK);
+        assert_int_equal(quire_doc_field(doc, "id", &v, &vl), QUIRE_OK);
+        assert_int_equal(vl, 2);
+        assert_memory_equal(v, order[i], 2);
+        quire_doc_free(doc);
+    }
+    assert_true(quire_results_get(r, 1)->score == quire_results_get(r, 2)->score);
+    assert_true(quire_results_get(r, 0)->score > quire_results_get(r, 1)->score);
+    assert_true(quire_results_get(r, 2)->score > quire_results_get(r, 3)->score);
+    char snip[256];
+    assert_int_equal(quire_snippet(ix, quire_results_get(r, 0)->doc, "comput*", 7, "[", "]",
+                                   200, snip, sizeof snip, &e), QUIRE_OK);
+    assert_string_equal(snip, "[computing] [computing] power");
+    quire_results_free(r);
+    quire_index_close(ix);
+
+    /* a replaced document leaves the prefix's documents */
+    put_doc(w, "d3", "nothing here");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    assert_int_equal(run(out, sizeof out, "%s search --count %s 'comput*'", QUIRE_CLI, d), 0);
+    assert_string_equal(out, "3\n");
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1528,6 +1604,7 @@ int main(void)
         cmocka_unit_test(test_small_budget_segments),
         cmocka_unit_test(test_merge_policy_small_commits),
         cmocka_unit_test(test_merge_policy_levels_and_bulk),
+        cmocka_unit_test(test_prefix_queries),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),

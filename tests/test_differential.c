@@ -84,6 +84,20 @@ static uint32_t rnd_below(uint32_t n)
     return (uint32_t)(rnd() % n);
 }
 
+/* A second stream, for the prefix words (`wor*`): drawing them from the
+ * first would have changed every query generated after the first one. */
+static uint64_t rng2_state = 0x7072656669782aULL;
+
+static uint32_t rnd2_below(uint32_t n)
+{
+    uint64_t saved = rng_state;
+    rng_state = rng2_state;
+    uint32_t v = rnd_below(n);
+    rng2_state = rng_state;
+    rng_state = saved;
+    return v;
+}
+
 /* ---- vocabulary ---------------------------------------------------------- */
 
 static const char *stop_words[] = {
@@ -250,6 +264,7 @@ static model_doc mdocs[NSLOTS];
 /* The index a query runs against: its document slots (deleted ones
  * included, as they count in the BM25 statistics) and deletions. */
 static uint32_t view_nslots;
+static uint32_t view_gen;   /* changes with every set_view */
 static uint8_t view_deleted[NSLOTS];
 static double avgdl;
 
@@ -318,6 +333,7 @@ static void build_model(void)
 /* Statistics of the first `nslots` slots; `deleted` marks dead ones. */
 static void set_view(uint32_t nslots, const uint8_t *deleted)
 {
+    view_gen++;
     view_nslots = nslots;
     memcpy(view_deleted, deleted, nslots);
     uint64_t total = 0;
@@ -366,6 +382,11 @@ typedef struct mnode {
     struct mnode *kids[4];
     int neg[4];              /* AND: child is excluded */
     int nkids;
+    /* a prefix word (`wor*` whose text before the '*' is one term): the
+     * terms of the corpus it starts, and their union's df in the view */
+    int prefix;
+    uint32_t *pfx_terms, npfx;
+    uint32_t pfx_df, pfx_view;
     /* planned: a word/phrase as query-mode terms with relative positions */
     uint32_t nslots;
     uint32_t slot_term[16];  /* UINT32_MAX: absent from the corpus */
@@ -427,6 +448,12 @@ static mnode *gen(int depth)
     if (r < 3) {
         mnode *n = mnew(M_WORD);
         snprintf(n->text, sizeof n->text, "%s", random_word());
+        if (rnd2_below(6) == 0) {
+            size_t keep = 1 + rnd2_below(4), len = strlen(n->text);
+            if (keep > len) keep = len;
+            n->text[keep] = '*';
+            n->text[keep + 1] = '\0';
+        }
         return n;
     }
     if (r == 3)
@@ -480,9 +507,57 @@ static int collect_slot(void *ctx, const tok_token *t)
     return 0;
 }
 
+typedef struct first_term {
+    char bytes[256];
+    size_t len;
+    int n;
+} first_term;
+
+static int collect_first(void *ctx, const tok_token *t)
+{
+    first_term *f = ctx;
+    if (f->n++ == 0) {
+        f->len = t->len < sizeof f->bytes ? t->len : sizeof f->bytes;
+        memcpy(f->bytes, t->term, f->len);
+    }
+    return 0;
+}
+
+/* query.h: a word ending in '*' (not "**") whose text before the '*' is
+ * one term stands for every term that starts with it. */
+static int plan_prefix(mnode *n, tok_tokenizer *qtok)
+{
+    size_t len = strlen(n->text);
+    if (len < 2 || n->text[len - 1] != '*' || n->text[len - 2] == '*') return 0;
+    first_term f = {.n = 0};
+    assert_int_equal(tok_run(qtok, n->text, len - 1, 0, collect_first, &f, NULL), 0);
+    if (f.n != 1) return 0;
+    n->prefix = 1;
+    n->npfx = 0;
+    n->pfx_view = UINT32_MAX;
+    n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
+    assert_non_null(n->pfx_terms);
+    for (uint32_t i = 0; i < DICT_SLOTS; i++)
+        if (dict_term[i] && strlen(dict_term[i]) >= f.len &&
+            memcmp(dict_term[i], f.bytes, f.len) == 0)
+            n->pfx_terms[n->npfx++] = dict_id[i];
+    return 1;
+}
+
+static uint32_t pfx_freq(const mnode *n, uint32_t d)
+{
+    uint32_t f = 0, k;
+    for (uint32_t i = 0; i < n->npfx; i++) {
+        doc_positions(d, n->pfx_terms[i], &k);
+        f += k;
+    }
+    return f;
+}
+
 /* Tokenizes the words and phrases of the tree in query mode. */
 static void plan_model(mnode *n, tok_tokenizer *qtok)
 {
+    if (n->kind == M_WORD && plan_prefix(n, qtok)) return;
     if (n->kind == M_WORD || n->kind == M_PHRASE) {
         n->nslots = 0;
         assert_int_equal(tok_run(qtok, n->text, strlen(n->text), 0,
@@ -514,6 +589,19 @@ static double sat(double f, uint32_t len)
 static int model_match(const mnode *n, uint32_t d, double *score, int *present)
 {
     *present = 1;
+    if (n->prefix) {
+        uint32_t f = pfx_freq(n, d);
+        if (!f) return 0;
+        mnode *m = (mnode *)n;      /* the df is cached per view */
+        if (m->pfx_view != view_gen) {
+            m->pfx_df = 0;
+            for (uint32_t e = 0; e < view_nslots; e++) m->pfx_df += pfx_freq(n, e) > 0;
+            m->pfx_view = view_gen;
+        }
+        double df = m->pfx_df;
+        *score += log(1.0 + ((double)view_nslots - df + 0.5) / (df + 0.5)) * sat(f, mdocs[d].n);
+        return 1;
+    }
     switch (n->kind) {
     case M_WORD:
     case M_PHRASE: {
@@ -711,7 +799,14 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
     }
 }
 
-static size_t n_checked, n_nonzero, n_phrase_hits;
+static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix;
+
+static int has_prefix(const mnode *n)
+{
+    int any = n->prefix;
+    for (int i = 0; i < n->nkids; i++) any |= has_prefix(n->kids[i]);
+    return any;
+}
 
 static void run_queries(const char *dir)
 {
@@ -788,7 +883,9 @@ static void run_queries(const char *dir)
             check_topk(q, "qry_search small k", buf, nh, mh, n, k);
         }
         n_checked++;
+        n_prefix += has_prefix(root);
     }
+    for (size_t i = 0; i < npool; i++) free(pool[i].pfx_terms);
     rng_state = saved_rng;
     free(mh);
     free(buf);
@@ -942,6 +1039,7 @@ static void test_coverage(void **state)
     assert_int_equal(n_checked, NINDEXES * NQUERIES);
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
+    assert_true(n_prefix > NINDEXES * 20);      /* queries with a prefix word */
 }
 
 int main(void)

@@ -87,6 +87,23 @@ static void test_structure(void **state)
 
 /* The default indexes only pairs of two of the 12 most common words; a
  * pair with one stays two unigram units. */
+/* A word ending in '*' whose text before it is one term is a prefix;
+ * otherwise the '*' is punctuation, as before. */
+static void test_prefix(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "comput*", "(PREFIX comput)");
+    expect_plan(DEF, "Caf\xc3\xa9*", "(PREFIX cafe)");
+    expect_plan(DEF, "comput comput*", "(AND (TERM comput) (PREFIX comput))");
+    expect_plan(DEF, "ahab -whal*", "(AND (TERM ahab) (NOT (PREFIX whal)))");
+    expect_plan(DEF, "whal* OR ship", "(OR (PREFIX whal) (TERM ship))");
+    expect_plan(DEF, "*", "(NONE)");
+    expect_plan(DEF, "cat**", "(TERM cat)");
+    expect_plan(DEF, "\"comput*\"", "(TERM comput)");
+    expect_plan(NOCG, "then-cand*", "(PHRASE then@0 cand@1)");
+    expect_plan(STOP, "the* cat", "(TERM cat)");
+}
+
 static void test_common_pairs_units(void **state)
 {
     (void)state;
@@ -183,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_words),
         cmocka_unit_test(test_dropped),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_stop_words),
         cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_common_pairs_units),
