@@ -194,9 +194,12 @@ QUIRE_API void quire_writer_free(quire_writer *w);
 typedef struct quire_index quire_index;
 
 /* Opens the committed generation of the index at DIR.  The checksum of
- * every section of every segment is verified, but for the document store,
- * whose compressed blocks each carry a checksum checked when read; a
- * mismatch fails with QUIRE_ECORRUPT naming the file and section. */
+ * every section of every segment is verified before the section is read:
+ * at open, but for the positions (checked by the first query that reads
+ * them: a phrase) and the document store, whose compressed blocks each
+ * carry a checksum checked when read.  A mismatch fails with
+ * QUIRE_ECORRUPT naming the file and section (at open) or the segment
+ * (the query that met it).  Any number of threads may share the index. */
 QUIRE_API int quire_index_open(const char *dir, quire_index **out, quire_error *err);
 QUIRE_API void quire_index_close(quire_index *ix);
 

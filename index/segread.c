@@ -30,6 +30,11 @@ static const char *section_name(uint32_t id)
     return id < SEC_COUNT ? names[id] : "?";
 }
 
+/* sum_state: 0 (a calloc'd segment) is checked or never to be checked */
+enum { SUM_OK = 0, SUM_PENDING = 1, SUM_BAD = 2 };
+
+static int check_sum(const idx_segment *s, uint32_t id, quire_error *err);
+
 int idx_segment_open(const char *dir, const char *name, int verify,
                      idx_segment **out, quire_error *err)
 {
@@ -96,7 +101,15 @@ int idx_segment_open(const char *dir, const char *name, int verify,
             goto fail;
         }
     }
-    if (verify && (rc = idx_segment_check_sums(s, 0, err))) goto fail;
+    if (verify == SEG_VERIFY_LAZY) {
+        s->sum_state[SEC_POS] = s->sum_state[SEC_IDS] = SUM_PENDING;
+        for (uint32_t id = 1; id < SEC_COUNT && !rc; id++)
+            if (id != SEC_STORE && id != SEC_POS && id != SEC_IDS)
+                rc = check_sum(s, id, err);
+        if (rc) goto fail;
+    } else if (verify && (rc = idx_segment_check_sums(s, 0, err))) {
+        goto fail;
+    }
 
     if (s->sec_len[SEC_META] < 48) {
         rc = qerr(err, QUIRE_ECORRUPT, "%s: meta section too short", path);
@@ -170,20 +183,43 @@ static int section_sum(const uint8_t *p, size_t len, uint64_t *out)
     return 0;
 }
 
+static int check_sum(const idx_segment *s, uint32_t id, quire_error *err)
+{
+    uint64_t sum;
+    if (section_sum(s->sec[id], s->sec_len[id], &sum))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
+    if (sum != s->sec_hash[id])
+        return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section %s", s->name,
+                    section_name(id));
+    return QUIRE_OK;
+}
+
 int idx_segment_check_sums(const idx_segment *s, int with_store, quire_error *err)
 {
     for (uint32_t id = 1; id < SEC_COUNT; id++) {
         /* the store is most of the file, and every zstd frame in it carries
          * its own content checksum, checked whenever a block is read */
         if (id == SEC_STORE && !with_store) continue;
-        uint64_t sum;
-        if (section_sum(s->sec[id], s->sec_len[id], &sum))
-            return qerr(err, QUIRE_ENOMEM, "out of memory");
-        if (sum != s->sec_hash[id])
-            return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section %s",
-                        s->name, section_name(id));
+        int rc = check_sum(s, id, err);
+        if (rc) return rc;
     }
     return QUIRE_OK;
+}
+
+int idx_segment_sum_ok(const idx_segment *s, int sec)
+{
+    /* the segment is shared read-only; this word is its one cache, and
+     * two threads that both hash a section store the same answer */
+    int *st = (int *)&s->sum_state[sec];
+    int v = __atomic_load_n(st, __ATOMIC_ACQUIRE);
+    if (v == SUM_PENDING) {
+        quire_error e;
+        int rc = check_sum(s, (uint32_t)sec, &e);
+        if (rc == QUIRE_ENOMEM) return 0;   /* not known good: not read */
+        v = rc ? SUM_BAD : SUM_OK;
+        __atomic_store_n(st, v, __ATOMIC_RELEASE);
+    }
+    return v == SUM_OK;
 }
 
 void idx_segment_close(idx_segment *s)
@@ -315,6 +351,7 @@ static void id_at(const idx_segment *s, uint32_t doc, const uint8_t **p,
 
 long idx_segment_find_id(const idx_segment *s, const char *id, size_t len)
 {
+    if (!idx_segment_sum_ok(s, SEC_IDS)) return -2;
     const uint8_t *sorted = s->sec[SEC_IDS] + 8;
     size_t lo = 0, hi = s->ndocs;
     while (lo < hi) {
@@ -497,6 +534,7 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
     p->out_cap = 0;
     p->sblock = 0;
     p->single_bounds = 0;
+    p->pos_ok = 0;
     if (t->df == 0 || load_block(p, 0) != 0) end_iter(p);
     *out = p;
     return 0;
@@ -550,6 +588,13 @@ static void ensure_tfs(idx_postings *p)
 /* Decodes position block pb of the term into pbuf; 0 or -1. */
 static int load_pos_block(idx_postings *p, uint64_t pb)
 {
+    /* every read of positions starts here (pblk starts at none), once
+     * per block of 128: checked in pos_start, once per document, the
+     * test made phrase queries 5-8% slower */
+    if (__builtin_expect(!p->pos_ok, 0)) {
+        if (!idx_segment_sum_ok(p->s, SEC_POS)) return -1;   /* read as corrupt */
+        p->pos_ok = 1;
+    }
     /* a list with short blocks pads its positions: no tail */
     uint64_t nfullpos = p->t.cut_blocks ? UINT64_MAX : p->t.cf / IDX_BLOCK;
     uint64_t have_blk, off;

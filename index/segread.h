@@ -19,6 +19,9 @@ struct idx_segment {
     uint64_t sec_len[SEC_COUNT];
     uint64_t sec_hash[SEC_COUNT];
     int sec_present[SEC_COUNT];
+    /* SEG_VERIFY_LAZY: a section's checksum state, SUM_* (segread.c),
+     * changed with atomics by readers that share the segment */
+    int sum_state[SEC_COUNT];
     uint32_t ndocs, tok_flags;
     uint64_t nterms, total_len, npostings, npositions;
     dict_view dict;
@@ -53,10 +56,12 @@ static inline int seg_doc_short(const uint8_t *p, const uint8_t *end, uint32_t *
     return 1;
 }
 
-/* Opens DIR/NAME.  With `verify`, every section checksum but the store's
- * is checked (store blocks are checked by zstd as they are read). */
+/* Opens DIR/NAME, checking checksums as `verify` (SEG_VERIFY_*) says. */
 int idx_segment_open(const char *dir, const char *name, int verify,
                      idx_segment **out, quire_error *err);
+/* 1 when section `sec` matches its checksum (hashed on the first call of
+ * a lazily verified segment, from any thread), 0 when it does not. */
+int idx_segment_sum_ok(const idx_segment *s, int sec);
 /* Checks section checksums; the store's too when `with_store`. */
 int idx_segment_check_sums(const idx_segment *s, int with_store, quire_error *err);
 void idx_segment_close(idx_segment *s);

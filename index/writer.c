@@ -1163,6 +1163,8 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
     for (size_t i = w->ncsegs; i-- > 0;) {
         cseg *s = &w->csegs[i];
         long old = idx_segment_find_id(s->seg, d->id, d->id_len);
+        if (old == -2)
+            return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section ids", s->ms.name);
         if (old < 0) continue;
         if (s->del && ((s->del[old / 64] >> (old % 64)) & 1)) continue;
         if (mark_committed_deleted(s, (uint32_t)old))

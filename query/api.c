@@ -37,7 +37,7 @@ int quire_index_open(const char *dir, quire_index **out, quire_error *err)
     if (!dir || !out) return qerr(err, QUIRE_EARG, "dir and out are required");
     quire_index *ix = calloc(1, sizeof *ix);
     if (!ix) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    int rc = idx_reader_open(dir, 1, &ix->r, err);
+    int rc = idx_reader_open(dir, SEG_VERIFY_LAZY, &ix->r, err);
     if (rc) {
         free(ix);
         return rc;

@@ -1145,7 +1145,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         }
         it_free(root);
         if (ev.corrupt) {
-            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s",
+            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
                       idx_segment_name(seg));
             goto out;
         }
@@ -1274,7 +1274,7 @@ int qry_count(const idx_reader *r, const char *q, size_t qlen,
             total += !idx_is_deleted(del, d);
         it_free(root);
         if (ev.corrupt)
-            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s",
+            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
                       idx_segment_name(seg));
     }
     if (rc == QUIRE_OK)

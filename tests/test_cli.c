@@ -28,6 +28,7 @@
 
 #include "quire.h"
 #include "index/index.h"
+#include "index/segread.h"
 
 static char tmp[64];
 
@@ -758,6 +759,65 @@ static void test_missing_and_corrupt_index(void **state)
     unlink(seg);
     assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, dir), 1);
     assert_non_null(strstr(out, "seg_000001.qseg: No such file"));
+}
+
+/* Flips the byte in the middle of section `sec` of DIR/seg_000001.qseg. */
+static void damage_section(const char *dir, int sec)
+{
+    idx_segment *s;
+    quire_error e;
+    assert_int_equal(idx_segment_open(dir, "seg_000001.qseg", SEG_VERIFY_NONE, &s, &e), QUIRE_OK);
+    assert_true(s->sec_len[sec] > 0);
+    long off = (long)(s->sec[sec] - s->m.data) + (long)(s->sec_len[sec] / 2);
+    idx_segment_close(s);
+    char seg[256];
+    snprintf(seg, sizeof seg, "%s/seg_000001.qseg", dir);
+    FILE *f = fopen(seg, "r+b");
+    assert_non_null(f);
+    fseek(f, off, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
+/* A search checks the positions and the ids when it first reads them,
+ * not at open: damaged positions fail the first phrase, not a term query;
+ * damaged ids fail a writer (which reads them to replace documents), not
+ * a search.  quire verify checks everything. */
+static void test_lazy_checksums(void **state)
+{
+    (void)state;
+    char out[8192], src[128], dir[128];
+    snprintf(src, sizeof src, "%s/news", tmp);
+    snprintf(dir, sizeof dir, "%s/lazy", tmp);
+    quire_index *ix;
+    quire_error e;
+    uint64_t n;
+
+    copy_dir(src, dir);
+    damage_section(dir, SEC_POS);
+    assert_int_equal(quire_index_open(dir, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_count(ix, "trump", 5, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 1);
+    const char *ph = "\"donald trump jr\"";
+    assert_int_equal(quire_count(ix, ph, strlen(ph), &n, &e), QUIRE_ECORRUPT);
+    assert_non_null(strstr(e.message, "corrupt positions in segment seg_000001.qseg"));
+    quire_results *r;
+    assert_int_equal(quire_search(ix, ph, strlen(ph), 10, &r, &e), QUIRE_ECORRUPT);
+    quire_index_close(ix);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "checksum mismatch in section pos"));
+
+    copy_dir(src, dir);
+    damage_section(dir, SEC_IDS);
+    assert_int_equal(run(out, sizeof out, "%s search --count %s '%s'", QUIRE_CLI, dir, ph), 0);
+    assert_string_equal(out, "1\n");
+    quire_writer *w;
+    assert_int_equal(quire_writer_open(dir, NULL, &w, &e), QUIRE_ECORRUPT);
+    assert_non_null(strstr(e.message, "checksum mismatch in section ids"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "checksum mismatch in section ids"));
 }
 
 /* ---- crash safety -------------------------------------------------------- */
@@ -1597,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_threads_add_after_commit),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
+        cmocka_unit_test(test_lazy_checksums),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
         cmocka_unit_test(test_writer_lock_wait),
         cmocka_unit_test(test_full_disk),
