@@ -704,6 +704,18 @@ static void copy_dir(const char *from, const char *to)
     assert_int_equal(system(cmd), 0);
 }
 
+/* XORs the byte at `off` of the file with 0x5a. */
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, off, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+}
+
 static void test_missing_and_corrupt_index(void **state)
 {
     (void)state;
@@ -721,13 +733,7 @@ static void test_missing_and_corrupt_index(void **state)
     assert_int_equal(stat(seg, &st), 0);
     for (off_t off = 0; off < st.st_size; off += 97) {
         copy_dir(src, dir);
-        FILE *f = fopen(seg, "r+b");
-        assert_non_null(f);
-        fseek(f, off, SEEK_SET);
-        int c = fgetc(f);
-        fseek(f, off, SEEK_SET);
-        fputc(c ^ 0x5a, f);
-        fclose(f);
+        flip_byte(seg, (long)off);
         int rc = run(out, sizeof out, "%s search %s trump", QUIRE_CLI, dir);
         /* a flipped padding byte changes nothing a reader uses */
         if (rc == 0) continue;
@@ -772,13 +778,7 @@ static void damage_section(const char *dir, int sec)
     idx_segment_close(s);
     char seg[256];
     snprintf(seg, sizeof seg, "%s/seg_000001.qseg", dir);
-    FILE *f = fopen(seg, "r+b");
-    assert_non_null(f);
-    fseek(f, off, SEEK_SET);
-    int c = fgetc(f);
-    fseek(f, off, SEEK_SET);
-    fputc(c ^ 0x5a, f);
-    fclose(f);
+    flip_byte(seg, off);
 }
 
 /* A search checks the positions and the ids when it first reads them,
