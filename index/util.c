@@ -135,3 +135,9 @@ void *huge_alloc(size_t bytes)
 #endif
     return n;
 }
+
+int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}

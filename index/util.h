@@ -21,6 +21,9 @@ int qerr(quire_error *err, int code, const char *fmt, ...)
 int qerr_col(quire_error *err, int code, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* qsort comparator of uint64_t, ascending. */
+int cmp_u64(const void *a, const void *b);
+
 /* Grows the array *p, of *cap elements of `elem` bytes, to hold at least
  * `need` of them, doubling from `first` (or from *cap); 0, or -1 with *p
  * unchanged.  Inline: several arrays grow with every document. */

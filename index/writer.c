@@ -1295,12 +1295,6 @@ static int cmp_nseg(const void *a, const void *b)
     return (x->first > y->first) - (x->first < y->first);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Flushes every lane, in parallel when lanes have threads. */
 static int flush_lanes(quire_writer *w, quire_error *err)
 {

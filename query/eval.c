@@ -108,17 +108,11 @@ static int pfx_on_term(void *ctx, const idx_term *t)
             pb->acc[pb->pairs[i] >> 32] += (uint32_t)pb->pairs[i];
         pb->npairs = 0;
     }
-    if (!pb->acc && pb->npairs + t->df > pb->cap) {
-        size_t cap = pb->cap ? pb->cap : 64;
-        while (cap < pb->npairs + t->df) cap *= 2;
-        uint64_t *np = realloc(pb->pairs, cap * sizeof *np);
-        if (!np) {
-            idx_postings_close(p);
-            pb->nomem = 1;
-            return 1;
-        }
-        pb->pairs = np;
-        pb->cap = cap;
+    if (!pb->acc && grow_array((void **)&pb->pairs, &pb->cap, pb->npairs + t->df,
+                               sizeof *pb->pairs, 64)) {
+        idx_postings_close(p);
+        pb->nomem = 1;
+        return 1;
     }
     for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
         uint32_t f = idx_postings_freq(p);
@@ -129,12 +123,6 @@ static int pfx_on_term(void *ctx, const idx_term *t)
     }
     idx_postings_close(p);
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Fills *out with the prefix's documents in segment `seg`; 0, -1 on

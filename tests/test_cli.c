@@ -822,15 +822,20 @@ static void test_lazy_checksums(void **state)
 
 /* ---- crash safety -------------------------------------------------------- */
 
-static void add_n(quire_writer *w, int from, int n, const char *word)
+static void put_doc(quire_writer *w, const char *id, const char *body)
 {
     quire_error e;
+    quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
+    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+}
+
+static void add_n(quire_writer *w, int from, int n, const char *word)
+{
     for (int i = from; i < from + n; i++) {
         char id[32], body[128];
         snprintf(id, sizeof id, "doc%d", i);
         snprintf(body, sizeof body, "%s number %d with some filler words %d", word, i, i * 7);
-        quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
-        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+        put_doc(w, id, body);
     }
 }
 
@@ -1266,13 +1271,6 @@ static void test_merge_policy_levels_and_bulk(void **state)
     quire_writer_free(w);
     assert_int_equal(count(d, "bulk"), 3000);
     assert_int_equal(count(d, "small"), 1);
-}
-
-static void put_doc(quire_writer *w, const char *id, const char *body)
-{
-    quire_error e;
-    quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
-    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
 }
 
 /* `comput*`: every term that starts with "comput", across segments, as
