@@ -113,6 +113,12 @@ int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
 int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
                        int (*fn)(void *ctx, const idx_term *t), void *ctx);
 
+/* The same for every term within `edits` edits of term[0, len) (fuzzy.h),
+ * in bytewise order.  Returns 0, -1 when the dictionary is corrupt, -2
+ * when out of memory, or the first nonzero value fn returned. */
+int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
+                      int (*fn)(void *ctx, const idx_term *t), void *ctx);
+
 /* Stored document of local doc `doc`: a freshly allocated copy of its
  * record (see FORMAT.md, "store"), to be freed by the caller. */
 int idx_segment_doc_record(const idx_segment *s, uint32_t doc,

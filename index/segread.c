@@ -18,6 +18,7 @@
 
 #include "index/codec.h"
 #include "index/commongrams.h"
+#include "index/fuzzy.h"
 #include "index/segment.h"
 #include "index/util.h"
 #include "index/xxh.h"
@@ -286,6 +287,34 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
         if (rc) return rc;
     }
     return r < 0 ? -1 : 0;
+}
+
+/* A term's neighbours may sit anywhere in the dictionary: every term is
+ * tested, in order, so that the matcher reuses the rows of the prefix a
+ * term shares with the one before it. */
+int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
+                      int (*fn)(void *ctx, const idx_term *t), void *ctx)
+{
+    fz_matcher z;
+    int r = fz_init(&z, (const uint8_t *)term, len, edits);
+    if (r) {
+        fz_free(&z);
+        return r == -2 ? 0 : -2;   /* longer than any term: matches none */
+    }
+    dict_iter it;
+    dict_iter_init(&it, &s->dict);
+    int rc = 0;
+    while (!rc && (r = dict_iter_next(&it)) == 1) {
+        if (memchr(it.term, CG_SEP, it.term_len) ||
+            !fz_match(&z, it.term, it.term_len))
+            continue;
+        idx_term e = it.e;
+        if (!term_in_bounds(s, &e)) rc = -1;
+        else if (e.df) rc = fn(ctx, &e);
+    }
+    fz_free(&z);
+    if (!rc && r < 0) rc = -1;
+    return rc;
 }
 
 /* ---- stored documents and ids ------------------------------------------ */

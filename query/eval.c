@@ -59,22 +59,23 @@ typedef struct qev {
     double *idf;            /* per plan term */
     idx_term *seg_terms;    /* [seg * nterms + term] */
     uint8_t *seg_found;     /* same indexing: term present in segment */
-    struct pfx_set *pfx;    /* same indexing: a prefix's documents */
+    struct pfx_set *pfx;    /* same indexing: a prefix's or fuzzy term's documents */
     double avgdl;
     double len_scale;   /* b / avgdl: lengths are multiplied, not divided */
     int scoring;            /* phrases must count every occurrence */
     int corrupt;            /* set by iterators on undecodable data */
 } qev;
 
-/* The documents of a prefix term in one segment, ascending, each with
- * the sum of the frequencies of the prefix's terms there: the posting list
- * the prefix would have if its terms were one term. */
+/* The documents of a prefix or fuzzy term in one segment, ascending, each
+ * with the sum of the frequencies of the terms it stands for there: the
+ * posting list it would have if its terms were one term. */
 typedef struct pfx_set {
     uint32_t *docs, *tfs;
     uint32_t n;
 } pfx_set;
 
-/* Gathers the postings of a prefix's terms in a segment.  Few postings
+/* Gathers the postings of a prefix's (or fuzzy term's) terms in a
+ * segment.  Few postings
  * (against the segment's documents) are collected as (doc, tf) pairs and
  * sorted; many are summed into an array of one counter per document, and
  * that array is read in order. */
@@ -125,14 +126,15 @@ static int pfx_on_term(void *ctx, const idx_term *t)
     return 0;
 }
 
-/* Fills *out with the prefix's documents in segment `seg`; 0, -1 on
- * allocation failure, -2 on a corrupt dictionary. */
+/* Fills *out with the documents of prefix or fuzzy term t in segment
+ * `seg`; 0, -1 on allocation failure, -2 on a corrupt dictionary. */
 static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
 {
     pfx_build pb = {.seg = seg};
     memset(out, 0, sizeof *out);
-    int r = idx_segment_prefix(seg, t->bytes, t->len, pfx_on_term, &pb);
-    int rc = pb.nomem ? -1 : r < 0 ? -2 : 0;
+    int r = t->edits ? idx_segment_fuzzy(seg, t->bytes, t->len, t->edits, pfx_on_term, &pb)
+                     : idx_segment_prefix(seg, t->bytes, t->len, pfx_on_term, &pb);
+    int rc = pb.nomem || (t->edits && r == -2) ? -1 : r < 0 ? -2 : 0;
     uint32_t nd = idx_segment_ndocs(seg), n = 0;
     if (!rc && pb.acc) {
         for (uint32_t d = 0; d < nd; d++) n += pb.acc[d] != 0;
@@ -188,10 +190,11 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
     ev->seg_found = calloc(cells ? cells : 1, 1);
     if (!ev->idf || !ev->seg_terms || !ev->seg_found)
         return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
-    /* only a query with a prefix pays for their table (a term count takes
-     * half a microsecond) */
+    /* only a query with a prefix or fuzzy term pays for their table (a
+     * term count takes half a microsecond) */
     for (size_t t = 0; t < nt && !ev->pfx; t++)
-        if (plan->terms[t].prefix && !(ev->pfx = calloc(cells ? cells : 1, sizeof *ev->pfx)))
+        if (pl_term_expands(&plan->terms[t]) &&
+            !(ev->pfx = calloc(cells ? cells : 1, sizeof *ev->pfx)))
             return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
 
     double n = (double)idx_reader_ndocs(r);
@@ -202,7 +205,7 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
         uint64_t df = 0;
         for (size_t s = 0; s < ev->nseg; s++) {
             const idx_segment *seg = idx_reader_segment(r, s);
-            if (plan->terms[t].prefix) {
+            if (pl_term_expands(&plan->terms[t])) {
                 pfx_set *ps = &ev->pfx[s * nt + t];
                 int g = pfx_gather(seg, &plan->terms[t], ps);
                 if (g == -1)
@@ -579,7 +582,8 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         *out = it;
         return 0;
     }
-    case PL_PREFIX: {
+    case PL_PREFIX:
+    case PL_FUZZY: {
         size_t cell = s * nt + pn->term;
         if (!ev->seg_found[cell])
             return 0;

@@ -6,9 +6,9 @@
  * (pointers into the caller's query string), and the planner
  * (query/plan.c) later sends them through the index's tokenizer.  Keeping
  * raw text in the tree is what leaves room for word syntaxes: they are
- * recognised in a word's bytes by the planner (prefix*, plan.c), so adding
- * one (field:term, term~N) changes the word classification step, not the
- * grammar.
+ * recognised in a word's bytes by the planner (prefix*, term~N, plan.c),
+ * so adding one (field:term) changes the word classification step, not
+ * the grammar.
  *
  * Grammar (precedence from tightest to loosest: NOT/-, AND, OR):
  *   query   := or

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "index/commongrams.h"
+#include "index/fuzzy.h"
 #include "index/util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -85,13 +86,15 @@ static void vec_free_all(node_vec *v)
 
 /* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM.
  * `positive`: the term occurs outside every NOT; `prefix`: it stands for
- * the terms it starts (a term and the same bytes as a prefix are two). */
-static long intern_as(planner *pb, const char *term, size_t len, int positive, int prefix)
+ * the terms it starts; `edits` (nonzero): for the terms that many edits
+ * from it (a term and the same bytes as a prefix or fuzzy are two). */
+static long intern_as(planner *pb, const char *term, size_t len, int positive, int prefix,
+                      unsigned edits)
 {
     qry_plan *p = pb->plan;
     for (size_t i = 0; i < p->nterms; i++) {
         if (p->terms[i].len == len && p->terms[i].prefix == prefix &&
-            memcmp(p->terms[i].bytes, term, len) == 0) {
+            p->terms[i].edits == edits && memcmp(p->terms[i].bytes, term, len) == 0) {
             p->terms[i].positive |= positive;
             return (long)i;
         }
@@ -106,13 +109,13 @@ static long intern_as(planner *pb, const char *term, size_t len, int positive, i
     char *copy = malloc(len ? len : 1);
     if (!copy) return -1;
     memcpy(copy, term, len);
-    p->terms[p->nterms] = (pl_term){copy, len, positive, prefix};
+    p->terms[p->nterms] = (pl_term){copy, len, positive, prefix, edits};
     return (long)p->nterms++;
 }
 
 static long intern(planner *pb, const char *term, size_t len)
 {
-    return intern_as(pb, term, len, pb->positive, 0);
+    return intern_as(pb, term, len, pb->positive, 0, 0);
 }
 
 /* Fills the units of phrase n from its slots (see plan.h).  Without
@@ -148,7 +151,7 @@ static int plan_units(planner *pb, pl_node *n)
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         char buf[2 * TOK_MAX_TERM_BYTES + 1];
         size_t len = cg_bigram(buf, a->bytes, a->len, b->bytes, b->len);
-        long id = intern_as(pb, buf, len, 0, 0);
+        long id = intern_as(pb, buf, len, 0, 0, 0);
         if (id < 0)
             goto out;
         /* interning may move the terms table; nothing below uses a, b */
@@ -220,6 +223,49 @@ static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
     return 0;
 }
 
+/* Whether text[0, len) is one term in query mode; if so, copies it to
+ * buf (TOK_MAX_TERM_BYTES) and sets *n; *ntoks says how many terms it
+ * is.  -1 on ENOMEM. */
+static int one_term(planner *pb, const char *text, size_t len, char *buf, size_t *n,
+                    size_t *ntoks)
+{
+    qry_plan *p = pb->plan;
+    size_t before = p->nterms;
+    int positive = pb->positive;
+    pb->positive = 0;   /* a term met again keeps its highlighting as it is */
+    pb->ntoks = 0;
+    int rc = tok_run(pb->tok, text, len, 0, on_token, pb, NULL);
+    pb->positive = positive;
+    if (rc != 0 || pb->nomem)
+        return -1;
+    *n = 0;
+    if (pb->ntoks == 1) {
+        const pl_term *t = &p->terms[pb->toks[0].term];
+        *n = t->len < TOK_MAX_TERM_BYTES ? t->len : TOK_MAX_TERM_BYTES;
+        memcpy(buf, t->bytes, *n);
+    }
+    /* the terms interned just now are no terms the query searches for */
+    while (p->nterms > before)
+        free(p->terms[--p->nterms].bytes);
+    *ntoks = pb->ntoks;
+    return pb->ntoks == 1;
+}
+
+/* A PREFIX or FUZZY node for term[0, n).  0, -1 on ENOMEM. */
+static int expanded_node(planner *pb, pl_kind kind, const char *term, size_t n, int prefix,
+                         unsigned edits, pl_node **out)
+{
+    long id = intern_as(pb, term, n, pb->positive, prefix, edits);
+    if (id < 0)
+        return -1;
+    pl_node *x = calloc(1, sizeof *x);
+    if (!x) return -1;
+    x->kind = kind;
+    x->term = (uint32_t)id;
+    *out = x;
+    return 0;
+}
+
 /* A word ending in '*' after a character other than '*': a PREFIX when
  * the text before the '*' is one term, NULL *out with 0 when it is not
  * (the caller then plans the word as it is). */
@@ -228,36 +274,48 @@ static int plan_prefix(planner *pb, const char *text, size_t len, pl_node **out)
     *out = NULL;
     if (len < 2 || text[len - 1] != '*' || text[len - 2] == '*')
         return 0;
-    qry_plan *p = pb->plan;
-    size_t before = p->nterms;
-    int positive = pb->positive;
-    pb->positive = 0;   /* a term met again keeps its highlighting as it is */
-    pb->ntoks = 0;
-    int rc = tok_run(pb->tok, text, len - 1, 0, on_token, pb, NULL);
-    pb->positive = positive;
-    if (rc != 0 || pb->nomem)
-        return -1;
     char buf[TOK_MAX_TERM_BYTES];
-    size_t n = 0;
-    if (pb->ntoks == 1) {
-        const pl_term *t = &p->terms[pb->toks[0].term];
-        n = t->len < sizeof buf ? t->len : sizeof buf;
-        memcpy(buf, t->bytes, n);
-    }
-    /* the terms interned just now are no terms the query searches for */
-    while (p->nterms > before)
-        free(p->terms[--p->nterms].bytes);
-    if (pb->ntoks != 1)
+    size_t n, ntoks;
+    int one = one_term(pb, text, len - 1, buf, &n, &ntoks);
+    if (one <= 0)
+        return one;
+    return expanded_node(pb, PL_PREFIX, buf, n, 1, 0, out);
+}
+
+/* A word ending in '~' or '~' and digits, after a character other than
+ * '~': FUZZY when the text before the '~' is one term, with the edits
+ * the digits say (at most FZ_MAX_EDITS) or, without digits, as many as
+ * the term's length allows: none up to 2 code points, one up to 5, two
+ * beyond (Elasticsearch's AUTO).  With no edits it is that term; when
+ * that text is no term (a stop word) the word drops out, as the word
+ * would.  Returns 1 when the word was fuzzy (*out NULL if dropped), 0
+ * when it is not, -1 on ENOMEM. */
+static int plan_fuzzy(planner *pb, const char *text, size_t len, pl_node **out)
+{
+    *out = NULL;
+    size_t d = len;
+    while (d > 0 && text[d - 1] >= '0' && text[d - 1] <= '9') d--;
+    if (d < 2 || text[d - 1] != '~' || text[d - 2] == '~')
         return 0;
-    long id = intern_as(pb, buf, n, pb->positive, 1);
-    if (id < 0)
+    char buf[TOK_MAX_TERM_BYTES];
+    size_t n, ntoks;
+    int one = one_term(pb, text, d - 1, buf, &n, &ntoks);
+    if (one < 0)
         return -1;
-    pl_node *x = calloc(1, sizeof *x);
-    if (!x) return -1;
-    x->kind = PL_PREFIX;
-    x->term = (uint32_t)id;
-    *out = x;
-    return 0;
+    if (!one)
+        return ntoks == 0;
+    unsigned edits = 0;
+    if (d == len) {
+        size_t cps = fz_decode((const uint8_t *)buf, n, NULL, 0);
+        edits = cps <= 2 ? 0 : cps <= 5 ? 1 : 2;
+    } else {
+        for (size_t i = d; i < len && edits < FZ_MAX_EDITS; i++)
+            edits = edits * 10 + (unsigned)(text[i] - '0');
+        if (edits > FZ_MAX_EDITS) edits = FZ_MAX_EDITS;
+    }
+    if (edits == 0)
+        return plan_text(pb, text, d - 1, out) ? -1 : 1;
+    return expanded_node(pb, PL_FUZZY, buf, n, 0, edits, out) ? -1 : 1;
 }
 
 static int plan_node(planner *pb, const qry_node *q, pl_node **out);
@@ -310,6 +368,10 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
     case QRY_WORD:
         if (plan_prefix(pb, q->text, q->len, out)) return -1;
         if (*out) return 0;
+        switch (plan_fuzzy(pb, q->text, q->len, out)) {
+        case -1: return -1;
+        case 1: return 0;
+        }
         return plan_text(pb, q->text, q->len, out);
     case QRY_PHRASE:
         return plan_text(pb, q->text, q->len, out);
@@ -446,10 +508,18 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
     switch (n->kind) {
     case PL_TERM:
     case PL_PREFIX:
-        dump_put(d, n->kind == PL_TERM ? "(TERM " : "(PREFIX ", n->kind == PL_TERM ? 6 : 8);
+    case PL_FUZZY: {
+        static const char *const head[] = {[PL_TERM] = "(TERM ", [PL_PREFIX] = "(PREFIX ",
+                                           [PL_FUZZY] = "(FUZZY "};
+        dump_put(d, head[n->kind], strlen(head[n->kind]));
         dump_put(d, p->terms[n->term].bytes, p->terms[n->term].len);
+        if (n->kind == PL_FUZZY) {
+            dump_put(d, "~", 1);
+            dump_u32(d, p->terms[n->term].edits);
+        }
         dump_put(d, ")", 1);
         return;
+    }
     case PL_PHRASE:
         dump_put(d, "(PHRASE", 7);
         for (uint32_t i = 0; i < n->n; i++) {

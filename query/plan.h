@@ -20,6 +20,10 @@
  *    term, is a PREFIX: every term of the index that starts with it, as
  *    if they were one term (eval.c); otherwise the `*` is punctuation as
  *    before;
+ *  - a word ending in `~` or `~N` (`whale~1`), whose text before the `~`
+ *    is one term, is FUZZY: every term of the index within N edits of it
+ *    (index/fuzzy.h; without N, by the term's length), as one term;
+ *    otherwise the `~` is punctuation as before;
  *  - nested ANDs and nested ORs are flattened (scores are sums, so this
  *    changes nothing), single-child groups disappear, an AND keeps its
  *    negated children apart (AND-NOT), and an AND whose positive children
@@ -38,7 +42,7 @@
 #include "quire.h"
 #include "query/parse.h"
 
-typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX } pl_kind;
+typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX, PL_FUZZY } pl_kind;
 
 typedef struct pl_term {
     char *bytes;
@@ -46,11 +50,15 @@ typedef struct pl_term {
     int positive;     /* occurs outside any NOT (used for highlighting);
                          never set for bigrams, which are no text terms */
     int prefix;       /* stands for every term that starts with bytes */
+    unsigned edits;   /* nonzero: for every term this many edits from bytes */
 } pl_term;
+
+/* Whether the term stands for other terms of the index (PREFIX, FUZZY). */
+static inline int pl_term_expands(const pl_term *t) { return t->prefix || t->edits; }
 
 typedef struct pl_node {
     pl_kind kind;
-    uint32_t term;          /* TERM, PREFIX: index into qry_plan.terms */
+    uint32_t term;          /* TERM, PREFIX, FUZZY: index into qry_plan.terms */
     uint32_t n;             /* PHRASE: slots; AND: positive kids; OR: kids */
     uint32_t *slot_term;    /* PHRASE: term of each slot, in query order */
     uint32_t *slot_rel;     /* PHRASE: position relative to the first slot */

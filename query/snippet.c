@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/fuzzy.h"
 #include "index/util.h"
 #include "query/plan.h"
 #include "query/query.h"
@@ -41,8 +42,11 @@ static int is_query_term(const qry_plan *p, const char *term, size_t len)
 {
     for (size_t i = 0; i < p->nterms; i++) {
         const pl_term *t = &p->terms[i];
-        if (t->positive && (t->prefix ? t->len <= len : t->len == len) &&
-            memcmp(t->bytes, term, t->len) == 0)
+        if (!t->positive) continue;
+        if (t->edits ? fz_within((const uint8_t *)t->bytes, t->len, (const uint8_t *)term, len,
+                                 t->edits)
+                     : (t->prefix ? t->len <= len : t->len == len) &&
+                           memcmp(t->bytes, term, t->len) == 0)
             return 1;
     }
     return 0;

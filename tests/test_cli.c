@@ -1342,6 +1342,85 @@ static void test_prefix_queries(void **state)
     assert_string_equal(out, "3\n");
 }
 
+/* `whale~1`: every term within one edit of "whale", across segments, as
+ * if they were one term; in NOT, AND and OR like any term; highlighted
+ * in snippets. */
+static void test_fuzzy_queries(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/fuzzy", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    put_doc(w, "d1", "whale ship");
+    put_doc(w, "d2", "whales whales sea");
+    put_doc(w, "d3", "wale harbour");
+    put_doc(w, "d4", "hwale");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    put_doc(w, "d5", "while waiting");
+    put_doc(w, "d6", "wheel rock");    /* two edits: a -> e, then le -> el */
+    put_doc(w, "d7", "whaling");       /* three */
+    put_doc(w, "d8", "orca");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(nsegs(d), 2);
+    assert_int_equal(count(d, "whale~1"), 5);
+    assert_int_equal(count(d, "whale OR whales OR wale OR hwale OR while"), 5);
+    assert_int_equal(count(d, "whale~"), 5);     /* five letters: one edit */
+    assert_int_equal(count(d, "WHALE~1"), 5);
+    assert_int_equal(count(d, "whale~2"), 6);
+    assert_int_equal(count(d, "whale~5"), 6);    /* at most two */
+    assert_int_equal(count(d, "whale~0"), 1);
+    assert_int_equal(count(d, "whaling~2"), 1);
+    assert_int_equal(count(d, "orca OR whale~1"), 6);
+    assert_int_equal(count(d, "whale~1 sea"), 1);
+    assert_int_equal(count(d, "ship -whale~1"), 0);
+    assert_int_equal(count(d, "rock -whale~1"), 1);
+    assert_int_equal(count(d, "rock -whale~2"), 0);
+    assert_int_equal(count(d, "zzzzzzz~2"), 0);
+    assert_int_equal(count(d, "\"whale~1\""), 0);   /* in a phrase, "whale 1" */
+
+    /* one term: d1, d3 and d5 (tf 1, two words) tie */
+    quire_index *ix;
+    quire_results *r;
+    assert_int_equal(quire_index_open(d, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, "whale~1", 7, 10, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 5);
+    double s1 = -1, s3 = -1, s5 = -1;
+    for (size_t i = 0; i < 5; i++) {
+        quire_doc *doc;
+        const char *v;
+        size_t vl;
+        assert_int_equal(quire_doc_get(ix, quire_results_get(r, i)->doc, &doc, &e), QUIRE_OK);
+        assert_int_equal(quire_doc_field(doc, "id", &v, &vl), QUIRE_OK);
+        double sc = quire_results_get(r, i)->score;
+        if (!memcmp(v, "d1", 2)) s1 = sc;
+        if (!memcmp(v, "d3", 2)) s3 = sc;
+        if (!memcmp(v, "d5", 2)) s5 = sc;
+        quire_doc_free(doc);
+    }
+    assert_true(s1 > 0 && s1 == s3 && s3 == s5);
+    quire_results_free(r);
+    assert_int_equal(quire_search(ix, "whale~1 sea", 11, 10, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 1);
+    char snip[256];
+    assert_int_equal(quire_snippet(ix, quire_results_get(r, 0)->doc, "whale~1", 7, "[", "]",
+                                   200, snip, sizeof snip, &e), QUIRE_OK);
+    assert_string_equal(snip, "[whales] [whales] sea");
+    quire_results_free(r);
+    quire_index_close(ix);
+
+    /* a replaced document leaves the fuzzy term's documents */
+    put_doc(w, "d5", "nothing here");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    assert_int_equal(run(out, sizeof out, "%s search --count %s 'whale~1'", QUIRE_CLI, d), 0);
+    assert_string_equal(out, "4\n");
+    assert_int_equal(run(out, sizeof out, "%s search %s 'wale~1 harbour'", QUIRE_CLI, d), 0);
+    assert_non_null(strstr(out, "[wale] [harbour]"));
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1664,6 +1743,7 @@ int main(void)
         cmocka_unit_test(test_merge_policy_small_commits),
         cmocka_unit_test(test_merge_policy_levels_and_bulk),
         cmocka_unit_test(test_prefix_queries),
+        cmocka_unit_test(test_fuzzy_queries),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),

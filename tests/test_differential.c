@@ -98,6 +98,20 @@ static uint32_t rnd2_below(uint32_t n)
     return v;
 }
 
+/* A third, for the fuzzy words (`word~1`), so that the prefix words are
+ * unchanged too. */
+static uint64_t rng3_state = 0x66757a7a797eULL;
+
+static uint32_t rnd3_below(uint32_t n)
+{
+    uint64_t saved = rng_state;
+    rng_state = rng3_state;
+    uint32_t v = rnd_below(n);
+    rng3_state = rng_state;
+    rng_state = saved;
+    return v;
+}
+
 /* ---- vocabulary ---------------------------------------------------------- */
 
 static const char *stop_words[] = {
@@ -382,9 +396,10 @@ typedef struct mnode {
     struct mnode *kids[4];
     int neg[4];              /* AND: child is excluded */
     int nkids;
-    /* a prefix word (`wor*` whose text before the '*' is one term): the
-     * terms of the corpus it starts, and their union's df in the view */
-    int prefix;
+    /* a prefix word (`wor*` whose text before the '*' is one term) or a
+     * fuzzy word (`word~1`, `fuzzy` set): the terms of the corpus it
+     * stands for, and their union's df in the view */
+    int prefix, fuzzy;
     uint32_t *pfx_terms, npfx;
     uint32_t pfx_df, pfx_view;
     /* planned: a word/phrase as query-mode terms with relative positions */
@@ -453,6 +468,14 @@ static mnode *gen(int depth)
             if (keep > len) keep = len;
             n->text[keep] = '*';
             n->text[keep + 1] = '\0';
+        } else if (rnd3_below(7) == 0) {
+            /* misspelt or not, then `~`, `~0`, `~1`, `~2` or `~3` */
+            size_t len = strlen(n->text), at = rnd3_below((uint32_t)len);
+            uint32_t how = rnd3_below(4);
+            if (how == 0) n->text[at] = "aeiouz"[rnd3_below(6)];
+            else if (how == 1 && len > 1) memmove(n->text + at, n->text + at + 1, len - at);
+            static const char *const suffix[] = {"~", "~0", "~1", "~2", "~3", "~1", "~2"};
+            strcat(n->text, suffix[rnd3_below(7)]);
         }
         return n;
     }
@@ -544,6 +567,65 @@ static int plan_prefix(mnode *n, tok_tokenizer *qtok)
     return 1;
 }
 
+/* Optimal string alignment distance (index/fuzzy.h) by the whole table;
+ * the vocabulary is ASCII, so bytes are code points. */
+static unsigned osa(const char *a, const char *b)
+{
+    size_t m = strlen(a), n = strlen(b);
+    if (m > 63 || n > 63) return 99;
+    unsigned t[64][64];
+    for (size_t i = 0; i <= m; i++) t[i][0] = (unsigned)i;
+    for (size_t j = 0; j <= n; j++) t[0][j] = (unsigned)j;
+    for (size_t i = 1; i <= m; i++)
+        for (size_t j = 1; j <= n; j++) {
+            unsigned v = t[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (t[i - 1][j] + 1 < v) v = t[i - 1][j] + 1;
+            if (t[i][j - 1] + 1 < v) v = t[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                t[i - 2][j - 2] + 1 < v)
+                v = t[i - 2][j - 2] + 1;
+            t[i][j] = v;
+        }
+    return t[m][n];
+}
+
+/* query.h: a word ending in '~' or '~N' (not "~~") whose text before the
+ * '~' is one term stands for every term within N edits of it (N at most
+ * 2; without N, 0 up to 2 letters, 1 up to 5, else 2); with 0 edits it is
+ * the word before the '~'; a word before it that is no term drops out.
+ * Returns 1 when n is planned. */
+static int plan_fuzzy(mnode *n, tok_tokenizer *qtok)
+{
+    size_t len = strlen(n->text), d = len;
+    while (d > 0 && n->text[d - 1] >= '0' && n->text[d - 1] <= '9') d--;
+    if (d < 2 || n->text[d - 1] != '~' || n->text[d - 2] == '~') return 0;
+    first_term f = {.n = 0};
+    assert_int_equal(tok_run(qtok, n->text, d - 1, 0, collect_first, &f, NULL), 0);
+    if (f.n > 1) return 0;
+    n->fuzzy = 1;
+    n->nslots = 0;
+    if (f.n == 0) return 1;       /* dropped */
+    for (size_t i = 0; i < f.len; i++) assert_true((unsigned char)f.bytes[i] < 0x80);
+    unsigned edits = f.len <= 2 ? 0 : f.len <= 5 ? 1 : 2;
+    if (d < len) edits = (unsigned)atoi(n->text + d) < 2 ? (unsigned)atoi(n->text + d) : 2;
+    if (edits == 0) {
+        assert_int_equal(tok_run(qtok, n->text, d - 1, 0, collect_slot, n, NULL), 0);
+        return 1;
+    }
+    char want[257];
+    memcpy(want, f.bytes, f.len);
+    want[f.len] = '\0';
+    n->prefix = 1;
+    n->npfx = 0;
+    n->pfx_view = UINT32_MAX;
+    n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
+    assert_non_null(n->pfx_terms);
+    for (uint32_t i = 0; i < DICT_SLOTS; i++)
+        if (dict_term[i] && osa(want, dict_term[i]) <= edits)
+            n->pfx_terms[n->npfx++] = dict_id[i];
+    return 1;
+}
+
 static uint32_t pfx_freq(const mnode *n, uint32_t d)
 {
     uint32_t f = 0, k;
@@ -557,7 +639,7 @@ static uint32_t pfx_freq(const mnode *n, uint32_t d)
 /* Tokenizes the words and phrases of the tree in query mode. */
 static void plan_model(mnode *n, tok_tokenizer *qtok)
 {
-    if (n->kind == M_WORD && plan_prefix(n, qtok)) return;
+    if (n->kind == M_WORD && (plan_prefix(n, qtok) || plan_fuzzy(n, qtok))) return;
     if (n->kind == M_WORD || n->kind == M_PHRASE) {
         n->nslots = 0;
         assert_int_equal(tok_run(qtok, n->text, strlen(n->text), 0,
@@ -799,12 +881,14 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
     }
 }
 
-static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix;
+static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix, n_fuzzy, n_fuzzy_sets;
 
-static int has_prefix(const mnode *n)
+/* Whether n or a node under it is a prefix word (what 0), a fuzzy word
+ * (1) or a fuzzy word standing for a set of terms (2). */
+static int has(const mnode *n, int what)
 {
-    int any = n->prefix;
-    for (int i = 0; i < n->nkids; i++) any |= has_prefix(n->kids[i]);
+    int any = what == 0 ? n->prefix && !n->fuzzy : what == 1 ? n->fuzzy : n->fuzzy && n->prefix;
+    for (int i = 0; i < n->nkids; i++) any |= has(n->kids[i], what);
     return any;
 }
 
@@ -883,7 +967,9 @@ static void run_queries(const char *dir)
             check_topk(q, "qry_search small k", buf, nh, mh, n, k);
         }
         n_checked++;
-        n_prefix += has_prefix(root);
+        n_prefix += has(root, 0);
+        n_fuzzy += has(root, 1);
+        n_fuzzy_sets += has(root, 2);
     }
     for (size_t i = 0; i < npool; i++) free(pool[i].pfx_terms);
     rng_state = saved_rng;
@@ -1040,6 +1126,8 @@ static void test_coverage(void **state)
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
     assert_true(n_prefix > NINDEXES * 20);      /* queries with a prefix word */
+    assert_true(n_fuzzy > NINDEXES * 20);       /* with a fuzzy word */
+    assert_true(n_fuzzy_sets > NINDEXES * 10);  /* one that stands for terms */
 }
 
 int main(void)

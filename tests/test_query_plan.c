@@ -104,6 +104,38 @@ static void test_prefix(void **state)
     expect_plan(STOP, "the* cat", "(TERM cat)");
 }
 
+/* A word ending in '~' or '~N' whose text before it is one term is
+ * fuzzy: N edits at most 2, without N by the term's length (none up to 2
+ * code points, one up to 5, two beyond), and with no edits the term
+ * itself; a stop word drops out as it would without the '~'; otherwise
+ * the '~' is punctuation, as before. */
+static void test_fuzzy(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "whale~1", "(FUZZY whale~1)");
+    expect_plan(DEF, "Wh\xc3\xa2le~2", "(FUZZY whale~2)");
+    expect_plan(DEF, "whale~", "(FUZZY whale~1)");
+    expect_plan(DEF, "whaling~", "(FUZZY whaling~2)");
+    expect_plan(DEF, "ox~", "(TERM ox)");
+    /* code points, not bytes: three Cyrillic letters take six */
+    expect_plan(DEF, "\xd0\xba\xd0\xbe\xd1\x82~", "(FUZZY \xd0\xba\xd0\xbe\xd1\x82~1)");
+    expect_plan(DEF, "whale~0", "(TERM whale)");
+    expect_plan(DEF, "whale~7", "(FUZZY whale~2)");
+    expect_plan(DEF, "whale~99999999999999999999", "(FUZZY whale~2)");
+    expect_plan(DEF, "whale whale~1", "(AND (TERM whale) (FUZZY whale~1))");
+    expect_plan(DEF, "whale~1 whale~2", "(AND (FUZZY whale~1) (FUZZY whale~2))");
+    expect_plan(DEF, "ahab -whale~1", "(AND (TERM ahab) (NOT (FUZZY whale~1)))");
+    expect_plan(DEF, "whale~1 OR ship", "(OR (FUZZY whale~1) (TERM ship))");
+    expect_plan(DEF, "~", "(NONE)");
+    expect_plan(DEF, "~1", "(TERM 1)");
+    expect_plan(DEF, "whale~~1", "(PHRASE whale@0 1@1)");
+    expect_plan(DEF, "whale~x", "(PHRASE whale@0 x@1)");
+    expect_plan(DEF, "\"whale~1\"", "(PHRASE whale@0 1@1)");
+    expect_plan(NOCG, "then-cand~1", "(PHRASE then@0 cand@1 1@2)");
+    expect_plan(STOP, "the~1 cat", "(TERM cat)");
+    expect_plan(STOP, "the~ cat", "(TERM cat)");
+}
+
 static void test_common_pairs_units(void **state)
 {
     (void)state;
@@ -201,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_dropped),
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_prefix),
+        cmocka_unit_test(test_fuzzy),
         cmocka_unit_test(test_stop_words),
         cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_common_pairs_units),
