@@ -8,6 +8,7 @@
  *               DIR INPUT...
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire optimize [--threads N] [--wait SECONDS] DIR
+ *   quire delete [--wait SECONDS] DIR ID...
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -40,6 +41,7 @@ static const char *usage_text =
     "                             --wait: wait for another writer to finish)\n"
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
+    "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -937,6 +939,50 @@ static int cmd_optimize(int argc, char **argv)
     return 0;
 }
 
+/* Deletes the documents with the ids given and commits once. */
+static int cmd_delete(int argc, char **argv)
+{
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    while (argc >= 4 && !strcmp(argv[1], "--wait")) {
+        if (parse_wait(argv[2], &opt.lock_wait_ms)) return 2;
+        argv += 2;
+        argc -= 2;
+    }
+    if (argc < 3) return usage();
+    quire_writer *w;
+    quire_error e;
+    quire_index *ix;
+    /* refuse to create an index where there is none */
+    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    quire_index_close(ix);
+    if (quire_writer_open(argv[1], &opt, &w, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    size_t n = 0;
+    for (int i = 2; i < argc; i++) {
+        int found;
+        if (quire_writer_delete(w, argv[i], strlen(argv[i]), &found, &e) != QUIRE_OK) {
+            fprintf(stderr, "quire: delete %s: %s\n", argv[i], e.message);
+            quire_writer_free(w);   /* nothing is committed */
+            return 1;
+        }
+        if (!found) fprintf(stderr, "quire: no document with id %s\n", argv[i]);
+        n += (size_t)found;
+    }
+    int rc = quire_writer_commit(w, &e);
+    quire_writer_free(w);
+    if (rc != QUIRE_OK) {
+        fprintf(stderr, "quire: commit: %s\n", e.message);
+        return 1;
+    }
+    printf("deleted %zu of %d documents\n", n, argc - 2);
+    return 0;
+}
+
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
@@ -1001,6 +1047,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "stats")) return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "optimize")) return cmd_optimize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "delete")) return cmd_delete(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("quire %s\n", QUIRE_VERSION_STRING); return 0; }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {

@@ -164,6 +164,15 @@ QUIRE_API int quire_writer_open(const char *dir, const quire_writer_options *opt
 QUIRE_API int quire_writer_add(quire_writer *w, const quire_doc_input *doc,
                      int *replaced, quire_error *err);
 
+/* Deletes the document with this id: the one added last in this session,
+ * or the committed one.  Like an add, it takes effect at the next commit;
+ * the document's postings stay in their segment, skipped by every search,
+ * until a merge leaves them out.  Adding the id again afterwards adds a new
+ * document (which replaces nothing).  *deleted (when not NULL) says
+ * whether there was such a document.  An empty id is QUIRE_EARG. */
+QUIRE_API int quire_writer_delete(quire_writer *w, const char *id, size_t id_len,
+                                  int *deleted, quire_error *err);
+
 /* Flushes buffered documents and atomically publishes a new generation:
  * segment files and deletion files are written and fsynced, then the
  * MANIFEST is replaced by rename.  A crash at any point leaves the previous

@@ -4,7 +4,8 @@
  * on or waits for: lock_wait_ms), documents inverted by one or
  * more builder "lanes" and flushed as segments whenever a lane's share of
  * the memory budget is reached, ids deduplicated (the later document wins;
- * the earlier one is marked in a deletion bitmap), and an atomic commit that
+ * the earlier one is marked in a deletion bitmap, as is a document deleted
+ * by id), and an atomic commit that
  * publishes the new segments and deletion files through a new MANIFEST.
  *
  * Lanes.  With one thread the caller's thread tokenizes and inverts each
@@ -204,7 +205,7 @@ struct quire_writer {
     uint64_t jgen;         /* joint flushes done */
     int jfail;             /* a lane failed: the others stop waiting */
     uint64_t nseq;         /* documents added in this session */
-    uint64_t *dead; size_t ndead, cap_dead;  /* replaced sequence numbers */
+    uint64_t *dead; size_t ndead, cap_dead;  /* replaced or deleted sequence numbers */
     id_ent *ids; size_t nids, ids_mask;
     char *id_bytes; size_t id_len, id_cap;
     /* by sequence number from ids_seq0 (the session's first, or the first
@@ -212,6 +213,9 @@ struct quire_writer {
      * id_bytes << ID_LEN_BITS | id length (huge_grow, id_at_cap bytes) */
     uint64_t *id_at; size_t id_at_cap;
     uint64_t ids_seq0;
+    /* the same numbering: session documents deleted (quire_writer_delete),
+     * a bit each (huge_grow, gone_cap bytes; NULL until one is) */
+    uint64_t *gone; size_t gone_cap;
     /* bytes of ids, id_bytes and id_at: the lanes' budgets leave room for them.
      * Lanes take it from each document (bdoc.id_mem), as it was when the
      * document came: read while the caller's thread went on, it made the
@@ -1100,14 +1104,18 @@ static int ids_grow(quire_writer *w)
     return 0;
 }
 
-/* Frees the session's id map (table and places; the id bytes are kept). */
+/* Frees the session's id map (table, places and deletions; the id bytes
+ * are kept). */
 static void ids_free(quire_writer *w)
 {
     if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
     huge_free(w->id_at, w->id_at_cap);
+    huge_free(w->gone, w->gone_cap);
     w->ids = NULL;
     w->id_at = NULL;
     w->id_at_cap = 0;
+    w->gone = NULL;
+    w->gone_cap = 0;
     w->nids = w->ids_mask = 0;
 }
 
@@ -1132,6 +1140,51 @@ static uint32_t id_hash(const quire_doc_input *d)
     return (uint32_t)XXH3_64bits(d->id, d->id_len) | 1;
 }
 
+/* The session's entry for id[0, len), or NULL. */
+static id_ent *session_find(quire_writer *w, const char *id, size_t len, uint32_t hash,
+                            size_t *slot)
+{
+    size_t h = hash & w->ids_mask;
+    while (w->ids[h].hash) {
+        id_ent *e = &w->ids[h];
+        h = (h + 1) & w->ids_mask;
+        if (e->hash != hash) continue;
+        uint64_t at = w->id_at[e->seq - w->ids_seq0];
+        if ((at & ID_LEN_MAX) == len && memcmp(w->id_bytes + (at >> ID_LEN_BITS), id, len) == 0)
+            return e;
+    }
+    *slot = h;   /* the empty slot that ended the probe */
+    return NULL;
+}
+
+/* Whether the session's document `seq` was deleted (quire_writer_delete). */
+static int session_gone(const quire_writer *w, uint64_t seq)
+{
+    uint64_t k = seq - w->ids_seq0;
+    return w->gone && k / 8 < w->gone_cap && ((w->gone[k / 64] >> (k % 64)) & 1);
+}
+
+/* Marks the newest live committed document with id[0, len) deleted;
+ * *found says whether there was one. */
+static int committed_delete(quire_writer *w, const char *id, size_t len, int *found,
+                            quire_error *err)
+{
+    *found = 0;
+    for (size_t i = w->ncsegs; i-- > 0;) {
+        cseg *s = &w->csegs[i];
+        long old = idx_segment_find_id(s->seg, id, len);
+        if (old == -2)
+            return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section ids", s->ms.name);
+        if (old < 0) continue;
+        if (s->del && ((s->del[old / 64] >> (old % 64)) & 1)) continue;
+        if (mark_committed_deleted(s, (uint32_t)old))
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        *found = 1;
+        return QUIRE_OK;
+    }
+    return QUIRE_OK;
+}
+
 /* Decides, in insertion order, whether document `seq` replaces an earlier
  * one; records the earlier one as dead.  `hash` is id_hash(d). */
 static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint32_t hash,
@@ -1142,36 +1195,25 @@ static int dedupe(quire_writer *w, const quire_doc_input *d, uint64_t seq, uint3
     if (((w->nids + 1) * 2 > w->ids_mask && ids_grow(w)) ||
         huge_grow((void **)&w->id_at, &w->id_at_cap, (seq - w->ids_seq0 + 1) * sizeof *w->id_at))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
-    size_t h = hash & w->ids_mask;
-    while (w->ids[h].hash) {
-        id_ent *e = &w->ids[h];
-        h = (h + 1) & w->ids_mask;
-        if (e->hash != hash) continue;
+    size_t h;
+    id_ent *e = session_find(w, d->id, d->id_len, hash, &h);
+    if (e) {
         uint64_t at = w->id_at[e->seq - w->ids_seq0];
-        if ((at & ID_LEN_MAX) != d->id_len ||
-            memcmp(w->id_bytes + (at >> ID_LEN_BITS), d->id, d->id_len) != 0)
-            continue;
-        if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
-            return qerr(err, QUIRE_ENOMEM, "out of memory");
-        w->dead[w->ndead++] = e->seq;
+        /* a document deleted since is no more to replace (and a committed
+         * one with the id was marked when that document came) */
+        if (!session_gone(w, e->seq)) {
+            if (grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead))
+                return qerr(err, QUIRE_ENOMEM, "out of memory");
+            w->dead[w->ndead++] = e->seq;
+            *replaced = 1;
+        }
         e->seq = (uint32_t)seq;
         w->id_at[seq - w->ids_seq0] = at;
-        *replaced = 1;
         return QUIRE_OK;
     }
     /* not seen in this session: a committed segment may hold it */
-    for (size_t i = w->ncsegs; i-- > 0;) {
-        cseg *s = &w->csegs[i];
-        long old = idx_segment_find_id(s->seg, d->id, d->id_len);
-        if (old == -2)
-            return qerr(err, QUIRE_ECORRUPT, "%s: checksum mismatch in section ids", s->ms.name);
-        if (old < 0) continue;
-        if (s->del && ((s->del[old / 64] >> (old % 64)) & 1)) continue;
-        if (mark_committed_deleted(s, (uint32_t)old))
-            return qerr(err, QUIRE_ENOMEM, "out of memory");
-        *replaced = 1;
-        break;
-    }
+    int rc = committed_delete(w, d->id, d->id_len, replaced, err);
+    if (rc) return rc;
     if (grow((void **)&w->id_bytes, &w->id_cap, w->id_len + d->id_len, 1))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     memcpy(w->id_bytes + w->id_len, d->id, d->id_len);
@@ -1266,6 +1308,46 @@ int quire_writer_add(quire_writer *w, const quire_doc_input *d, int *replaced,
     if (replaced) *replaced = rep;
     w->docs++;
     w->bytes += d->title_len + d->body_len;
+    return QUIRE_OK;
+}
+
+int quire_writer_delete(quire_writer *w, const char *id, size_t id_len, int *deleted,
+                        quire_error *err)
+{
+    if (deleted) *deleted = 0;
+    if (!w || (!id && id_len)) return qerr(err, QUIRE_EARG, "writer and id are required");
+    if (w->broken) return qerr(err, QUIRE_EARG, "writer failed earlier; reopen it");
+    if (id_len == 0) return qerr(err, QUIRE_EARG, "an empty id names no document");
+    if (id_len > ID_LEN_MAX)
+        return qerr(err, QUIRE_EARG, "id of %zu bytes: ids must be shorter than 16 MiB", id_len);
+    /* the document added before the delete is deduplicated first */
+    int rc = dedupe_pending(w, err), found = 0;
+    quire_doc_input d = {.id = id, .id_len = id_len};
+    uint32_t hash = id_hash(&d);
+    size_t h;
+    id_ent *e = !rc && w->ids ? session_find(w, id, id_len, hash, &h) : NULL;
+    if (e) {
+        /* added in this session: dead at the commit, like a replaced one,
+         * and marked gone, so that adding the id again replaces nothing */
+        uint64_t k = e->seq - w->ids_seq0;
+        if (!session_gone(w, e->seq)) {
+            if (huge_grow((void **)&w->gone, &w->gone_cap, (k / 64 + 1) * 8) ||
+                grow((void **)&w->dead, &w->cap_dead, w->ndead + 1, sizeof *w->dead)) {
+                rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            } else {
+                w->gone[k / 64] |= 1ull << (k % 64);
+                w->dead[w->ndead++] = e->seq;
+                found = 1;
+            }
+        }
+    } else if (!rc) {
+        rc = committed_delete(w, id, id_len, &found, err);
+    }
+    if (rc) {
+        w->broken = 1;
+        return rc;
+    }
+    if (deleted) *deleted = found;
     return QUIRE_OK;
 }
 

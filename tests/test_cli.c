@@ -1421,6 +1421,100 @@ static void test_fuzzy_queries(void **state)
     assert_non_null(strstr(out, "[wale] [harbour]"));
 }
 
+static int del(quire_writer *w, const char *id)
+{
+    quire_error e;
+    int found = -1;
+    assert_int_equal(quire_writer_delete(w, id, strlen(id), &found, &e), QUIRE_OK);
+    return found;
+}
+
+static int add_replacing(quire_writer *w, const char *id, const char *body)
+{
+    quire_error e;
+    int replaced = -1;
+    quire_doc_input d = {id, strlen(id), "", 0, body, strlen(body), NULL, 0};
+    assert_int_equal(quire_writer_add(w, &d, &replaced, &e), QUIRE_OK);
+    return replaced;
+}
+
+/* quire_writer_delete: committed documents and documents of the session,
+ * at the commit; deleting twice, deleting what is not there, adding an id
+ * again after its delete; with lanes, where the last document added waits
+ * for its deduplication; the CLI. */
+static void test_delete(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/delete", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    put_doc(w, "d1", "apple one");
+    put_doc(w, "d2", "apple two");
+    put_doc(w, "d3", "apple three");
+    put_doc(w, "d4", "apple four");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(del(w, "d2"), 1);
+    assert_int_equal(del(w, "d2"), 0);
+    assert_int_equal(del(w, "zz"), 0);
+    assert_int_equal(quire_writer_delete(w, "", 0, NULL, &e), QUIRE_EARG);
+    assert_int_equal(count(d, "apple"), 4);        /* not before the commit */
+    put_doc(w, "d5", "apple five");
+    assert_int_equal(del(w, "d5"), 1);             /* added in this session */
+    assert_int_equal(add_replacing(w, "d1", "apple uno"), 1);
+    assert_int_equal(del(w, "d1"), 1);             /* the replacement */
+    assert_int_equal(add_replacing(w, "d1", "apple eins"), 0);
+    assert_int_equal(del(w, "d3"), 1);             /* committed */
+    assert_int_equal(add_replacing(w, "d3", "apple tres"), 0);
+    assert_int_equal(add_replacing(w, "d3", "apple trois"), 1);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(count(d, "apple"), 3);        /* d1, d3, d4 */
+    assert_int_equal(count(d, "two OR five OR one OR uno OR three OR tres"), 0);
+    assert_int_equal(count(d, "eins"), 1);
+    assert_int_equal(count(d, "trois"), 1);
+    assert_int_equal(del(w, "d4"), 1);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(count(d, "apple"), 2);
+    assert_int_equal(quire_writer_optimize(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    quire_index *ix;
+    quire_stats st;
+    assert_int_equal(quire_index_open(d, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_index_stats(ix, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, 2);
+    assert_int_equal(st.deleted_docs, 0);          /* merged away */
+    quire_index_close(ix);
+
+    /* lanes: batches still queued, and the document added just before */
+    char d2[128];
+    snprintf(d2, sizeof d2, "%s/delete2", tmp);
+    opt.threads = 2;
+    assert_int_equal(quire_writer_open(d2, &opt, &w, &e), QUIRE_OK);
+    add_n(w, 0, 3000, "pear");
+    assert_int_equal(del(w, "doc2999"), 1);        /* its dedupe was put off */
+    assert_int_equal(del(w, "doc7"), 1);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    add_n(w, 3000, 10, "pear");
+    assert_int_equal(del(w, "doc100"), 1);
+    assert_int_equal(del(w, "doc3009"), 1);
+    put_doc(w, "doc7", "pear again");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    assert_int_equal(count(d2, "pear"), 3007);
+    assert_int_equal(count(d2, "2999 OR 100 OR 3009"), 0);
+    assert_int_equal(count(d2, "pear again"), 1);
+
+    /* the CLI commits once, and says what it did not find */
+    assert_int_equal(run(out, sizeof out, "%s delete %s doc1 nope doc2", QUIRE_CLI, d2), 0);
+    assert_non_null(strstr(out, "no document with id nope"));
+    assert_non_null(strstr(out, "deleted 2 of 3 documents"));
+    assert_int_equal(count(d2, "pear"), 3005);
+    assert_int_not_equal(run(out, sizeof out, "%s delete %s/none doc1", QUIRE_CLI, tmp), 0);
+    assert_int_equal(run(out, sizeof out, "%s delete %s", QUIRE_CLI, d2), 2);
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1744,6 +1838,7 @@ int main(void)
         cmocka_unit_test(test_merge_policy_levels_and_bulk),
         cmocka_unit_test(test_prefix_queries),
         cmocka_unit_test(test_fuzzy_queries),
+        cmocka_unit_test(test_delete),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),

@@ -779,7 +779,23 @@ static void add_doc(quire_writer *w, uint32_t d, int want_replaced)
     assert_int_equal(replaced, want_replaced);
 }
 
-/* Second session on index `dir`: the NREPL replacement slots. */
+/* Slots whose id the second session deletes (quire_writer_delete): some
+ * committed documents no replacement touched, and some replacements of
+ * replacements, documents of the session itself. */
+static int deleted_by_id(uint32_t slot)
+{
+    if (slot >= NDOCS) {
+        uint32_t j = slot - NDOCS;
+        return j % 5 == 4 && j % 3 == 0;
+    }
+    if (slot % 37 != 5) return 0;
+    for (uint32_t j = 0; j < NREPL; j++)
+        if (replaced_doc(j) == slot) return 0;
+    return 1;
+}
+
+/* Second session on index `dir`: the NREPL replacement slots, then the
+ * deletions by id. */
 static void replace_docs(const char *dir, size_t budget)
 {
     quire_writer_options opt = {.mem_budget = budget, .tok_flags = TOK_FLAGS};
@@ -789,6 +805,13 @@ static void replace_docs(const char *dir, size_t budget)
         fail_msg("writer_open %s: %s", dir, err.message);
     for (uint32_t j = 0; j < NREPL; j++)
         add_doc(w, NDOCS + j, 1);
+    for (uint32_t d = 0; d < NSLOTS; d++) {
+        if (!deleted_by_id(d)) continue;
+        int found = -1;
+        if (quire_writer_delete(w, docs[d].id, strlen(docs[d].id), &found, &err) != QUIRE_OK)
+            fail_msg("writer_delete: %s", err.message);
+        assert_int_equal(found, 1);
+    }
     if (quire_writer_commit(w, &err) != QUIRE_OK)
         fail_msg("commit: %s", err.message);
     quire_writer_free(w);
@@ -1020,18 +1043,25 @@ static void test_many_segments(void **state)
     run_variant(tmpdirs[1], QUIRE_TOK_DEFAULT, 4);
 }
 
-/* Deleted documents (replaced, across sessions and within one) never
- * match but still count in the statistics. */
+/* Deleted documents (replaced, across sessions and within one, or
+ * deleted by id) never match but still count in the statistics. */
 static void test_with_deletions(void **state)
 {
     (void)state;
     static uint8_t deleted[NSLOTS];
+    size_t by_id = 0;
     for (uint32_t j = 0; j < NREPL; j++) {
         /* The slot the replacement supersedes: the original document, or
          * the previous replacement of the same id. */
         uint32_t old = j % 5 == 4 ? NDOCS + j - 1 : replaced_doc(j);
         deleted[old] = 1;
     }
+    for (uint32_t d = 0; d < NSLOTS; d++)
+        if (deleted_by_id(d)) {
+            deleted[d] = 1;
+            by_id++;
+        }
+    assert_true(by_id > 60);
     set_view(NSLOTS, deleted);
     idx_reader *r;
     quire_error err;
