@@ -846,7 +846,13 @@ static int cmd_search(int argc, char **argv)
         }
         quire_doc_free(d);
     }
-    if (!as_json && quire_results_size(r) == 0) printf("no matches\n");
+    if (!as_json && quire_results_size(r) == 0) {
+        printf("no matches\n");
+        char fix[1024];
+        size_t n;
+        if (quire_suggest(ix, q, strlen(q), "[", "]", fix, sizeof fix, &n, &e) == QUIRE_OK && n)
+            printf("did you mean: %s\n", fix);
+    }
     quire_results_free(r);
     quire_index_close(ix);
     return rc;

@@ -230,6 +230,19 @@ QUIRE_API int quire_search(quire_index *ix, const char *query, size_t query_len,
 QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
                 uint64_t *count, quire_error *err);
 
+/* "Did you mean": the query with each word that is in no document replaced
+ * by the index's most frequent term within one edit (words of 3 to 5
+ * characters) or two (longer), the nearer first; offered only when the
+ * query so corrected matches a document.  Excluded words, prefix* and
+ * fuzzy~ words are left alone; the replacement is the term as indexed
+ * (folded, and stemmed in a stemmed index).  Replaced words are wrapped in
+ * open/close ("" for none).  *replaced is the number of words replaced, 0
+ * when there is no suggestion (buf is then empty).  buf is NUL-terminated,
+ * truncated to cap.  A malformed query fails as quire_search does. */
+QUIRE_API int quire_suggest(quire_index *ix, const char *query, size_t query_len,
+                            const char *open, const char *close, char *buf, size_t cap,
+                            size_t *replaced, quire_error *err);
+
 QUIRE_API size_t quire_results_size(const quire_results *r);
 QUIRE_API const quire_hit *quire_results_get(const quire_results *r, size_t i);
 QUIRE_API void quire_results_free(quire_results *r);

@@ -106,18 +106,22 @@ static inline int idx_is_deleted(const uint64_t *bits, uint32_t doc)
 int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
                        idx_term *out);
 
+/* What idx_segment_prefix and idx_segment_fuzzy call for each term they
+ * find: its bytes (valid during the call) and its entry. */
+typedef int (*idx_term_fn)(void *ctx, const uint8_t *term, size_t len, const idx_term *t);
+
 /* Calls fn for every term of the segment that starts with prefix[0, len),
  * in bytewise order, CommonGrams bigrams left out (no word of text holds
  * their separator).  Returns 0, -1 when the dictionary is corrupt, or the
  * first nonzero value fn returned. */
-int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
-                       int (*fn)(void *ctx, const idx_term *t), void *ctx);
+int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len, idx_term_fn fn,
+                       void *ctx);
 
 /* The same for every term within `edits` edits of term[0, len) (fuzzy.h),
  * in bytewise order.  Returns 0, -1 when the dictionary is corrupt, -2
  * when out of memory, or the first nonzero value fn returned. */
 int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
-                      int (*fn)(void *ctx, const idx_term *t), void *ctx);
+                      idx_term_fn fn, void *ctx);
 
 /* Stored document of local doc `doc`: a freshly allocated copy of its
  * record (see FORMAT.md, "store"), to be freed by the caller. */

@@ -268,8 +268,8 @@ int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
 /* A prefix's terms sit together in the sorted dictionary: seek to the
  * block that may hold the prefix, skip what sorts before it, stop at the
  * first term that does not start with it. */
-int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
-                       int (*fn)(void *ctx, const idx_term *t), void *ctx)
+int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len, idx_term_fn fn,
+                       void *ctx)
 {
     dict_iter it;
     if (dict_iter_seek(&it, &s->dict, (const uint8_t *)prefix, len)) return -1;
@@ -283,7 +283,7 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
         idx_term e = it.e;
         if (!term_in_bounds(s, &e)) return -1;
         if (e.df == 0) continue;
-        int rc = fn(ctx, &e);
+        int rc = fn(ctx, it.term, it.term_len, &e);
         if (rc) return rc;
     }
     return r < 0 ? -1 : 0;
@@ -293,7 +293,7 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len,
  * tested, in order, so that the matcher reuses the rows of the prefix a
  * term shares with the one before it. */
 int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
-                      int (*fn)(void *ctx, const idx_term *t), void *ctx)
+                      idx_term_fn fn, void *ctx)
 {
     fz_matcher z;
     int r = fz_init(&z, (const uint8_t *)term, len, edits);
@@ -310,7 +310,7 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
             continue;
         idx_term e = it.e;
         if (!term_in_bounds(s, &e)) rc = -1;
-        else if (e.df) rc = fn(ctx, &e);
+        else if (e.df) rc = fn(ctx, it.term, it.term_len, &e);
     }
     fz_free(&z);
     if (!rc && r < 0) rc = -1;

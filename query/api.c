@@ -1,6 +1,7 @@
 /*
  * api.c — the public reading API (quire_index_*, quire_search, quire_count,
- * quire_doc_*, quire_snippet, quire_index_stats, quire_tokenize): thin
+ * quire_suggest, quire_doc_*, quire_snippet, quire_index_stats,
+ * quire_tokenize): thin
  * wrappers that check arguments, own result memory and delegate to the
  * index layer (idx_reader) and the query layer (qry_*).
  */
@@ -75,6 +76,15 @@ int quire_count(quire_index *ix, const char *query, size_t query_len,
 {
     if (!ix || !query || !count) return qerr(err, QUIRE_EARG, "index, query and count are required");
     return qry_count(ix->r, query, query_len, count, err);
+}
+
+int quire_suggest(quire_index *ix, const char *query, size_t query_len, const char *open,
+                  const char *close, char *buf, size_t cap, size_t *replaced, quire_error *err)
+{
+    if (replaced) *replaced = 0;
+    if (!ix || !query || !open || !close || (!buf && cap) || !replaced)
+        return qerr(err, QUIRE_EARG, "index, query, markers, buffer and replaced are required");
+    return qry_suggest(ix->r, query, query_len, open, close, buf, cap, replaced, err);
 }
 
 size_t quire_results_size(const quire_results *r) { return r ? r->n : 0; }

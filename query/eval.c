@@ -90,8 +90,10 @@ typedef struct pfx_build {
 #define PFX_DENSE_RATIO 32  /* dense from ndocs / 32 postings on (on big: whal*, 31,821
                              * documents, 1.12 ms; with 8, 1.23 ms; with 128, 1.28 ms) */
 
-static int pfx_on_term(void *ctx, const idx_term *t)
+static int pfx_on_term(void *ctx, const uint8_t *term, size_t len, const idx_term *t)
 {
+    (void)term;
+    (void)len;
     pfx_build *pb = ctx;
     idx_postings *p;
     if (idx_postings_open(pb->seg, t, &p) != 0) {

@@ -269,10 +269,25 @@ static int expanded_node(planner *pb, pl_kind kind, const char *term, size_t n, 
 /* A word ending in '*' after a character other than '*': a PREFIX when
  * the text before the '*' is one term, NULL *out with 0 when it is not
  * (the caller then plans the word as it is). */
+int qry_prefix_syntax(const char *text, size_t len)
+{
+    return len >= 2 && text[len - 1] == '*' && text[len - 2] != '*';
+}
+
+int qry_fuzzy_syntax(const char *text, size_t len, size_t *before)
+{
+    size_t d = len;
+    while (d > 0 && text[d - 1] >= '0' && text[d - 1] <= '9') d--;
+    if (d < 2 || text[d - 1] != '~' || text[d - 2] == '~')
+        return 0;
+    *before = d - 1;
+    return 1;
+}
+
 static int plan_prefix(planner *pb, const char *text, size_t len, pl_node **out)
 {
     *out = NULL;
-    if (len < 2 || text[len - 1] != '*' || text[len - 2] == '*')
+    if (!qry_prefix_syntax(text, len))
         return 0;
     char buf[TOK_MAX_TERM_BYTES];
     size_t n, ntoks;
@@ -293,10 +308,10 @@ static int plan_prefix(planner *pb, const char *text, size_t len, pl_node **out)
 static int plan_fuzzy(planner *pb, const char *text, size_t len, pl_node **out)
 {
     *out = NULL;
-    size_t d = len;
-    while (d > 0 && text[d - 1] >= '0' && text[d - 1] <= '9') d--;
-    if (d < 2 || text[d - 1] != '~' || text[d - 2] == '~')
+    size_t d;
+    if (!qry_fuzzy_syntax(text, len, &d))
         return 0;
+    d++;   /* the '~' */
     char buf[TOK_MAX_TERM_BYTES];
     size_t n, ntoks;
     int one = one_term(pb, text, d - 1, buf, &n, &ntoks);

@@ -53,6 +53,13 @@ typedef struct pl_term {
     unsigned edits;   /* nonzero: for every term this many edits from bytes */
 } pl_term;
 
+/* Whether a word's text has the prefix syntax (`word*`), or the fuzzy
+ * syntax (`word~`, `word~N`; *before: the length before the '~').  The
+ * text before the '*' or '~' must still be one term for the word to be a
+ * PREFIX or FUZZY. */
+int qry_prefix_syntax(const char *text, size_t len);
+int qry_fuzzy_syntax(const char *text, size_t len, size_t *before);
+
 /* Whether the term stands for other terms of the index (PREFIX, FUZZY). */
 static inline int pl_term_expands(const pl_term *t) { return t->prefix || t->edits; }
 

@@ -39,4 +39,8 @@ int qry_snippet(const idx_reader *r, const char *q, size_t qlen,
                 const char *close, size_t max_bytes, char *buf, size_t cap,
                 quire_error *err);
 
+/* quire_suggest (suggest.c). */
+int qry_suggest(const idx_reader *r, const char *q, size_t qlen, const char *open,
+                const char *close, char *buf, size_t cap, size_t *replaced, quire_error *err);
+
 #endif

@@ -1515,6 +1515,70 @@ static void test_delete(void **state)
     assert_int_equal(run(out, sizeof out, "%s delete %s", QUIRE_CLI, d2), 2);
 }
 
+static size_t suggest(quire_index *ix, const char *q, const char *want)
+{
+    char buf[256];
+    size_t n = 99;
+    quire_error e;
+    assert_int_equal(quire_suggest(ix, q, strlen(q), "[", "]", buf, sizeof buf, &n, &e),
+                     QUIRE_OK);
+    assert_string_equal(buf, want);
+    return n;
+}
+
+/* quire_suggest: words in no document replaced by the nearest term, then
+ * the one in most documents, then the first bytewise; never a query
+ * without hits; excluded, prefix and fuzzy words, and words of two
+ * characters, left alone; the CLI offers it when nothing matched. */
+static void test_suggest(void **state)
+{
+    (void)state;
+    char d[128], out[4096];
+    snprintf(d, sizeof d, "%s/suggest", tmp);
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    put_doc(w, "d1", "whale ship shipmaxx");
+    put_doc(w, "d2", "whale sea shipmaxx bar");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    put_doc(w, "d3", "whale orca shipmaxx bat");
+    put_doc(w, "d4", "whalz shipmatz");
+    put_doc(w, "d5", "ship");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    quire_index *ix;
+    assert_int_equal(quire_index_open(d, &ix, &e), QUIRE_OK);
+    assert_int_equal(suggest(ix, "whael ship", "[whale] ship"), 1);       /* a swap */
+    assert_int_equal(suggest(ix, "Whael  OR orka", "[whale]  OR [orca]"), 2);
+    assert_int_equal(suggest(ix, "\"whael ship\"", "\"[whale] ship\""), 1);
+    assert_int_equal(suggest(ix, "whalx", "[whale]"), 1);    /* df 3 against whalz's 1 */
+    assert_int_equal(suggest(ix, "bax", "[bar]"), 1);        /* bar, bat: df 1, bytewise */
+    assert_int_equal(suggest(ix, "shipmate", "[shipmatz]"), 1);  /* 1 edit beats df 3 */
+    assert_int_equal(suggest(ix, "whale ship", ""), 0);     /* nothing to replace */
+    assert_int_equal(suggest(ix, "ship -whael", ""), 0);    /* excluded: left alone */
+    assert_int_equal(suggest(ix, "whael sea orca", ""), 0); /* would match nothing */
+    assert_int_equal(suggest(ix, "shp", "[ship]"), 1);      /* an insertion */
+    assert_int_equal(suggest(ix, "xyz", ""), 0);            /* no term 1 edit away */
+    assert_int_equal(suggest(ix, "wh", ""), 0);             /* too short */
+    assert_int_equal(suggest(ix, "whalx~1", ""), 0);
+    assert_int_equal(suggest(ix, "whal* whael", "whal* [whale]"), 1);
+    assert_int_equal(suggest(ix, "whalx* whael", ""), 0);   /* the prefix matches nothing */
+    size_t n;
+    char small[6];
+    assert_int_equal(quire_suggest(ix, "whael ship", 10, "", "", small, sizeof small, &n, &e),
+                     QUIRE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(small, "whale");                    /* truncated */
+    assert_int_equal(quire_suggest(ix, "whael (", 7, "", "", small, sizeof small, &n, &e),
+                     QUIRE_EQUERY);
+    quire_index_close(ix);
+    assert_int_equal(run(out, sizeof out, "%s search %s 'whael ship'", QUIRE_CLI, d), 0);
+    assert_string_equal(out, "no matches\ndid you mean: [whale] ship\n");
+    assert_int_equal(run(out, sizeof out, "%s search %s 'whael orca sea'", QUIRE_CLI, d), 0);
+    assert_string_equal(out, "no matches\n");
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1839,6 +1903,7 @@ int main(void)
         cmocka_unit_test(test_prefix_queries),
         cmocka_unit_test(test_fuzzy_queries),
         cmocka_unit_test(test_delete),
+        cmocka_unit_test(test_suggest),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),
