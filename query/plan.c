@@ -32,7 +32,6 @@ typedef struct planner {
     tok_tokenizer *tok;
     word_tok *toks;         /* terms of the word being tokenized */
     size_t ntoks, toks_cap;
-    int positive;           /* the word is outside every NOT */
     uint32_t tok_flags;     /* CommonGrams flags: phrases use bigram units */
     int nomem;
 } planner;
@@ -85,19 +84,16 @@ static void vec_free_all(node_vec *v)
 }
 
 /* Index of `term` in the plan's table, adding it if new; -1 on ENOMEM.
- * `positive`: the term occurs outside every NOT; `prefix`: it stands for
- * the terms it starts; `edits` (nonzero): for the terms that many edits
- * from it (a term and the same bytes as a prefix or fuzzy are two). */
-static long intern_as(planner *pb, const char *term, size_t len, int positive, int prefix,
-                      unsigned edits)
+ * `prefix`: it stands for the terms it starts; `edits` (nonzero): for the
+ * terms that many edits from it (a term and the same bytes as a prefix or
+ * fuzzy are two). */
+static long intern_as(planner *pb, const char *term, size_t len, int prefix, unsigned edits)
 {
     qry_plan *p = pb->plan;
     for (size_t i = 0; i < p->nterms; i++) {
         if (p->terms[i].len == len && p->terms[i].prefix == prefix &&
-            p->terms[i].edits == edits && memcmp(p->terms[i].bytes, term, len) == 0) {
-            p->terms[i].positive |= positive;
+            p->terms[i].edits == edits && memcmp(p->terms[i].bytes, term, len) == 0)
             return (long)i;
-        }
     }
     if (p->nterms == pb->terms_cap) {
         size_t cap = pb->terms_cap ? pb->terms_cap * 2 : 8;
@@ -109,13 +105,13 @@ static long intern_as(planner *pb, const char *term, size_t len, int positive, i
     char *copy = malloc(len ? len : 1);
     if (!copy) return -1;
     memcpy(copy, term, len);
-    p->terms[p->nterms] = (pl_term){copy, len, positive, prefix, edits};
+    p->terms[p->nterms] = (pl_term){copy, len, prefix, edits};
     return (long)p->nterms++;
 }
 
 static long intern(planner *pb, const char *term, size_t len)
 {
-    return intern_as(pb, term, len, pb->positive, 0, 0);
+    return intern_as(pb, term, len, 0, 0);
 }
 
 /* Fills the units of phrase n from its slots (see plan.h).  Without
@@ -151,7 +147,7 @@ static int plan_units(planner *pb, pl_node *n)
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         char buf[2 * TOK_MAX_TERM_BYTES + 1];
         size_t len = cg_bigram(buf, a->bytes, a->len, b->bytes, b->len);
-        long id = intern_as(pb, buf, len, 0, 0, 0);
+        long id = intern_as(pb, buf, len, 0, 0);
         if (id < 0)
             goto out;
         /* interning may move the terms table; nothing below uses a, b */
@@ -231,11 +227,8 @@ static int one_term(planner *pb, const char *text, size_t len, char *buf, size_t
 {
     qry_plan *p = pb->plan;
     size_t before = p->nterms;
-    int positive = pb->positive;
-    pb->positive = 0;   /* a term met again keeps its highlighting as it is */
     pb->ntoks = 0;
     int rc = tok_run(pb->tok, text, len, 0, on_token, pb, NULL);
-    pb->positive = positive;
     if (rc != 0 || pb->nomem)
         return -1;
     *n = 0;
@@ -255,7 +248,7 @@ static int one_term(planner *pb, const char *text, size_t len, char *buf, size_t
 static int expanded_node(planner *pb, pl_kind kind, const char *term, size_t n, int prefix,
                          unsigned edits, pl_node **out)
 {
-    long id = intern_as(pb, term, n, pb->positive, prefix, edits);
+    long id = intern_as(pb, term, n, prefix, edits);
     if (id < 0)
         return -1;
     pl_node *x = calloc(1, sizeof *x);
@@ -347,11 +340,7 @@ static int and_collect(planner *pb, const qry_node *q, node_vec *pos,
         }
         pl_node *x;
         if (c->kind == QRY_NOT) {
-            int saved = pb->positive;
-            pb->positive = 0;
-            int rc = plan_node(pb, c->child, &x);
-            pb->positive = saved;
-            if (rc) return -1;
+            if (plan_node(pb, c->child, &x)) return -1;
             if (x && vec_push(neg, x)) { node_free(x); return -1; }
             continue;
         }
@@ -477,7 +466,6 @@ int qry_plan_build(const qry_node *root, uint32_t tok_flags, qry_plan **out,
     pb.plan = calloc(1, sizeof *pb.plan);
     if (!pb.plan)
         return qerr(err, QUIRE_ENOMEM, "out of memory planning query");
-    pb.positive = 1;
     pb.tok_flags = tok_flags;
     if (tok_new(tok_flags, TOK_MODE_QUERY, &pb.tok) != 0) {
         qry_plan_free(pb.plan);

@@ -47,8 +47,6 @@ typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX, PL_FUZZY } 
 typedef struct pl_term {
     char *bytes;
     size_t len;
-    int positive;     /* occurs outside any NOT (used for highlighting);
-                         never set for bigrams, which are no text terms */
     int prefix;       /* stands for every term that starts with bytes */
     unsigned edits;   /* nonzero: for every term this many edits from bytes */
 } pl_term;

@@ -1,8 +1,9 @@
 /*
  * snippet.c — highlighted excerpts (qry_snippet).  The stored text is
  * tokenized with the index's own tokenizer in index mode, which gives the
- * byte span of every term; spans of terms the query searches for are the
- * matches.  A window of the requested size is placed over the densest run
+ * position and byte span of every term; the matches are the spans of the
+ * words the query's terms match on their own, and of each occurrence of
+ * its phrases, whole.  A window of the requested size is placed over the densest run
  * of matches and the text is copied with markers around the matches.
  * Only byte offsets from the tokenizer and ASCII whitespace are used as
  * cut points, so no UTF-8 sequence is ever split.  See snippet.h for the
@@ -25,8 +26,26 @@ typedef struct span {
     size_t start, end;
 } span;
 
+/* A token of the text: its position and span, and the query term it is
+ * (an index into the plan's terms, NO_TERM for none). */
+typedef struct tok_at {
+    uint32_t pos, term;
+    size_t start, end;
+} tok_at;
+
+#define NO_TERM UINT32_MAX
+
+/* What the query highlights: every word a term, prefix or fuzzy word
+ * outside NOT matches on its own, and every occurrence of a phrase
+ * outside NOT as one span from its first word to its last (USERS.md: one
+ * span per matched phrase; its words elsewhere are not matches). */
 typedef struct matcher {
     const qry_plan *plan;
+    uint8_t *single;                /* per plan term: matches on its own */
+    const pl_node **phrases;
+    size_t nphrases, cap_phrases;
+    tok_at *toks;
+    size_t ntoks, cap_toks;
     span *v;
     size_t n, cap;
     int nomem;
@@ -38,41 +57,125 @@ static int is_space(unsigned char c)
            c == '\v';
 }
 
-static int is_query_term(const qry_plan *p, const char *term, size_t len)
+static void collect(matcher *m, const pl_node *n)
 {
-    for (size_t i = 0; i < p->nterms; i++) {
-        const pl_term *t = &p->terms[i];
-        if (!t->positive) continue;
-        if (t->edits ? fz_within((const uint8_t *)t->bytes, t->len, (const uint8_t *)term, len,
-                                 t->edits)
-                     : (t->prefix ? t->len <= len : t->len == len) &&
-                           memcmp(t->bytes, term, t->len) == 0)
-            return 1;
+    switch (n->kind) {
+    case PL_TERM:
+    case PL_PREFIX:
+    case PL_FUZZY:
+        m->single[n->term] = 1;
+        return;
+    case PL_PHRASE:
+        if (grow_array((void **)&m->phrases, &m->cap_phrases, m->nphrases + 1,
+                       sizeof *m->phrases, 4))
+            m->nomem = 1;
+        else
+            m->phrases[m->nphrases++] = n;
+        return;
+    case PL_AND:
+    case PL_OR:
+        for (uint32_t i = 0; i < n->n; i++) collect(m, n->kids[i]);   /* not the nots */
+        return;
     }
-    return 0;
 }
 
-/* Span starts never decrease (tokenizer invariant), so merging with the
- * last span is enough to keep the list sorted and disjoint. */
+/* Whether the word `term` matches plan term t. */
+static int term_matches(const pl_term *t, const char *term, size_t len)
+{
+    if (t->edits)
+        return fz_within((const uint8_t *)t->bytes, t->len, (const uint8_t *)term, len, t->edits);
+    return (t->prefix ? t->len <= len : t->len == len) && memcmp(t->bytes, term, t->len) == 0;
+}
+
+static void add_span(matcher *m, size_t start, size_t end)
+{
+    if (end <= start) return;
+    if (grow_array((void **)&m->v, &m->cap, m->n + 1, sizeof *m->v, 16)) {
+        m->nomem = 1;
+        return;
+    }
+    m->v[m->n++] = (span){start, end};
+}
+
 static int on_token(void *ctx, const tok_token *t)
 {
     matcher *m = ctx;
-    if (!is_query_term(m->plan, t->term, t->len) || t->end <= t->start)
-        return 0;
-    if (m->n && t->start < m->v[m->n - 1].end) {
-        if (t->end > m->v[m->n - 1].end)
-            m->v[m->n - 1].end = t->end;
-        return 0;
+    const qry_plan *p = m->plan;
+    uint32_t exact = NO_TERM;
+    int single = 0;
+    for (size_t i = 0; i < p->nterms; i++) {
+        if (!term_matches(&p->terms[i], t->term, t->len)) continue;
+        single |= m->single[i];
+        if (!pl_term_expands(&p->terms[i])) exact = (uint32_t)i;
     }
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        span *nv = realloc(m->v, cap * sizeof *nv);
-        if (!nv) { m->nomem = 1; return 1; }
-        m->v = nv;
-        m->cap = cap;
+    if (single) add_span(m, t->start, t->end);
+    if (exact != NO_TERM && m->nphrases) {
+        if (grow_array((void **)&m->toks, &m->cap_toks, m->ntoks + 1, sizeof *m->toks, 64)) {
+            m->nomem = 1;
+            return 1;
+        }
+        m->toks[m->ntoks++] = (tok_at){t->pos, exact, t->start, t->end};
     }
-    m->v[m->n++] = (span){t->start, t->end};
-    return 0;
+    return m->nomem;
+}
+
+/* The first token at position pos or after (tokens come by position). */
+static size_t first_at(const matcher *m, uint64_t pos)
+{
+    size_t lo = 0, hi = m->ntoks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->toks[mid].pos < pos) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Adds a span for every occurrence of phrase n: a token of its first
+ * slot's term, and at each other slot's relative position a token of
+ * that slot's term. */
+static void phrase_spans(matcher *m, const pl_node *n)
+{
+    for (size_t i = 0; i < m->ntoks; i++) {
+        const tok_at *a = &m->toks[i];
+        if (a->term != n->slot_term[0] || a->pos < n->slot_rel[0]) continue;
+        uint64_t base = a->pos - n->slot_rel[0];
+        size_t start = a->start, end = a->end;
+        uint32_t k = 1;
+        for (; k < n->n; k++) {
+            uint64_t want = base + n->slot_rel[k];
+            size_t j = first_at(m, want);
+            while (j < m->ntoks && m->toks[j].pos == want && m->toks[j].term != n->slot_term[k])
+                j++;
+            if (j == m->ntoks || m->toks[j].pos != want) break;
+            if (m->toks[j].start < start) start = m->toks[j].start;
+            if (m->toks[j].end > end) end = m->toks[j].end;
+        }
+        if (k == n->n) add_span(m, start, end);
+    }
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->start != y->start) return (x->start > y->start) - (x->start < y->start);
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* Sorts the spans and merges those that overlap. */
+static void merge_spans(matcher *m)
+{
+    if (m->n == 0) return;
+    qsort(m->v, m->n, sizeof *m->v, cmp_span);
+    size_t k = 0;
+    for (size_t i = 1; i < m->n; i++) {
+        if (m->v[i].start < m->v[k].end) {
+            if (m->v[i].end > m->v[k].end) m->v[k].end = m->v[i].end;
+        } else {
+            m->v[++k] = m->v[i];
+        }
+    }
+    m->n = k + 1;
 }
 
 /* ---- bounded output ------------------------------------------------------ */
@@ -172,16 +275,22 @@ int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
     qry_plan *plan;
     int rc = qry_plan_text(q, qlen, tok_flags, &plan, err);
     if (rc) return rc;
-    matcher m = {.plan = plan};
-    tok_tokenizer *tok;
-    if (tok_new(tok_flags, TOK_MODE_INDEX, &tok) != 0) {
-        qry_plan_free(plan);
-        return qerr(err, QUIRE_ENOMEM, "cannot create the tokenizer");
+    matcher m = {.plan = plan, .single = calloc(plan->nterms + 1, 1)};
+    tok_tokenizer *tok = NULL;
+    if (!m.single || tok_new(tok_flags, TOK_MODE_INDEX, &tok) != 0) {
+        m.nomem = 1;
+    } else {
+        if (plan->root) collect(&m, plan->root);
+        if (!m.nomem && tok_run(tok, text, len, 0, on_token, &m, NULL) != 0) m.nomem = 1;
+        for (size_t i = 0; i < m.nphrases && !m.nomem; i++) phrase_spans(&m, m.phrases[i]);
+        if (!m.nomem) merge_spans(&m);
     }
-    rc = tok_run(tok, text, len, 0, on_token, &m, NULL);
     tok_free(tok);
     qry_plan_free(plan);
-    if (rc != 0 || m.nomem) {
+    free(m.single);
+    free(m.phrases);
+    free(m.toks);
+    if (m.nomem) {
         free(m.v);
         return qerr(err, QUIRE_ENOMEM, "out of memory making a snippet");
     }

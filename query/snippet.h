@@ -12,8 +12,11 @@
 #include "quire.h"
 
 /* Excerpt of text[0, len) for query q, as qry_snippet (query.h):
- *  - the query's positive terms (not those under NOT) are found in the
- *    text with the index tokenizer (`tok_flags`, index mode);
+ *  - the text is tokenized with the index tokenizer (`tok_flags`, index
+ *    mode); a match is a word that a term, prefix or fuzzy word of the
+ *    query (not under NOT) matches on its own, or an occurrence of a
+ *    phrase of the query (not under NOT: its words at their relative
+ *    positions), one span from its first word to its last;
  *  - the window of at most `max_bytes` source bytes holding the most
  *    complete matches is chosen (the first such window on a tie), with
  *    the spare bytes split before and after the matches; max_bytes == 0
@@ -22,7 +25,8 @@
  *    (mid-word only when a single word is longer than the window), and
  *    "…" marks each side where text was cut;
  *  - matched spans are wrapped in open/close (NULL = ""); overlapping
- *    spans (a compound and its parts) are merged; ASCII control
+ *    spans (a compound and its parts, phrases that overlap) are merged;
+ *    ASCII control
  *    whitespace becomes a space;
  *  - the result is NUL-terminated in buf[cap]; when it does not fit it is
  *    truncated, never inside a UTF-8 sequence and never inside a

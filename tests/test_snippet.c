@@ -52,15 +52,55 @@ static void test_whole_text(void **state)
     /* Every occurrence, including stop-word-like terms. */
     expect_snippet("the", t, 100, 512,
                    "<b>The</b> cat sat on <b>the</b> mat.");
-    /* Phrase terms are highlighted one by one. */
+    /* A phrase is one span, where it occurs. */
     expect_snippet("\"cat sat\"", t, 100, 512,
-                   "The <b>cat</b> <b>sat</b> on the mat.");
+                   "The <b>cat sat</b> on the mat.");
     /* Excluded terms are not matches. */
     expect_snippet("cat -mat", t, 100, 512,
                    "The <b>cat</b> sat on the mat.");
     /* Newlines and tabs print as spaces. */
     expect_snippet("b", "a\nb\tc", 100, 512, "a <b>b</b> c");
     expect_snippet("x", "", 10, 512, "");
+}
+
+/* USERS.md: one span per matched phrase; its words elsewhere are no
+ * matches, unless the query asks for them on their own too. */
+static void test_phrases(void **state)
+{
+    (void)state;
+    const char *t = "The Sperm Whale's head. Nor in the sperm whale; the Right Whale, "
+                    "a sperm oil whale.";
+    expect_snippet("\"sperm whale\"", t, 200, 512,
+                   "The <b>Sperm Whale</b>'s head. Nor in the <b>sperm whale</b>; the Right "
+                   "Whale, a sperm oil whale.");
+    expect_snippet("\"sperm whale\" right", t, 200, 512,
+                   "The <b>Sperm Whale</b>'s head. Nor in the <b>sperm whale</b>; the "
+                   "<b>Right</b> Whale, a sperm oil whale.");
+    expect_snippet("\"sperm whale\" OR whale", t, 200, 512,
+                   "The <b>Sperm Whale</b>'s head. Nor in the <b>sperm whale</b>; the Right "
+                   "<b>Whale</b>, a sperm oil <b>whale</b>.");
+    /* excluded phrases are not matches */
+    expect_snippet("oil -\"sperm whale\"", t, 200, 512,
+                   "The Sperm Whale's head. Nor in the sperm whale; the Right Whale, "
+                   "a sperm <b>oil</b> whale.");
+    /* a word of several terms is a phrase: its span covers them all */
+    expect_snippet("then-candidate", "the then-candidate and then a candidate", 100, 512,
+                   "the <b>then-candidate</b> and then a candidate");
+    /* phrases that overlap make one span */
+    expect_snippet("\"a b\" \"b c\"", "x a b c y b c", 100, 512,
+                   "x <b>a b c</b> y <b>b c</b>");
+    /* positions, not bytes: a phrase may span punctuation */
+    expect_snippet("\"end game\"", "the end -- game over; end, game", 100, 512,
+                   "the <b>end -- game</b> over; <b>end, game</b>");
+    /* with stop words removed, a phrase spans the gap they leave, which
+     * any stop words fill (as the search matches it) */
+    char buf[128];
+    quire_error err;
+    const char *q = "\"end of the world\"", *w = "the end of the world, the end of a world";
+    assert_int_equal(qry_snippet_text(FLAGS | QUIRE_TOK_STOPWORDS_EN, q, strlen(q), w, strlen(w),
+                                      "<", ">", 100, buf, sizeof buf, &err),
+                     QUIRE_OK);
+    assert_string_equal(buf, "the <end of the world>, the <end of a world>");
 }
 
 static void test_no_match(void **state)
@@ -150,6 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_text),
+        cmocka_unit_test(test_phrases),
         cmocka_unit_test(test_no_match),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_utf8),
