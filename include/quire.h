@@ -268,6 +268,22 @@ QUIRE_API int quire_snippet(quire_index *ix, uint64_t doc, const char *query,
                   size_t query_len, const char *open, const char *close,
                   size_t max_bytes, char *buf, size_t cap, quire_error *err);
 
+/* A byte range [start, end) of a stored field's value. */
+typedef struct quire_span {
+    size_t start, end;
+} quire_span;
+
+/* Where `query` matches the stored field `field` ("title", "body" or any
+ * extra field) of `doc`: the byte spans quire_snippet marks (a word a
+ * term, prefix or fuzzy word matches on its own; each occurrence of a
+ * phrase whole; nothing under NOT), ascending and disjoint, offsets into
+ * the field's value as quire_doc_field gives it.  The first `cap` go to
+ * spans; *n is how many there are.  A field the document does not keep
+ * (any but the id in a contentless index) is QUIRE_ENOTFOUND. */
+QUIRE_API int quire_highlight(quire_index *ix, uint64_t doc, const char *query,
+                              size_t query_len, const char *field, quire_span *spans,
+                              size_t cap, size_t *n, quire_error *err);
+
 /* ------------------------------------------------------------------------
  * Statistics and verification
  * ---------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
  * api.c — the public reading API (quire_index_*, quire_search, quire_count,
- * quire_suggest, quire_doc_*, quire_snippet, quire_index_stats,
+ * quire_suggest, quire_doc_*, quire_snippet, quire_highlight, quire_index_stats,
  * quire_tokenize): thin
  * wrappers that check arguments, own result memory and delegate to the
  * index layer (idx_reader) and the query layer (qry_*).
@@ -11,6 +11,7 @@
 #include "index/index.h"
 #include "index/util.h"
 #include "query/query.h"
+#include "query/snippet.h"
 #include "tokenizer/tokenizer.h"
 
 struct quire_index {
@@ -188,6 +189,35 @@ int quire_snippet(quire_index *ix, uint64_t doc, const char *query, size_t query
                      close ? close : "", max_bytes, buf, cap, err);
     quire_doc_free(d);
     return rc;
+}
+
+int quire_highlight(quire_index *ix, uint64_t doc, const char *query, size_t query_len,
+                    const char *field, quire_span *spans, size_t cap, size_t *n,
+                    quire_error *err)
+{
+    if (n) *n = 0;
+    if (!ix || !query || !field || (!spans && cap) || !n)
+        return qerr(err, QUIRE_EARG, "index, query, field, spans and n are required");
+    quire_doc *d;
+    int rc = quire_doc_get(ix, doc, &d, err);
+    if (rc) return rc;
+    const char *text;
+    size_t len;
+    if (quire_doc_field(d, field, &text, &len) != QUIRE_OK) {
+        quire_doc_free(d);
+        return qerr(err, QUIRE_ENOTFOUND, "document %llu keeps no field '%s'",
+                    (unsigned long long)doc, field);
+    }
+    quire_span *all;
+    size_t na;
+    rc = qry_match_spans(idx_reader_tok_flags(ix->r), query, query_len, text, len, &all, &na,
+                         err);
+    quire_doc_free(d);
+    if (rc) return rc;
+    if (na && cap) memcpy(spans, all, (na < cap ? na : cap) * sizeof *all);
+    *n = na;
+    free(all);
+    return QUIRE_OK;
 }
 
 int quire_index_stats(quire_index *ix, quire_stats *out, quire_error *err)

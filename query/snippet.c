@@ -22,9 +22,7 @@
 
 #define ELLIPSIS "\xE2\x80\xA6"   /* U+2026 */
 
-typedef struct span {
-    size_t start, end;
-} span;
+typedef quire_span span;
 
 /* A token of the text: its position and span, and the query term it is
  * (an index into the plan's terms, NO_TERM for none). */
@@ -258,20 +256,13 @@ static size_t window_end(const char *text, size_t len, size_t ws, size_t max,
     return we;
 }
 
-int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
-                     const char *text, size_t len, const char *open,
-                     const char *close, size_t max_bytes, char *buf,
-                     size_t cap, quire_error *err)
+int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *text,
+                    size_t len, quire_span **spans, size_t *nspans, quire_error *err)
 {
-    if (!buf || cap == 0)
-        return qerr(err, QUIRE_EARG, "snippet buffer is empty");
-    buf[0] = '\0';
+    *spans = NULL;
+    *nspans = 0;
     if (!text && len)
-        return qerr(err, QUIRE_EARG, "snippet text is NULL");
-    if (!open) open = "";
-    if (!close) close = "";
-    size_t olen = strlen(open), clen = strlen(close);
-
+        return qerr(err, QUIRE_EARG, "text is NULL");
     qry_plan *plan;
     int rc = qry_plan_text(q, qlen, tok_flags, &plan, err);
     if (rc) return rc;
@@ -292,8 +283,27 @@ int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
     free(m.toks);
     if (m.nomem) {
         free(m.v);
-        return qerr(err, QUIRE_ENOMEM, "out of memory making a snippet");
+        return qerr(err, QUIRE_ENOMEM, "out of memory finding matches");
     }
+    *spans = m.v;
+    *nspans = m.n;
+    return QUIRE_OK;
+}
+
+int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
+                     const char *text, size_t len, const char *open,
+                     const char *close, size_t max_bytes, char *buf,
+                     size_t cap, quire_error *err)
+{
+    if (!buf || cap == 0)
+        return qerr(err, QUIRE_EARG, "snippet buffer is empty");
+    buf[0] = '\0';
+    if (!open) open = "";
+    if (!close) close = "";
+    size_t olen = strlen(open), clen = strlen(close);
+    matcher m = {0};
+    int rc = qry_match_spans(tok_flags, q, qlen, text, len, &m.v, &m.n, err);
+    if (rc) return rc;
 
     size_t max = max_bytes ? max_bytes : len;
     size_t ws = 0, we = len;

@@ -34,6 +34,11 @@
  * Returns QUIRE_OK (also when nothing matched: then the excerpt is the
  * start of the text), QUIRE_EQUERY for a malformed query, QUIRE_EARG when
  * buf is NULL or cap is 0, QUIRE_ENOMEM. */
+/* The matches of query q in text[0, len), as the excerpt below marks
+ * them: ascending and disjoint, in *spans (the caller frees it). */
+int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *text,
+                    size_t len, quire_span **spans, size_t *nspans, quire_error *err);
+
 int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
                      const char *text, size_t len, const char *open,
                      const char *close, size_t max_bytes, char *buf,

@@ -1579,6 +1579,63 @@ static void test_suggest(void **state)
     assert_string_equal(out, "no matches\n");
 }
 
+/* quire_highlight: the spans snippets mark, as byte offsets into any
+ * stored field; none kept by a contentless index. */
+static void test_highlight(void **state)
+{
+    (void)state;
+    char d[128], bare[128];
+    snprintf(d, sizeof d, "%s/highlight", tmp);
+    snprintf(bare, sizeof bare, "%s/highlight-bare", tmp);
+    for (int contentless = 0; contentless < 2; contentless++) {
+        quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1,
+                                    .contentless = contentless};
+        quire_writer *w;
+        quire_error e;
+        assert_int_equal(quire_writer_open(contentless ? bare : d, &opt, &w, &e), QUIRE_OK);
+        const char *body = "The Sperm Whale's head; the Right Whale, a sperm whale.";
+        quire_field extra = {"note", 4, "whale oil", 9};
+        quire_doc_input in = {"h1", 2, "Sperm whales", 12, body, strlen(body), &extra, 1};
+        assert_int_equal(quire_writer_add(w, &in, NULL, &e), QUIRE_OK);
+        assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+        quire_writer_free(w);
+    }
+    quire_index *ix;
+    quire_error e;
+    quire_span sp[8];
+    size_t n;
+    assert_int_equal(quire_index_open(d, &ix, &e), QUIRE_OK);
+    const char *q = "\"sperm whale\" OR head";
+    assert_int_equal(quire_highlight(ix, 0, q, strlen(q), "body", sp, 8, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(sp[0].start, 4);     /* "Sperm Whale", not the Right Whale */
+    assert_int_equal(sp[0].end, 15);
+    assert_int_equal(sp[1].start, 18);    /* head */
+    assert_int_equal(sp[1].end, 22);
+    assert_int_equal(sp[2].start, 43);    /* "sperm whale" */
+    assert_int_equal(sp[2].end, 54);
+    assert_int_equal(quire_highlight(ix, 0, q, strlen(q), "body", sp, 1, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 3);               /* counted past cap */
+    assert_int_equal(quire_highlight(ix, 0, q, strlen(q), "body", NULL, 0, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(quire_highlight(ix, 0, "whal*", 5, "title", sp, 8, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp[0].start, 6);     /* "whales" */
+    assert_int_equal(sp[0].end, 12);
+    assert_int_equal(quire_highlight(ix, 0, "whale -oil", 10, "note", sp, 8, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sp[0].start, 0);
+    assert_int_equal(sp[0].end, 5);
+    assert_int_equal(quire_highlight(ix, 0, "whale", 5, "nope", sp, 8, &n, &e), QUIRE_ENOTFOUND);
+    assert_int_equal(quire_highlight(ix, 0, "(whale", 6, "body", sp, 8, &n, &e), QUIRE_EQUERY);
+    assert_int_equal(quire_highlight(ix, 7, "whale", 5, "body", sp, 8, &n, &e), QUIRE_ENOTFOUND);
+    quire_index_close(ix);
+    assert_int_equal(quire_index_open(bare, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_highlight(ix, 0, "whale", 5, "body", sp, 8, &n, &e), QUIRE_ENOTFOUND);
+    assert_non_null(strstr(e.message, "keeps no field 'body'"));
+    quire_index_close(ix);
+}
+
 static void test_optimize(void **state)
 {
     (void)state;
@@ -1904,6 +1961,7 @@ int main(void)
         cmocka_unit_test(test_fuzzy_queries),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_suggest),
+        cmocka_unit_test(test_highlight),
         cmocka_unit_test(test_optimize),
         cmocka_unit_test(test_optimize_short_ids),
         cmocka_unit_test(test_optimize_threads_identical),
