@@ -903,6 +903,24 @@ static int cmd_stats(int argc, char **argv)
     return 0;
 }
 
+/* Opens a writer on the index at dir, refusing to create one where there
+ * is none (quire_writer_open would); says why on failure. */
+static int open_existing(const char *dir, const quire_writer_options *opt, quire_writer **w)
+{
+    quire_error e;
+    quire_index *ix;
+    if (quire_index_open(dir, &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return -1;
+    }
+    quire_index_close(ix);
+    if (quire_writer_open(dir, opt, w, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_optimize(int argc, char **argv)
 {
     /* the tokenizer options are the index's; with two or more threads
@@ -923,17 +941,7 @@ static int cmd_optimize(int argc, char **argv)
     if (argc != 2) return usage();
     quire_writer *w;
     quire_error e;
-    quire_index *ix;
-    /* refuse to create an index where there is none */
-    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
-        fprintf(stderr, "quire: %s\n", e.message);
-        return 1;
-    }
-    quire_index_close(ix);
-    if (quire_writer_open(argv[1], &opt, &w, &e) != QUIRE_OK) {
-        fprintf(stderr, "quire: %s\n", e.message);
-        return 1;
-    }
+    if (open_existing(argv[1], &opt, &w)) return 1;
     double t0 = now();
     int rc = quire_writer_optimize(w, &e);
     quire_writer_free(w);
@@ -957,17 +965,7 @@ static int cmd_delete(int argc, char **argv)
     if (argc < 3) return usage();
     quire_writer *w;
     quire_error e;
-    quire_index *ix;
-    /* refuse to create an index where there is none */
-    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
-        fprintf(stderr, "quire: %s\n", e.message);
-        return 1;
-    }
-    quire_index_close(ix);
-    if (quire_writer_open(argv[1], &opt, &w, &e) != QUIRE_OK) {
-        fprintf(stderr, "quire: %s\n", e.message);
-        return 1;
-    }
+    if (open_existing(argv[1], &opt, &w)) return 1;
     size_t n = 0;
     for (int i = 2; i < argc; i++) {
         int found;

@@ -83,6 +83,7 @@ void fz_free(fz_matcher *z)
 
 int fz_match(fz_matcher *z, const uint8_t *term, size_t len)
 {
+    if (!z->rows) return 0;   /* fz_init failed: a term too long matches none */
     /* the code points this term shares with the last one: those whose
      * bytes lie in the bytes they share */
     size_t sb = 0, lim = len < z->tbn ? len : z->tbn;

@@ -52,8 +52,9 @@ size_t fz_decode(const uint8_t *s, size_t len, uint32_t *cp, size_t cap);
 int fz_init(fz_matcher *z, const uint8_t *term, size_t len, unsigned k);
 void fz_free(fz_matcher *z);
 
-/* Whether term[0, len) is within the bound of the query term.  Fastest
- * when successive calls pass terms in ascending byte order. */
+/* Whether term[0, len) is within the bound of the query term (never,
+ * after fz_init failed).  Fastest when successive calls pass terms in
+ * ascending byte order. */
 int fz_match(fz_matcher *z, const uint8_t *term, size_t len);
 
 /* The same for one pair, without a matcher. */

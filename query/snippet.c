@@ -40,6 +40,7 @@ typedef struct tok_at {
 typedef struct matcher {
     const qry_plan *plan;
     uint8_t *single;                /* per plan term: matches on its own */
+    fz_matcher *fz;                 /* per plan term: a fuzzy one's matcher */
     const pl_node **phrases;
     size_t nphrases, cap_phrases;
     tok_at *toks;
@@ -77,11 +78,11 @@ static void collect(matcher *m, const pl_node *n)
     }
 }
 
-/* Whether the word `term` matches plan term t. */
-static int term_matches(const pl_term *t, const char *term, size_t len)
+/* Whether the word `term` matches plan term i. */
+static int term_matches(matcher *m, size_t i, const char *term, size_t len)
 {
-    if (t->edits)
-        return fz_within((const uint8_t *)t->bytes, t->len, (const uint8_t *)term, len, t->edits);
+    const pl_term *t = &m->plan->terms[i];
+    if (t->edits) return fz_match(&m->fz[i], (const uint8_t *)term, len);
     return (t->prefix ? t->len <= len : t->len == len) && memcmp(t->bytes, term, t->len) == 0;
 }
 
@@ -102,7 +103,7 @@ static int on_token(void *ctx, const tok_token *t)
     uint32_t exact = NO_TERM;
     int single = 0;
     for (size_t i = 0; i < p->nterms; i++) {
-        if (!term_matches(&p->terms[i], t->term, t->len)) continue;
+        if (!term_matches(m, i, t->term, t->len)) continue;
         single |= m->single[i];
         if (!pl_term_expands(&p->terms[i])) exact = (uint32_t)i;
     }
@@ -266,9 +267,17 @@ int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *
     qry_plan *plan;
     int rc = qry_plan_text(q, qlen, tok_flags, &plan, err);
     if (rc) return rc;
-    matcher m = {.plan = plan, .single = calloc(plan->nterms + 1, 1)};
+    matcher m = {.plan = plan, .single = calloc(plan->nterms + 1, 1),
+                 .fz = calloc(plan->nterms + 1, sizeof *m.fz)};
     tok_tokenizer *tok = NULL;
-    if (!m.single || tok_new(tok_flags, TOK_MODE_INDEX, &tok) != 0) {
+    /* a fuzzy term's matcher, made once (a word of the text matches or
+     * not whatever the words before it) */
+    for (size_t i = 0; m.fz && i < plan->nterms; i++)
+        if (plan->terms[i].edits &&
+            fz_init(&m.fz[i], (const uint8_t *)plan->terms[i].bytes, plan->terms[i].len,
+                    plan->terms[i].edits) == -1)
+            m.nomem = 1;
+    if (m.nomem || !m.single || !m.fz || tok_new(tok_flags, TOK_MODE_INDEX, &tok) != 0) {
         m.nomem = 1;
     } else {
         if (plan->root) collect(&m, plan->root);
@@ -277,6 +286,8 @@ int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *
         if (!m.nomem) merge_spans(&m);
     }
     tok_free(tok);
+    for (size_t i = 0; m.fz && i < plan->nterms; i++) fz_free(&m.fz[i]);
+    free(m.fz);
     qry_plan_free(plan);
     free(m.single);
     free(m.phrases);

@@ -822,6 +822,16 @@ static void test_lazy_checksums(void **state)
 
 /* ---- crash safety -------------------------------------------------------- */
 
+/* A writer on dir with the default tokenizer and `threads` threads. */
+static quire_writer *writer_at(const char *dir, uint32_t threads)
+{
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = threads};
+    quire_writer *w = NULL;
+    quire_error e;
+    assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_OK);
+    return w;
+}
+
 static void put_doc(quire_writer *w, const char *id, const char *body)
 {
     quire_error e;
@@ -1187,10 +1197,7 @@ static void test_merge_policy_small_commits(void **state)
     (void)state;
     char d[128];
     snprintf(d, sizeof d, "%s/incr", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
-    quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    quire_writer *w = writer_at(d, 1);
     static const int expect[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1,   /* s1..s10 merged */
                                  2, 3, 4, 5, 6, 7, 8, 9, 1,      /* M1 + s11..s19 */
                                  2, 3};
@@ -1208,7 +1215,7 @@ static void test_merge_policy_small_commits(void **state)
     assert_non_null(strstr(out, "documents         60 (+0 deleted)"));
     assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, d), 0);
     /* another session goes on from the same state */
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
+    w = writer_at(d, 1);
     commit_docs(w, 100, 2, "later");
     quire_writer_free(w);
     assert_int_equal(nsegs(d), 4);
@@ -1223,10 +1230,8 @@ static void test_merge_policy_levels_and_bulk(void **state)
     (void)state;
     char d[128], path[256];
     snprintf(d, sizeof d, "%s/levels", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    quire_writer *w = writer_at(d, 1);
     quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     /* 3 MB of words that hardly repeat: a segment past the 2 MiB floor */
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 12000; i++) {
@@ -1256,7 +1261,8 @@ static void test_merge_policy_levels_and_bulk(void **state)
 
     /* a bulk commit of many segments */
     snprintf(d, sizeof d, "%s/bulk", tmp);
-    opt.mem_budget = 64 << 10;
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1,
+                                .mem_budget = 64 << 10};
     assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     add_n(w, 0, 3000, "bulk");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
@@ -1281,10 +1287,8 @@ static void test_prefix_queries(void **state)
     (void)state;
     char d[128], out[4096];
     snprintf(d, sizeof d, "%s/prefix", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    quire_writer *w = writer_at(d, 1);
     quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     put_doc(w, "d1", "computer science");
     put_doc(w, "d2", "computing computing power");
     put_doc(w, "d3", "compute the sum");
@@ -1350,10 +1354,8 @@ static void test_fuzzy_queries(void **state)
     (void)state;
     char d[128], out[4096];
     snprintf(d, sizeof d, "%s/fuzzy", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    quire_writer *w = writer_at(d, 1);
     quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     put_doc(w, "d1", "whale ship");
     put_doc(w, "d2", "whales whales sea");
     put_doc(w, "d3", "wale harbour");
@@ -1447,10 +1449,8 @@ static void test_delete(void **state)
     (void)state;
     char d[128], out[4096];
     snprintf(d, sizeof d, "%s/delete", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    quire_writer *w = writer_at(d, 1);
     quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     put_doc(w, "d1", "apple one");
     put_doc(w, "d2", "apple two");
     put_doc(w, "d3", "apple three");
@@ -1490,8 +1490,7 @@ static void test_delete(void **state)
     /* lanes: batches still queued, and the document added just before */
     char d2[128];
     snprintf(d2, sizeof d2, "%s/delete2", tmp);
-    opt.threads = 2;
-    assert_int_equal(quire_writer_open(d2, &opt, &w, &e), QUIRE_OK);
+    w = writer_at(d2, 2);
     add_n(w, 0, 3000, "pear");
     assert_int_equal(del(w, "doc2999"), 1);        /* its dedupe was put off */
     assert_int_equal(del(w, "doc7"), 1);
@@ -1535,10 +1534,8 @@ static void test_suggest(void **state)
     (void)state;
     char d[128], out[4096];
     snprintf(d, sizeof d, "%s/suggest", tmp);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    quire_writer *w = writer_at(d, 1);
     quire_error e;
-    assert_int_equal(quire_writer_open(d, &opt, &w, &e), QUIRE_OK);
     put_doc(w, "d1", "whale ship shipmaxx");
     put_doc(w, "d2", "whale sea shipmaxx bar");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);

@@ -84,33 +84,23 @@ static uint32_t rnd_below(uint32_t n)
     return (uint32_t)(rnd() % n);
 }
 
-/* A second stream, for the prefix words (`wor*`): drawing them from the
- * first would have changed every query generated after the first one. */
-static uint64_t rng2_state = 0x7072656669782aULL;
+/* rnd_below from another stream: the prefix words (`wor*`) draw from a
+ * second, the fuzzy words (`word~1`) from a third, so that adding either
+ * to the generator changed no query drawn before from the others. */
+static uint64_t rng2_state = 0x7072656669782aULL, rng3_state = 0x66757a7a797eULL;
 
-static uint32_t rnd2_below(uint32_t n)
+static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 {
     uint64_t saved = rng_state;
-    rng_state = rng2_state;
+    rng_state = *state;
     uint32_t v = rnd_below(n);
-    rng2_state = rng_state;
+    *state = rng_state;
     rng_state = saved;
     return v;
 }
 
-/* A third, for the fuzzy words (`word~1`), so that the prefix words are
- * unchanged too. */
-static uint64_t rng3_state = 0x66757a7a797eULL;
-
-static uint32_t rnd3_below(uint32_t n)
-{
-    uint64_t saved = rng_state;
-    rng_state = rng3_state;
-    uint32_t v = rnd_below(n);
-    rng3_state = rng_state;
-    rng_state = saved;
-    return v;
-}
+static uint32_t rnd2_below(uint32_t n) { return rnd_stream_below(&rng2_state, n); }
+static uint32_t rnd3_below(uint32_t n) { return rnd_stream_below(&rng3_state, n); }
 
 /* ---- vocabulary ---------------------------------------------------------- */
 
