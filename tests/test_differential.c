@@ -536,6 +536,17 @@ static int collect_first(void *ctx, const tok_token *t)
     return 0;
 }
 
+/* Makes n a word that stands for a set of terms (a prefix or fuzzy
+ * word), empty so far. */
+static void set_word(mnode *n)
+{
+    n->prefix = 1;
+    n->npfx = 0;
+    n->pfx_view = UINT32_MAX;
+    n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
+    assert_non_null(n->pfx_terms);
+}
+
 /* query.h: a word ending in '*' (not "**") whose text before the '*' is
  * one term stands for every term that starts with it. */
 static int plan_prefix(mnode *n, tok_tokenizer *qtok)
@@ -545,11 +556,7 @@ static int plan_prefix(mnode *n, tok_tokenizer *qtok)
     first_term f = {.n = 0};
     assert_int_equal(tok_run(qtok, n->text, len - 1, 0, collect_first, &f, NULL), 0);
     if (f.n != 1) return 0;
-    n->prefix = 1;
-    n->npfx = 0;
-    n->pfx_view = UINT32_MAX;
-    n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
-    assert_non_null(n->pfx_terms);
+    set_word(n);
     for (uint32_t i = 0; i < DICT_SLOTS; i++)
         if (dict_term[i] && strlen(dict_term[i]) >= f.len &&
             memcmp(dict_term[i], f.bytes, f.len) == 0)
@@ -605,11 +612,7 @@ static int plan_fuzzy(mnode *n, tok_tokenizer *qtok)
     char want[257];
     memcpy(want, f.bytes, f.len);
     want[f.len] = '\0';
-    n->prefix = 1;
-    n->npfx = 0;
-    n->pfx_view = UINT32_MAX;
-    n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
-    assert_non_null(n->pfx_terms);
+    set_word(n);
     for (uint32_t i = 0; i < DICT_SLOTS; i++)
         if (dict_term[i] && osa(want, dict_term[i]) <= edits)
             n->pfx_terms[n->npfx++] = dict_id[i];
