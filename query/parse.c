@@ -361,12 +361,16 @@ static int check_negative(parser *p, const qry_node *n, int inside_and)
         }
         /* The excluded operand is itself a query of its own. */
         return check_negative(p, n->child, 0);
-    case QRY_AND:
-        if (!inside_and && n->child && !and_has_positive(n)) {
-            fail(p, first_not(n)->col - 1, msg);
+    case QRY_AND: {
+        /* no positive item and no NOT either: empty groups, `()()`,
+         * which drop out like words without terms */
+        const qry_node *f = !inside_and && n->child && !and_has_positive(n) ? first_not(n) : NULL;
+        if (f) {
+            fail(p, f->col - 1, msg);
             return 1;
         }
         return check_children(p, n);
+    }
     case QRY_OR:
         return check_children(p, n);
     }

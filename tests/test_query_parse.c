@@ -138,6 +138,10 @@ static void test_groups_and_phrases(void **state)
                "(AND (TERM cat) (AND (NOT (TERM dog)) (NOT (TERM fish))))");
     expect_ast("()", "(AND)");
     expect_ast("cat ()", "(AND (TERM cat) (AND))");
+    /* groups with nothing in them, and no NOT either, are no error (this
+     * crashed the NOT check; found by tests/fuzz/run-query-fuzz) */
+    expect_ast("()()", "(AND (AND) (AND))");
+    expect_ast("(()) (() ())", "(AND (AND) (AND (AND) (AND)))");
     expect_ast("\"new york\"", "(PHRASE new york)");
     expect_ast("\" new   york \"", "(PHRASE new york)");
     expect_ast("\"\"", "(PHRASE)");

@@ -61,6 +61,8 @@ static void test_dropped(void **state)
     expect_plan(DEF, "[sic] cat", "(TERM cat)");
     expect_plan(DEF, "\xe2\x84\xa2", "(NONE)");
     expect_plan(DEF, "()", "(NONE)");
+    expect_plan(DEF, "()()", "(NONE)");
+    expect_plan(DEF, "cat ()()", "(TERM cat)");
     expect_plan(DEF, "cat ()", "(TERM cat)");
     /* An AND left with only exclusions is dropped, not inverted. */
     expect_plan(DEF, "([sic] -cat) OR dog", "(TERM dog)");
