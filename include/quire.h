@@ -237,8 +237,9 @@ QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
  * fuzzy~ words are left alone; the replacement is the term as indexed
  * (folded, and stemmed in a stemmed index).  Replaced words are wrapped in
  * open/close ("" for none).  *replaced is the number of words replaced, 0
- * when there is no suggestion (buf is then empty).  buf is NUL-terminated,
- * truncated to cap.  A malformed query fails as quire_search does. */
+ * when there is no suggestion (buf is then empty; always for a query that
+ * holds a NUL byte).  buf is NUL-terminated, truncated to cap.  A
+ * malformed query fails as quire_search does. */
 QUIRE_API int quire_suggest(quire_index *ix, const char *query, size_t query_len,
                             const char *open, const char *close, char *buf, size_t cap,
                             size_t *replaced, quire_error *err);

@@ -196,6 +196,11 @@ int qry_suggest(const idx_reader *r, const char *q, size_t qlen, const char *ope
     qry_ast *ast;
     int rc = qry_parse(q, qlen, &ast, err);
     if (rc) return rc;
+    /* the suggestion is a C string: a query holding a NUL byte has none */
+    if (memchr(q, '\0', qlen)) {
+        qry_ast_free(ast);
+        return QUIRE_OK;
+    }
     suggester sg = {.r = r, .q = q};
     if (tok_new(idx_reader_tok_flags(r), TOK_MODE_QUERY, &sg.tok) != 0) {
         qry_ast_free(ast);

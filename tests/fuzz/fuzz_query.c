@@ -1,0 +1,120 @@
+/*
+ * fuzz_query.c — libFuzzer target for the query side: any bytes as a query
+ * against a small index (two segments, a deleted document, an extra
+ * field), through every public reading call that takes a query.  Build
+ * and run with tests/fuzz/run-query-fuzz.  A violated invariant aborts
+ * with the reason, so libFuzzer saves the input as crash-*.
+ *
+ * Invariants: every call returns QUIRE_OK or a documented error, and the
+ * same one for count and search; search returns min(k, count) hits, best
+ * first; highlight spans are ascending, disjoint and inside the field;
+ * a snippet is NUL-terminated inside its buffer; a suggestion, stripped of
+ * its markers, is a query that matches.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "quire.h"
+
+static quire_index *ix;
+
+static void fail(const char *what, const char *q, size_t n)
+{
+    fprintf(stderr, "query invariant violated: %s\nquery: [%.*s]\n", what, (int)n, q);
+    abort();
+}
+
+static void add(quire_writer *w, const char *id, const char *title, const char *body)
+{
+    quire_error e;
+    quire_field note = {"note", 4, "whale oil and ambergris", 23};
+    quire_doc_input d = {id, strlen(id), title, strlen(title), body, strlen(body), &note, 1};
+    if (quire_writer_add(w, &d, NULL, &e) != QUIRE_OK) {
+        fprintf(stderr, "add: %s\n", e.message);
+        abort();
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    static char dir[] = "/tmp/quire_fuzz_queryXXXXXX";
+    if (!mkdtemp(dir)) abort();
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    if (quire_writer_open(dir, &opt, &w, &e) != QUIRE_OK) abort();
+    add(w, "d1", "Moby Dick", "Call me Ishmael. The Sperm Whale's head; the Right Whale.");
+    add(w, "d2", "The Ship", "Ahab's harpoon, Queequeg's lance: then-candidate e-mail C++ "
+                             "6:30 PM \xe2\x80\x9cquoted\xe2\x80\x9d caf\xc3\xa9 \xd0\xba\xd0\xbe\xd1\x82");
+    add(w, "d3", "", "of the whale of the sea; to be or not to be, that is the question");
+    if (quire_writer_commit(w, &e) != QUIRE_OK) abort();
+    add(w, "d4", "Chowder", "whales whale whaling wale while the sperm whale sounded");
+    add(w, "d5", "Gone", "a document deleted before the fuzzing starts");
+    if (quire_writer_delete(w, "d5", 2, NULL, &e) != QUIRE_OK) abort();
+    add(w, "d6", "\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e text, 1999 and 2001");
+    if (quire_writer_commit(w, &e) != QUIRE_OK) abort();
+    quire_writer_free(w);
+    if (quire_index_open(dir, &ix, &e) != QUIRE_OK) abort();
+    return 0;
+}
+
+static int known(int rc)
+{
+    return rc == QUIRE_OK || rc == QUIRE_EQUERY || rc == QUIRE_ENOMEM;
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+    const char *q = (const char *)data;
+    quire_error e;
+    uint64_t count = 0;
+    int rc = quire_count(ix, q, size, &count, &e);
+    if (!known(rc)) fail("count: unexpected error code", q, size);
+    quire_results *r = NULL;
+    int rs = quire_search(ix, q, size, 5, &r, &e);
+    if (rs != rc) fail("search and count disagree on the error", q, size);
+    if (rc != QUIRE_OK) return 0;
+    size_t n = quire_results_size(r);
+    if (n != (count < 5 ? count : 5)) fail("search returns other than min(k, count) hits", q, size);
+    for (size_t i = 0; i < n; i++) {
+        const quire_hit *h = quire_results_get(r, i);
+        if (i && h->score > quire_results_get(r, i - 1)->score) fail("hits not best first", q, size);
+        char snip[64];
+        memset(snip, 'X', sizeof snip);
+        if (quire_snippet(ix, h->doc, q, size, "[", "]", 40, snip, sizeof snip, &e) != QUIRE_OK)
+            fail("snippet failed", q, size);
+        if (!memchr(snip, '\0', sizeof snip)) fail("snippet not terminated", q, size);
+        static const char *const fields[] = {"title", "body", "note"};
+        for (int f = 0; f < 3; f++) {
+            quire_span sp[16];
+            size_t ns;
+            if (quire_highlight(ix, h->doc, q, size, fields[f], sp, 16, &ns, &e) != QUIRE_OK)
+                fail("highlight failed", q, size);
+            quire_doc *d;
+            const char *v;
+            size_t vl;
+            if (quire_doc_get(ix, h->doc, &d, &e) != QUIRE_OK) fail("doc_get failed", q, size);
+            quire_doc_field(d, fields[f], &v, &vl);
+            quire_doc_free(d);
+            for (size_t k = 0; k < ns && k < 16; k++)
+                if (sp[k].start >= sp[k].end || sp[k].end > vl ||
+                    (k && sp[k].start < sp[k - 1].end))
+                    fail("highlight spans out of order or outside the field", q, size);
+        }
+    }
+    quire_results_free(r);
+    char fix[512];
+    size_t nrep;
+    if (quire_suggest(ix, q, size, "", "", fix, sizeof fix, &nrep, &e) != QUIRE_OK)
+        fail("suggest failed on a query count took", q, size);
+    if (nrep && strlen(fix) < sizeof fix - 1) {
+        uint64_t c2 = 0;
+        if (quire_count(ix, fix, strlen(fix), &c2, &e) != QUIRE_OK || c2 == 0)
+            fail("a suggestion that matches nothing", q, size);
+    }
+    return 0;
+}
