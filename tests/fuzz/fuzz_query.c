@@ -11,6 +11,7 @@
  * a snippet is NUL-terminated inside its buffer; a suggestion, stripped of
  * its markers, is a query that matches.
  */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,23 @@
 #include "quire.h"
 
 static quire_index *ix;
+/* mkdtemp's template: the six X's become the directory's unique part */
+static char dir[] = "/tmp/quire_fuzz_queryXXXXXX";
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* libFuzzer has no teardown hook: the index goes when the process exits */
+static void cleanup(void)
+{
+    quire_index_close(ix);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void fail(const char *what, const char *q, size_t n)
 {
@@ -41,8 +59,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    static char dir[] = "/tmp/quire_fuzz_queryXXXXXX";
     if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
     quire_writer *w;
     quire_error e;
