@@ -9,6 +9,7 @@
  *   quire search [-k N] [--count] [--json] DIR QUERY
  *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire delete [--wait SECONDS] DIR ID...
+ *   quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS] [--stem ...] DIR
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -42,6 +43,8 @@ static const char *usage_text =
     "  quire search [-k N] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
+    "  quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS]\n"
+    "                [tokenizer options of index] DIR  index the stored documents again\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -639,6 +642,20 @@ static int parse_wait(const char *s, uint32_t *out_ms)
     return 0;
 }
 
+/* The tokenizer options of index and rebuild, applied to *flags: 1 when
+ * `o` is one. */
+static int tok_option(const char *o, uint32_t *flags)
+{
+    if (!strcmp(o, "--stem")) *flags |= QUIRE_TOK_STEM_EN;
+    else if (!strcmp(o, "--stopwords")) *flags |= QUIRE_TOK_STOPWORDS_EN;
+    else if (!strcmp(o, "--keep-accents")) *flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
+    else if (!strcmp(o, "--commongrams")) *flags |= QUIRE_TOK_COMMONGRAMS;
+    else if (!strcmp(o, "--no-commongrams"))
+        *flags &= ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS);
+    else return 0;
+    return 1;
+}
+
 static int cmd_index(int argc, char **argv)
 {
     quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT};
@@ -669,12 +686,7 @@ static int cmd_index(int argc, char **argv)
             }
         } else if (!strcmp(o, "--optimize")) optimize = 1;
         else if (!strcmp(o, "--strict")) strict = 1;
-        else if (!strcmp(o, "--stem")) opt.tok_flags |= QUIRE_TOK_STEM_EN;
-        else if (!strcmp(o, "--stopwords")) opt.tok_flags |= QUIRE_TOK_STOPWORDS_EN;
-        else if (!strcmp(o, "--keep-accents")) opt.tok_flags &= ~(uint32_t)QUIRE_TOK_FOLD_DIACRITICS;
-        else if (!strcmp(o, "--commongrams")) opt.tok_flags |= QUIRE_TOK_COMMONGRAMS;
-        else if (!strcmp(o, "--no-commongrams"))
-            opt.tok_flags &= ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS);
+        else if (tok_option(o, &opt.tok_flags)) continue;
         else if (!strcmp(o, "--contentless")) opt.contentless = 1;
         else if (!strcmp(o, "--")) only_pos = 1;
         else {
@@ -993,6 +1005,58 @@ static void print_line(void *ctx, const char *line)
     printf("problem: %s\n", line);
 }
 
+static void print_rebuild_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "quire: rebuild: %s\n", line);
+}
+
+/* Indexes the stored documents again into a new generation. */
+static int cmd_rebuild(int argc, char **argv)
+{
+    quire_rebuild_options o;
+    memset(&o, 0, sizeof o);
+    o.writer.tok_flags = QUIRE_TOK_DEFAULT;
+    o.writer.threads = default_threads();
+    const char *dir = NULL;
+    for (int a = 1; a < argc; a++) {
+        const char *v = argv[a];
+        if (!strcmp(v, "--salvage")) {
+            o.salvage = 1;
+        } else if (!strcmp(v, "--mem") && a + 1 < argc) {
+            if (parse_size(argv[++a], &o.writer.mem_budget) || o.writer.mem_budget < 4096) {
+                fprintf(stderr, "quire: --mem: '%s' is not a size of at least 4K\n", argv[a]);
+                return 2;
+            }
+        } else if (!strcmp(v, "--threads") && a + 1 < argc) {
+            if (parse_threads(argv[++a], &o.writer.threads)) return 2;
+        } else if (!strcmp(v, "--wait") && a + 1 < argc) {
+            if (parse_wait(argv[++a], &o.writer.lock_wait_ms)) return 2;
+        } else if (tok_option(v, &o.writer.tok_flags)) {
+            o.set_tok_flags = 1;
+        } else if (v[0] == '-' || dir) {
+            fprintf(stderr, "quire: rebuild: unexpected argument '%s'\n", v);
+            return usage();
+        } else {
+            dir = v;
+        }
+    }
+    if (!dir) return usage();
+    double t0 = now();
+    quire_rebuild_stats st;
+    quire_error e;
+    int rc = quire_rebuild(dir, &o, print_rebuild_line, NULL, &st, &e);
+    if (rc != QUIRE_OK) {
+        fprintf(stderr, "quire: rebuild: %s\n", e.message);
+        return 1;
+    }
+    printf("rebuilt %llu documents from %u segment files in %.2f s (tok_flags %u)",
+           (unsigned long long)st.docs, st.segments, now() - t0, st.tok_flags);
+    if (st.lost) printf("; %llu documents could not be read back", (unsigned long long)st.lost);
+    printf("\n");
+    return 0;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
     if (argc != 2) return usage();
@@ -1000,6 +1064,9 @@ static int cmd_verify(int argc, char **argv)
     int rc = quire_verify(argv[1], print_line, NULL, &e);
     if (rc != QUIRE_OK) {
         fprintf(stderr, "quire: verify failed: %s\n", e.message);
+        if (rc == QUIRE_ECORRUPT)
+            fprintf(stderr, "quire: 'quire rebuild %s' indexes the stored documents again "
+                            "(and says what it cannot read)\n", argv[1]);
         return 1;
     }
     quire_index *ix;
@@ -1053,6 +1120,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "optimize")) return cmd_optimize(argc - 1, argv + 1);
     if (!strcmp(cmd, "delete")) return cmd_delete(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rebuild")) return cmd_rebuild(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("quire %s\n", QUIRE_VERSION_STRING); return 0; }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);

@@ -313,6 +313,48 @@ QUIRE_API int quire_verify(const char *dir, quire_report_fn report, void *ctx,
                  quire_error *err);
 
 /* ------------------------------------------------------------------------
+ * Rebuilding from the stored documents
+ * ---------------------------------------------------------------------- */
+typedef struct quire_rebuild_options {
+    quire_writer_options writer;  /* threads, mem_budget and lock_wait_ms as
+                                     for quire_writer_open; contentless must
+                                     be 0 */
+    uint32_t set_tok_flags;       /* 1: writer.tok_flags becomes the index's
+                                     tokenizer configuration; 0: it keeps
+                                     its own */
+    uint32_t salvage;             /* 1: publish what can be read of a
+                                     damaged index (below) */
+} quire_rebuild_options;
+
+typedef struct quire_rebuild_stats {
+    uint64_t docs;        /* documents indexed again */
+    uint64_t lost;        /* live documents that could not be read back */
+    uint32_t segments;    /* segment files read */
+    uint32_t damaged;     /* of them, files with any damage (reported) */
+    uint32_t tok_flags;   /* the configuration of the rebuilt index */
+} quire_rebuild_stats;
+
+/* Indexes every live stored document of the index at DIR again, in order,
+ * and publishes the result as a new generation that replaces the old one,
+ * atomically like a commit (the old files are removed once it is
+ * published; a crash before leaves the old generation).  For changing the
+ * tokenizer configuration without the original input, and for repairing a
+ * damaged index: only stored documents are read, each segment's as far as
+ * it can be.  A file whose postings, dictionary or section table are
+ * damaged still gives every document whose compressed block is intact
+ * (zstd's checksums say which); a damaged block loses its documents
+ * alone.  With an unreadable MANIFEST the segment files found in DIR are
+ * read, with their newest deletion files.  Each problem is one line to
+ * `report` (may be NULL).  If a live document cannot be read back, a
+ * deletion file cannot be read, or the MANIFEST could not, it fails with
+ * QUIRE_ECORRUPT and changes nothing, unless opt->salvage: then what could
+ * be read is published.  Documents added contentless cannot be indexed
+ * again: QUIRE_EARG, nothing changed.  `opt` and `out` may be NULL. */
+QUIRE_API int quire_rebuild(const char *dir, const quire_rebuild_options *opt,
+                            quire_report_fn report, void *ctx, quire_rebuild_stats *out,
+                            quire_error *err);
+
+/* ------------------------------------------------------------------------
  * Tokenizer access, for tools and tests: calls `emit` once per term of
  * `text` as the index would see it.  `term` is valid only during the call.
  * ---------------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include "index/manifest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -134,7 +135,7 @@ int manifest_read(const char *dir, manifest *m, quire_error *err)
                 rc = qerr(err, QUIRE_ECORRUPT, "%s: bad file name in '%s'", path, line);
                 goto out;
             }
-            snprintf(s.del, sizeof s.del, "%s", strcmp(del, "-") ? del : "");
+            snprintf(s.del, sizeof s.del, "%.63s", strcmp(del, "-") ? del : "");
             if (manifest_push(m, &s)) {
                 rc = qerr(err, QUIRE_ENOMEM, "out of memory");
                 goto out;
@@ -149,6 +150,63 @@ int manifest_read(const char *dir, manifest *m, quire_error *err)
 out:
     free(buf);
     free(path);
+    if (rc) manifest_free(m);
+    return rc;
+}
+
+/* by number: past seg_999999 the names are longer, not later in byte order */
+static int cmp_seg(const void *a, const void *b)
+{
+    unsigned long x = strtoul(((const manifest_seg *)a)->name + 4, NULL, 10);
+    unsigned long y = strtoul(((const manifest_seg *)b)->name + 4, NULL, 10);
+    return (x > y) - (x < y);
+}
+
+int manifest_scan(const char *dir, manifest *m, quire_error *err)
+{
+    memset(m, 0, sizeof *m);
+    DIR *d = opendir(dir);
+    if (!d) return qerr(err, QUIRE_EIO, "open %s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = QUIRE_OK;
+    uint32_t last = 0;
+    /* segment files first; then each deletion file goes to its segment */
+    while (!rc && (e = readdir(d))) {
+        unsigned num;
+        int end = 0;
+        if (sscanf(e->d_name, "seg_%u.qseg%n", &num, &end) != 1 || e->d_name[end] ||
+            !valid_name(e->d_name))
+            continue;
+        manifest_seg s;
+        memset(&s, 0, sizeof s);
+        snprintf(s.name, sizeof s.name, "%.63s", e->d_name);
+        if (manifest_push(m, &s)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        if (num > last) last = num;
+    }
+    qsort(m->segs, m->nsegs, sizeof *m->segs, cmp_seg);
+    rewinddir(d);
+    uint64_t *gen = calloc(m->nsegs + 1, sizeof *gen);
+    if (!gen && !rc) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+    while (!rc && (e = readdir(d))) {
+        unsigned num;
+        unsigned long long g;
+        int end = 0;
+        if (sscanf(e->d_name, "seg_%u.qseg.g%llu.del%n", &num, &g, &end) != 2 ||
+            e->d_name[end] || !valid_name(e->d_name))
+            continue;
+        if (g > m->generation) m->generation = g;
+        for (size_t i = 0; i < m->nsegs; i++) {
+            size_t n = strlen(m->segs[i].name);
+            if (!strncmp(e->d_name, m->segs[i].name, n) && e->d_name[n] == '.' &&
+                (!m->segs[i].del[0] || g > gen[i])) {
+                gen[i] = g;
+                snprintf(m->segs[i].del, sizeof m->segs[i].del, "%.63s", e->d_name);
+            }
+        }
+    }
+    closedir(d);
+    free(gen);
+    m->next_segment = last + 1;
     if (rc) manifest_free(m);
     return rc;
 }

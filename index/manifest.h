@@ -33,6 +33,12 @@ int manifest_read(const char *dir, manifest *m, quire_error *err);
 /* Writes MANIFEST.tmp, fsyncs it, renames it over MANIFEST, fsyncs DIR. */
 int manifest_write(const char *dir, const manifest *m, quire_error *err);
 int manifest_push(manifest *m, const manifest_seg *s);
+/* What DIR's file names say when its MANIFEST cannot be read (for
+ * quire_rebuild): every seg_N.qseg in number order, each with its
+ * newest deletion file seg_N.qseg.gG.del; ndocs 0 (unknown), tok_flags 0
+ * (unknown), generation the largest G, next_segment past the largest N.
+ * Files a killed writer left behind are among them. */
+int manifest_scan(const char *dir, manifest *m, quire_error *err);
 void manifest_free(manifest *m);
 
 /* Deletion bitmap of a segment with ndocs documents. */

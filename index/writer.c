@@ -61,6 +61,7 @@
 #include "index/fileio.h"
 #include "index/manifest.h"
 #include "index/merge.h"
+#include "index/rebuild.h"
 #include "index/segread.h"
 #include "index/util.h"
 
@@ -233,6 +234,10 @@ struct quire_writer {
     uint64_t pend_seq;
     uint32_t pend_hash;
     char *pend_id; size_t pend_len, pend_cap;
+    /* opened by idx_writer_open_rebuild: the committed segments are not
+     * the session's; its first commit publishes what it added alone and
+     * then removes every file the new MANIFEST does not name */
+    int rebuild;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -975,8 +980,9 @@ static size_t batch_bytes(const quire_writer *w)
 
 /* ---- open ---------------------------------------------------------------- */
 
-int quire_writer_open(const char *dir, const quire_writer_options *opt,
-                      quire_writer **out, quire_error *err)
+/* `old` NULL: quire_writer_open.  Otherwise idx_writer_open_rebuild. */
+static int writer_open(const char *dir, const quire_writer_options *opt, manifest *old,
+                       int *scanned, quire_writer **out, quire_error *err)
 {
     if (!dir || !out) return qerr(err, QUIRE_EARG, "dir and out are required");
     uint32_t flags = opt ? opt->tok_flags : QUIRE_TOK_DEFAULT;
@@ -1024,14 +1030,25 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     }
     free(lock);
     rc = manifest_read(dir, &w->m, err);
-    if (rc == QUIRE_ENOTFOUND) {
+    if (old) {
+        /* under the lock, so that the generation read is the one replaced */
+        *scanned = rc == QUIRE_ECORRUPT;
+        if (*scanned) rc = manifest_scan(dir, &w->m, err);
+        if (rc) goto fail;
+        *old = w->m;
+        w->m.segs = NULL;
+        w->m.nsegs = w->m.cap = 0;
+        w->m.tok_flags = flags;
+        w->rebuild = 1;
+    } else if (rc == QUIRE_ENOTFOUND) {
         memset(&w->m, 0, sizeof w->m);
         w->m.tok_flags = flags;
         w->m.next_segment = 1;
         rc = QUIRE_OK;
     }
     if (rc) goto fail;
-    remove_orphans(w);
+    /* a rebuild reads the files a scanned MANIFEST did not name */
+    if (!w->rebuild) remove_orphans(w);
     w->csegs = calloc(w->m.nsegs ? w->m.nsegs : 1, sizeof *w->csegs);
     if (!w->csegs) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
@@ -1080,6 +1097,32 @@ int quire_writer_open(const char *dir, const quire_writer_options *opt,
     return QUIRE_OK;
 fail:
     quire_writer_free(w);
+    return rc;
+}
+
+int quire_writer_open(const char *dir, const quire_writer_options *opt,
+                      quire_writer **out, quire_error *err)
+{
+    return writer_open(dir, opt, NULL, NULL, out, err);
+}
+
+int idx_writer_set_tok_flags(quire_writer *w, uint32_t flags, quire_error *err)
+{
+    if (flags & ~(uint32_t)TOK_KNOWN_FLAGS)
+        return qerr(err, QUIRE_EARG, "unknown tokenizer flags %#x", flags);
+    if (w->nseq || w->ncsegs)
+        return qerr(err, QUIRE_EARG, "tokenizer flags are set before the first document");
+    w->m.tok_flags = flags;
+    return QUIRE_OK;
+}
+
+int idx_writer_open_rebuild(const char *dir, const quire_writer_options *opt, manifest *old,
+                            int *scanned, quire_writer **out, quire_error *err)
+{
+    memset(old, 0, sizeof *old);
+    *scanned = 0;
+    int rc = writer_open(dir, opt, old, scanned, out, err);
+    if (rc) manifest_free(old);
     return rc;
 }
 
@@ -1447,7 +1490,8 @@ static int commit_once(quire_writer *w, size_t *added, quire_error *err)
      * index is published even when empty */
     int dirty = 0;
     for (size_t i = 0; i < w->ncsegs; i++) dirty |= w->csegs[i].dirty;
-    if (nnew == 0 && !dirty && w->ndead == 0 && w->m.generation > 0) return QUIRE_OK;
+    if (nnew == 0 && !dirty && w->ndead == 0 && w->m.generation > 0 && !w->rebuild)
+        return QUIRE_OK;
     nseg **order = calloc(nnew + 1, sizeof *order);
     uint64_t **bits = calloc(nnew + 1, sizeof *bits);
     manifest next = w->m;
@@ -1555,6 +1599,12 @@ static int commit_once(quire_writer *w, size_t *added, quire_error *err)
     w->id_len = 0;
     id_mem_publish(w);
     w->ndead = 0;
+    if (w->rebuild) {
+        /* published: the replaced generation's files go (a crash before
+         * this leaves them to the next writer's open, as orphans) */
+        w->rebuild = 0;
+        remove_orphans(w);
+    }
 out:
     if (next.segs) manifest_free(&next);
     for (size_t s = 0; bits && s < nnew; s++) free(bits[s]);

@@ -1931,6 +1931,356 @@ static void test_contentless(void **state)
     assert_non_null(strstr(out, "(untitled)  (id moby/1/12, score "));
 }
 
+/* ---- rebuild ------------------------------------------------------------- */
+
+typedef struct report_lines { char text[16384]; size_t n; } report_lines;
+
+static void collect_line(void *ctx, const char *line)
+{
+    report_lines *l = ctx;
+    int w = snprintf(l->text + l->n, sizeof l->text - l->n, "%s\n", line);
+    if (w > 0 && l->n + (size_t)w < sizeof l->text) l->n += (size_t)w;
+}
+
+static int rebuild_at(const char *dir, uint32_t threads, int salvage, report_lines *l,
+                      quire_rebuild_stats *st, quire_error *e)
+{
+    quire_rebuild_options o = {.writer = {.threads = threads}, .salvage = (uint32_t)salvage};
+    memset(l, 0, sizeof *l);
+    return quire_rebuild(dir, &o, collect_line, l, st, e);
+}
+
+static void read_whole(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+static const char *const rebuild_queries[] = {
+    "whale", "\"the white whale\"", "ship OR sea", "ahab -whale", "queequeg harpooneer",
+    "\"replacement text whale\"", "harpoon*", "whael~1", "zanzibarword",
+};
+#define NREBUILD_QUERIES (sizeof rebuild_queries / sizeof *rebuild_queries)
+
+/* Every query of rebuild_queries: the same hits with the same scores. */
+static void same_answers(const char *a, const char *b)
+{
+    for (size_t q = 0; q < NREBUILD_QUERIES; q++) {
+        assert_int_equal(count(a, rebuild_queries[q]), count(b, rebuild_queries[q]));
+        hitset x, y;
+        top_ids(a, rebuild_queries[q], &x);
+        top_ids(b, rebuild_queries[q], &y);
+        assert_int_equal(x.n, y.n);
+        for (size_t i = 0; i < x.n; i++) {
+            assert_string_equal(x.ids[i], y.ids[i]);
+            assert_true(x.scores[i] == y.scores[i]);
+        }
+    }
+}
+
+/* The index at `to` made anew of every document stored in the index at
+ * `from` (which has no deleted one), through the public API, with
+ * tokenizer flags `flags`. */
+static void readd_all(const char *from, const char *to, uint32_t flags)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", to);
+    assert_int_equal(system(cmd), 0);
+    quire_index *ix;
+    quire_error e;
+    quire_stats st;
+    assert_int_equal(quire_index_open(from, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_index_stats(ix, &st, &e), QUIRE_OK);
+    assert_int_equal(st.deleted_docs, 0);
+    quire_writer_options o = {.tok_flags = flags, .threads = 1};
+    quire_writer *w;
+    assert_int_equal(quire_writer_open(to, &o, &w, &e), QUIRE_OK);
+    for (uint64_t i = 0; i < st.docs; i++) {
+        quire_doc *d;
+        assert_int_equal(quire_doc_get(ix, i, &d, &e), QUIRE_OK);
+        quire_doc_input in;
+        memset(&in, 0, sizeof in);
+        quire_field fields[4];
+        size_t nf = quire_doc_nfields(d);
+        assert_true(nf >= 3 && nf - 3 <= 4);
+        quire_doc_field(d, "id", &in.id, &in.id_len);
+        quire_doc_field(d, "title", &in.title, &in.title_len);
+        quire_doc_field(d, "body", &in.body, &in.body_len);
+        for (size_t k = 3; k < nf; k++)
+            quire_doc_field_at(d, k, &fields[k - 3].name, &fields[k - 3].name_len,
+                               &fields[k - 3].value, &fields[k - 3].value_len);
+        in.fields = fields;
+        in.nfields = nf - 3;
+        assert_int_equal(quire_writer_add(w, &in, NULL, &e), QUIRE_OK);
+        quire_doc_free(d);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    quire_index_close(ix);
+}
+
+/* A rebuild of an index of many segments, with replaced and deleted
+ * documents and an extra field, is the index optimize makes of it: the
+ * same documents in the same order, so the same terms, postings and
+ * positions, and the same hits with the same scores (one thread; with
+ * two, documents are dealt in batches and only the counts must agree).
+ * Only its own files are left.  With tokenizer flags, the stored text is
+ * tokenized the new way. */
+static void test_rebuild(void **state)
+{
+    (void)state;
+    char src[128], opt[128], one[128], two[128], stem[128], out[4096];
+    snprintf(src, sizeof src, "%s/rb-src", tmp);
+    snprintf(opt, sizeof opt, "%s/rb-opt", tmp);
+    snprintf(one, sizeof one, "%s/rb-one", tmp);
+    snprintf(two, sizeof two, "%s/rb-two", tmp);
+    snprintf(stem, sizeof stem, "%s/rb-stem", tmp);
+    build_moby(src, 2, 64 << 10);
+    quire_writer *w = writer_at(src, 1);
+    quire_error e;
+    int found;
+    assert_int_equal(quire_writer_delete(w, "moby/1/3", 8, &found, &e), QUIRE_OK);
+    assert_true(found);
+    quire_field fx = {"date", 4, "2026-11-27", 10};
+    quire_doc_input d = {"extra-1", 7, "Zanzibarword title", 18, "with a date field", 17, &fx, 1};
+    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    quire_stats s0, s1;
+    index_stats(src, &s0);
+    assert_true(s0.segments > 3);
+    assert_true(s0.deleted_docs > 0);
+    copy_dir(src, opt);
+    copy_dir(src, one);
+    copy_dir(src, two);
+    copy_dir(src, stem);
+    assert_int_equal(run(out, sizeof out, "%s optimize --threads 1 %s", QUIRE_CLI, opt), 0);
+
+    report_lines l;
+    quire_rebuild_stats st;
+    /* one writer at a time; a reader keeps the generation it opened */
+    w = writer_at(one, 1);
+    assert_int_equal(rebuild_at(one, 1, 0, &l, &st, &e), QUIRE_ELOCKED);
+    quire_writer_free(w);
+    quire_index *old;
+    assert_int_equal(quire_index_open(one, &old, &e), QUIRE_OK);
+    assert_int_equal(rebuild_at(one, 1, 0, &l, &st, &e), QUIRE_OK);
+    assert_string_equal(l.text, "");
+    uint64_t nw;
+    assert_int_equal(quire_count(old, "\"the white whale\"", 17, &nw, &e), QUIRE_OK);
+    assert_int_equal(nw, count(src, "\"the white whale\""));
+    quire_index_close(old);
+    assert_int_equal(st.docs, s0.docs);
+    assert_int_equal(st.lost, 0);
+    assert_int_equal(st.damaged, 0);
+    assert_int_equal(st.segments, s0.segments);
+    assert_int_equal(st.tok_flags, QUIRE_TOK_DEFAULT);
+    index_stats(one, &s1);
+    quire_stats so;
+    index_stats(opt, &so);
+    assert_int_equal(s1.generation, s0.generation + 1);
+    assert_int_equal(s1.segments, 1);
+    assert_int_equal(s1.docs, s0.docs);
+    assert_int_equal(s1.deleted_docs, 0);
+    assert_int_equal(s1.terms, so.terms);
+    assert_int_equal(s1.postings, so.postings);
+    assert_int_equal(s1.positions, so.positions);
+    same_answers(one, opt);
+    assert_int_equal(count_files(one), 3);   /* LOCK, MANIFEST, the segment */
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, one), 0);
+
+    quire_index *ix;
+    quire_results *r;
+    assert_int_equal(quire_index_open(one, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, "zanzibarword", 12, 1, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 1);
+    quire_doc *doc;
+    assert_int_equal(quire_doc_get(ix, quire_results_get(r, 0)->doc, &doc, &e), QUIRE_OK);
+    const char *v;
+    size_t vl;
+    assert_int_equal(quire_doc_field(doc, "date", &v, &vl), QUIRE_OK);
+    assert_int_equal(vl, 10);
+    assert_memory_equal(v, "2026-11-27", 10);
+    assert_int_equal(quire_doc_field(doc, "title", &v, &vl), QUIRE_OK);
+    assert_memory_equal(v, "Zanzibarword title", 18);
+    quire_doc_free(doc);
+    quire_results_free(r);
+    quire_index_close(ix);
+
+    assert_int_equal(rebuild_at(two, 2, 0, &l, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, s0.docs);
+    for (size_t q = 0; q < NREBUILD_QUERIES; q++)
+        assert_int_equal(count(two, rebuild_queries[q]), count(opt, rebuild_queries[q]));
+
+    /* the CLI, with a new tokenizer configuration */
+    assert_int_equal(run(out, sizeof out, "%s rebuild --stem --threads 1 %s", QUIRE_CLI, stem), 0);
+    char want[128];
+    snprintf(want, sizeof want, "rebuilt %llu documents from %u segment files",
+             (unsigned long long)s0.docs, s0.segments);
+    assert_non_null(strstr(out, want));
+    index_stats(stem, &s1);
+    assert_int_equal(s1.tok_flags, QUIRE_TOK_DEFAULT | QUIRE_TOK_STEM_EN);
+    assert_int_equal(s1.docs, s0.docs);
+    assert_int_equal(count(stem, "whales"), count(stem, "whale"));
+    readd_all(opt, one, QUIRE_TOK_DEFAULT | QUIRE_TOK_STEM_EN);
+    same_answers(stem, one);
+}
+
+/* The block of the store that holds document `doc` of DIR/seg_000001.qseg:
+ * its offset in the file, its first document and its number of documents. */
+static void store_block(const char *dir, uint32_t doc, long *off, uint32_t *first,
+                        uint32_t *n)
+{
+    idx_segment *s;
+    quire_error e;
+    assert_int_equal(idx_segment_open(dir, "seg_000001.qseg", SEG_VERIFY_NONE, &s, &e), QUIRE_OK);
+    const uint8_t *ix = s->sec[SEC_STOREIDX];
+    for (size_t b = 0; b < s->sec_len[SEC_STOREIDX] / 24; b++) {
+        uint32_t f, c, clen;
+        uint64_t o;
+        memcpy(&f, ix + 24 * b, 4);
+        memcpy(&c, ix + 24 * b + 4, 4);
+        memcpy(&o, ix + 24 * b + 8, 8);
+        memcpy(&clen, ix + 24 * b + 16, 4);
+        if (doc >= f && doc - f < c) {
+            *off = (long)(s->sec[SEC_STORE] - s->m.data) + (long)o + (long)clen / 2;
+            *first = f;
+            *n = c;
+        }
+    }
+    idx_segment_close(s);
+}
+
+/* Damage of every kind a rebuild meets: it reads every stored document
+ * * that is intact, says what it lost (naming ids when it can), changes
+ * nothing when anything is lost unless told to salvage, and never
+ * brings back a deleted document while it knows the documents' numbers. */
+static void test_rebuild_damaged(void **state)
+{
+    (void)state;
+    char src[128], dir[128], seg[256], man[256], out[8192], before[4096], after[4096];
+    snprintf(src, sizeof src, "%s/rbd-src", tmp);
+    snprintf(dir, sizeof dir, "%s/rbd", tmp);
+    snprintf(seg, sizeof seg, "%s/seg_000001.qseg", dir);
+    snprintf(man, sizeof man, "%s/MANIFEST", dir);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 1 %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, src, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s delete %s moby/1/3 moby/16/73", QUIRE_CLI, src), 0);
+    /* what a rebuild must answer: the same documents, none deleted */
+    char ref[128];
+    snprintf(ref, sizeof ref, "%s/rbd-ref", tmp);
+    copy_dir(src, ref);
+    assert_int_equal(run(out, sizeof out, "%s optimize %s", QUIRE_CLI, ref), 0);
+    quire_stats s0, s1;
+    index_stats(src, &s0);
+    assert_int_equal(s0.docs, 398);
+    report_lines l;
+    quire_rebuild_stats st;
+    quire_error e;
+    long off = -1;
+    uint32_t first = 0, n = 0;
+    store_block(src, 200, &off, &first, &n);
+    assert_true(off > 0 && n > 1 && first > 3 && first + n < 300);
+    char names[128];
+    snprintf(names, sizeof names, "documents %u to %u) is damaged: %u documents lost (ids moby/",
+             first, first + n - 1, n);
+
+    /* a damaged block of the store: refused, unless salvaged */
+    copy_dir(src, dir);
+    flip_byte(seg, off);
+    read_whole(man, before, sizeof before);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
+    assert_non_null(strstr(e.message, "nothing was changed"));
+    assert_non_null(strstr(l.text, names));
+    assert_int_equal(st.lost, n);
+    read_whole(man, after, sizeof after);
+    assert_string_equal(before, after);
+    assert_int_equal(count_files(dir), 4);   /* LOCK, MANIFEST, segment, deletions */
+    assert_int_equal(count(dir, "whale"), count(src, "whale"));
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "indexes the stored documents again"));
+    assert_int_equal(run(out, sizeof out, "%s rebuild %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "salvage publishes what could be read"));
+    assert_int_equal(run(out, sizeof out, "%s rebuild --salvage %s", QUIRE_CLI, dir), 0);
+    snprintf(before, sizeof before, "rebuilt %u documents from 1 segment files", 398 - n);
+    assert_non_null(strstr(out, before));
+    assert_non_null(strstr(out, "documents could not be read back"));
+    index_stats(dir, &s1);
+    assert_int_equal(s1.docs, 398 - n);
+    assert_int_equal(count(dir, "\"call me ishmael\""), 1);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 0);
+
+    /* damaged postings and dictionary: every document is intact */
+    copy_dir(src, dir);
+    damage_section(dir, SEC_DOCS);
+    damage_section(dir, SEC_DICT);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_OK);
+    assert_string_equal(l.text, "seg_000001.qseg: damaged sections dict, docs, rebuilt from "
+                                "the stored documents\n");
+    assert_int_equal(st.docs, 398);
+    assert_int_equal(st.lost, 0);
+    same_answers(dir, ref);
+
+    /* a file cut short of its section table: the store comes first */
+    copy_dir(src, dir);
+    struct stat sb;
+    assert_int_equal(stat(seg, &sb), 0);
+    assert_int_equal(truncate(seg, sb.st_size / 2), 0);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_OK);
+    assert_non_null(strstr(l.text, "section table unreadable"));
+    assert_int_equal(st.docs, 398);
+    same_answers(dir, ref);
+
+    /* ... and a damaged block too: numbers are lost from there on */
+    copy_dir(src, dir);
+    assert_int_equal(truncate(seg, sb.st_size - 1), 0);
+    flip_byte(seg, off);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
+    snprintf(names, sizeof names, "read without their numbers, so this segment's deletions");
+    assert_non_null(strstr(l.text, names));
+    snprintf(names, sizeof names, "%u of its 400 stored documents were found", 400 - n);
+    assert_non_null(strstr(l.text, names));
+    /* moby/1/3 (document 2) stays deleted, moby/16/73 (300) comes back */
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, 399 - n);
+    assert_int_equal(count(dir, "\"call me ishmael\""), 1);
+
+    /* an unreadable MANIFEST: the segment files and their deletions */
+    copy_dir(src, dir);
+    flip_byte(man, 20);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
+    assert_non_null(strstr(l.text, "MANIFEST: unreadable; reading the 1 segment files"));
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, 398);
+    same_answers(dir, ref);
+
+    /* an unreadable deletion file: its document comes back only if salvaged */
+    copy_dir(src, dir);
+    assert_int_equal(run(out, sizeof out, "for f in %s/*.del; do printf x >> $f; done", dir), 0);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
+    assert_non_null(strstr(l.text, "deletion file unreadable"));
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, 400);
+
+    /* no text to index: refused, nothing changed */
+    snprintf(dir, sizeof dir, "%s/rbd-bare", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --contentless --threads 1 %s"
+                         " %s/corpus/moby-sample.jsonl", QUIRE_CLI, dir, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_EARG);
+    assert_non_null(strstr(e.message, "document 'moby/1/1' was added contentless"));
+    assert_int_equal(count_files(dir), 3);
+    assert_int_equal(count(dir, "whale"), count(src, "whale"));
+
+    /* no index: nothing created */
+    snprintf(dir, sizeof dir, "%s/rbd-none", tmp);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_ENOTFOUND);
+    assert_int_equal(count_files(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1971,6 +2321,8 @@ int main(void)
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
         cmocka_unit_test(test_contentless),
+        cmocka_unit_test(test_rebuild),
+        cmocka_unit_test(test_rebuild_damaged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
