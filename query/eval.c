@@ -46,6 +46,7 @@
 #include "index/util.h"
 #include "query/eval.h"
 #include "query/plan.h"
+#include "query/sloppy.h"
 
 #define BM25_K1 1.2
 #define BM25_B 0.75
@@ -64,6 +65,7 @@ typedef struct qev {
     double len_scale;   /* b / avgdl: lengths are multiplied, not divided */
     int scoring;            /* phrases must count every occurrence */
     int corrupt;            /* set by iterators on undecodable data */
+    int nomem;              /* set by iterators that could not allocate */
 } qev;
 
 /* The documents of a prefix or fuzzy term in one segment, ascending, each
@@ -286,6 +288,14 @@ struct qit {
     uint32_t *order_rel;    /* relative position of each unit of order */
     idx_poscur *pc;         /* per-unit position cursors of phrase_verify */
     uint32_t pfreq;
+    /* PHRASE with slop (its units are its slots): per kid, the relative
+     * position, the first kid of the same term, and the current doc's
+     * positions; the sloppy frequency */
+    uint32_t slop;
+    uint32_t *kid_rel, *kid_group;
+    uint32_t **kpos, *knpos, *kcap;
+    sloppy_scratch ss;
+    double sfreq;
     qev *ev;
 };
 
@@ -302,6 +312,13 @@ static void it_free(qit *it)
     free(it->nots);
     free(it->pc);
     free(it->order_rel);
+    for (uint32_t i = 0; it->kpos && i < it->n; i++) free(it->kpos[i]);
+    free(it->kpos);
+    free(it->knpos);
+    free(it->kcap);
+    free(it->kid_rel);
+    free(it->kid_group);
+    sloppy_free(&it->ss);
     free(it);
 }
 
@@ -401,8 +418,11 @@ static int excluded(qit *it, uint32_t d)
  * candidates of a phrase of rare and common words — never decodes the
  * tfs or positions of the remaining units.  Counts every start p when
  * scoring, stops at the first otherwise. */
+static int sloppy_verify(qit *it);
+
 static int phrase_verify(qit *it)
 {
+    if (it->slop) return sloppy_verify(it);
     uint32_t n = it->n;
     idx_poscur *c = it->pc;
     const uint32_t *rel = it->order_rel;
@@ -451,6 +471,48 @@ done:
     return count > 0;
 }
 
+/* Position check of a phrase with slop (sloppy.c) on the doc all its
+ * slots sit on: every slot's positions are read, as a match may take any
+ * of them. */
+static int sloppy_verify(qit *it)
+{
+    for (uint32_t i = 0; i < it->n; i++) {
+        idx_poscur c;
+        if (idx_poscur_open(it->kids[i]->p, &c) != 0) {
+            it->ev->corrupt = 1;
+            return 0;
+        }
+        uint32_t n = 0;
+        int r;
+        while ((r = idx_poscur_next(&c)) > 0) {
+            if (n == it->kcap[i]) {
+                size_t cap = it->kcap[i];
+                if (grow_array((void **)&it->kpos[i], &cap, (size_t)n + 1,
+                               sizeof *it->kpos[i], 16) || cap > UINT32_MAX) {
+                    it->ev->nomem = 1;
+                    return 0;
+                }
+                it->kcap[i] = (uint32_t)cap;
+            }
+            it->kpos[i][n++] = c.pos;
+        }
+        if (r < 0) {
+            it->ev->corrupt = 1;
+            return 0;
+        }
+        it->knpos[i] = n;
+    }
+    sloppy_in in = {(const uint32_t *const *)it->kpos, it->knpos, it->kid_rel, it->kid_group,
+                    it->n, it->slop};
+    double f = sloppy_freq(&in, !it->ev->scoring, NULL, NULL, &it->ss);
+    if (f < 0) {
+        it->ev->nomem = 1;
+        return 0;
+    }
+    it->sfreq = f;
+    return f > 0;
+}
+
 static uint32_t it_seek(qit *it, uint32_t target)
 {
     uint32_t d;
@@ -489,7 +551,7 @@ static uint32_t it_seek(qit *it, uint32_t target)
     case IT_PHRASE:
         d = align_units(it->order, it->n, target);
         while (d != IDX_END && !phrase_verify(it)) {
-            if (it->ev->corrupt) {
+            if (it->ev->corrupt || it->ev->nomem) {
                 d = IDX_END;
                 break;
             }
@@ -518,7 +580,7 @@ static double it_score(qit *it, double norm)
     case IT_SET:
         return it->weight * bm25_sat((double)it->set->tfs[it->at], norm);
     case IT_PHRASE:
-        return it->weight * bm25_sat((double)it->pfreq, norm);
+        return it->weight * bm25_sat(it->slop ? it->sfreq : (double)it->pfreq, norm);
     case IT_AND: {
         double s = 0;
         for (uint32_t i = 0; i < it->n; i++)
@@ -609,7 +671,7 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         double weight = 0;
         for (uint32_t i = 0; i < pn->n; i++)
             weight += ev->idf[pn->slot_term[i]];
-        if (nu == 1) {
+        if (nu == 1 && !pn->slop) {
             /* Unit positions are distinct (bigrams are deduplicated when
              * indexed), so the term frequency is the phrase frequency. */
             pl_node leaf = {.kind = PL_TERM, .term = pn->unit_term[0]};
@@ -647,6 +709,24 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
             for (uint32_t j = 0; j < nu; j++)
                 if (it->order[i] == it->kids[j])
                     it->order_rel[i] = pn->unit_rel[j];
+        if (pn->slop) {
+            it->slop = pn->slop;
+            it->kid_rel = malloc(nu * sizeof *it->kid_rel);
+            it->kid_group = malloc(nu * sizeof *it->kid_group);
+            it->kpos = calloc(nu, sizeof *it->kpos);
+            it->knpos = calloc(nu, sizeof *it->knpos);
+            it->kcap = calloc(nu, sizeof *it->kcap);
+            if (!it->kid_rel || !it->kid_group || !it->kpos || !it->knpos || !it->kcap) {
+                it_free(it);
+                return -1;
+            }
+            for (uint32_t i = 0; i < nu; i++) {
+                it->kid_rel[i] = pn->unit_rel[i];
+                uint32_t g = 0;
+                while (pn->unit_term[g] != pn->unit_term[i]) g++;
+                it->kid_group[i] = g;
+            }
+        }
         it->doc = 0;
         it_seek(it, 0);
         *out = it;
@@ -1115,7 +1195,8 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         if (!root) continue;
         const idx_segment *seg = idx_reader_segment(r, s);
         uint64_t base = idx_reader_base(r, s);
-        int phrase = root->kind == IT_PHRASE;
+        /* a phrase with slop has no frequency bound for block-max */
+        int phrase = root->kind == IT_PHRASE && !root->slop;
         if (opt->blockmax && (phrase || blockmax_eligible(root))) {
             /* per-input block state: one entry per unit or term */
             size_t need = (root->n ? root->n : 1) *
@@ -1138,6 +1219,10 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
             collect_exhaustive(&ev, root, seg, base, &t);
         }
         it_free(root);
+        if (ev.nomem) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            goto out;
+        }
         if (ev.corrupt) {
             rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
                       idx_segment_name(seg));
@@ -1267,7 +1352,9 @@ int qry_count(const idx_reader *r, const char *q, size_t qlen,
         for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1))
             total += !idx_is_deleted(del, d);
         it_free(root);
-        if (ev.corrupt)
+        if (ev.nomem)
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+        else if (ev.corrupt)
             rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
                       idx_segment_name(seg));
     }

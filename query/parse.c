@@ -16,6 +16,7 @@
 #include "query/dump.h"
 #include "query/parse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,7 @@ typedef struct lex_token {
     size_t off;          /* byte offset of the token's first byte */
     const char *text;    /* WORD: the word; PHRASE: inside the quotes */
     size_t len;
+    unsigned slop;       /* PHRASE: its ~N */
 } lex_token;
 
 typedef struct parser {
@@ -139,7 +141,21 @@ static void lex(parser *p)
         t->kind = LX_PHRASE;
         t->text = q + i + 1;
         t->len = (size_t)(close - (q + i + 1));
+        t->slop = 0;
         p->pos = (size_t)(close - q) + 1;
+        /* "..."~N: digits right after, then the end of the item;
+         * anything else after the quote (`"a b"~x`) is a word, as before */
+        size_t j = p->pos;
+        if (j + 1 < n && q[j] == '~' && q[j + 1] >= '0' && q[j + 1] <= '9') {
+            unsigned v = 0;
+            size_t k = j + 1;
+            for (; k < n && q[k] >= '0' && q[k] <= '9'; k++)
+                v = v >= QRY_MAX_SLOP ? QRY_MAX_SLOP : v * 10 + (unsigned)(q[k] - '0');
+            if (k == n || is_delim((unsigned char)q[k])) {
+                t->slop = v < QRY_MAX_SLOP ? v : QRY_MAX_SLOP;
+                p->pos = k;
+            }
+        }
         return;
     }
     if ((c == '-' || c == '+') && i + 1 < n) {
@@ -215,6 +231,7 @@ static qry_node *parse_unary(parser *p)
         if (!n) return NULL;
         n->text = t.text;
         n->len = t.len;
+        n->slop = t.kind == LX_PHRASE ? t.slop : 0;
         lex(p);
         return p->rc ? NULL : n;
     }
@@ -443,6 +460,11 @@ static void dump_node(dump_buf *d, const qry_node *n)
                 dump_puts(d, " ");
                 dump_put(d, n->text + s, i - s);
             }
+        }
+        if (n->slop) {
+            char sl[16];
+            snprintf(sl, sizeof sl, " ~%u", n->slop);
+            dump_puts(d, sl);
         }
         dump_puts(d, ")");
         return;

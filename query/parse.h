@@ -15,7 +15,7 @@
  *   or      := and ( "OR" and )*
  *   and     := unary ( [ "AND" ] unary )*        adjacency = AND
  *   unary   := ( "NOT" | "-" ) unary | "+" unary | primary
- *   primary := WORD | '"' text '"' | "(" or? ")"
+ *   primary := WORD | '"' text '"' [ "~" DIGITS ] | "(" or? ")"
  * Keywords are recognised only in upper case and only as whole words.
  * `-`/`+` are operators only at the start of an item and directly followed
  * by something that starts an item (not a space, `)`, `-` or `+`); a word
@@ -27,6 +27,9 @@
 #include <stddef.h>
 
 #include "quire.h"
+
+/* The largest slop of a phrase ("a b"~N); more is taken as this. */
+#define QRY_MAX_SLOP 1000u
 
 typedef enum qry_kind {
     QRY_WORD,    /* bare word: raw bytes, tokenized later */
@@ -42,6 +45,7 @@ typedef struct qry_node {
                                quote, the operator, or the '(' of a group */
     const char *text;       /* WORD/PHRASE: raw bytes inside the query */
     size_t len;
+    unsigned slop;          /* PHRASE: "..."~N, 0 for an exact phrase */
     struct qry_node *child; /* first child (AND/OR/NOT) */
     struct qry_node *next;  /* next sibling */
 } qry_node;

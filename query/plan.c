@@ -129,7 +129,7 @@ static int plan_units(planner *pb, pl_node *n)
     if (!n->unit_term || !n->unit_rel || !pair || !covered)
         goto out;
     const pl_term *t = pb->plan->terms;
-    for (uint32_t i = 0; i + 1 < ns; i++) {
+    for (uint32_t i = 0; i + 1 < ns && !n->slop; i++) {
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         if (n->slot_rel[i + 1] == n->slot_rel[i] + 1 &&
             cg_paired(pb->tok_flags, cg_is_common(pb->tok_flags, a->bytes, a->len),
@@ -178,8 +178,9 @@ static int on_token(void *ctx, const tok_token *t)
     return 0;
 }
 
-/* A word or quoted phrase: NULL when it yields no term. */
-static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
+/* A word or quoted phrase (with its slop): NULL when it yields no term. */
+static int plan_text(planner *pb, const char *text, size_t len, uint32_t slop,
+                     pl_node **out)
 {
     *out = NULL;
     pb->ntoks = 0;
@@ -198,6 +199,7 @@ static int plan_text(planner *pb, const char *text, size_t len, pl_node **out)
     }
     n->kind = PL_PHRASE;
     n->n = (uint32_t)pb->ntoks;
+    n->slop = slop;
     n->slot_term = malloc(pb->ntoks * sizeof *n->slot_term);
     n->slot_rel = malloc(pb->ntoks * sizeof *n->slot_rel);
     if (!n->slot_term || !n->slot_rel) {
@@ -322,7 +324,7 @@ static int plan_fuzzy(planner *pb, const char *text, size_t len, pl_node **out)
         if (edits > FZ_MAX_EDITS) edits = FZ_MAX_EDITS;
     }
     if (edits == 0)
-        return plan_text(pb, text, d - 1, out) ? -1 : 1;
+        return plan_text(pb, text, d - 1, 0, out) ? -1 : 1;
     return expanded_node(pb, PL_FUZZY, buf, n, 0, edits, out) ? -1 : 1;
 }
 
@@ -376,9 +378,9 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
         case -1: return -1;
         case 1: return 0;
         }
-        return plan_text(pb, q->text, q->len, out);
+        return plan_text(pb, q->text, q->len, 0, out);
     case QRY_PHRASE:
-        return plan_text(pb, q->text, q->len, out);
+        return plan_text(pb, q->text, q->len, q->slop, out);
     case QRY_NOT:
         /* The parser only lets NOT appear inside an AND (handled by
          * and_collect); anywhere else it could match nothing. */
@@ -542,6 +544,10 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
                 dump_put(d, "@", 1);
                 dump_u32(d, n->unit_rel[i]);
             }
+        }
+        if (n->slop) {
+            dump_put(d, " ~", 2);
+            dump_u32(d, n->slop);
         }
         dump_put(d, ")", 1);
         return;

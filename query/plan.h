@@ -70,6 +70,8 @@ typedef struct pl_node {
     uint32_t nunits;        /* PHRASE: what evaluation iterates and aligns */
     uint32_t *unit_term;    /* PHRASE: term (a slot term or a bigram) */
     uint32_t *unit_rel;     /* PHRASE: relative position of the unit */
+    uint32_t slop;          /* PHRASE: "..."~N (then the units are the
+                               slots: a bigram stands for adjacency) */
     struct pl_node **kids;  /* AND (positive) and OR children */
     struct pl_node **nots;  /* AND: excluded children */
     uint32_t nnots;

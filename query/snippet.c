@@ -10,7 +10,9 @@
  * exact rules.
  */
 #include "query/snippet.h"
+#include "query/sloppy.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,11 +132,80 @@ static size_t first_at(const matcher *m, uint64_t pos)
     return lo;
 }
 
+/* The token of term `term` at position pos (there is one). */
+static size_t token_at(const matcher *m, uint32_t pos, uint32_t term)
+{
+    size_t j = first_at(m, pos);
+    while (j < m->ntoks && m->toks[j].term != term) j++;
+    return j;
+}
+
+typedef struct sloppy_marks {
+    matcher *m;
+    const pl_node *n;
+} sloppy_marks;
+
+/* A match in order and side by side is one span, as an exact phrase;
+ * any other, a span per word (the words between are not matches). */
+static void mark_match(void *ctx, const uint32_t *at, uint32_t k, uint32_t spread)
+{
+    sloppy_marks *sm = ctx;
+    matcher *m = sm->m;
+    size_t start = SIZE_MAX, end = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        size_t j = token_at(m, at[i], sm->n->slot_term[i]);
+        if (j == m->ntoks) continue;
+        if (spread) {
+            add_span(m, m->toks[j].start, m->toks[j].end);
+            continue;
+        }
+        if (m->toks[j].start < start) start = m->toks[j].start;
+        if (m->toks[j].end > end) end = m->toks[j].end;
+    }
+    if (!spread && start < end) add_span(m, start, end);
+}
+
+/* A phrase with slop: sloppy.c finds its matches on the positions of the
+ * slots' terms in the text. */
+static void sloppy_spans(matcher *m, const pl_node *n)
+{
+    uint32_t k = n->n;
+    uint32_t **pos = calloc(k, sizeof *pos);
+    uint32_t *npos = calloc(k, sizeof *npos), *group = malloc(k * sizeof *group);
+    sloppy_scratch ss = {0};
+    if (!pos || !npos || !group) goto fail;
+    for (uint32_t i = 0; i < k; i++) {
+        group[i] = 0;
+        while (n->slot_term[group[i]] != n->slot_term[i]) group[i]++;
+        if (!(pos[i] = malloc((m->ntoks ? m->ntoks : 1) * sizeof **pos))) goto fail;
+        for (size_t j = 0; j < m->ntoks; j++)
+            if (m->toks[j].term == n->slot_term[i] &&
+                (!npos[i] || pos[i][npos[i] - 1] != m->toks[j].pos))
+                pos[i][npos[i]++] = m->toks[j].pos;
+    }
+    sloppy_in in = {(const uint32_t *const *)pos, npos, n->slot_rel, group, k, n->slop};
+    sloppy_marks sm = {m, n};
+    if (sloppy_freq(&in, 0, mark_match, &sm, &ss) < 0) goto fail;
+    goto out;
+fail:
+    m->nomem = 1;
+out:
+    for (uint32_t i = 0; pos && i < k; i++) free(pos[i]);
+    free(pos);
+    free(npos);
+    free(group);
+    sloppy_free(&ss);
+}
+
 /* Adds a span for every occurrence of phrase n: a token of its first
  * slot's term, and at each other slot's relative position a token of
  * that slot's term. */
 static void phrase_spans(matcher *m, const pl_node *n)
 {
+    if (n->slop) {
+        sloppy_spans(m, n);
+        return;
+    }
     for (size_t i = 0; i < m->ntoks; i++) {
         const tok_at *a = &m->toks[i];
         if (a->term != n->slot_term[0] || a->pos < n->slot_rel[0]) continue;

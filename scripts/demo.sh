@@ -13,7 +13,7 @@ $q index build/demo-index corpus/news-sample.txt corpus/moby-sample.jsonl
 echo
 $q stats build/demo-index | sed -n '1,8p'
 for query in '"does not conceed"' 'wikileaks AND "trump jr"' '(whale OR leviathan) -ship' \
-             '"sperm whale"' 'Ahab (harpoon OR lance)' 'queeqeg~1 harpon~'; do
+             '"sperm whale"' '"whale sperm"~2' 'Ahab (harpoon OR lance)' 'queeqeg~1 harpon~'; do
   echo
   n=$($q search --count build/demo-index "$query")
   [ "$n" = 1 ] && what=match || what=matches

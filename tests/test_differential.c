@@ -85,9 +85,11 @@ static uint32_t rnd_below(uint32_t n)
 }
 
 /* rnd_below from another stream: the prefix words (`wor*`) draw from a
- * second, the fuzzy words (`word~1`) from a third, so that adding either
- * to the generator changed no query drawn before from the others. */
-static uint64_t rng2_state = 0x7072656669782aULL, rng3_state = 0x66757a7a797eULL;
+ * second, the fuzzy words (`word~1`) from a third, the slop of phrases
+ * ("a b"~2) from a fourth, so that adding any of them to the generator
+ * changed no query drawn before from the others. */
+static uint64_t rng2_state = 0x7072656669782aULL, rng3_state = 0x66757a7a797eULL,
+                rng4_state = 0x736c6f70707921ULL;
 
 static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 {
@@ -101,6 +103,7 @@ static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 
 static uint32_t rnd2_below(uint32_t n) { return rnd_stream_below(&rng2_state, n); }
 static uint32_t rnd3_below(uint32_t n) { return rnd_stream_below(&rng3_state, n); }
+static uint32_t rnd4_below(uint32_t n) { return rnd_stream_below(&rng4_state, n); }
 
 /* ---- vocabulary ---------------------------------------------------------- */
 
@@ -390,6 +393,7 @@ typedef struct mnode {
      * fuzzy word (`word~1`, `fuzzy` set): the terms of the corpus it
      * stands for, and their union's df in the view */
     int prefix, fuzzy;
+    unsigned slop;           /* PHRASE: "..."~slop */
     uint32_t *pfx_terms, npfx;
     uint32_t pfx_df, pfx_view;
     /* planned: a word/phrase as query-mode terms with relative positions */
@@ -421,6 +425,8 @@ static const char *random_word(void)
 static mnode *gen_phrase(void)
 {
     mnode *n = mnew(M_PHRASE);
+    /* a third of phrases have a slop, 0 to 4 */
+    if (rnd4_below(3) == 0) n->slop = rnd4_below(5);
     uint32_t len = 2 + rnd_below(3);
     uint32_t r = rnd_below(10);
     char *p = n->text;
@@ -491,6 +497,7 @@ static void render(const mnode *n, char *buf, size_t cap, size_t *len)
         return;
     case M_PHRASE:
         OUT("\"%s\"", n->text);
+        if (n->slop || rnd4_below(8) == 0) OUT("~%u", n->slop);
         return;
     default:
         for (int i = 0; i < n->nkids; i++) {
@@ -659,6 +666,51 @@ static double sat(double f, uint32_t len)
     return f * 2.2 / (f + 1.2 * (1.0 - 0.75 + 0.75 * (double)len / avgdl));
 }
 
+/* The smallest largest d (position - rel) of an assignment of positions
+ * to slots i.. of phrase n for start lo, every d in [lo, lo + slop],
+ * slots of one term at different positions, some slot exactly at lo
+ * (`exact`, so far); INT64_MAX when there is none.  Every assignment is
+ * tried: this is the definition, not sloppy.c's method. */
+static int64_t sloppy_best(const mnode *n, const occ *const *o, const uint32_t *no,
+                           uint32_t i, int64_t lo, int exact, int64_t maxd, uint32_t *at)
+{
+    if (i == n->nslots) return exact ? maxd : INT64_MAX;
+    int64_t best = INT64_MAX;
+    for (uint32_t j = 0; j < no[i]; j++) {
+        int64_t d = (int64_t)o[i][j].pos - n->slot_rel[i];
+        if (d < lo || d > lo + n->slop) continue;
+        int clash = 0;
+        for (uint32_t q = 0; q < i; q++)
+            clash |= n->slot_term[q] == n->slot_term[i] && at[q] == o[i][j].pos;
+        if (clash) continue;
+        at[i] = o[i][j].pos;
+        int64_t m = sloppy_best(n, o, no, i + 1, lo, exact || d == lo, d > maxd ? d : maxd, at);
+        if (m < best) best = m;
+    }
+    return best;
+}
+
+/* The sloppy frequency of phrase n in a document (QUERY.md): over every
+ * start lo with a match, 1 / (1 + its smallest spread). */
+static double sloppy_model(const mnode *n, const occ *const *o, const uint32_t *no)
+{
+    double f = 0;
+    uint32_t at[16];
+    for (uint32_t i = 0; i < n->nslots; i++)
+        for (uint32_t j = 0; j < no[i]; j++) {
+            int64_t lo = (int64_t)o[i][j].pos - n->slot_rel[i];
+            /* each start once: at its first slot and occurrence */
+            int seen = 0;
+            for (uint32_t i2 = 0; i2 <= i && !seen; i2++)
+                for (uint32_t j2 = 0; j2 < (i2 == i ? j : no[i2]) && !seen; j2++)
+                    seen = (int64_t)o[i2][j2].pos - n->slot_rel[i2] == lo;
+            if (seen) continue;
+            int64_t m = sloppy_best(n, o, no, 0, lo, 0, lo, at);
+            if (m != INT64_MAX) f += 1.0 / (1.0 + (double)(m - lo));
+        }
+    return f;
+}
+
 /* Does doc d match n?  Adds n's score to *score when it does.  A node
  * with no terms at all (`present` = 0) is "dropped" by the planner. */
 static int model_match(const mnode *n, uint32_t d, double *score, int *present)
@@ -688,7 +740,15 @@ static int model_match(const mnode *n, uint32_t d, double *score, int *present)
             o[i] = doc_positions(d, n->slot_term[i], &no[i]);
             if (no[i] == 0) return 0;
         }
-        uint32_t freq = 0;
+        double freq = 0;
+        if (n->slop && n->nslots > 1) {
+            freq = sloppy_model(n, o, no);
+            if (!freq) return 0;
+            double w = 0;
+            for (uint32_t i = 0; i < n->nslots; i++) w += idf_of(n->slot_term[i]);
+            *score += w * sat(freq, mdocs[d].n);
+            return 1;
+        }
         for (uint32_t a = 0; a < no[0]; a++) {
             if (o[0][a].pos < n->slot_rel[0]) continue;
             uint64_t start = o[0][a].pos - n->slot_rel[0];
@@ -897,7 +957,8 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
     }
 }
 
-static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix, n_fuzzy, n_fuzzy_sets;
+static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix, n_fuzzy, n_fuzzy_sets,
+    n_sloppy_hits;
 
 /* Whether n or a node under it is a prefix word (what 0), a fuzzy word
  * (1) or a fuzzy word standing for a set of terms (2). */
@@ -952,6 +1013,7 @@ static void run_queries(const char *dir)
         qsort(mh, n, sizeof *mh, cmp_mhit);
         if (n) n_nonzero++;
         if (root->kind == M_PHRASE && n) n_phrase_hits++;
+        if (root->kind == M_PHRASE && root->slop && root->nslots > 1 && n) n_sloppy_hits++;
 
         uint64_t count = UINT64_MAX;
         if (quire_count(ix, q, qlen, &count, &err) != QUIRE_OK)
@@ -1148,6 +1210,7 @@ static void test_coverage(void **state)
     assert_int_equal(n_checked, NINDEXES * NQUERIES);
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
+    assert_true(n_sloppy_hits > 10);           /* "a b"~N alone, matching */
     assert_true(n_prefix > NINDEXES * 20);      /* queries with a prefix word */
     assert_true(n_fuzzy > NINDEXES * 20);       /* with a fuzzy word */
     assert_true(n_fuzzy_sets > NINDEXES * 10);  /* one that stands for terms */

@@ -149,6 +149,18 @@ static void test_groups_and_phrases(void **state)
     expect_ast("\"to be\" OR \"not to be\"",
                "(OR (PHRASE to be) (PHRASE not to be))");
     expect_ast("x\"y\"", "(AND (TERM x) (PHRASE y))");
+    /* slop: digits right after the closing quote, then the end of the item */
+    expect_ast("\"white whale\"~2", "(PHRASE white whale ~2)");
+    expect_ast("\"white whale\"~0", "(PHRASE white whale)");
+    expect_ast("(\"a b\"~10)", "(PHRASE a b ~10)");
+    expect_ast("\"a b\"~3\"c d\"~1 e", "(AND (PHRASE a b ~3) (PHRASE c d ~1) (TERM e))");
+    expect_ast("-\"a b\"~2 c", "(AND (NOT (PHRASE a b ~2)) (TERM c))");
+    expect_ast("\"a b\"~99999999999", "(PHRASE a b ~1000)");
+    /* anything else after the quote is a word, as before */
+    expect_ast("\"a b\"~", "(AND (PHRASE a b) (TERM ~))");
+    expect_ast("\"a b\"~x", "(AND (PHRASE a b) (TERM ~x))");
+    expect_ast("\"a b\"~2x", "(AND (PHRASE a b) (TERM ~2x))");
+    expect_ast("\"a b\" ~2", "(AND (PHRASE a b) (TERM ~2))");
 }
 
 static void test_errors(void **state)

@@ -85,6 +85,13 @@ static void test_structure(void **state)
     /* Repeated terms keep their own slots. */
     expect_plan(NOCG, "\"to be or not to be\"",
                 "(PHRASE to@0 be@1 or@2 not@3 to@4 be@5)");
+    /* A phrase with slop keeps its slots as units: a bigram stands for
+     * two words side by side, which a match with slop need not have. */
+    expect_plan(DEF, "\"of the sea\"", "(PHRASE of@0 the@1 sea@2 : of+the@0 sea@2)");
+    expect_plan(DEF, "\"of the sea\"~2", "(PHRASE of@0 the@1 sea@2 ~2)");
+    expect_plan(DEF, "\"of the sea\"~0", "(PHRASE of@0 the@1 sea@2 : of+the@0 sea@2)");
+    expect_plan(DEF, "\"cat\"~3", "(TERM cat)");
+    expect_plan(DEF, "\"new-york times\"~1", "(PHRASE new@0 york@1 times@2 ~1)");
 }
 
 /* The default indexes only pairs of two of the 12 most common words; a

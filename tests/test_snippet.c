@@ -79,6 +79,18 @@ static void test_phrases(void **state)
     expect_snippet("\"sperm whale\" OR whale", t, 200, 512,
                    "The <b>Sperm Whale</b>'s head. Nor in the <b>sperm whale</b>; the Right "
                    "<b>Whale</b>, a sperm oil <b>whale</b>.");
+    /* with slop: a match side by side and in order is one span, any
+     * other a span per word; words of no match are not marked */
+    expect_snippet("\"sperm whale\"~2", t, 200, 512,
+                   "The <b>Sperm Whale</b>'s head. Nor in the <b>sperm whale</b>; the Right "
+                   "Whale, a <b>sperm</b> oil <b>whale</b>.");
+    expect_snippet("\"whale sperm\"", "whale, then sperm; a sperm whale", 100, 512,
+                   "whale, then sperm; a sperm whale");
+    /* in order with a word between is 1; "sperm whale" reversed is 2 */
+    expect_snippet("\"whale sperm\"~1", "whale, then sperm; a sperm whale", 100, 512,
+                   "<b>whale</b>, then <b>sperm</b>; a sperm whale");
+    expect_snippet("\"whale sperm\"~2", "whale, then sperm; a sperm whale", 100, 512,
+                   "<b>whale</b>, then <b>sperm</b>; a <b>sperm</b> <b>whale</b>");
     /* excluded phrases are not matches */
     expect_snippet("oil -\"sperm whale\"", t, 200, 512,
                    "The Sperm Whale's head. Nor in the sperm whale; the Right Whale, "
