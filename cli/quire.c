@@ -6,7 +6,7 @@
  *   quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict] [--stem]
  *               [--stopwords] [--keep-accents] [--commongrams | --no-commongrams] [--contentless]
  *               DIR INPUT...
- *   quire search [-k N] [--count] [--json] DIR QUERY
+ *   quire search [-k N] [--offset M] [--count] [--json] DIR QUERY
  *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire delete [--wait SECONDS] DIR ID...
  *   quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS] [--stem ...] DIR
@@ -40,7 +40,7 @@ static const char *usage_text =
     "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "                             (--contentless: keep ids, not the text;\n"
     "                             --wait: wait for another writer to finish)\n"
-    "  quire search [-k N] [--count] [--json] DIR QUERY\n"
+    "  quire search [-k N] [--offset M] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
     "  quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS]\n"
@@ -774,7 +774,7 @@ static void print_query_error(const char *q, const quire_error *e)
 
 static int cmd_search(int argc, char **argv)
 {
-    size_t k = 10;
+    size_t k = 10, offset = 0;
     int count = 0, as_json = 0, npos = 0, only_pos = 0;
     const char *pos[2] = {NULL, NULL};
     /* known options anywhere; anything else (even "-word") is positional */
@@ -785,6 +785,14 @@ static int cmd_search(int argc, char **argv)
             long v = strtol(argv[++a], &end, 10);
             if (*end || v < 0) { fprintf(stderr, "quire: -k needs a number\n"); return 2; }
             k = (size_t)v;
+        } else if (!only_pos && !strcmp(o, "--offset") && a + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++a], &end, 10);
+            if (*end || v < 0 || !argv[a][0]) {
+                fprintf(stderr, "quire: --offset needs a number\n");
+                return 2;
+            }
+            offset = (size_t)v;
         } else if (!only_pos && !strcmp(o, "--count")) count = 1;
         else if (!only_pos && !strcmp(o, "--json")) as_json = 1;
         else if (!only_pos && !strcmp(o, "--")) only_pos = 1;
@@ -811,13 +819,19 @@ static int cmd_search(int argc, char **argv)
         quire_index_close(ix);
         return rc;
     }
+    /* a page further down: the best offset + k, of which the first
+     * offset are skipped (the ranking is the same however many are asked) */
     quire_results *r;
-    if (quire_search(ix, q, strlen(q), k, &r, &e) != QUIRE_OK) {
+    if (quire_search(ix, q, strlen(q), k > SIZE_MAX - offset ? SIZE_MAX : k + offset, &r,
+                     &e) != QUIRE_OK) {
         print_query_error(q, &e);
         quire_index_close(ix);
         return 1;
     }
-    for (size_t h = 0; h < quire_results_size(r); h++) {
+    /* colour on a terminal, else plain markers */
+    int color = isatty(1);
+    const char *mo = color ? "\033[1m" : "[", *mc = color ? "\033[0m" : "]";
+    for (size_t h = offset; h < quire_results_size(r); h++) {
         const quire_hit *hit = quire_results_get(r, h);
         quire_doc *d;
         if (quire_doc_get(ix, hit->doc, &d, &e) != QUIRE_OK) {
@@ -837,16 +851,9 @@ static int cmd_search(int argc, char **argv)
             printf("}\n");
         } else {
             char snip[1024];
-            if (quire_snippet(ix, hit->doc, q, strlen(q), "\033[1m", "\033[0m", 200, snip,
-                              sizeof snip, &e) != QUIRE_OK)
+            if (quire_snippet(ix, hit->doc, q, strlen(q), mo, mc, 200, snip, sizeof snip,
+                              &e) != QUIRE_OK)
                 snip[0] = 0;
-            int color = isatty(1);
-            if (!color) {
-                /* plain markers when not on a terminal */
-                if (quire_snippet(ix, hit->doc, q, strlen(q), "[", "]", 200, snip,
-                                  sizeof snip, &e) != QUIRE_OK)
-                    snip[0] = 0;
-            }
             for (char *p = snip; *p; p++) if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
             if (tl == 0) {
                 title = "(untitled)";
@@ -858,7 +865,7 @@ static int cmd_search(int argc, char **argv)
         }
         quire_doc_free(d);
     }
-    if (!as_json && quire_results_size(r) == 0) {
+    if (!as_json && quire_results_size(r) == 0 && offset == 0) {
         printf("no matches\n");
         char fix[1024];
         size_t n;

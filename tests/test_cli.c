@@ -1931,6 +1931,37 @@ static void test_contentless(void **state)
     assert_non_null(strstr(out, "(untitled)  (id moby/1/12, score "));
 }
 
+/* Pages of results: `--offset M -k N` prints ranks M+1..M+N of the one
+ * ranking, so pages put end to end are the whole list. */
+static void test_search_pages(void **state)
+{
+    (void)state;
+    char dir[128], all[16384], page[8192], joined[16384] = "";
+    snprintf(dir, sizeof dir, "%s/pages", tmp);
+    assert_int_equal(run(all, sizeof all, "%s index --threads 1 %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, dir, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(all, sizeof all, "%s search --json -k 28 %s whale", QUIRE_CLI, dir), 0);
+    int lines = 0;
+    for (const char *p = all; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 28);
+    for (int off = 0; off < 28; off += 7) {
+        assert_int_equal(run(page, sizeof page, "%s search --json --offset %d -k 7 %s whale",
+                             QUIRE_CLI, off, dir), 0);
+        strcat(joined, page);
+    }
+    assert_string_equal(joined, all);
+    /* past the end: nothing, and no "did you mean" */
+    assert_int_equal(run(page, sizeof page, "%s search --offset 100000 %s whale", QUIRE_CLI, dir),
+                     0);
+    assert_string_equal(page, "");
+    assert_int_equal(run(page, sizeof page, "%s search --offset -1 %s whale", QUIRE_CLI, dir), 2);
+    assert_non_null(strstr(page, "--offset needs a number"));
+    /* the plain listing numbers ranks from the offset */
+    assert_int_equal(run(page, sizeof page, "%s search --offset 3 -k 1 %s whale", QUIRE_CLI, dir),
+                     0);
+    assert_true(strncmp(page, "4. ", 3) == 0);
+}
+
 /* ---- rebuild ------------------------------------------------------------- */
 
 typedef struct report_lines { char text[16384]; size_t n; } report_lines;
@@ -2332,6 +2363,7 @@ int main(void)
         cmocka_unit_test(test_threads_same_files),
         cmocka_unit_test(test_commongrams),
         cmocka_unit_test(test_contentless),
+        cmocka_unit_test(test_search_pages),
         cmocka_unit_test(test_rebuild),
         cmocka_unit_test(test_rebuild_damaged),
     };
