@@ -343,7 +343,7 @@ typedef struct quire_rebuild_stats {
  * it can be.  A file whose postings, dictionary or section table are
  * damaged still gives every document whose compressed block is intact
  * (zstd's checksums say which); a damaged block loses its documents
- * alone.  With an unreadable MANIFEST the segment files found in DIR are
+ * alone.  With an unreadable or missing MANIFEST the segment files in DIR are
  * read, with their newest deletion files.  Each problem is one line to
  * `report` (may be NULL).  If a live document cannot be read back, a
  * deletion file cannot be read, or the MANIFEST could not, it fails with

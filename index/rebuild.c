@@ -497,12 +497,19 @@ int quire_rebuild(const char *dir, const quire_rebuild_options *opt, quire_repor
     if (o.writer.contentless)
         return qerr(err, QUIRE_EARG, "a rebuild indexes the stored text: contentless must be 0");
     struct stat sb;
-    /* a writer would create the directory, or a LOCK file in it */
+    /* a writer would create the directory, or a LOCK file in it: there
+     * must be a MANIFEST, or segment files whose MANIFEST was lost */
     char *mf = path_join(dir, MANIFEST_NAME);
     if (!mf) return qerr(err, QUIRE_ENOMEM, "out of memory");
     int there = stat(mf, &sb) == 0;
     free(mf);
-    if (!there) return qerr(err, QUIRE_ENOTFOUND, "%s: no index here (no MANIFEST)", dir);
+    if (!there) {
+        manifest m;
+        there = manifest_scan(dir, &m, err) == QUIRE_OK && m.nsegs > 0;
+        manifest_free(&m);
+    }
+    if (!there)
+        return qerr(err, QUIRE_ENOTFOUND, "%s: no index here (no MANIFEST, no segment)", dir);
     rb r;
     memset(&r, 0, sizeof r);
     r.report = report;
@@ -514,8 +521,8 @@ int quire_rebuild(const char *dir, const quire_rebuild_options *opt, quire_repor
     uint32_t flags = old.tok_flags;
     if (scanned) {
         r.damage = 1;
-        say(&r, "MANIFEST: unreadable; reading the %zu segment files in %s (which of them "
-                "were committed is not known)", old.nsegs, dir);
+        say(&r, "MANIFEST: unreadable or missing; reading the %zu segment files in %s "
+                "(which of them were committed is not known)", old.nsegs, dir);
         if (!o.set_tok_flags && !flags_of_files(dir, &old, &flags)) {
             rc = qerr(err, QUIRE_ECORRUPT,
                       "%s: neither the MANIFEST nor any segment says how the index was "

@@ -15,9 +15,9 @@
  * replaces a document of the committed generation, and its first commit
  * publishes what it added alone (even nothing), then removes every seg_*
  * file the new MANIFEST does not name.  *old is the generation it
- * replaces, read under the lock; when its MANIFEST cannot be read
- * (QUIRE_ECORRUPT), what manifest_scan finds, and *scanned is 1.  A
- * directory with no MANIFEST is QUIRE_ENOTFOUND. */
+ * replaces, read under the lock; when its MANIFEST cannot be read or is
+ * missing, what manifest_scan finds, and *scanned is 1.  A directory with
+ * neither a MANIFEST nor a segment file is QUIRE_ENOTFOUND. */
 int idx_writer_open_rebuild(const char *dir, const quire_writer_options *opt, manifest *old,
                             int *scanned, quire_writer **out, quire_error *err);
 

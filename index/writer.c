@@ -1032,8 +1032,10 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
     rc = manifest_read(dir, &w->m, err);
     if (old) {
         /* under the lock, so that the generation read is the one replaced */
-        *scanned = rc == QUIRE_ECORRUPT;
+        *scanned = rc == QUIRE_ECORRUPT || rc == QUIRE_ENOTFOUND;
         if (*scanned) rc = manifest_scan(dir, &w->m, err);
+        if (!rc && *scanned && w->m.nsegs == 0)
+            rc = qerr(err, QUIRE_ENOTFOUND, "%s: no index here (no MANIFEST, no segment)", dir);
         if (rc) goto fail;
         *old = w->m;
         w->m.segs = NULL;

@@ -2283,7 +2283,14 @@ static void test_rebuild_damaged(void **state)
     copy_dir(src, dir);
     flip_byte(man, 20);
     assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
-    assert_non_null(strstr(l.text, "MANIFEST: unreadable; reading the 1 segment files"));
+    assert_non_null(strstr(l.text, "MANIFEST: unreadable or missing; reading the 1 segment files"));
+    assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_OK);
+    assert_int_equal(st.docs, 398);
+    same_answers(dir, ref);
+    /* ... or lost */
+    copy_dir(src, dir);
+    assert_int_equal(unlink(man), 0);
+    assert_int_equal(rebuild_at(dir, 1, 0, &l, &st, &e), QUIRE_ECORRUPT);
     assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_OK);
     assert_int_equal(st.docs, 398);
     same_answers(dir, ref);
@@ -2320,6 +2327,7 @@ static void test_rebuild_damaged(void **state)
     snprintf(dir, sizeof dir, "%s/rbd-none", tmp);
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(rebuild_at(dir, 1, 1, &l, &st, &e), QUIRE_ENOTFOUND);
+    assert_non_null(strstr(e.message, "no index here (no MANIFEST, no segment)"));
     assert_int_equal(count_files(dir), 0);
 }
 
