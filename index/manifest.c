@@ -183,7 +183,7 @@ int manifest_scan(const char *dir, manifest *m, quire_error *err)
         if (manifest_push(m, &s)) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         if (num > last) last = num;
     }
-    qsort(m->segs, m->nsegs, sizeof *m->segs, cmp_seg);
+    if (m->nsegs) qsort(m->segs, m->nsegs, sizeof *m->segs, cmp_seg);   /* not NULL, 0 */
     rewinddir(d);
     uint64_t *gen = calloc(m->nsegs + 1, sizeof *gen);
     if (!gen && !rc) rc = qerr(err, QUIRE_ENOMEM, "out of memory");
