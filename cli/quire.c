@@ -36,10 +36,11 @@ static const char *usage_text =
     "usage:\n"
     "  quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict]\n"
     "              [--stem] [--stopwords] [--keep-accents] [--commongrams | --no-commongrams]\n"
-    "              [--contentless]\n"
+    "              [--contentless] [--title-terms]\n"
     "              DIR INPUT...   index JSON Lines, text files, directories, - (stdin)\n"
     "                             (--contentless: keep ids, not the text;\n"
-    "                             --wait: wait for another writer to finish)\n"
+    "                             --wait: wait for another writer to finish;\n"
+    "                             --title-terms: title:word finds words of titles)\n"
     "  quire search [-k N] [--offset M] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
@@ -652,6 +653,7 @@ static int tok_option(const char *o, uint32_t *flags)
     else if (!strcmp(o, "--commongrams")) *flags |= QUIRE_TOK_COMMONGRAMS;
     else if (!strcmp(o, "--no-commongrams"))
         *flags &= ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS);
+    else if (!strcmp(o, "--title-terms")) *flags |= QUIRE_TOK_TITLE_TERMS;
     else return 0;
     return 1;
 }
@@ -893,13 +895,15 @@ static int cmd_stats(int argc, char **argv)
     double post_bytes = (double)(s.bytes_docs + s.bytes_skip);
     printf("generation        %llu\n", (unsigned long long)s.generation);
     printf("segments          %u\n", s.segments);
-    printf("tokenizer         fold-diacritics=%s stem=%s stopwords=%s commongrams=%s\n",
+    printf("tokenizer         fold-diacritics=%s stem=%s stopwords=%s commongrams=%s "
+           "title-terms=%s\n",
            s.tok_flags & QUIRE_TOK_FOLD_DIACRITICS ? "on" : "off",
            s.tok_flags & QUIRE_TOK_STEM_EN ? "on" : "off",
            s.tok_flags & QUIRE_TOK_STOPWORDS_EN ? "on" : "off",
            s.tok_flags & QUIRE_TOK_COMMONGRAMS   ? "all"
            : s.tok_flags & QUIRE_TOK_COMMONPAIRS ? "pairs"
-                                                 : "off");
+                                                 : "off",
+           s.tok_flags & QUIRE_TOK_TITLE_TERMS ? "on" : "off");
     printf("documents         %llu (+%llu deleted)\n", (unsigned long long)s.docs,
            (unsigned long long)s.deleted_docs);
     printf("terms             %llu\n", (unsigned long long)s.terms);

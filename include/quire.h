@@ -82,7 +82,7 @@ enum {
                                             the same; default off, as it
                                             about doubles postings and
                                             positions */
-    QUIRE_TOK_COMMONPAIRS = 1u << 4      /* also index bigrams of adjacent
+    QUIRE_TOK_COMMONPAIRS = 1u << 4,     /* also index bigrams of adjacent
                                             words where both are among the
                                             12 most common ("of the", "to
                                             be"): the slowest phrases get as
@@ -90,6 +90,12 @@ enum {
                                             more postings and positions;
                                             default on.  COMMONGRAMS
                                             includes it. */
+    QUIRE_TOK_TITLE_TERMS = 1u << 5      /* also index each title word as a
+                                            title term, so that title:word
+                                            finds the documents with the
+                                            word in their title; default
+                                            off (it adds the titles' words
+                                            to the postings again) */
 };
 #define QUIRE_TOK_DEFAULT (QUIRE_TOK_FOLD_DIACRITICS | QUIRE_TOK_COMMONPAIRS)
 

@@ -25,6 +25,11 @@
  * (index/commongrams.h) is indexed as a bigram term at the first token's
  * position.  Bigrams are postings like any other term, but they are not
  * tokens: they do not count in the document length, so BM25 is unchanged.
+ *
+ * With TOK_TITLE_TERMS, the title is tokenized a second time and each of
+ * its terms is also recorded as the title term TOK_FIELD_MARK + term, at
+ * the same position (title:word queries); like bigrams, title terms are
+ * not tokens of the document's length.
  */
 #define _GNU_SOURCE
 #include "index/builder.h"
@@ -798,6 +803,20 @@ static int on_batch(void *ctx, const tok_batch *bt)
     return rc;
 }
 
+/* Records the title terms of a batch of the title's second pass. */
+static int on_title_batch(void *ctx, const tok_batch *bt)
+{
+    idx_builder *b = ctx;
+    char buf[TOK_MAX_TERM_BYTES + 1];
+    buf[0] = TOK_FIELD_MARK;
+    for (uint32_t i = 0; i < bt->n; i++) {
+        uint32_t len = bt->len[i], id;
+        memcpy(buf + 1, bt->bytes + bt->off[i], len);
+        if (term_intern(b, buf, len + 1, &id) || add_occ(b, id, bt->pos[i])) return -1;
+    }
+    return 0;
+}
+
 /* Interns the batch left waiting at the end of a field. */
 static int tokq_finish(idx_builder *b)
 {
@@ -872,6 +891,10 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
     int rc = tok_run_batch(b->tok, d->title ? d->title : "", d->title_len, 0,
                            on_batch, b, &next);
     if (rc == 0) rc = tokq_finish(b);
+    if (rc == 0 && (b->tok_flags & TOK_TITLE_TERMS) && d->title_len) {
+        uint32_t again;
+        rc = tok_run_batch(b->tok, d->title, d->title_len, 0, on_title_batch, b, &again);
+    }
     cg_reset(b);
     if (rc == 0)
         rc = tok_run_batch(b->tok, d->body ? d->body : "", d->body_len,

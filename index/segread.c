@@ -22,6 +22,7 @@
 #include "index/segment.h"
 #include "index/util.h"
 #include "index/xxh.h"
+#include "tokenizer/tokenizer.h"
 
 static const char *section_name(uint32_t id)
 {
@@ -304,8 +305,11 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
     dict_iter it;
     dict_iter_init(&it, &s->dict);
     int rc = 0;
+    /* a title term's neighbours are title terms, a word's are words */
+    int title = len && term[0] == TOK_FIELD_MARK;
     while (!rc && (r = dict_iter_next(&it)) == 1) {
         if (memchr(it.term, CG_SEP, it.term_len) ||
+            (it.term_len && it.term[0] == TOK_FIELD_MARK) != title ||
             !fz_match(&z, it.term, it.term_len))
             continue;
         idx_term e = it.e;

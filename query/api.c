@@ -183,10 +183,14 @@ int quire_snippet(quire_index *ix, uint64_t doc, const char *query, size_t query
     if (rc) return rc;
     const char *text;
     size_t len;
+    uint32_t flags = idx_reader_tok_flags(ix->r);
     quire_doc_field(d, "body", &text, &len);
-    if (len == 0) quire_doc_field(d, "title", &text, &len);
-    rc = qry_snippet(ix->r, query, query_len, text, len, open ? open : "",
-                     close ? close : "", max_bytes, buf, cap, err);
+    if (len == 0) {
+        quire_doc_field(d, "title", &text, &len);
+        flags |= QRY_TEXT_TITLE;
+    }
+    rc = qry_snippet_text(flags, query, query_len, text, len, open ? open : "",
+                          close ? close : "", max_bytes, buf, cap, err);
     quire_doc_free(d);
     return rc;
 }
@@ -210,7 +214,9 @@ int quire_highlight(quire_index *ix, uint64_t doc, const char *query, size_t que
     }
     quire_span *all;
     size_t na;
-    rc = qry_match_spans(idx_reader_tok_flags(ix->r), query, query_len, text, len, &all, &na,
+    rc = qry_match_spans(idx_reader_tok_flags(ix->r) |
+                             (strcmp(field, "title") == 0 ? QRY_TEXT_TITLE : 0),
+                         query, query_len, text, len, &all, &na,
                          err);
     quire_doc_free(d);
     if (rc) return rc;

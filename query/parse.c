@@ -233,7 +233,19 @@ static qry_node *parse_unary(parser *p)
         n->len = t.len;
         n->slop = t.kind == LX_PHRASE ? t.slop : 0;
         lex(p);
-        return p->rc ? NULL : n;
+        if (p->rc) return NULL;
+        /* title:"..." is one item: the word and the phrase right after */
+        if (t.kind == LX_WORD && t.len == 6 && !memcmp(t.text, "title:", 6) &&
+            p->tok.kind == LX_PHRASE && p->tok.off == t.off + 6) {
+            n->kind = QRY_PHRASE;
+            n->title = 1;
+            n->text = p->tok.text;
+            n->len = p->tok.len;
+            n->slop = p->tok.slop;
+            lex(p);
+            if (p->rc) return NULL;
+        }
+        return n;
     }
     case LX_LPAREN: {
         if (p->depth >= MAX_DEPTH)
@@ -448,7 +460,7 @@ static void dump_node(dump_buf *d, const qry_node *n)
         dump_puts(d, ")");
         return;
     case QRY_PHRASE: {
-        dump_puts(d, "(PHRASE");
+        dump_puts(d, n->title ? "(PHRASE title:" : "(PHRASE");
         size_t i = 0;
         while (i < n->len) {
             while (i < n->len && is_space((unsigned char)n->text[i]))

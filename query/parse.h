@@ -15,7 +15,7 @@
  *   or      := and ( "OR" and )*
  *   and     := unary ( [ "AND" ] unary )*        adjacency = AND
  *   unary   := ( "NOT" | "-" ) unary | "+" unary | primary
- *   primary := WORD | '"' text '"' [ "~" DIGITS ] | "(" or? ")"
+ *   primary := WORD | [ "title:" ] '"' text '"' [ "~" DIGITS ] | "(" or? ")"
  * Keywords are recognised only in upper case and only as whole words.
  * `-`/`+` are operators only at the start of an item and directly followed
  * by something that starts an item (not a space, `)`, `-` or `+`); a word
@@ -46,6 +46,10 @@ typedef struct qry_node {
     const char *text;       /* WORD/PHRASE: raw bytes inside the query */
     size_t len;
     unsigned slop;          /* PHRASE: "..."~N, 0 for an exact phrase */
+    int title;              /* PHRASE: written title:"...": in an index with
+                               title terms, a phrase of the title; in
+                               others, as before, the word "title:" and
+                               the phrase */
     struct qry_node *child; /* first child (AND/OR/NOT) */
     struct qry_node *next;  /* next sibling */
 } qry_node;

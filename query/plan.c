@@ -33,6 +33,7 @@ typedef struct planner {
     word_tok *toks;         /* terms of the word being tokenized */
     size_t ntoks, toks_cap;
     uint32_t tok_flags;     /* CommonGrams flags: phrases use bigram units */
+    int field;              /* planning title:word: its terms are title terms */
     int nomem;
 } planner;
 
@@ -90,6 +91,15 @@ static void vec_free_all(node_vec *v)
 static long intern_as(planner *pb, const char *term, size_t len, int prefix, unsigned edits)
 {
     qry_plan *p = pb->plan;
+    char marked[TOK_MAX_TERM_BYTES + 1];
+    if (pb->field) {
+        /* the title term of `term` (TOK_TITLE_TERMS) */
+        if (len > TOK_MAX_TERM_BYTES) len = TOK_MAX_TERM_BYTES;
+        marked[0] = TOK_FIELD_MARK;
+        memcpy(marked + 1, term, len);
+        term = marked;
+        len++;
+    }
     for (size_t i = 0; i < p->nterms; i++) {
         if (p->terms[i].len == len && p->terms[i].prefix == prefix &&
             p->terms[i].edits == edits && memcmp(p->terms[i].bytes, term, len) == 0)
@@ -129,7 +139,8 @@ static int plan_units(planner *pb, pl_node *n)
     if (!n->unit_term || !n->unit_rel || !pair || !covered)
         goto out;
     const pl_term *t = pb->plan->terms;
-    for (uint32_t i = 0; i + 1 < ns && !n->slop; i++) {
+    /* no bigram stands for a pair of title terms */
+    for (uint32_t i = 0; i + 1 < ns && !n->slop && !pb->field; i++) {
         const pl_term *a = &t[n->slot_term[i]], *b = &t[n->slot_term[i + 1]];
         if (n->slot_rel[i + 1] == n->slot_rel[i] + 1 &&
             cg_paired(pb->tok_flags, cg_is_common(pb->tok_flags, a->bytes, a->len),
@@ -235,9 +246,11 @@ static int one_term(planner *pb, const char *text, size_t len, char *buf, size_t
         return -1;
     *n = 0;
     if (pb->ntoks == 1) {
+        /* the term itself, without the mark of a title term */
         const pl_term *t = &p->terms[pb->toks[0].term];
-        *n = t->len < TOK_MAX_TERM_BYTES ? t->len : TOK_MAX_TERM_BYTES;
-        memcpy(buf, t->bytes, *n);
+        size_t skip = pb->field ? 1 : 0;
+        *n = t->len - skip < TOK_MAX_TERM_BYTES ? t->len - skip : TOK_MAX_TERM_BYTES;
+        memcpy(buf, t->bytes + skip, *n);
     }
     /* the terms interned just now are no terms the query searches for */
     while (p->nterms > before)
@@ -367,19 +380,50 @@ static int and_collect(planner *pb, const qry_node *q, node_vec *pos,
     return 0;
 }
 
+/* A bare word: a prefix, a fuzzy word, or its text's terms. */
+static int plan_word(planner *pb, const char *text, size_t len, pl_node **out)
+{
+    if (plan_prefix(pb, text, len, out)) return -1;
+    if (*out) return 0;
+    switch (plan_fuzzy(pb, text, len, out)) {
+    case -1: return -1;
+    case 1: return 0;
+    }
+    return plan_text(pb, text, len, 0, out);
+}
+
 static int plan_node(planner *pb, const qry_node *q, pl_node **out)
 {
     *out = NULL;
     switch (q->kind) {
     case QRY_WORD:
-        if (plan_prefix(pb, q->text, q->len, out)) return -1;
-        if (*out) return 0;
-        switch (plan_fuzzy(pb, q->text, q->len, out)) {
-        case -1: return -1;
-        case 1: return 0;
+        if ((pb->tok_flags & TOK_TITLE_TERMS) && q->len > 6 && !memcmp(q->text, "title:", 6)) {
+            /* title:word, in an index with title terms: the word, its
+             * terms replaced by their title terms */
+            pb->field = 1;
+            int rc = plan_word(pb, q->text + 6, q->len - 6, out);
+            pb->field = 0;
+            return rc;
         }
-        return plan_text(pb, q->text, q->len, 0, out);
+        return plan_word(pb, q->text, q->len, out);
     case QRY_PHRASE:
+        if (q->title && (pb->tok_flags & TOK_TITLE_TERMS)) {
+            pb->field = 1;
+            int rc = plan_text(pb, q->text, q->len, q->slop, out);
+            pb->field = 0;
+            return rc;
+        }
+        if (q->title) {
+            /* no title terms: the word "title:" and the phrase, as they
+             * were read before title:"..." was one item */
+            qry_node w = {.kind = QRY_WORD, .text = q->text - 7, .len = 6, .col = q->col};
+            qry_node ph = *q;
+            ph.title = 0;
+            w.next = &ph;
+            ph.next = NULL;
+            qry_node and = {.kind = QRY_AND, .child = &w, .col = q->col};
+            return plan_node(pb, &and, out);
+        }
         return plan_text(pb, q->text, q->len, q->slop, out);
     case QRY_NOT:
         /* The parser only lets NOT appear inside an AND (handled by
@@ -508,6 +552,17 @@ void qry_plan_free(qry_plan *p)
 
 /* ---- dump ---------------------------------------------------------------- */
 
+/* A term as the query would name it: a title term as title:word. */
+static void dump_term(dump_buf *d, const pl_term *t)
+{
+    if (t->len && t->bytes[0] == TOK_FIELD_MARK) {
+        dump_put(d, "title:", 6);
+        dump_put(d, t->bytes + 1, t->len - 1);
+    } else {
+        dump_put(d, t->bytes, t->len);
+    }
+}
+
 static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
 {
     switch (n->kind) {
@@ -517,7 +572,7 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
         static const char *const head[] = {[PL_TERM] = "(TERM ", [PL_PREFIX] = "(PREFIX ",
                                            [PL_FUZZY] = "(FUZZY "};
         dump_put(d, head[n->kind], strlen(head[n->kind]));
-        dump_put(d, p->terms[n->term].bytes, p->terms[n->term].len);
+        dump_term(d, &p->terms[n->term]);
         if (n->kind == PL_FUZZY) {
             dump_put(d, "~", 1);
             dump_u32(d, p->terms[n->term].edits);
@@ -530,7 +585,7 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
         for (uint32_t i = 0; i < n->n; i++) {
             const pl_term *t = &p->terms[n->slot_term[i]];
             dump_put(d, " ", 1);
-            dump_put(d, t->bytes, t->len);
+            dump_term(d, t);
             dump_put(d, "@", 1);
             dump_u32(d, n->slot_rel[i]);
         }

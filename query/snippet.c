@@ -41,6 +41,7 @@ typedef struct tok_at {
  * span per matched phrase; its words elsewhere are not matches). */
 typedef struct matcher {
     const qry_plan *plan;
+    int title;                      /* the text is a title: title terms match */
     uint8_t *single;                /* per plan term: matches on its own */
     fz_matcher *fz;                 /* per plan term: a fuzzy one's matcher */
     const pl_node **phrases;
@@ -80,12 +81,21 @@ static void collect(matcher *m, const pl_node *n)
     }
 }
 
+/* A plan term's bytes as a word of the text would have them: a title
+ * term's without its mark. */
+static size_t term_skip(const pl_term *t)
+{
+    return t->len && t->bytes[0] == TOK_FIELD_MARK;
+}
+
 /* Whether the word `term` matches plan term i. */
 static int term_matches(matcher *m, size_t i, const char *term, size_t len)
 {
     const pl_term *t = &m->plan->terms[i];
+    size_t skip = term_skip(t), tl = t->len - skip;
+    if (skip && !m->title) return 0;
     if (t->edits) return fz_match(&m->fz[i], (const uint8_t *)term, len);
-    return (t->prefix ? t->len <= len : t->len == len) && memcmp(t->bytes, term, t->len) == 0;
+    return (t->prefix ? tl <= len : tl == len) && memcmp(t->bytes + skip, term, tl) == 0;
 }
 
 static void add_span(matcher *m, size_t start, size_t end)
@@ -335,18 +345,20 @@ int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *
     *nspans = 0;
     if (!text && len)
         return qerr(err, QUIRE_EARG, "text is NULL");
+    int title = (tok_flags & QRY_TEXT_TITLE) != 0;
+    tok_flags &= ~QRY_TEXT_TITLE;
     qry_plan *plan;
     int rc = qry_plan_text(q, qlen, tok_flags, &plan, err);
     if (rc) return rc;
-    matcher m = {.plan = plan, .single = calloc(plan->nterms + 1, 1),
+    matcher m = {.plan = plan, .title = title, .single = calloc(plan->nterms + 1, 1),
                  .fz = calloc(plan->nterms + 1, sizeof *m.fz)};
     tok_tokenizer *tok = NULL;
     /* a fuzzy term's matcher, made once (a word of the text matches or
      * not whatever the words before it) */
     for (size_t i = 0; m.fz && i < plan->nterms; i++)
         if (plan->terms[i].edits &&
-            fz_init(&m.fz[i], (const uint8_t *)plan->terms[i].bytes, plan->terms[i].len,
-                    plan->terms[i].edits) == -1)
+            fz_init(&m.fz[i], (const uint8_t *)plan->terms[i].bytes + term_skip(&plan->terms[i]),
+                    plan->terms[i].len - term_skip(&plan->terms[i]), plan->terms[i].edits) == -1)
             m.nomem = 1;
     if (m.nomem || !m.single || !m.fz || tok_new(tok_flags, TOK_MODE_INDEX, &tok) != 0) {
         m.nomem = 1;

@@ -34,6 +34,11 @@
  * Returns QUIRE_OK (also when nothing matched: then the excerpt is the
  * start of the text), QUIRE_EQUERY for a malformed query, QUIRE_EARG when
  * buf is NULL or cap is 0, QUIRE_ENOMEM. */
+/* Added to the tok_flags of the two functions below when the text is a
+ * document's title: title:word matches its words there (and nowhere
+ * else).  Above every tokenizer flag. */
+#define QRY_TEXT_TITLE (1u << 31)
+
 /* The matches of query q in text[0, len), as the excerpt below marks
  * them: ascending and disjoint, in *spans (the caller frees it). */
 int qry_match_spans(uint32_t tok_flags, const char *q, size_t qlen, const char *text,

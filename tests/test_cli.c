@@ -1962,6 +1962,132 @@ static void test_search_pages(void **state)
     assert_true(strncmp(page, "4. ", 3) == 0);
 }
 
+/* ---- title terms ------------------------------------------------------- */
+
+static void same_answers(const char *a, const char *b);
+
+typedef struct title_toks { char t[32][64]; uint32_t pos[32]; int n; } title_toks;
+
+static int collect_title_tok(void *ctx, const char *term, size_t len, uint32_t pos,
+                             size_t start, size_t end)
+{
+    (void)start;
+    (void)end;
+    title_toks *tt = ctx;
+    assert_true(tt->n < 32);
+    tt->pos[tt->n] = pos;
+    snprintf(tt->t[tt->n++], sizeof tt->t[0], "%.*s", (int)len, term);
+    return 0;
+}
+
+/* Whether the title has term w at position pos (a compound and its first
+ * part share one). */
+static int title_has(const title_toks *tt, uint32_t pos, const char *w)
+{
+    for (int i = 0; i < tt->n; i++)
+        if (tt->pos[i] == pos && !strcmp(tt->t[i], w)) return 1;
+    return 0;
+}
+
+/* How many titles of corpus/moby-sample.jsonl hold the words w[0..n) at
+ * consecutive positions, as the tokenizer reads them. */
+static uint64_t titles_with(const char *const *w, int n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/corpus/moby-sample.jsonl", QUIRE_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    uint64_t hits = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *t = strstr(line, "\"title\": \"") + 10, *e = strchr(t, '"');
+        assert_true(memchr(t, '\\', (size_t)(e - t)) == NULL);
+        title_toks tt = {.n = 0};
+        quire_error err;
+        assert_int_equal(quire_tokenize(QUIRE_TOK_DEFAULT, t, (size_t)(e - t),
+                                        collect_title_tok, &tt, &err), QUIRE_OK);
+        int found = 0;
+        for (int i = 0; i < tt.n && !found; i++) {
+            int k = 0;
+            while (k < n && title_has(&tt, tt.pos[i] + (uint32_t)k, w[k])) k++;
+            found = k == n;
+        }
+        hits += (uint64_t)found;
+    }
+    free(line);
+    fclose(f);
+    return hits;
+}
+
+/* --title-terms: title:word and title:"..." find exactly the documents
+ * whose titles hold the words, counted here from the corpus through the
+ * tokenizer; every other query answers as without it (title terms are not
+ * in any document's length); highlighting marks them in titles only; and
+ * a rebuild adds them to an index built without. */
+static void test_title_terms(void **state)
+{
+    (void)state;
+    char tt[128], plain[128], out[4096];
+    snprintf(tt, sizeof tt, "%s/titles", tmp);
+    snprintf(plain, sizeof plain, "%s/titles-plain", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 1 --title-terms %s "
+                         "%s/corpus/moby-sample.jsonl", QUIRE_CLI, tt, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s index --threads 1 %s %s/corpus/moby-sample.jsonl",
+                         QUIRE_CLI, plain, QUIRE_SOURCE_DIR), 0);
+    assert_int_equal(run(out, sizeof out, "%s stats %s", QUIRE_CLI, tt), 0);
+    assert_non_null(strstr(out, "title-terms=on"));
+    static const char *const words[] = {"ship", "the", "spouter", "inn", "chapter", "loomings",
+                                        "whale", "1"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "title:%s", words[i]);
+        assert_int_equal(count(tt, q), titles_with(&words[i], 1));
+    }
+    assert_int_equal(count(tt, "title:ship"), 82);
+    static const char *const the_ship[] = {"the", "ship"}, *const spouter_inn[] = {"spouter",
+                                                                                    "inn"};
+    assert_int_equal(count(tt, "title:\"the ship\""), titles_with(the_ship, 2));
+    assert_int_equal(count(tt, "title:spouter-inn"), titles_with(spouter_inn, 2));
+    assert_int_equal(count(tt, "title:\"ship the\""), 0);
+    assert_int_equal(count(tt, "title:\"ship the\"~2"), titles_with(the_ship, 2));
+    assert_int_equal(count(tt, "title:spout*"), titles_with(spouter_inn, 1));
+    assert_int_equal(count(tt, "title:spoter~1"), titles_with(spouter_inn, 1));
+    /* 2 edits from "spouter" too, which title terms are not */
+    assert_int_equal(count(tt, "title:spoutr~2"), titles_with(spouter_inn, 1));
+    /* words of bodies only are no title terms, nor the other way round */
+    assert_int_equal(count(tt, "title:ishmael"), 0);
+    assert_true(count(tt, "ishmael") > 0);
+    assert_int_equal(count(tt, "ship -title:ship"), count(plain, "ship") - count(tt, "title:ship AND ship"));
+    same_answers(tt, plain);
+    assert_int_equal(count(plain, "title:ship"), 0);   /* the word "title", then "ship" */
+
+    quire_index *ix;
+    quire_error e;
+    quire_results *r;
+    assert_int_equal(quire_index_open(tt, &ix, &e), QUIRE_OK);
+    assert_int_equal(quire_search(ix, "title:loomings", 14, 1, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 1);
+    quire_span sp[4];
+    size_t ns;
+    uint64_t doc = quire_results_get(r, 0)->doc;
+    assert_int_equal(quire_highlight(ix, doc, "title:loomings", 14, "title", sp, 4, &ns, &e),
+                     QUIRE_OK);
+    assert_int_equal(ns, 1);
+    assert_int_equal(sp[0].start, 11);   /* "Chapter 1. Loomings." */
+    assert_int_equal(sp[0].end, 19);
+    assert_int_equal(quire_highlight(ix, doc, "title:loomings", 14, "body", sp, 4, &ns, &e),
+                     QUIRE_OK);
+    assert_int_equal(ns, 0);
+    quire_results_free(r);
+    quire_index_close(ix);
+
+    /* an index without them gets them from its stored titles */
+    assert_int_equal(run(out, sizeof out, "%s rebuild --threads 1 --title-terms %s", QUIRE_CLI, plain), 0);
+    assert_int_equal(count(plain, "title:ship"), 82);
+    same_answers(tt, plain);
+}
+
 /* ---- rebuild ------------------------------------------------------------- */
 
 typedef struct report_lines { char text[16384]; size_t n; } report_lines;
@@ -1992,7 +2118,7 @@ static void read_whole(const char *path, char *buf, size_t cap)
 
 static const char *const rebuild_queries[] = {
     "whale", "\"the white whale\"", "ship OR sea", "ahab -whale", "queequeg harpooneer",
-    "\"replacement text whale\"", "harpoon*", "whael~1", "zanzibarword",
+    "\"replacement text whale\"", "harpoon*", "whael~1", "whale~1", "zanzibarword",
 };
 #define NREBUILD_QUERIES (sizeof rebuild_queries / sizeof *rebuild_queries)
 
@@ -2372,6 +2498,7 @@ int main(void)
         cmocka_unit_test(test_commongrams),
         cmocka_unit_test(test_contentless),
         cmocka_unit_test(test_search_pages),
+        cmocka_unit_test(test_title_terms),
         cmocka_unit_test(test_rebuild),
         cmocka_unit_test(test_rebuild_damaged),
     };

@@ -161,6 +161,13 @@ static void test_groups_and_phrases(void **state)
     expect_ast("\"a b\"~x", "(AND (PHRASE a b) (TERM ~x))");
     expect_ast("\"a b\"~2x", "(AND (PHRASE a b) (TERM ~2x))");
     expect_ast("\"a b\" ~2", "(AND (PHRASE a b) (TERM ~2))");
+    /* title:"..." is one item; apart, or with another word, two */
+    expect_ast("title:\"a b\"", "(PHRASE title: a b)");
+    expect_ast("title:\"a b\"~2 c", "(AND (PHRASE title: a b ~2) (TERM c))");
+    expect_ast("c -title:\"a b\"", "(AND (TERM c) (NOT (PHRASE title: a b)))");
+    expect_ast("title: \"a b\"", "(AND (TERM title:) (PHRASE a b))");
+    expect_ast("subtitle:\"a b\"", "(AND (TERM subtitle:) (PHRASE a b))");
+    expect_ast("title:whale", "(TERM title:whale)");
 }
 
 static void test_errors(void **state)

@@ -118,6 +118,27 @@ static void test_prefix(void **state)
  * code points, one up to 5, two beyond), and with no edits the term
  * itself; a stop word drops out as it would without the '~'; otherwise
  * the '~' is punctuation, as before. */
+/* With title terms, title:word and title:"..." stand for the words'
+ * title terms; without, they read as before: the word "title" too. */
+static void test_title(void **state)
+{
+    (void)state;
+    const uint32_t T = PAIRS | QUIRE_TOK_TITLE_TERMS;
+    expect_plan(T, "title:whale", "(TERM title:whale)");
+    expect_plan(T, "title:Whales", "(TERM title:whales)");
+    expect_plan(T, "title:whal*", "(PREFIX title:whal)");
+    expect_plan(T, "title:whale~1", "(FUZZY title:whale~1)");
+    expect_plan(T, "title:new-york", "(PHRASE title:new@0 title:york@1)");
+    /* no bigram stands for two title terms */
+    expect_plan(T, "title:\"of the sea\"", "(PHRASE title:of@0 title:the@1 title:sea@2)");
+    expect_plan(T, "title:\"white whale\"~1", "(PHRASE title:white@0 title:whale@1 ~1)");
+    expect_plan(T, "whale -title:whale", "(AND (TERM whale) (NOT (TERM title:whale)))");
+    expect_plan(T, "title:", "(TERM title)");
+    expect_plan(PAIRS, "title:whale", "(PHRASE title@0 whale@1)");
+    expect_plan(PAIRS, "title:\"white whale\"",
+                "(AND (TERM title) (PHRASE white@0 whale@1))");
+}
+
 static void test_fuzzy(void **state)
 {
     (void)state;
@@ -245,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_fuzzy),
+        cmocka_unit_test(test_title),
         cmocka_unit_test(test_stop_words),
         cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_common_pairs_units),

@@ -31,7 +31,10 @@ enum {
     TOK_COMMONGRAMS = 1u << 3,
     /* Likewise: bigrams only of pairs of common words. */
     TOK_COMMONPAIRS = 1u << 4,
-    TOK_KNOWN_FLAGS = (1u << 5) - 1
+    /* Likewise: each title term is also indexed as a title term
+     * (TOK_FIELD_MARK and the term), for title:word queries. */
+    TOK_TITLE_TERMS = 1u << 5,
+    TOK_KNOWN_FLAGS = (1u << 6) - 1
 };
 
 /* Modes of one run.  TOK_MODE_INDEX emits every term a document should be
@@ -41,6 +44,9 @@ enum {
  * `then-candidate` becomes the phrase "then candidate". */
 enum { TOK_MODE_INDEX = 0, TOK_MODE_QUERY = 1 };
 
+/* The first byte of a title term (TOK_TITLE_TERMS): a control character,
+ * which the tokenizer never emits, so no title term is a word's term. */
+#define TOK_FIELD_MARK '\x1e'
 #define TOK_MAX_TERM_BYTES 255 /* longer terms are truncated at a code
                                   point boundary */
 

@@ -61,7 +61,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     if (!mkdtemp(dir)) abort();
     atexit(cleanup);
-    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    /* title terms too: title:word queries reach every call */
+    quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT | QUIRE_TOK_TITLE_TERMS,
+                                .threads = 1};
     quire_writer *w;
     quire_error e;
     if (quire_writer_open(dir, &opt, &w, &e) != QUIRE_OK) abort();
