@@ -227,7 +227,7 @@ typedef struct quire_results quire_results;
 
 /* Top-k by BM25 (k1 = 1.2, b = 0.75, statistics over the whole index).
  * Ties are broken by ascending document number.  The query language:
- *   words (implicit AND), "phrases", "phrases"~N, AND, OR, NOT, -word, ( ), prefix*,
+ *   words (implicit AND), "phrases", "phrases"~N, word^B, AND, OR, NOT, -word, ( ), prefix*,
  *   fuzzy~1 (docs/QUERY.md).  */
 QUIRE_API int quire_search(quire_index *ix, const char *query, size_t query_len,
                  size_t k, quire_results **out, quire_error *err);

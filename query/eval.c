@@ -621,6 +621,12 @@ static qit *it_new(qev *ev, it_kind kind)
     return it;
 }
 
+/* What a node's score is multiplied by (word^B). */
+static inline double node_boost(const pl_node *pn)
+{
+    return pn->boost > 0 ? pn->boost : 1.0;
+}
+
 /* Builds the iterator of plan node `pn` in segment `s`.  *out = NULL when
  * the node cannot match there.  Returns 0, or -1 on allocation failure. */
 static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
@@ -640,7 +646,7 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
             return -1;
         }
         it->term = pn->term;
-        it->weight = ev->idf[pn->term];
+        it->weight = ev->idf[pn->term] * node_boost(pn);
         it->cost = ev->seg_terms[cell].df;
         it->doc = idx_postings_doc(it->p);
         *out = it;
@@ -655,7 +661,7 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         if (!it) return -1;
         it->set = &ev->pfx[cell];
         it->term = pn->term;
-        it->weight = ev->idf[pn->term];
+        it->weight = ev->idf[pn->term] * node_boost(pn);
         it->cost = it->set->n;
         it->doc = it->set->docs[0];
         *out = it;
@@ -671,6 +677,7 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         double weight = 0;
         for (uint32_t i = 0; i < pn->n; i++)
             weight += ev->idf[pn->slot_term[i]];
+        weight *= node_boost(pn);
         if (nu == 1 && !pn->slop) {
             /* Unit positions are distinct (bigrams are deduplicated when
              * indexed), so the term frequency is the phrase frequency. */

@@ -49,6 +49,7 @@ typedef struct lex_token {
     const char *text;    /* WORD: the word; PHRASE: inside the quotes */
     size_t len;
     unsigned slop;       /* PHRASE: its ~N */
+    double boost;        /* PHRASE: its ^B, 0 for none */
 } lex_token;
 
 typedef struct parser {
@@ -143,18 +144,22 @@ static void lex(parser *p)
         t->len = (size_t)(close - (q + i + 1));
         t->slop = 0;
         p->pos = (size_t)(close - q) + 1;
-        /* "..."~N: digits right after, then the end of the item;
-         * anything else after the quote (`"a b"~x`) is a word, as before */
-        size_t j = p->pos;
+        t->boost = 0;
+        /* "..."~N, "..."^B, "..."~N^B: right after the quote, then the
+         * end of the item; anything else after the quote (`"a b"~x`) is
+         * a word, as before */
+        size_t j = p->pos, k = j;
+        unsigned v = 0;
         if (j + 1 < n && q[j] == '~' && q[j + 1] >= '0' && q[j + 1] <= '9') {
-            unsigned v = 0;
-            size_t k = j + 1;
-            for (; k < n && q[k] >= '0' && q[k] <= '9'; k++)
+            for (k = j + 1; k < n && q[k] >= '0' && q[k] <= '9'; k++)
                 v = v >= QRY_MAX_SLOP ? QRY_MAX_SLOP : v * 10 + (unsigned)(q[k] - '0');
-            if (k == n || is_delim((unsigned char)q[k])) {
-                t->slop = v < QRY_MAX_SLOP ? v : QRY_MAX_SLOP;
-                p->pos = k;
-            }
+        }
+        double b = 0;
+        size_t kb = k < n && q[k] == '^' ? qry_boost_at(q, n, k, &b) : k;
+        if (kb > j && (kb == n || is_delim((unsigned char)q[kb]))) {
+            t->slop = v < QRY_MAX_SLOP ? v : QRY_MAX_SLOP;
+            t->boost = kb > k ? b : 0;
+            p->pos = kb;
         }
         return;
     }
@@ -232,6 +237,7 @@ static qry_node *parse_unary(parser *p)
         n->text = t.text;
         n->len = t.len;
         n->slop = t.kind == LX_PHRASE ? t.slop : 0;
+        n->boost = t.kind == LX_PHRASE ? t.boost : 0;
         lex(p);
         if (p->rc) return NULL;
         /* title:"..." is one item: the word and the phrase right after */
@@ -242,6 +248,7 @@ static qry_node *parse_unary(parser *p)
             n->text = p->tok.text;
             n->len = p->tok.len;
             n->slop = p->tok.slop;
+            n->boost = p->tok.boost;
             lex(p);
             if (p->rc) return NULL;
         }
@@ -406,6 +413,32 @@ static int check_negative(parser *p, const qry_node *n, int inside_and)
     return 0;
 }
 
+size_t qry_boost_at(const char *text, size_t len, size_t at, double *boost)
+{
+    size_t k = at + 1, digits = 0;
+    double v = 0;
+    for (; k < len && text[k] >= '0' && text[k] <= '9'; k++, digits++)
+        if (v < QRY_MAX_BOOST) v = v * 10 + (text[k] - '0');
+    if (!digits) return at;
+    if (k + 1 < len && text[k] == '.' && text[k + 1] >= '0' && text[k + 1] <= '9') {
+        double scale = 0.1;
+        for (k++; k < len && text[k] >= '0' && text[k] <= '9'; k++, scale /= 10)
+            v += (text[k] - '0') * scale;
+    }
+    if (v <= 0) return at;   /* ^0 is no boost: the text stays text */
+    *boost = v < QRY_MAX_BOOST ? v : QRY_MAX_BOOST;
+    return k;
+}
+
+size_t qry_word_boost(const char *text, size_t len, double *boost)
+{
+    size_t at = len;
+    while (at > 0 && text[at - 1] != '^') at--;
+    if (at <= 1) return len;   /* no '^', or nothing before it */
+    at--;
+    return qry_boost_at(text, len, at, boost) == len ? at : len;
+}
+
 int qry_parse(const char *q, size_t qlen, qry_ast **out, quire_error *err)
 {
     *out = NULL;
@@ -477,6 +510,11 @@ static void dump_node(dump_buf *d, const qry_node *n)
             char sl[16];
             snprintf(sl, sizeof sl, " ~%u", n->slop);
             dump_puts(d, sl);
+        }
+        if (n->boost) {
+            char bs[32];
+            snprintf(bs, sizeof bs, " ^%g", n->boost);
+            dump_puts(d, bs);
         }
         dump_puts(d, ")");
         return;

@@ -30,6 +30,18 @@
 
 /* The largest slop of a phrase ("a b"~N); more is taken as this. */
 #define QRY_MAX_SLOP 1000u
+/* The largest boost ("a b"^B, word^B); more is taken as this. */
+#define QRY_MAX_BOOST 1000.0
+
+/* A boost suffix: text[at, len) is '^', digits, and optionally '.' and
+ * digits, of a value above 0.  Returns its end (len when it runs to the
+ * end), with the value in *boost (at most QRY_MAX_BOOST), or `at` when it
+ * is no boost. */
+size_t qry_boost_at(const char *text, size_t len, size_t at, double *boost);
+
+/* Where a word's boost suffix (word^2, word^0.5) starts, with its value in
+ * *boost; `len` when it has none, or when nothing comes before it. */
+size_t qry_word_boost(const char *text, size_t len, double *boost);
 
 typedef enum qry_kind {
     QRY_WORD,    /* bare word: raw bytes, tokenized later */
@@ -46,6 +58,7 @@ typedef struct qry_node {
     const char *text;       /* WORD/PHRASE: raw bytes inside the query */
     size_t len;
     unsigned slop;          /* PHRASE: "..."~N, 0 for an exact phrase */
+    double boost;           /* PHRASE: "..."^B, 0 when none (then 1) */
     int title;              /* PHRASE: written title:"...": in an index with
                                title terms, a phrase of the title; in
                                others, as before, the word "title:" and

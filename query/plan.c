@@ -8,6 +8,7 @@
 #include "query/dump.h"
 #include "query/plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,21 +397,28 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
 {
     *out = NULL;
     switch (q->kind) {
-    case QRY_WORD:
-        if ((pb->tok_flags & TOK_TITLE_TERMS) && q->len > 6 && !memcmp(q->text, "title:", 6)) {
+    case QRY_WORD: {
+        double boost = 0;
+        size_t len = qry_word_boost(q->text, q->len, &boost);
+        int rc;
+        if ((pb->tok_flags & TOK_TITLE_TERMS) && len > 6 && !memcmp(q->text, "title:", 6)) {
             /* title:word, in an index with title terms: the word, its
              * terms replaced by their title terms */
             pb->field = 1;
-            int rc = plan_word(pb, q->text + 6, q->len - 6, out);
+            rc = plan_word(pb, q->text + 6, len - 6, out);
             pb->field = 0;
-            return rc;
+        } else {
+            rc = plan_word(pb, q->text, len, out);
         }
-        return plan_word(pb, q->text, q->len, out);
+        if (!rc && *out && len < q->len) (*out)->boost = boost;
+        return rc;
+    }
     case QRY_PHRASE:
         if (q->title && (pb->tok_flags & TOK_TITLE_TERMS)) {
             pb->field = 1;
             int rc = plan_text(pb, q->text, q->len, q->slop, out);
             pb->field = 0;
+            if (!rc && *out) (*out)->boost = q->boost;
             return rc;
         }
         if (q->title) {
@@ -424,7 +432,11 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
             qry_node and = {.kind = QRY_AND, .child = &w, .col = q->col};
             return plan_node(pb, &and, out);
         }
-        return plan_text(pb, q->text, q->len, q->slop, out);
+        {
+            int rc = plan_text(pb, q->text, q->len, q->slop, out);
+            if (!rc && *out) (*out)->boost = q->boost;
+            return rc;
+        }
     case QRY_NOT:
         /* The parser only lets NOT appear inside an AND (handled by
          * and_collect); anywhere else it could match nothing. */
@@ -563,6 +575,14 @@ static void dump_term(dump_buf *d, const pl_term *t)
     }
 }
 
+static void dump_boost(dump_buf *d, const pl_node *n)
+{
+    if (!n->boost) return;
+    char b[32];
+    int len = snprintf(b, sizeof b, " ^%g", n->boost);
+    dump_put(d, b, (size_t)len);
+}
+
 static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
 {
     switch (n->kind) {
@@ -577,6 +597,7 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
             dump_put(d, "~", 1);
             dump_u32(d, p->terms[n->term].edits);
         }
+        dump_boost(d, n);
         dump_put(d, ")", 1);
         return;
     }
@@ -604,6 +625,7 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
             dump_put(d, " ~", 2);
             dump_u32(d, n->slop);
         }
+        dump_boost(d, n);
         dump_put(d, ")", 1);
         return;
     case PL_AND:

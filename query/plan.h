@@ -72,6 +72,8 @@ typedef struct pl_node {
     uint32_t *unit_rel;     /* PHRASE: relative position of the unit */
     uint32_t slop;          /* PHRASE: "..."~N (then the units are the
                                slots: a bigram stands for adjacency) */
+    double boost;           /* TERM, PREFIX, FUZZY, PHRASE: word^B or
+                               "..."^B multiplies its score; 0 = none */
     struct pl_node **kids;  /* AND (positive) and OR children */
     struct pl_node **nots;  /* AND: excluded children */
     uint32_t nnots;

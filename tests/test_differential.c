@@ -86,10 +86,11 @@ static uint32_t rnd_below(uint32_t n)
 
 /* rnd_below from another stream: the prefix words (`wor*`) draw from a
  * second, the fuzzy words (`word~1`) from a third, the slop of phrases
- * ("a b"~2) from a fourth, so that adding any of them to the generator
+ * ("a b"~2) from a fourth, boosts (word^2) from a fifth, so that adding
+ * any of them to the generator
  * changed no query drawn before from the others. */
 static uint64_t rng2_state = 0x7072656669782aULL, rng3_state = 0x66757a7a797eULL,
-                rng4_state = 0x736c6f70707921ULL;
+                rng4_state = 0x736c6f70707921ULL, rng5_state = 0x626f6f73745eULL;
 
 static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 {
@@ -104,6 +105,7 @@ static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 static uint32_t rnd2_below(uint32_t n) { return rnd_stream_below(&rng2_state, n); }
 static uint32_t rnd3_below(uint32_t n) { return rnd_stream_below(&rng3_state, n); }
 static uint32_t rnd4_below(uint32_t n) { return rnd_stream_below(&rng4_state, n); }
+static uint32_t rnd5_below(uint32_t n) { return rnd_stream_below(&rng5_state, n); }
 
 /* ---- vocabulary ---------------------------------------------------------- */
 
@@ -394,6 +396,7 @@ typedef struct mnode {
      * stands for, and their union's df in the view */
     int prefix, fuzzy;
     unsigned slop;           /* PHRASE: "..."~slop */
+    double boost;            /* WORD, PHRASE: ^boost, 0 for none */
     uint32_t *pfx_terms, npfx;
     uint32_t pfx_df, pfx_view;
     /* planned: a word/phrase as query-mode terms with relative positions */
@@ -453,6 +456,13 @@ static mnode *gen_phrase(void)
     return n;
 }
 
+/* A boost for one word or phrase in six: 2, 0.5 or 3. */
+static void maybe_boost(mnode *n)
+{
+    static const double b[] = {2, 0.5, 3};
+    if (rnd5_below(6) == 0) n->boost = b[rnd5_below(3)];
+}
+
 static mnode *gen(int depth)
 {
     uint32_t r = rnd_below(depth >= 3 ? 4 : 10);
@@ -473,10 +483,14 @@ static mnode *gen(int depth)
             static const char *const suffix[] = {"~", "~0", "~1", "~2", "~3", "~1", "~2"};
             strcat(n->text, suffix[rnd3_below(7)]);
         }
+        maybe_boost(n);
         return n;
     }
-    if (r == 3)
-        return gen_phrase();
+    if (r == 3) {
+        mnode *n = gen_phrase();
+        maybe_boost(n);
+        return n;
+    }
     mnode *n = mnew(r < 7 ? M_AND : M_OR);
     n->nkids = 2 + (int)rnd_below(2);
     for (int i = 0; i < n->nkids; i++) {
@@ -494,10 +508,12 @@ static void render(const mnode *n, char *buf, size_t cap, size_t *len)
     switch (n->kind) {
     case M_WORD:
         OUT("%s", n->text);
+        if (n->boost) OUT("^%g", n->boost);
         return;
     case M_PHRASE:
         OUT("\"%s\"", n->text);
         if (n->slop || rnd4_below(8) == 0) OUT("~%u", n->slop);
+        if (n->boost) OUT("^%g", n->boost);
         return;
     default:
         for (int i = 0; i < n->nkids; i++) {
@@ -711,9 +727,20 @@ static double sloppy_model(const mnode *n, const occ *const *o, const uint32_t *
     return f;
 }
 
-/* Does doc d match n?  Adds n's score to *score when it does.  A node
- * with no terms at all (`present` = 0) is "dropped" by the planner. */
+static int model_match_1(const mnode *n, uint32_t d, double *score, int *present);
+
+/* Does doc d match n?  Adds n's score to *score when it does, times its
+ * boost.  A node with no terms at all (`present` = 0) is "dropped" by the
+ * planner. */
 static int model_match(const mnode *n, uint32_t d, double *score, int *present)
+{
+    double s = 0;
+    int m = model_match_1(n, d, &s, present);
+    *score += n->boost ? s * n->boost : s;
+    return m;
+}
+
+static int model_match_1(const mnode *n, uint32_t d, double *score, int *present)
 {
     *present = 1;
     if (n->prefix) {
@@ -958,7 +985,14 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
 }
 
 static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix, n_fuzzy, n_fuzzy_sets,
-    n_sloppy_hits;
+    n_sloppy_hits, n_boost_hits;
+
+static int has_boost(const mnode *n)
+{
+    int any = n->boost != 0;
+    for (int i = 0; i < n->nkids; i++) any |= has_boost(n->kids[i]);
+    return any;
+}
 
 /* Whether n or a node under it is a prefix word (what 0), a fuzzy word
  * (1) or a fuzzy word standing for a set of terms (2). */
@@ -1014,6 +1048,7 @@ static void run_queries(const char *dir)
         if (n) n_nonzero++;
         if (root->kind == M_PHRASE && n) n_phrase_hits++;
         if (root->kind == M_PHRASE && root->slop && root->nslots > 1 && n) n_sloppy_hits++;
+        if (has_boost(root) && n) n_boost_hits++;
 
         uint64_t count = UINT64_MAX;
         if (quire_count(ix, q, qlen, &count, &err) != QUIRE_OK)
@@ -1211,6 +1246,7 @@ static void test_coverage(void **state)
     assert_true(n_nonzero > NQUERIES);          /* most queries match */
     assert_true(n_phrase_hits > 20);
     assert_true(n_sloppy_hits > 10);           /* "a b"~N alone, matching */
+    assert_true(n_boost_hits > NINDEXES * 20);  /* word^B, "..."^B, matching */
     assert_true(n_prefix > NINDEXES * 20);      /* queries with a prefix word */
     assert_true(n_fuzzy > NINDEXES * 20);       /* with a fuzzy word */
     assert_true(n_fuzzy_sets > NINDEXES * 10);  /* one that stands for terms */

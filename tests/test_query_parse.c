@@ -168,6 +168,14 @@ static void test_groups_and_phrases(void **state)
     expect_ast("title: \"a b\"", "(AND (TERM title:) (PHRASE a b))");
     expect_ast("subtitle:\"a b\"", "(AND (TERM subtitle:) (PHRASE a b))");
     expect_ast("title:whale", "(TERM title:whale)");
+    /* boosts after a phrase (and its slop); a word keeps its text */
+    expect_ast("\"a b\"^2", "(PHRASE a b ^2)");
+    expect_ast("\"a b\"~2^0.5 c", "(AND (PHRASE a b ~2 ^0.5) (TERM c))");
+    expect_ast("title:\"a b\"^3", "(PHRASE title: a b ^3)");
+    expect_ast("\"a b\"^x", "(AND (PHRASE a b) (TERM ^x))");
+    expect_ast("\"a b\"^0", "(AND (PHRASE a b) (TERM ^0))");
+    expect_ast("\"a b\"^2~1", "(AND (PHRASE a b) (TERM ^2~1))");
+    expect_ast("whale^2", "(TERM whale^2)");
 }
 
 static void test_errors(void **state)

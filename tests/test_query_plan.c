@@ -139,6 +139,24 @@ static void test_title(void **state)
                 "(AND (TERM title) (PHRASE white@0 whale@1))");
 }
 
+/* word^B and "..."^B multiply the item's score (QUERY.md). */
+static void test_boost(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "whale^2", "(TERM whale ^2)");
+    expect_plan(DEF, "whale^0.25 ship", "(AND (TERM whale ^0.25) (TERM ship))");
+    expect_plan(DEF, "whal*^2", "(PREFIX whal ^2)");
+    expect_plan(DEF, "whale~1^3", "(FUZZY whale~1 ^3)");
+    expect_plan(DEF, "new-york^1.5", "(PHRASE new@0 york@1 ^1.5)");
+    expect_plan(DEF, "\"white whale\"~1^2", "(PHRASE white@0 whale@1 ~1 ^2)");
+    expect_plan(DEF, "whale^5000", "(TERM whale ^1000)");
+    /* no boost: ^0, nothing before the '^', more after the number */
+    expect_plan(NOCG, "x^0", "(PHRASE x@0 0@1)");
+    expect_plan(DEF, "^2", "(TERM 2)");
+    expect_plan(NOCG, "e=mc^2x", "(PHRASE e@0 mc@1 2x@2)");
+    expect_plan(PAIRS | QUIRE_TOK_TITLE_TERMS, "title:whale^3", "(TERM title:whale ^3)");
+}
+
 static void test_fuzzy(void **state)
 {
     (void)state;
@@ -267,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_fuzzy),
         cmocka_unit_test(test_title),
+        cmocka_unit_test(test_boost),
         cmocka_unit_test(test_stop_words),
         cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_common_pairs_units),
