@@ -727,12 +727,8 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
                 it_free(it);
                 return -1;
             }
-            for (uint32_t i = 0; i < nu; i++) {
-                it->kid_rel[i] = pn->unit_rel[i];
-                uint32_t g = 0;
-                while (pn->unit_term[g] != pn->unit_term[i]) g++;
-                it->kid_group[i] = g;
-            }
+            memcpy(it->kid_rel, pn->unit_rel, nu * sizeof *it->kid_rel);
+            sloppy_groups(pn->unit_term, nu, it->kid_group);
         }
         it->doc = 0;
         it_seek(it, 0);

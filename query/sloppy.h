@@ -23,6 +23,16 @@ typedef struct sloppy_in {
     uint32_t slop;
 } sloppy_in;
 
+/* group[] of sloppy_in from the slots' terms: the first slot of each term. */
+static inline void sloppy_groups(const uint32_t *term, uint32_t k, uint32_t *group)
+{
+    for (uint32_t i = 0; i < k; i++) {
+        uint32_t g = 0;
+        while (term[g] != term[i]) g++;
+        group[i] = g;
+    }
+}
+
 /* Reusable scratch; zero it before first use, free with sloppy_free. */
 typedef struct sloppy_scratch {
     uint32_t *at;          /* per slot: the position it takes */

@@ -184,9 +184,8 @@ static void sloppy_spans(matcher *m, const pl_node *n)
     uint32_t *npos = calloc(k, sizeof *npos), *group = malloc(k * sizeof *group);
     sloppy_scratch ss = {0};
     if (!pos || !npos || !group) goto fail;
+    sloppy_groups(n->slot_term, k, group);
     for (uint32_t i = 0; i < k; i++) {
-        group[i] = 0;
-        while (n->slot_term[group[i]] != n->slot_term[i]) group[i]++;
         if (!(pos[i] = malloc((m->ntoks ? m->ntoks : 1) * sizeof **pos))) goto fail;
         for (size_t j = 0; j < m->ntoks; j++)
             if (m->toks[j].term == n->slot_term[i] &&
