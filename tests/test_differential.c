@@ -61,11 +61,12 @@
     (QUIRE_TOK_DEFAULT & ~(uint32_t)(QUIRE_TOK_COMMONGRAMS | QUIRE_TOK_COMMONPAIRS))
 /* The default: bigrams only of two common words. */
 #define FLAGS_PAIRS (FLAGS_NO_CG | QUIRE_TOK_COMMONPAIRS)
+#define FLAGS_TITLE (FLAGS_PAIRS | QUIRE_TOK_TITLE_TERMS)
 static uint32_t tok_flags_cur = FLAGS_CG;
 #define TOK_FLAGS tok_flags_cur
 #define FLAGS_STEM_STOP \
     (FLAGS_CG | QUIRE_TOK_STEM_EN | QUIRE_TOK_STOPWORDS_EN)
-#define NINDEXES 5
+#define NINDEXES 6
 
 /* ---- deterministic random numbers (splitmix64) -------------------------- */
 
@@ -86,11 +87,13 @@ static uint32_t rnd_below(uint32_t n)
 
 /* rnd_below from another stream: the prefix words (`wor*`) draw from a
  * second, the fuzzy words (`word~1`) from a third, the slop of phrases
- * ("a b"~2) from a fourth, boosts (word^2) from a fifth, so that adding
+ * ("a b"~2) from a fourth, boosts (word^2) from a fifth, title: words
+ * from a sixth, so that adding
  * any of them to the generator
  * changed no query drawn before from the others. */
 static uint64_t rng2_state = 0x7072656669782aULL, rng3_state = 0x66757a7a797eULL,
-                rng4_state = 0x736c6f70707921ULL, rng5_state = 0x626f6f73745eULL;
+                rng4_state = 0x736c6f70707921ULL, rng5_state = 0x626f6f73745eULL,
+                rng6_state = 0x7469746c653aULL;
 
 static uint32_t rnd_stream_below(uint64_t *state, uint32_t n)
 {
@@ -106,6 +109,7 @@ static uint32_t rnd2_below(uint32_t n) { return rnd_stream_below(&rng2_state, n)
 static uint32_t rnd3_below(uint32_t n) { return rnd_stream_below(&rng3_state, n); }
 static uint32_t rnd4_below(uint32_t n) { return rnd_stream_below(&rng4_state, n); }
 static uint32_t rnd5_below(uint32_t n) { return rnd_stream_below(&rng5_state, n); }
+static uint32_t rnd6_below(uint32_t n) { return rnd_stream_below(&rng6_state, n); }
 
 /* ---- vocabulary ---------------------------------------------------------- */
 
@@ -265,7 +269,9 @@ typedef struct occ {
 
 typedef struct model_doc {
     occ *occ;
-    uint32_t n;         /* = document length: every emitted term counts */
+    uint32_t n;         /* occurrences, title terms included */
+    uint32_t len;       /* document length: every emitted term counts, no
+                           title term (TOK_TITLE_TERMS) */
 } model_doc;
 
 static model_doc mdocs[NSLOTS];
@@ -291,6 +297,18 @@ static int collect_occ(void *ctx, const tok_token *t)
     }
     ov->v[ov->n++] = (occ){dict_get(t->term, t->len, 1), t->pos};
     return 0;
+}
+
+/* Title terms (TOK_TITLE_TERMS): TOK_FIELD_MARK and the term. */
+static int collect_title_occ(void *ctx, const tok_token *t)
+{
+    char buf[TOK_MAX_TERM_BYTES + 1];
+    buf[0] = TOK_FIELD_MARK;
+    memcpy(buf + 1, t->term, t->len);
+    tok_token ft = *t;
+    ft.term = buf;
+    ft.len = t->len + 1;
+    return collect_occ(ctx, &ft);
 }
 
 static int cmp_occ(const void *a, const void *b)
@@ -330,6 +348,10 @@ static void build_model(void)
         assert_int_equal(tok_run(tok, docs[d].body, strlen(docs[d].body),
                                  idx_body_first_pos(next), collect_occ, &ov,
                                  NULL), 0);
+        mdocs[d].len = ov.n;
+        if (TOK_FLAGS & TOK_TITLE_TERMS)
+            assert_int_equal(tok_run(tok, docs[d].title, strlen(docs[d].title), 0,
+                                     collect_title_occ, &ov, NULL), 0);
         if (ov.n)
             qsort(ov.v, ov.n, sizeof *ov.v, cmp_occ);
         mdocs[d].occ = ov.v;
@@ -348,7 +370,7 @@ static void set_view(uint32_t nslots, const uint8_t *deleted)
     uint64_t total = 0;
     memset(term_df, 0, (nterms + 1) * sizeof *term_df);
     for (uint32_t d = 0; d < nslots; d++) {
-        total += mdocs[d].n;
+        total += mdocs[d].len;
         for (uint32_t i = 0; i < mdocs[d].n; i++)
             if (i == 0 || mdocs[d].occ[i].term != mdocs[d].occ[i - 1].term)
                 term_df[mdocs[d].occ[i].term]++;
@@ -483,6 +505,12 @@ static mnode *gen(int depth)
             static const char *const suffix[] = {"~", "~0", "~1", "~2", "~3", "~1", "~2"};
             strcat(n->text, suffix[rnd3_below(7)]);
         }
+        if (rnd6_below(5) == 0) {
+            /* title:word: the word in titles where there are title terms,
+             * else the text "title:word" */
+            memmove(n->text + 6, n->text, strlen(n->text) + 1);
+            memcpy(n->text, "title:", 6);
+        }
         maybe_boost(n);
         return n;
     }
@@ -533,11 +561,19 @@ static void render(const mnode *n, char *buf, size_t cap, size_t *len)
 #undef OUT
 }
 
+/* Planning a title:word in an index with title terms: its terms are
+ * title terms. */
+static int cur_field;
+
 static int collect_slot(void *ctx, const tok_token *t)
 {
     mnode *n = ctx;
     assert_true(n->nslots < 16);
-    n->slot_term[n->nslots] = dict_get(t->term, t->len, 0);
+    char buf[TOK_MAX_TERM_BYTES + 1];
+    buf[0] = TOK_FIELD_MARK;
+    memcpy(buf + 1, t->term, t->len);
+    n->slot_term[n->nslots] = cur_field ? dict_get(buf, t->len + 1, 0)
+                                        : dict_get(t->term, t->len, 0);
     n->slot_rel[n->nslots] = t->pos;
     n->nslots++;
     return 0;
@@ -572,17 +608,21 @@ static void set_word(mnode *n)
 
 /* query.h: a word ending in '*' (not "**") whose text before the '*' is
  * one term stands for every term that starts with it. */
-static int plan_prefix(mnode *n, tok_tokenizer *qtok)
+static int plan_prefix(mnode *n, const char *text, tok_tokenizer *qtok)
 {
-    size_t len = strlen(n->text);
-    if (len < 2 || n->text[len - 1] != '*' || n->text[len - 2] == '*') return 0;
+    size_t len = strlen(text);
+    if (len < 2 || text[len - 1] != '*' || text[len - 2] == '*') return 0;
     first_term f = {.n = 0};
-    assert_int_equal(tok_run(qtok, n->text, len - 1, 0, collect_first, &f, NULL), 0);
+    assert_int_equal(tok_run(qtok, text, len - 1, 0, collect_first, &f, NULL), 0);
     if (f.n != 1) return 0;
     set_word(n);
+    char want[257];
+    size_t wl = 0;
+    if (cur_field) want[wl++] = TOK_FIELD_MARK;
+    memcpy(want + wl, f.bytes, f.len);
+    wl += f.len;
     for (uint32_t i = 0; i < DICT_SLOTS; i++)
-        if (dict_term[i] && strlen(dict_term[i]) >= f.len &&
-            memcmp(dict_term[i], f.bytes, f.len) == 0)
+        if (dict_term[i] && strlen(dict_term[i]) >= wl && memcmp(dict_term[i], want, wl) == 0)
             n->pfx_terms[n->npfx++] = dict_id[i];
     return 1;
 }
@@ -614,30 +654,34 @@ static unsigned osa(const char *a, const char *b)
  * 2; without N, 0 up to 2 letters, 1 up to 5, else 2); with 0 edits it is
  * the word before the '~'; a word before it that is no term drops out.
  * Returns 1 when n is planned. */
-static int plan_fuzzy(mnode *n, tok_tokenizer *qtok)
+static int plan_fuzzy(mnode *n, const char *text, tok_tokenizer *qtok)
 {
-    size_t len = strlen(n->text), d = len;
-    while (d > 0 && n->text[d - 1] >= '0' && n->text[d - 1] <= '9') d--;
-    if (d < 2 || n->text[d - 1] != '~' || n->text[d - 2] == '~') return 0;
+    size_t len = strlen(text), d = len;
+    while (d > 0 && text[d - 1] >= '0' && text[d - 1] <= '9') d--;
+    if (d < 2 || text[d - 1] != '~' || text[d - 2] == '~') return 0;
     first_term f = {.n = 0};
-    assert_int_equal(tok_run(qtok, n->text, d - 1, 0, collect_first, &f, NULL), 0);
+    assert_int_equal(tok_run(qtok, text, d - 1, 0, collect_first, &f, NULL), 0);
     if (f.n > 1) return 0;
     n->fuzzy = 1;
     n->nslots = 0;
     if (f.n == 0) return 1;       /* dropped */
     for (size_t i = 0; i < f.len; i++) assert_true((unsigned char)f.bytes[i] < 0x80);
     unsigned edits = f.len <= 2 ? 0 : f.len <= 5 ? 1 : 2;
-    if (d < len) edits = (unsigned)atoi(n->text + d) < 2 ? (unsigned)atoi(n->text + d) : 2;
+    if (d < len) edits = (unsigned)atoi(text + d) < 2 ? (unsigned)atoi(text + d) : 2;
     if (edits == 0) {
-        assert_int_equal(tok_run(qtok, n->text, d - 1, 0, collect_slot, n, NULL), 0);
+        assert_int_equal(tok_run(qtok, text, d - 1, 0, collect_slot, n, NULL), 0);
         return 1;
     }
-    char want[257];
-    memcpy(want, f.bytes, f.len);
-    want[f.len] = '\0';
+    /* a title term's neighbours are title terms, a word's are words */
+    char want[258];
+    size_t wl = 0;
+    if (cur_field) want[wl++] = TOK_FIELD_MARK;
+    memcpy(want + wl, f.bytes, f.len);
+    want[wl + f.len] = '\0';
     set_word(n);
     for (uint32_t i = 0; i < DICT_SLOTS; i++)
-        if (dict_term[i] && osa(want, dict_term[i]) <= edits)
+        if (dict_term[i] && (dict_term[i][0] == TOK_FIELD_MARK) == cur_field &&
+            osa(want, dict_term[i]) <= edits)
             n->pfx_terms[n->npfx++] = dict_id[i];
     return 1;
 }
@@ -655,11 +699,20 @@ static uint32_t pfx_freq(const mnode *n, uint32_t d)
 /* Tokenizes the words and phrases of the tree in query mode. */
 static void plan_model(mnode *n, tok_tokenizer *qtok)
 {
-    if (n->kind == M_WORD && (plan_prefix(n, qtok) || plan_fuzzy(n, qtok))) return;
+    const char *text = n->text;
+    if (n->kind == M_WORD && (TOK_FLAGS & TOK_TITLE_TERMS) && !strncmp(text, "title:", 6) &&
+        text[6]) {
+        cur_field = 1;
+        text += 6;
+    }
+    if (n->kind == M_WORD && (plan_prefix(n, text, qtok) || plan_fuzzy(n, text, qtok))) {
+        cur_field = 0;
+        return;
+    }
     if (n->kind == M_WORD || n->kind == M_PHRASE) {
         n->nslots = 0;
-        assert_int_equal(tok_run(qtok, n->text, strlen(n->text), 0,
-                                 collect_slot, n, NULL), 0);
+        assert_int_equal(tok_run(qtok, text, strlen(text), 0, collect_slot, n, NULL), 0);
+        cur_field = 0;
         uint32_t base = UINT32_MAX;
         for (uint32_t i = 0; i < n->nslots; i++)
             if (n->slot_rel[i] < base) base = n->slot_rel[i];
@@ -753,7 +806,7 @@ static int model_match_1(const mnode *n, uint32_t d, double *score, int *present
             m->pfx_view = view_gen;
         }
         double df = m->pfx_df;
-        *score += log(1.0 + ((double)view_nslots - df + 0.5) / (df + 0.5)) * sat(f, mdocs[d].n);
+        *score += log(1.0 + ((double)view_nslots - df + 0.5) / (df + 0.5)) * sat(f, mdocs[d].len);
         return 1;
     }
     switch (n->kind) {
@@ -773,7 +826,7 @@ static int model_match_1(const mnode *n, uint32_t d, double *score, int *present
             if (!freq) return 0;
             double w = 0;
             for (uint32_t i = 0; i < n->nslots; i++) w += idf_of(n->slot_term[i]);
-            *score += w * sat(freq, mdocs[d].n);
+            *score += w * sat(freq, mdocs[d].len);
             return 1;
         }
         for (uint32_t a = 0; a < no[0]; a++) {
@@ -787,7 +840,7 @@ static int model_match_1(const mnode *n, uint32_t d, double *score, int *present
         if (!freq) return 0;
         double w = 0;
         for (uint32_t i = 0; i < n->nslots; i++) w += idf_of(n->slot_term[i]);
-        *score += w * sat(freq, mdocs[d].n);
+        *score += w * sat(freq, mdocs[d].len);
         return 1;
     }
     case M_AND: {
@@ -938,6 +991,8 @@ static int setup(void **state)
     build_index(tmpdirs[3], 64 * 1024);
     tok_flags_cur = FLAGS_NO_CG;
     build_index(tmpdirs[4], 0);
+    tok_flags_cur = FLAGS_TITLE;
+    build_index(tmpdirs[5], 64 * 1024);
     tok_flags_cur = FLAGS_CG;
     return 0;
 }
@@ -985,7 +1040,14 @@ static void check_topk(const char *q, const char *what, const quire_hit *h,
 }
 
 static size_t n_checked, n_nonzero, n_phrase_hits, n_prefix, n_fuzzy, n_fuzzy_sets,
-    n_sloppy_hits, n_boost_hits;
+    n_sloppy_hits, n_boost_hits, n_title_hits;
+
+static int has_title(const mnode *n)
+{
+    int any = n->kind == M_WORD && !strncmp(n->text, "title:", 6);
+    for (int i = 0; i < n->nkids; i++) any |= has_title(n->kids[i]);
+    return any;
+}
 
 static int has_boost(const mnode *n)
 {
@@ -1015,7 +1077,7 @@ static void run_queries(const char *dir)
     assert_int_equal(idx_reader_ndocs(r), view_nslots);
     uint64_t total = 0, live = 0;
     for (uint32_t d = 0; d < view_nslots; d++) {
-        total += mdocs[d].n;
+        total += mdocs[d].len;
         live += !view_deleted[d];
     }
     assert_int_equal(idx_reader_total_len(r), total);
@@ -1049,6 +1111,7 @@ static void run_queries(const char *dir)
         if (root->kind == M_PHRASE && n) n_phrase_hits++;
         if (root->kind == M_PHRASE && root->slop && root->nslots > 1 && n) n_sloppy_hits++;
         if (has_boost(root) && n) n_boost_hits++;
+        if ((TOK_FLAGS & TOK_TITLE_TERMS) && has_title(root) && n) n_title_hits++;
 
         uint64_t count = UINT64_MAX;
         if (quire_count(ix, q, qlen, &count, &err) != QUIRE_OK)
@@ -1238,6 +1301,16 @@ static void test_stem_stopwords(void **state)
     run_variant(tmpdirs[3], FLAGS_STEM_STOP, 1);
 }
 
+/* Title terms: title:word reads the title terms, which count in no
+ * document's length; every other query answers as without them. */
+static void test_title_terms(void **state)
+{
+    (void)state;
+    tok_flags_cur = FLAGS_TITLE;
+    build_model();      /* the model holds the title terms too */
+    run_variant(tmpdirs[5], FLAGS_TITLE, 4);
+}
+
 /* The generator must actually exercise what it claims to. */
 static void test_coverage(void **state)
 {
@@ -1247,6 +1320,7 @@ static void test_coverage(void **state)
     assert_true(n_phrase_hits > 20);
     assert_true(n_sloppy_hits > 10);           /* "a b"~N alone, matching */
     assert_true(n_boost_hits > NINDEXES * 20);  /* word^B, "..."^B, matching */
+    assert_true(n_title_hits > 50);             /* title:word with title terms */
     assert_true(n_prefix > NINDEXES * 20);      /* queries with a prefix word */
     assert_true(n_fuzzy > NINDEXES * 20);       /* with a fuzzy word */
     assert_true(n_fuzzy_sets > NINDEXES * 10);  /* one that stands for terms */
@@ -1261,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_no_commongrams),
         cmocka_unit_test(test_commongrams_lengths),
         cmocka_unit_test(test_stem_stopwords),
+        cmocka_unit_test(test_title_terms),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
