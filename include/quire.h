@@ -343,7 +343,8 @@ typedef struct quire_rebuild_stats {
 /* Indexes every live stored document of the index at DIR again, in order,
  * and publishes the result as a new generation that replaces the old one,
  * atomically like a commit (the old files are removed once it is
- * published; a crash before leaves the old generation).  For changing the
+ * published; a crash before leaves the old generation), then merges it
+ * into one segment as quire_writer_optimize does.  For changing the
  * tokenizer configuration without the original input, and for repairing a
  * damaged index: only stored documents are read, each segment's as far as
  * it can be.  A file whose postings, dictionary or section table are
