@@ -8,12 +8,13 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQUIRE_TESTS=OFF -DQUIRE_BENCH=O
 cmake --build build -j"$(nproc)" --target quire >/dev/null
 q=build/quire
 rm -rf build/demo-index
-echo "== quire index build/demo-index corpus/"
-$q index build/demo-index corpus/news-sample.txt corpus/moby-sample.jsonl
+echo "== quire index --title-terms build/demo-index corpus/"
+$q index --title-terms build/demo-index corpus/news-sample.txt corpus/moby-sample.jsonl
 echo
 $q stats build/demo-index | sed -n '1,8p'
 for query in '"does not conceed"' 'wikileaks AND "trump jr"' '(whale OR leviathan) -ship' \
-             '"sperm whale"' '"whale sperm"~2' 'Ahab (harpoon OR lance)' 'queeqeg~1 harpon~'; do
+             '"sperm whale"' '"whale sperm"~2' 'Ahab (harpoon OR lance)' 'queeqeg~1 harpon~' \
+             'whale OR title:ship^3'; do
   echo
   n=$($q search --count build/demo-index "$query")
   [ "$n" = 1 ] && what=match || what=matches
