@@ -14,10 +14,12 @@
  * elsewhere than where the last one ended marks a loss.  Document numbers
  * are known up to the first loss, and deletion bitmaps apply while they
  * are.  Whatever is read goes to a writer opened by
- * idx_writer_open_rebuild, whose commit replaces the old generation.
+ * idx_writer_open_rebuild, whose commit replaces the old generation; the
+ * new one is then merged into one segment.  Pages read are dropped as the
+ * reading goes on, so that the file's size never counts in the memory a
+ * rebuild holds.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
