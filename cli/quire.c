@@ -846,10 +846,18 @@ static int cmd_search(int argc, char **argv)
         quire_doc_field(d, "id", &id, &idl);
         quire_doc_field(d, "title", &title, &tl);
         if (as_json) {
+            /* the excerpt as the listing shows it, matches in <em></em>
+             * (Elasticsearch's default), for tools that call the CLI */
+            char snip[1024];
+            if (quire_snippet(ix, hit->doc, q, strlen(q), "<em>", "</em>", 200, snip,
+                              sizeof snip, &e) != QUIRE_OK)
+                snip[0] = 0;
             printf("{\"id\":");
             json_str(stdout, id, idl);
             printf(",\"score\":%.6f,\"title\":", hit->score);
             json_str(stdout, title, tl);
+            printf(",\"snippet\":");
+            json_str(stdout, snip, strlen(snip));
             printf("}\n");
         } else {
             char snip[1024];

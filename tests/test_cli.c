@@ -105,6 +105,9 @@ static void test_news_phrase(void **state)
                          QUIRE_CLI, tmp), 0);
     assert_non_null(strstr(out, "news-sample.txt\",\"score\":"));
     assert_non_null(strstr(out, "\"title\":\"Secret messages revealed"));
+    /* the excerpt, the phrase marked as one span, JSON-escaped */
+    assert_non_null(strstr(out, ",\"snippet\":\""));
+    assert_non_null(strstr(out, "if he <em>DOES NOT conceed</em> [sic]"));
     assert_int_equal(run(out, sizeof out, "%s search --count %s/news '\"does not conceed\"'",
                          QUIRE_CLI, tmp), 0);
     assert_string_equal(out, "1\n");
