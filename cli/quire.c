@@ -10,6 +10,7 @@
  *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire delete [--wait SECONDS] DIR ID...
  *   quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS] [--stem ...] DIR
+ *   quire get DIR ID...
  *   quire stats DIR
  *   quire verify DIR
  *   quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]
@@ -46,6 +47,7 @@ static const char *usage_text =
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
     "  quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS]\n"
     "                [tokenizer options of index] DIR  index the stored documents again\n"
+    "  quire get DIR ID...                               stored documents as JSON\n"
     "  quire stats DIR\n"
     "  quire verify DIR\n"
     "  quire tokenize [--stem] [--stopwords] [--keep-accents] [TEXT]   (stdin without TEXT)\n";
@@ -1018,6 +1020,43 @@ static int cmd_delete(int argc, char **argv)
     return 0;
 }
 
+/* Prints the stored documents with these ids, one JSON object a line:
+ * every stored field, in stored order. */
+static int cmd_get(int argc, char **argv)
+{
+    if (argc < 3) return usage();
+    quire_index *ix;
+    quire_error e;
+    if (quire_index_open(argv[1], &ix, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        return 1;
+    }
+    int rc = 0;
+    for (int i = 2; i < argc; i++) {
+        uint64_t doc;
+        quire_doc *d;
+        if (quire_doc_find(ix, argv[i], strlen(argv[i]), &doc, &e) != QUIRE_OK ||
+            quire_doc_get(ix, doc, &d, &e) != QUIRE_OK) {
+            fprintf(stderr, "quire: %s\n", e.message);
+            rc = 1;
+            continue;
+        }
+        for (size_t f = 0; f < quire_doc_nfields(d); f++) {
+            const char *name, *value;
+            size_t nl, vl;
+            quire_doc_field_at(d, f, &name, &nl, &value, &vl);
+            fputs(f ? "," : "{", stdout);
+            json_str(stdout, name, nl);
+            fputc(':', stdout);
+            json_str(stdout, value, vl);
+        }
+        puts("}");
+        quire_doc_free(d);
+    }
+    quire_index_close(ix);
+    return rc;
+}
+
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
@@ -1140,6 +1179,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "delete")) return cmd_delete(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "rebuild")) return cmd_rebuild(argc - 1, argv + 1);
+    if (!strcmp(cmd, "get")) return cmd_get(argc - 1, argv + 1);
     if (!strcmp(cmd, "--version")) { printf("quire %s\n", QUIRE_VERSION_STRING); return 0; }
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);

@@ -259,6 +259,11 @@ QUIRE_API void quire_results_free(quire_results *r);
 typedef struct quire_doc quire_doc;
 QUIRE_API int quire_doc_get(quire_index *ix, uint64_t doc, quire_doc **out,
                   quire_error *err);
+/* The document number of the live document with this id, for
+ * quire_doc_get; QUIRE_ENOTFOUND when there is none (never added,
+ * deleted, or only in uncommitted sessions). */
+QUIRE_API int quire_doc_find(quire_index *ix, const char *id, size_t id_len, uint64_t *doc,
+                             quire_error *err);
 /* Looks a field up by name ("id", "title", "body" or any extra field). */
 QUIRE_API int quire_doc_field(const quire_doc *d, const char *name, const char **value,
                     size_t *len);

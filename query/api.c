@@ -95,6 +95,27 @@ const quire_hit *quire_results_get(const quire_results *r, size_t i)
 }
 void quire_results_free(quire_results *r) { free(r); }
 
+int quire_doc_find(quire_index *ix, const char *id, size_t id_len, uint64_t *doc,
+                   quire_error *err)
+{
+    if (!ix || (!id && id_len) || !doc) return qerr(err, QUIRE_EARG, "index, id and doc are required");
+    /* newest first: a replaced document's live copy is in a later
+     * segment, and every other copy is deleted */
+    for (size_t s = idx_reader_nsegments(ix->r); s-- > 0;) {
+        const idx_segment *seg = idx_reader_segment(ix->r, s);
+        long d = idx_segment_find_id(seg, id ? id : "", id_len);
+        if (d == -2)
+            return qerr(err, QUIRE_ECORRUPT, "segment %s: checksum mismatch in section ids",
+                        idx_segment_name(seg));
+        if (d >= 0 && !idx_is_deleted(idx_segment_deleted(seg), (uint32_t)d)) {
+            *doc = idx_reader_base(ix->r, s) + (uint64_t)d;
+            return QUIRE_OK;
+        }
+    }
+    return qerr(err, QUIRE_ENOTFOUND, "no document with id %.*s", (int)(id_len > 200 ? 200 : id_len),
+                id ? id : "");
+}
+
 int quire_doc_get(quire_index *ix, uint64_t doc, quire_doc **out, quire_error *err)
 {
     if (!ix || !out) return qerr(err, QUIRE_EARG, "index and out are required");

@@ -2213,6 +2213,15 @@ static void test_rebuild(void **state)
     index_stats(src, &s0);
     assert_true(s0.segments > 3);
     assert_true(s0.deleted_docs > 0);
+    /* quire get: every stored field, the live copy of a replaced id, and
+     * nothing for a deleted one */
+    assert_int_equal(run(out, sizeof out, "%s get %s extra-1 moby/1/1", QUIRE_CLI, src), 0);
+    assert_string_equal(out, "{\"id\":\"extra-1\",\"title\":\"Zanzibarword title\","
+                             "\"body\":\"with a date field\",\"date\":\"2026-11-27\"}\n"
+                             "{\"id\":\"moby/1/1\",\"title\":\"\",\"body\":"
+                             "\"replacement text whale\"}\n");
+    assert_int_equal(run(out, sizeof out, "%s get %s moby/1/3", QUIRE_CLI, src), 1);
+    assert_string_equal(out, "quire: no document with id moby/1/3\n");
     copy_dir(src, opt);
     copy_dir(src, one);
     copy_dir(src, two);
