@@ -202,20 +202,15 @@ static void lost(rb *r, const seg_file *f, uint32_t first, uint32_t count, const
     char names[600] = "";
     size_t at = 0;
     const uint8_t *ids = f->ok[SEC_IDS] && f->ndocs_known ? f->sec[SEC_IDS] : NULL;
-    if (ids && (f->len[SEC_IDS] < 8 + 12 * (uint64_t)f->ndocs + 8 || ld64(ids) != f->ndocs))
-        ids = NULL;
+    if (ids && (f->len[SEC_IDS] < 8 || ld64(ids) != f->ndocs)) ids = NULL;
     for (uint32_t d = first; d - first < count; d++) {
         if (is_deleted(f, d)) continue;
-        if (ids && live < NAMED_IDS && d < f->ndocs) {
-            const uint8_t *offs = ids + 8 + 4 * (size_t)f->ndocs;
-            const uint8_t *blob = offs + 8 * ((size_t)f->ndocs + 1);
-            uint64_t blen = f->len[SEC_IDS] - (uint64_t)(blob - ids);
-            uint64_t a = ld64(offs + 8 * (size_t)d), b = ld64(offs + 8 * ((size_t)d + 1));
-            if (a <= b && b <= blen && at < sizeof names - 64)
-                at += (size_t)snprintf(names + at, sizeof names - at, "%s%.*s",
-                                       live ? ", " : "", (int)(b - a > 60 ? 60 : b - a),
-                                       (const char *)blob + a);
-        }
+        const uint8_t *id;
+        size_t il;
+        if (ids && live < NAMED_IDS && at < sizeof names - 64 &&
+            seg_id_at(ids, f->len[SEC_IDS], f->ndocs, d, &id, &il) == 0)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%.*s", live ? ", " : "",
+                                   (int)(il > 60 ? 60 : il), (const char *)id);
         live++;
     }
     if (!live) return;

@@ -6,7 +6,9 @@
 #ifndef QUIRE_SEGMENT_H
 #define QUIRE_SEGMENT_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SEG_MAGIC "QUIRESEG"       /* 8 bytes at offset 0 */
 #define SEG_TRAILER_MAGIC "QSEGEND1" /* last 8 bytes of the file */
@@ -77,5 +79,23 @@ typedef struct seg_meta {
  *   u16 largest tf in the block, 0xffff meaning "0xffff or more"
  *   u16 smallest doc length in the block, clamped to 0xffff (a lower bound)
  * Both u16s stay valid bounds for Block-Max WAND when clamped. */
+
+/* The external id of local doc `doc` in an ids section ids[0, len) of a
+ * segment of ndocs documents (FORMAT.md, "ids"): 0 with *p, *n set, or -1
+ * when its offsets are out of bounds. */
+static inline int seg_id_at(const uint8_t *ids, uint64_t len, uint32_t ndocs, uint32_t doc,
+                            const uint8_t **p, size_t *n)
+{
+    uint64_t head = 8 + 12 * (uint64_t)ndocs + 8;
+    if (doc >= ndocs || len < head) return -1;
+    const uint8_t *offs = ids + 8 + 4 * (size_t)ndocs, *blob = ids + head;
+    uint64_t a, b;
+    memcpy(&a, offs + 8 * (size_t)doc, 8);
+    memcpy(&b, offs + 8 * ((size_t)doc + 1), 8);
+    if (a > b || b > len - head) return -1;
+    *p = blob + a;
+    *n = (size_t)(b - a);
+    return 0;
+}
 
 #endif

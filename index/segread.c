@@ -371,15 +371,10 @@ int idx_segment_doc_record(const idx_segment *s, uint32_t doc, uint8_t **rec,
 static void id_at(const idx_segment *s, uint32_t doc, const uint8_t **p,
                   size_t *len)
 {
-    const uint8_t *base = s->sec[SEC_IDS];
-    uint64_t n = s->ndocs;
-    const uint8_t *offs = base + 8 + 4 * n;
-    const uint8_t *blob = offs + 8 * (n + 1);
-    size_t blob_len = s->sec_len[SEC_IDS] - (size_t)(blob - base);
-    uint64_t a = ld64(offs + 8 * (size_t)doc), b = ld64(offs + 8 * ((size_t)doc + 1));
-    if (a > b || b > blob_len) { *p = blob; *len = 0; return; }
-    *p = blob + a;
-    *len = (size_t)(b - a);
+    if (seg_id_at(s->sec[SEC_IDS], s->sec_len[SEC_IDS], s->ndocs, doc, p, len)) {
+        *p = s->sec[SEC_IDS];
+        *len = 0;
+    }
 }
 
 long idx_segment_find_id(const idx_segment *s, const char *id, size_t len)

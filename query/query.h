@@ -31,14 +31,6 @@ int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
 int qry_count(const idx_reader *r, const char *q, size_t qlen,
               uint64_t *count, quire_error *err);
 
-/* Excerpt of `text` around the first match of the query's terms, matches
- * wrapped in open/close, at most max_bytes of source text; NUL-terminated
- * into buf[cap]. */
-int qry_snippet(const idx_reader *r, const char *q, size_t qlen,
-                const char *text, size_t len, const char *open,
-                const char *close, size_t max_bytes, char *buf, size_t cap,
-                quire_error *err);
-
 /* quire_suggest (suggest.c). */
 int qry_suggest(const idx_reader *r, const char *q, size_t qlen, const char *open,
                 const char *close, char *buf, size_t cap, size_t *replaced, quire_error *err);

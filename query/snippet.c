@@ -461,14 +461,3 @@ int qry_snippet_text(uint32_t tok_flags, const char *q, size_t qlen,
     free(m.v);
     return QUIRE_OK;
 }
-
-int qry_snippet(const idx_reader *r, const char *q, size_t qlen,
-                const char *text, size_t len, const char *open,
-                const char *close, size_t max_bytes, char *buf, size_t cap,
-                quire_error *err)
-{
-    if (!r)
-        return qerr(err, QUIRE_EARG, "qry_snippet: NULL reader");
-    return qry_snippet_text(idx_reader_tok_flags(r), q, qlen, text, len, open,
-                            close, max_bytes, buf, cap, err);
-}
