@@ -6,7 +6,7 @@
  *   quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict] [--stem]
  *               [--stopwords] [--keep-accents] [--commongrams | --no-commongrams] [--contentless]
  *               DIR INPUT...
- *   quire search [-k N] [--offset M] [--count] [--json] DIR QUERY
+ *   quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json] DIR QUERY
  *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire delete [--wait SECONDS] DIR ID...
  *   quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS] [--stem ...] DIR
@@ -42,7 +42,7 @@ static const char *usage_text =
     "                             (--contentless: keep ids, not the text;\n"
     "                             --wait: wait for another writer to finish;\n"
     "                             --title-terms: title:word finds words of titles)\n"
-    "  quire search [-k N] [--offset M] [--count] [--json] DIR QUERY\n"
+    "  quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json] DIR QUERY\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
     "  quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS]\n"
@@ -341,6 +341,12 @@ static int parse_record(const char *line, size_t len, jdoc *d, char *err, size_t
             if (jskip(&j, 0, &d->id)) goto out;
             if (d->id.len == 0) { jerr(&j, "\"id\" must be a string or a number"); goto out; }
             d->has_id = 1;
+        } else if (!target && d->nextra < 32 && j.s < j.end &&
+                   (*j.s == '-' || (*j.s >= '0' && *j.s <= '9'))) {
+            /* a number is kept as its text, as a string field would be
+             * (and so it is also a number to sort by) */
+            buf_put(&d->names[d->nextra], key.p, key.len);
+            if (jskip(&j, 0, &d->values[d->nextra++])) goto out;
         } else {
             if (target) { jerr(&j, "\"%.*s\" must be a string", (int)key.len, key.p); goto out; }
             if (jskip(&j, 0, NULL)) goto out;
@@ -779,8 +785,8 @@ static void print_query_error(const char *q, const quire_error *e)
 static int cmd_search(int argc, char **argv)
 {
     size_t k = 10, offset = 0;
-    int count = 0, as_json = 0, npos = 0, only_pos = 0;
-    const char *pos[2] = {NULL, NULL};
+    int count = 0, as_json = 0, npos = 0, only_pos = 0, descending = 0;
+    const char *pos[2] = {NULL, NULL}, *sort = NULL;
     /* known options anywhere; anything else (even "-word") is positional */
     for (int a = 1; a < argc; a++) {
         const char *o = argv[a];
@@ -797,6 +803,15 @@ static int cmd_search(int argc, char **argv)
                 return 2;
             }
             offset = (size_t)v;
+        } else if (!only_pos && !strcmp(o, "--sort") && a + 1 < argc) {
+            /* --sort FIELD: lowest first; --sort -FIELD: highest first */
+            sort = argv[++a];
+            descending = sort[0] == '-';
+            sort += descending;
+            if (!sort[0]) {
+                fprintf(stderr, "quire: --sort needs a field name\n");
+                return 2;
+            }
         } else if (!only_pos && !strcmp(o, "--count")) count = 1;
         else if (!only_pos && !strcmp(o, "--json")) as_json = 1;
         else if (!only_pos && !strcmp(o, "--")) only_pos = 1;
@@ -826,8 +841,9 @@ static int cmd_search(int argc, char **argv)
     /* a page further down: the best offset + k, of which the first
      * offset are skipped (the ranking is the same however many are asked) */
     quire_results *r;
-    if (quire_search(ix, q, strlen(q), k > SIZE_MAX - offset ? SIZE_MAX : k + offset, &r,
-                     &e) != QUIRE_OK) {
+    size_t want = k > SIZE_MAX - offset ? SIZE_MAX : k + offset;
+    if ((sort ? quire_search_sorted(ix, q, strlen(q), sort, descending, want, &r, &e)
+              : quire_search(ix, q, strlen(q), want, &r, &e)) != QUIRE_OK) {
         print_query_error(q, &e);
         quire_index_close(ix);
         return 1;
@@ -856,7 +872,10 @@ static int cmd_search(int argc, char **argv)
                 snip[0] = 0;
             printf("{\"id\":");
             json_str(stdout, id, idl);
-            printf(",\"score\":%.6f,\"title\":", hit->score);
+            if (!sort) printf(",\"score\":%.6f", hit->score);
+            else if (hit->score != hit->score) printf(",\"value\":null");
+            else printf(",\"value\":%.17g", hit->score);
+            printf(",\"title\":");
             json_str(stdout, title, tl);
             printf(",\"snippet\":");
             json_str(stdout, snip, strlen(snip));
@@ -871,9 +890,17 @@ static int cmd_search(int argc, char **argv)
                 title = "(untitled)";
                 tl = strlen(title);
             }
-            printf("%zu. %.*s  (id %.*s, score %.4f)\n   %s\n", h + 1,
-                   (int)(tl > 120 ? 120 : tl), title,
-                   (int)(idl > 120 ? 120 : idl), id, hit->score, snip);
+            printf("%zu. %.*s  (id %.*s, ", h + 1, (int)(tl > 120 ? 120 : tl), title,
+                   (int)(idl > 120 ? 120 : idl), id);
+            const char *sv;
+            size_t svl;
+            /* sorted: the field as stored (a date reads as a date) */
+            if (!sort) printf("score %.4f", hit->score);
+            else if (hit->score != hit->score) printf("no %s", sort);
+            else if (quire_doc_field(d, sort, &sv, &svl) == QUIRE_OK)
+                printf("%s %.*s", sort, (int)(svl > 60 ? 60 : svl), sv);
+            else printf("%s %.17g", sort, hit->score);   /* contentless */
+            printf(")\n   %s\n", snip);
         }
         quire_doc_free(d);
     }

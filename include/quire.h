@@ -232,6 +232,28 @@ typedef struct quire_results quire_results;
 QUIRE_API int quire_search(quire_index *ix, const char *query, size_t query_len,
                  size_t k, quire_results **out, quire_error *err);
 
+/* Top-k by a number instead of BM25: the matching documents with the
+ * highest (descending != 0) or lowest value of stored field `field`
+ * (NUL-terminated).  A field's value counts as a number when it reads as
+ * a decimal number ("1851", "-2.5", "1e3") or an ISO 8601 date or
+ * date-time ("2016-06-09", "2016-06-09T18:30:00Z", "... 18:30+02:00"),
+ * which is seconds since 1970-01-01T00:00:00Z (UTC unless an offset is
+ * given); the index keeps such numbers in columns as documents are added,
+ * contentless ones too.  Ties, and the documents without a number in the
+ * field, which come last in either order, are ordered by ascending
+ * document number.  No BM25 is computed: each hit's score is its value,
+ * NaN for a document without one.  Indexes written before format version
+ * 3 have no columns: every document is without a value until they are
+ * rebuilt (quire_rebuild). */
+QUIRE_API int quire_search_sorted(quire_index *ix, const char *query, size_t query_len,
+                                  const char *field, int descending, size_t k,
+                                  quire_results **out, quire_error *err);
+
+/* doc's number in stored field `field` (as quire_search_sorted reads it);
+ * QUIRE_ENOTFOUND when it has none, or there is no such document. */
+QUIRE_API int quire_doc_value(quire_index *ix, uint64_t doc, const char *field, double *value,
+                              quire_error *err);
+
 /* Exact number of matching (live) documents, without scoring. */
 QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
                 uint64_t *count, quire_error *err);

@@ -13,7 +13,8 @@
  * rare terms cost 16 bytes.  Stored documents are compressed with zstd in
  * ~16 KiB blocks as they arrive and streamed into the segment file itself
  * (its first section), so the memory estimate covers only the inverted
- * data, the norms and the ids.
+ * data, the norms, the ids and the numbers read from stored fields
+ * (values.h), kept as (doc, value) pairs per field until the flush.
  *
  * At flush, terms are sorted bytewise (radix sort on 8-byte prefixes) and each stream is decoded once and
  * re-encoded into the segment's block format by segment_write.c's layout
@@ -54,6 +55,7 @@
 #include "index/store.h"
 #include "index/strsort.h"
 #include "index/util.h"
+#include "index/values.h"
 
 #define NO_DOC UINT32_MAX
 #define SLICE_LEVELS 9
@@ -160,6 +162,7 @@ struct idx_builder {
 
     /* per-document data */
     uint32_t *norms; uint32_t ndocs, norms_cap;
+    val_set values;        /* numbers of the stored fields (values.h) */
     char *ids; size_t ids_len, ids_cap;
     uint64_t *id_off; /* ndocs + 1 offsets into ids */
     size_t id_off_cap;
@@ -286,6 +289,7 @@ int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
         for (uint32_t i = 0; i < 1u << b->cg_bits; i++) b->cg_cache[i].a = NO_DOC;
     b->ndocs = 0;
     b->ids_len = 0;
+    val_set_free(&b->values);
     b->total_len = b->npostings = b->npositions = 0;
     b->failed = 0;
     storew_close(&b->store);
@@ -311,6 +315,7 @@ void idx_builder_free(idx_builder *b)
     free(b->cg_cur);
     free(b->cg_cache);
     free(b->norms);
+    val_set_free(&b->values);
     free(b->ids);
     free(b->id_off);
     storew_close(&b->store);
@@ -341,7 +346,7 @@ size_t idx_builder_mem(const idx_builder *b)
 {
     return b->pool_len + b->arena_len +
            (size_t)b->nterms * (sizeof(term_hot) + sizeof(term_cold) + 2 * sizeof(term_slot)) +
-           (size_t)b->ndocs * (4 + 8) + b->ids_len + b->store.idx_len;
+           (size_t)b->ndocs * (4 + 8) + b->ids_len + b->store.idx_len + b->values.mem;
 }
 
 /* ---- byte pool ---------------------------------------------------------- */
@@ -961,6 +966,14 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
     if (d->id_len) memcpy(b->ids + b->ids_len, d->id, d->id_len);
     b->ids_len += d->id_len;
     b->id_off[b->ndocs + 1] = b->ids_len;
+    for (size_t i = 0; i < d->nfields; i++) {
+        double v;
+        if (val_parse(d->fields[i].value, d->fields[i].value_len, &v) == 0 &&
+            val_set_add(&b->values, d->fields[i].name, d->fields[i].name_len, b->ndocs, v)) {
+            b->failed = 1;
+            return qerr(err, QUIRE_ENOMEM, "out of memory");
+        }
+    }
     rc = store_doc(b, d, err);
     if (rc) {
         b->failed = 1;
@@ -1084,6 +1097,8 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
     int rc = QUIRE_OK;
     flush_term *ft = NULL;
     uint32_t *ids_order = NULL;
+    uint8_t *values = NULL;
+    size_t values_len = 0;
     seg_writer *sw = &b->sw;
     if (b->failed || !b->sw_open) return qerr(err, QUIRE_EARG, "builder is in a failed state");
     if ((rc = storew_finish(&b->store, err)) || (rc = segw_pos_direct(sw, err))) goto fail;
@@ -1096,6 +1111,11 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
     }
 
     segw_set_norms(sw, b->norms, b->ndocs);
+    if (val_set_encode(&b->values, b->ndocs, &values, &values_len)) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto fail;
+    }
+    segw_set_values(sw, values, values_len);
     for (uint32_t i = 0; i < b->nterms; i++) {
         prefetch_terms(b, ft, i, b->nterms);
         const flush_term *f = &ft[i];
@@ -1117,12 +1137,14 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
     if (rc) goto fail;
     free(ft);
     free(ids_order);
+    free(values);
     segw_close(sw);
     b->sw_open = 0;
     return QUIRE_OK;
 fail:
     free(ft);
     free(ids_order);
+    free(values);
     segw_abort(sw);
     b->sw_open = 0;
     b->failed = 1;
@@ -1495,6 +1517,9 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
     if (n > MAX_JOINT) return qerr(err, QUIRE_EARG, "a joint flush takes at most %d builders",
                                    MAX_JOINT);
     joint j = {.b = b, .n = n, .nparts = threads < 1 ? 1 : threads > n ? n : threads};
+    val_set values = {0};
+    uint8_t *values_buf = NULL;
+    size_t values_len = 0;
     if (pthread_mutex_init(&j.mu, NULL) != 0)
         return qerr(err, QUIRE_ENOMEM, "cannot create a mutex");
     if (pthread_cond_init(&j.cv, NULL) != 0) {
@@ -1531,7 +1556,16 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
         j.task[i] = (joint_task){.j = &j, .part = (uint32_t)i};
         j.base[i] = (uint32_t)at;
         memcpy(j.norms + at, b[i]->norms, (size_t)b[i]->ndocs * sizeof *j.norms);
+        if (val_set_append(&values, &b[i]->values, (uint32_t)at)) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+            goto out;
+        }
     }
+    if (val_set_encode(&values, j.ndocs, &values_buf, &values_len)) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+    segw_set_values(&b[0]->sw, values_buf, values_len);
 
     joint_run(&j, joint_prepare, NULL);
     if ((rc = joint_error(&j, err))) goto out;
@@ -1566,6 +1600,8 @@ out:
     free(j.base);
     free(j.lo);
     free(j.norms);
+    val_set_free(&values);
+    free(values_buf);
     free(j.id_off);
     free(j.ids);
     free(j.ids_sorted);

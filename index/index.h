@@ -93,6 +93,10 @@ uint64_t idx_segment_nterms(const idx_segment *s);
 /* Length of local doc `doc` (< ndocs): the number of terms the tokenizer
  * emitted for its title and body, compound wholes included. */
 uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc);
+/* The column of numbers of stored field `field` (values.h), or NULL when
+ * no document of the segment has one. */
+const struct val_column *idx_segment_values(const idx_segment *s, const char *field,
+                                            size_t len);
 /* Deletion bitmap of this generation: bit d of word d/64 is set when local
  * doc d is deleted.  NULL when nothing in the segment is deleted. */
 const uint64_t *idx_segment_deleted(const idx_segment *s);

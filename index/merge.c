@@ -2,7 +2,7 @@
  * merge.c — merges segments into one, dropping deleted documents: the
  * k-way merge of their term dictionaries writes every posting list with
  * new doc numbers (segments in order, live documents in order), and norms,
- * stored documents and ids are carried over.  Used by
+ * stored documents, ids and the value columns are carried over.  Used by
  * quire_writer_optimize (Lucene's forceMerge(1)); the result is a normal
  * segment written through seg_writer and store_writer, the same bytes
  * whichever way a block got there.
@@ -37,6 +37,7 @@
 #include "index/store.h"
 #include "index/strsort.h"
 #include "index/util.h"
+#include "index/values.h"
 
 #define NONE UINT32_MAX
 /* The shortest list of a segment whose blocks are copied after cutting the
@@ -1168,6 +1169,9 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     size_t *pick = calloc(threads * n + 1, sizeof *pick);
     uint64_t *rel = calloc(2 * threads * n + 2, sizeof *rel);
     uint32_t *norms = malloc((total + 1) * sizeof *norms);
+    val_set values = {0};
+    uint8_t *values_buf = NULL;
+    size_t values_len = 0;
     uint64_t *id_off = calloc(total + 2, sizeof *id_off);
     char *ids = NULL, *path = path_join(dir, name), *prefix = NULL, *tail_prefix = NULL;
     size_t ids_len = 0, ids_cap = 0;
@@ -1226,6 +1230,26 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         }
     }
 
+    /* values: each input's columns, live documents renumbered */
+    for (size_t i = 0; i < n; i++) {
+        const val_view *vv = &segs[i]->values;
+        for (uint32_t c = 0; c < vv->ncols; c++) {
+            const val_column *col = &vv->cols[c];
+            for (uint32_t d = 0; d < segs[i]->ndocs; d++) {
+                double v;
+                if (map[i][d] != NONE && val_get(col, d, &v) &&
+                    val_set_add(&values, (const char *)col->name, col->name_len, map[i][d], v)) {
+                    rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+        }
+    }
+    if (val_set_encode(&values, nd, &values_buf, &values_len)) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory");
+        goto out;
+    }
+
     uint32_t nids = 0;
     for (size_t i = 0; i < n && !rc; i++)
         rc = collect_ids(segs[i], dels[i], &ids, &ids_len, &ids_cap, id_off, &nids, err);
@@ -1234,6 +1258,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     if ((rc = segw_open(&w, path, prefix, err))) goto out;
     w_open = 1;
     segw_set_norms(&w, norms, nd);
+    segw_set_values(&w, values_buf, values_len);
     if ((rc = segw_store_begin(&w, err))) goto out;
     /* The merged store, often half the segment, is written past the page
      * cache.  Buffered, its pages had to be taken fresh (slow on the
@@ -1353,6 +1378,8 @@ out:
         if (fds[i] >= 0) close(fds[i]);
     free(fds);
     free(norms);
+    val_set_free(&values);
+    free(values_buf);
     free(id_off);
     free(pick);
     free(rel);

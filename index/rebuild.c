@@ -272,16 +272,17 @@ static void read_table(seg_file *f)
 }
 
 /* The names of the sections other than the store that are missing or
- * damaged, for the report; "" when none. */
+ * damaged (VALUES only damaged: it is optional), for the report; "" when
+ * none. */
 static void bad_sections(const seg_file *f, char *buf, size_t cap)
 {
     static const char *const names[SEC_COUNT] = {
         "", "meta", "dict", "dictidx", "docs", "skip", "pos", "norms", "store", "storeidx",
-        "ids"};
+        "ids", "values"};
     size_t at = 0;
     buf[0] = 0;
     for (uint32_t id = 1; id < SEC_COUNT; id++)
-        if (id != SEC_STORE && !f->ok[id] && at < cap)
+        if (id != SEC_STORE && !f->ok[id] && at < cap && (id != SEC_VALUES || f->sec[id]))
             at += (size_t)snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", names[id]);
 }
 

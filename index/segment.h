@@ -12,8 +12,9 @@
 
 #define SEG_MAGIC "QUIRESEG"       /* 8 bytes at offset 0 */
 #define SEG_TRAILER_MAGIC "QSEGEND1" /* last 8 bytes of the file */
-#define SEG_VERSION 2u              /* written; SEG_VERSION_MIN.. are read */
+#define SEG_VERSION 3u              /* written; SEG_VERSION_MIN.. are read */
 #define SEG_VERSION_MIN 1u          /* version 1: no list has short blocks */
+#define SEG_VERSION_VALUES 3u       /* the first that may have a VALUES section */
 #define SEG_HEADER_BYTES 64u
 #define SEG_ALIGN 64u
 #define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
@@ -47,7 +48,8 @@ enum seg_section {
     SEC_STORE = 8,
     SEC_STOREIDX = 9,
     SEC_IDS = 10,
-    SEC_COUNT = 11 /* one past the last id */
+    SEC_VALUES = 11,   /* optional (version 3 on): numbers of stored fields */
+    SEC_COUNT = 12 /* one past the last id */
 };
 
 /* Section table entry as stored in the footer (32 bytes, little-endian). */

@@ -28,7 +28,7 @@ static const char *section_name(uint32_t id)
 {
     static const char *names[SEC_COUNT] = {
         "?", "meta", "dict", "dictidx", "docs", "skip", "pos", "norms",
-        "store", "storeidx", "ids"};
+        "store", "storeidx", "ids", "values"};
     return id < SEC_COUNT ? names[id] : "?";
 }
 
@@ -88,7 +88,8 @@ int idx_segment_open(const char *dir, const char *name, int verify,
         const uint8_t *e = d + foff + 8 + 32 * i;
         uint32_t id = ld32(e);
         uint64_t off = ld64(e + 8), len = ld64(e + 16);
-        if (id == 0 || id >= SEC_COUNT || off > foff || len > foff - off) {
+        if (id == 0 || id >= SEC_COUNT || off > foff || len > foff - off ||
+            (id == SEC_VALUES && s->version < SEG_VERSION_VALUES)) {
             rc = qerr(err, QUIRE_ECORRUPT, "%s: section %u out of bounds", path, id);
             goto fail;
         }
@@ -98,7 +99,7 @@ int idx_segment_open(const char *dir, const char *name, int verify,
         s->sec_present[id] = 1;
     }
     for (uint32_t id = 1; id < SEC_COUNT; id++) {
-        if (!s->sec_present[id]) {
+        if (!s->sec_present[id] && id != SEC_VALUES) {
             rc = qerr(err, QUIRE_ECORRUPT, "%s: section %s missing", path, section_name(id));
             goto fail;
         }
@@ -154,6 +155,14 @@ int idx_segment_open(const char *dir, const char *name, int verify,
         s->dict.keys = keys;
     }
     s->norms = s->sec[SEC_NORMS];
+    if (s->sec_present[SEC_VALUES]) {
+        int vr = val_view_open(s->sec[SEC_VALUES], s->sec_len[SEC_VALUES], s->ndocs, &s->values);
+        if (vr) {
+            rc = vr == -1 ? qerr(err, QUIRE_ENOMEM, "out of memory")
+                          : qerr(err, QUIRE_ECORRUPT, "%s: values section is malformed", path);
+            goto fail;
+        }
+    }
     free(path);
     *out = s;
     return QUIRE_OK;
@@ -187,6 +196,7 @@ static int section_sum(const uint8_t *p, size_t len, uint64_t *out)
 
 static int check_sum(const idx_segment *s, uint32_t id, quire_error *err)
 {
+    if (!s->sec_present[id]) return QUIRE_OK;   /* an optional section left out */
     uint64_t sum;
     if (section_sum(s->sec[id], s->sec_len[id], &sum))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
@@ -229,12 +239,18 @@ void idx_segment_close(idx_segment *s)
     if (!s) return;
     unmap_file(&s->m);
     free(s->dict_keys);
+    val_view_close(&s->values);
     free(s->deleted);
     free(s->name);
     free(s);
 }
 
 const char *idx_segment_name(const idx_segment *s) { return s->name; }
+
+const val_column *idx_segment_values(const idx_segment *s, const char *field, size_t len)
+{
+    return val_view_find(&s->values, field, len);
+}
 uint32_t idx_segment_ndocs(const idx_segment *s) { return s->ndocs; }
 uint64_t idx_segment_nterms(const idx_segment *s) { return s->nterms; }
 uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc)

@@ -10,6 +10,7 @@
 #include "index/fileio.h"
 #include "index/index.h"
 #include "index/segment.h"
+#include "index/values.h"
 
 struct idx_segment {
     char *name;
@@ -27,6 +28,7 @@ struct idx_segment {
     dict_view dict;
     uint64_t *dict_keys;   /* owned; dict.keys points here */
     const uint8_t *norms;
+    val_view values;           /* no columns when the segment has no VALUES */
     uint64_t *deleted;     /* owned; (ndocs + 63) / 64 words, or NULL */
     uint32_t ndeleted;
 };

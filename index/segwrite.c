@@ -1,12 +1,12 @@
 /*
- * segwrite.c — writes one immutable segment file.  Format version 2; every
+ * segwrite.c — writes one immutable segment file.  Format version 3; every
  * integer little-endian; docs/FORMAT.md is the standalone description.
  *
  *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
  *   sections each starting at a multiple of 64, zero padding between them,
  *            in the order STORE POS STOREIDX META DICT DICTIDX DOCS SKIP
- *            NORMS IDS, or, after segw_store_extras (a merge), STORE
- *            STOREIDX NORMS IDS POS META DICT DICTIDX DOCS SKIP (readers
+ *            NORMS IDS [VALUES], or, after segw_store_extras (a merge), STORE
+ *            STOREIDX NORMS IDS POS META DICT DICTIDX DOCS SKIP [VALUES] (readers
  *            find them through the footer, in any order: the store comes
  *            first so that it can be written while the postings are still
  *            being merged, the sections that need no postings follow it
@@ -58,6 +58,8 @@
  *   STORE, u32 compressed length, u32 raw length.
  * IDS: u64 n, u32 docs sorted by external id (bytewise) [n],
  *   u64 id offsets by doc [n + 1], id bytes.
+ * VALUES (version 3; only when a document has one): numbers read from
+ *   stored fields, a column per field name, written last; see values.c.
  */
 #define _GNU_SOURCE
 #include "index/segwrite.h"
@@ -108,6 +110,12 @@ void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs)
 {
     w->norms = norms;
     w->ndocs = ndocs;
+}
+
+void segw_set_values(seg_writer *w, const uint8_t *values, size_t len)
+{
+    w->values = values;
+    w->values_len = len;
 }
 
 int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
@@ -900,6 +908,12 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     if (!f->extras) {
         put_norms(f, w->norms, meta->ndocs);
         put_ids(f, meta->ndocs, ids_sorted, id_off, ids);
+    }
+    if (w->values_len) {
+        /* last, in either layout: nothing's offset depends on its size */
+        section_begin(f, SEC_VALUES);
+        out_put(o, w->values, w->values_len);
+        section_end(f);
     }
 
     out_align(o);

@@ -23,6 +23,7 @@ typedef struct seg_writer {
     dict_builder dict;
     const uint32_t *norms;
     uint32_t ndocs;
+    const uint8_t *values; size_t values_len;   /* segw_set_values */
 
     /* the term being written */
     const uint8_t *term; size_t term_len;
@@ -53,6 +54,9 @@ typedef struct seg_writer {
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
               quire_error *err);
 void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs);
+/* The VALUES section's bytes (val_set_encode), kept by the caller until
+ * segw_finish; none (len 0) leaves the section out. */
+void segw_set_values(seg_writer *w, const uint8_t *values, size_t len);
 int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
                     uint32_t df, uint64_t cf, quire_error *err);
 /* Adds a posting and returns room for its tf absolute positions, to be

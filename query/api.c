@@ -1,5 +1,6 @@
 /*
- * api.c — the public reading API (quire_index_*, quire_search, quire_count,
+ * api.c — the public reading API (quire_index_*, quire_search,
+ * quire_search_sorted, quire_count, quire_doc_value,
  * quire_suggest, quire_doc_*, quire_snippet, quire_highlight, quire_index_stats,
  * quire_tokenize): thin
  * wrappers that check arguments, own result memory and delegate to the
@@ -10,6 +11,7 @@
 
 #include "index/index.h"
 #include "index/util.h"
+#include "index/values.h"
 #include "query/query.h"
 #include "query/snippet.h"
 #include "tokenizer/tokenizer.h"
@@ -69,6 +71,42 @@ int quire_search(quire_index *ix, const char *query, size_t query_len, size_t k,
         return rc;
     }
     *out = r;
+    return QUIRE_OK;
+}
+
+int quire_search_sorted(quire_index *ix, const char *query, size_t query_len,
+                        const char *field, int descending, size_t k, quire_results **out,
+                        quire_error *err)
+{
+    if (!ix || !query || !field || !out)
+        return qerr(err, QUIRE_EARG, "index, query, field and out are required");
+    if (k > ((size_t)1 << 26)) return qerr(err, QUIRE_EARG, "k too large");
+    quire_results *r = malloc(sizeof *r + (k ? k : 1) * sizeof(quire_hit));
+    if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    r->n = 0;
+    int rc = k ? qry_search_sorted(ix->r, query, query_len, field, strlen(field), descending,
+                                   k, r->hits, &r->n, err)
+               : QUIRE_OK;
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return QUIRE_OK;
+}
+
+int quire_doc_value(quire_index *ix, uint64_t doc, const char *field, double *value,
+                    quire_error *err)
+{
+    if (!ix || !field || !value) return qerr(err, QUIRE_EARG, "index, field and value are required");
+    uint32_t local;
+    long s = idx_reader_locate(ix->r, doc, &local);
+    if (s < 0) return qerr(err, QUIRE_ENOTFOUND, "no document %llu", (unsigned long long)doc);
+    const val_column *c = idx_segment_values(idx_reader_segment(ix->r, (size_t)s), field,
+                                             strlen(field));
+    if (!c || !val_get(c, local, value))
+        return qerr(err, QUIRE_ENOTFOUND, "document %llu has no number in field %s",
+                    (unsigned long long)doc, field);
     return QUIRE_OK;
 }
 

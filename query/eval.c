@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "index/util.h"
+#include "index/values.h"
 #include "query/eval.h"
 #include "query/plan.h"
 #include "query/sloppy.h"
@@ -1256,6 +1257,79 @@ int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
 {
     static const search_opts opt = {.blockmax = 0};
     return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
+}
+
+/* Top-k by a stored field's number (values.h) instead of BM25: every
+ * match is visited, as for a count, and offered to the same heap with
+ * the value as its key (negated for ascending order), so ties keep
+ * ascending doc order; a document without a value has the lowest key,
+ * -inf, and so comes after every other in either order.  Values are
+ * finite (val_parse), so -inf is never a real key.  No BM25 is worked out:
+ * hits carry their value, NaN when they have none. */
+int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
+                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
+                      quire_error *err)
+{
+    *nhits = 0;
+    if (!r || !field || (!hits && k))
+        return qerr(err, QUIRE_EARG, "qry_search_sorted: NULL argument");
+    qry_plan *plan;
+    int rc = qry_plan_text(q, qlen, idx_reader_tok_flags(r), &plan, err);
+    if (rc) return rc;
+    uint64_t live = idx_reader_live_docs(r);
+    if (!plan->root || k == 0 || live == 0) {
+        qry_plan_free(plan);
+        return QUIRE_OK;
+    }
+    qev ev;
+    topk t = {0};
+    rc = ev_init(&ev, r, plan, 0, err);
+    if (rc) goto out;
+    t.k = k < live ? k : (size_t)live;
+    t.h = malloc(t.k * sizeof *t.h);
+    if (!t.h) {
+        rc = qerr(err, QUIRE_ENOMEM, "out of memory for %zu hits", t.k);
+        goto out;
+    }
+    for (size_t s = 0; s < ev.nseg; s++) {
+        qit *root;
+        if (it_build(&ev, s, plan->root, &root)) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            goto out;
+        }
+        if (!root) continue;
+        const idx_segment *seg = idx_reader_segment(r, s);
+        const val_column *col = idx_segment_values(seg, field, flen);
+        const uint64_t *del = idx_segment_deleted(seg);
+        uint64_t base = idx_reader_base(r, s);
+        for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1)) {
+            if (idx_is_deleted(del, d)) continue;
+            double v, key = -INFINITY;
+            if (col && val_get(col, d, &v)) key = descending ? v : -v;
+            topk_push(&t, key, base + d);
+        }
+        it_free(root);
+        if (ev.nomem) {
+            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
+            goto out;
+        }
+        if (ev.corrupt) {
+            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
+                      idx_segment_name(seg));
+            goto out;
+        }
+    }
+    topk_finish(&t);
+    for (size_t i = 0; i < t.n; i++) {
+        double key = t.h[i].score;
+        hits[i] = (quire_hit){t.h[i].doc, key == -INFINITY ? NAN : descending ? key : -key};
+    }
+    *nhits = t.n;
+out:
+    free(t.h);
+    ev_free(&ev);
+    qry_plan_free(plan);
+    return rc;
 }
 
 /* Exact count of an OR of terms in one segment: every posting sets its

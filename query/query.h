@@ -27,6 +27,14 @@
 int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
                quire_hit *hits, size_t *nhits, quire_error *err);
 
+/* The k matches with the highest (descending) or lowest value of stored
+ * field field[0, flen) (index/values.h), best first; ties and documents
+ * without a value (last) in ascending doc order.  Each hit's score is its
+ * value, NaN for none. */
+int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
+                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
+                      quire_error *err);
+
 /* Exact number of live matching documents. */
 int qry_count(const idx_reader *r, const char *q, size_t qlen,
               uint64_t *count, quire_error *err);

@@ -169,6 +169,67 @@ static void test_jsonl_fields_and_boundary(void **state)
     quire_index_close(ix);
 }
 
+/* --sort FIELD / -FIELD: numbers and dates of stored fields, JSON numbers
+ * kept as their text, the documents without one last, pages, contentless. */
+static void test_sort_by_field(void **state)
+{
+    (void)state;
+    char path[128], dir[128], out[8192];
+    snprintf(path, sizeof path, "%s/sort.jsonl", tmp);
+    snprintf(dir, sizeof dir, "%s/sort", tmp);
+    const char *data =
+        "{\"id\":\"a\",\"title\":\"One\",\"body\":\"white whale\",\"year\":1851,"
+        "\"date\":\"1851-10-18\"}\n"
+        "{\"id\":\"b\",\"title\":\"Two\",\"body\":\"a whale\",\"year\":\"1820\","
+        "\"date\":\"1820-11-20T08:00:00Z\"}\n"
+        "{\"id\":\"c\",\"title\":\"Three\",\"body\":\"whale ship\",\"year\":\"unknown\"}\n"
+        "{\"id\":\"d\",\"title\":\"Four\",\"body\":\"whale whale\",\"year\":2.5e3,"
+        "\"date\":\"2001-01-01 00:00+01:00\",\"tags\":[1,2]}\n"
+        "{\"id\":\"e\",\"title\":\"Five\",\"body\":\"no match\",\"year\":1}\n";
+    write_file(path, data, strlen(data));
+    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+    assert_int_equal(run(out, sizeof out, "%s search --sort year %s whale", QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "1. Two  (id b, year 1820)\n   a [whale]\n"
+                             "2. One  (id a, year 1851)\n   white [whale]\n"
+                             "3. Four  (id d, year 2.5e3)\n   [whale] [whale]\n"
+                             "4. Three  (id c, no year)\n   [whale] ship\n");
+    assert_int_equal(run(out, sizeof out, "%s search --sort -year -k 2 --offset 1 %s whale",
+                         QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "2. One  (id a, year 1851)\n   white [whale]\n"
+                             "3. Two  (id b, year 1820)\n   a [whale]\n");
+    /* dates are seconds since 1970 (UTC unless the date says otherwise) */
+    assert_int_equal(run(out, sizeof out, "%s search --json --sort -date %s whale", QUIRE_CLI,
+                         dir), 0);
+    assert_string_equal(out,
+        "{\"id\":\"d\",\"value\":978303600,\"title\":\"Four\",\"snippet\":"
+        "\"<em>whale</em> <em>whale</em>\"}\n"
+        "{\"id\":\"a\",\"value\":-3730233600,\"title\":\"One\",\"snippet\":"
+        "\"white <em>whale</em>\"}\n"
+        "{\"id\":\"b\",\"value\":-4705574400,\"title\":\"Two\",\"snippet\":"
+        "\"a <em>whale</em>\"}\n"
+        "{\"id\":\"c\",\"value\":null,\"title\":\"Three\",\"snippet\":"
+        "\"<em>whale</em> ship\"}\n");
+    /* the number is stored as written; an array is not stored */
+    assert_int_equal(run(out, sizeof out, "%s get %s d", QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "{\"id\":\"d\",\"title\":\"Four\",\"body\":\"whale whale\","
+                             "\"year\":\"2.5e3\",\"date\":\"2001-01-01 00:00+01:00\"}\n");
+    /* no number in the field: the BM25-free order is by document */
+    assert_int_equal(run(out, sizeof out, "%s search --sort title %s whale", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, "1. One  (id a, no title)"));
+    assert_non_null(strstr(out, "4. Four  (id d, no title)"));
+    assert_int_equal(run(out, sizeof out, "%s search --sort - %s whale", QUIRE_CLI, dir), 2);
+    assert_non_null(strstr(out, "--sort needs a field name"));
+    /* contentless: the number, as the text is not kept */
+    char cl[128];
+    snprintf(cl, sizeof cl, "%s/sortcl", tmp);
+    assert_int_equal(run(out, sizeof out, "%s index --contentless %s %s", QUIRE_CLI, cl, path),
+                     0);
+    assert_int_equal(run(out, sizeof out, "%s search --sort -year -k 1 %s whale", QUIRE_CLI, cl),
+                     0);
+    assert_string_equal(out, "1. (untitled)  (id d, year 2500)\n   \n");
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 0);
+}
+
 static void test_malformed_json(void **state)
 {
     (void)state;
@@ -2479,6 +2540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_news_phrase),
         cmocka_unit_test(test_jsonl_fields_and_boundary),
+        cmocka_unit_test(test_sort_by_field),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_text_inputs_and_bad_bytes),
         cmocka_unit_test(test_big_document),
