@@ -267,7 +267,7 @@ static inline double bm25_sat(double f, double norm)
 
 /* ---- iterators ----------------------------------------------------------- */
 
-typedef enum it_kind { IT_TERM, IT_PHRASE, IT_AND, IT_OR, IT_SET } it_kind;
+typedef enum it_kind { IT_TERM, IT_PHRASE, IT_AND, IT_OR, IT_SET, IT_RANGE } it_kind;
 
 typedef struct qit qit;
 struct qit {
@@ -279,6 +279,9 @@ struct qit {
     idx_postings *p;        /* TERM */
     const pfx_set *set;     /* SET: a prefix's documents; `at` the current */
     uint32_t at;
+    const val_column *col;  /* RANGE: the field's numbers in the segment */
+    double lo, hi;          /* RANGE: lo <= value <= hi */
+    uint32_t ndocs;         /* RANGE: of the segment */
     qit **kids;             /* AND positives / OR / PHRASE slots, in plan
                                order (scores are summed in this order) */
     uint32_t n;
@@ -544,6 +547,25 @@ static uint32_t it_seek(qit *it, uint32_t target)
         d = lo < n ? v[lo] : IDX_END;
         break;
     }
+    case IT_RANGE: {
+        /* a scan of the column: every seek starts where the last one
+         * stopped or further, so a segment's column is read once at most
+         * per query; bytes of the presence bitmap without a value are
+         * stepped over whole */
+        d = IDX_END;
+        for (uint32_t x = target; x < it->ndocs; x++) {
+            if (!(x & 7) && !it->col->present[x >> 3]) {
+                x += 7;
+                continue;
+            }
+            double v;
+            if (val_get(it->col, x, &v) && v >= it->lo && v <= it->hi) {
+                d = x;
+                break;
+            }
+        }
+        break;
+    }
     case IT_AND:
         d = align(it->order, it->n, target);
         while (d != IDX_END && excluded(it, d))
@@ -582,6 +604,8 @@ static double it_score(qit *it, double norm)
         return it->weight * bm25_sat((double)it->set->tfs[it->at], norm);
     case IT_PHRASE:
         return it->weight * bm25_sat(it->slop ? it->sfreq : (double)it->pfreq, norm);
+    case IT_RANGE:
+        return 0;   /* a filter */
     case IT_AND: {
         double s = 0;
         for (uint32_t i = 0; i < it->n; i++)
@@ -665,6 +689,22 @@ static int it_build(qev *ev, size_t s, const pl_node *pn, qit **out)
         it->weight = ev->idf[pn->term] * node_boost(pn);
         it->cost = it->set->n;
         it->doc = it->set->docs[0];
+        *out = it;
+        return 0;
+    }
+    case PL_RANGE: {
+        const val_column *col = idx_segment_values(seg, pn->field, pn->field_len);
+        if (!col || pn->lo > pn->hi) return 0;
+        qit *it = it_new(ev, IT_RANGE);
+        if (!it) return -1;
+        it->col = col;
+        it->lo = pn->lo;
+        it->hi = pn->hi;
+        it->ndocs = idx_segment_ndocs(seg);
+        /* a bound: every value may lie in the range */
+        it->cost = col->npresent;
+        it->doc = 0;
+        it_seek(it, 0);
         *out = it;
         return 0;
     }

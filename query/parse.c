@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "index/util.h"
+#include "index/values.h"
+#include <math.h>
 
 #define NODES_PER_CHUNK 64
 /* Deep nesting is legal but pointless; the limit keeps the recursive
@@ -173,8 +175,27 @@ static void lex(parser *p)
         }
     }
     size_t start = i;
-    while (i < n && !is_delim((unsigned char)q[i]))
+    while (i < n && !is_delim((unsigned char)q[i])) {
+        if ((q[i] == '[' || q[i] == '{') && i > start && q[i - 1] == ':') {
+            /* NAME:[A TO B] is one word, spaces and all, when it is a
+             * range; otherwise the space ends the word as anywhere */
+            size_t j = i + 1;
+            while (j < n && q[j] != ']' && q[j] != '}' && q[j] != '"' && q[j] != '(' &&
+                   q[j] != ')')
+                j++;
+            if (j < n && (q[j] == ']' || q[j] == '}')) {
+                size_t k = j + 1;
+                while (k < n && !is_delim((unsigned char)q[k])) k++;
+                double b;
+                size_t wl = qry_word_boost(q + start, k - start, &b);
+                if (qry_range_syntax(q + start, wl, NULL)) {
+                    i = k;
+                    break;
+                }
+            }
+        }
         i++;
+    }
     t->kind = LX_WORD;
     t->text = q + start;
     t->len = i - start;
@@ -539,4 +560,66 @@ size_t qry_ast_dump(const qry_ast *a, char *buf, size_t cap)
     if (cap)
         buf[d.len < cap ? d.len : cap - 1] = '\0';
     return d.len;
+}
+
+/* ---- ranges --------------------------------------------------------------- */
+
+static int range_name_char(char c, int first)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
+}
+
+/* One end of a range: *open for '*' or nothing, else its number. */
+static int range_bound(const char *s, size_t n, double *v, int *open)
+{
+    while (n && is_space((unsigned char)*s)) s++, n--;
+    while (n && is_space((unsigned char)s[n - 1])) n--;
+    *open = n == 0 || (n == 1 && *s == '*');
+    return *open ? 0 : val_parse(s, n, v);
+}
+
+int qry_range_syntax(const char *text, size_t len, qry_range *r)
+{
+    size_t c = 0;
+    while (c < len && range_name_char(text[c], c == 0)) c++;
+    if (c == 0 || c >= len || text[c] != ':' || (c == 5 && !memcmp(text, "title", 5)))
+        return 0;
+    const char *s = text + c + 1;
+    size_t n = len - c - 1;
+    double lo = -INFINITY, hi = INFINITY, v;
+    int open, lo_open, hi_open;
+    if (n >= 2 && (s[0] == '[' || s[0] == '{') && (s[n - 1] == ']' || s[n - 1] == '}')) {
+        /* the word TO between spaces (a second one leaves a bound that
+         * is no number) */
+        size_t to = 0;
+        for (size_t k = 2; k + 3 < n && !to; k++)
+            if (is_space((unsigned char)s[k - 1]) && s[k] == 'T' && s[k + 1] == 'O' &&
+                is_space((unsigned char)s[k + 2]))
+                to = k;
+        if (!to || range_bound(s + 1, to - 1, &lo, &lo_open) ||
+            range_bound(s + to + 2, n - to - 3, &hi, &hi_open))
+            return 0;
+        if (lo_open) lo = -INFINITY;
+        else if (s[0] == '{') lo = nextafter(lo, INFINITY);
+        if (hi_open) hi = INFINITY;
+        else if (s[n - 1] == '}') hi = nextafter(hi, -INFINITY);
+    } else if (n >= 2 && (s[0] == '>' || s[0] == '<')) {
+        int eq = s[1] == '=';
+        if (range_bound(s + 1 + eq, n - 1 - eq, &v, &open) || open) return 0;
+        if (s[0] == '>') lo = eq ? v : nextafter(v, INFINITY);
+        else hi = eq ? v : nextafter(v, -INFINITY);
+    } else {
+        const char *dots = NULL;
+        for (size_t k = 0; k + 1 < n && !dots; k++)
+            if (s[k] == '.' && s[k + 1] == '.') dots = s + k;
+        if (!dots) return 0;
+        size_t a = (size_t)(dots - s);
+        if (range_bound(s, a, &lo, &lo_open) || range_bound(dots + 2, n - a - 2, &hi, &hi_open))
+            return 0;
+        if (lo_open) lo = -INFINITY;
+        if (hi_open) hi = INFINITY;
+    }
+    if (r) *r = (qry_range){text, c, lo, hi};
+    return 1;
 }

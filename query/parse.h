@@ -16,6 +16,8 @@
  *   and     := unary ( [ "AND" ] unary )*        adjacency = AND
  *   unary   := ( "NOT" | "-" ) unary | "+" unary | primary
  *   primary := WORD | [ "title:" ] '"' text '"' [ "~" DIGITS ] | "(" or? ")"
+ * A WORD is a run of bytes up to a space, '"', '(' or ')', but that a
+ * range NAME:[A TO B] (qry_range_syntax) is one word with its spaces.
  * Keywords are recognised only in upper case and only as whole words.
  * `-`/`+` are operators only at the start of an item and directly followed
  * by something that starts an item (not a space, `)`, `-` or `+`); a word
@@ -42,6 +44,23 @@ size_t qry_boost_at(const char *text, size_t len, size_t at, double *boost);
 /* Where a word's boost suffix (word^2, word^0.5) starts, with its value in
  * *boost; `len` when it has none, or when nothing comes before it. */
 size_t qry_word_boost(const char *text, size_t len, double *boost);
+
+/* A range of a field's numbers (index/values.h): lo <= value <= hi, the
+ * bounds already moved inward for exclusive ones, infinite when open. */
+typedef struct qry_range {
+    const char *field;      /* into the word */
+    size_t field_len;
+    double lo, hi;
+} qry_range;
+
+/* Whether a word (without its boost suffix) is a range:
+ *   NAME:[A TO B]  NAME:{A TO B}  (inclusive [ ], exclusive { }, mixed)
+ *   NAME:A..B  (inclusive)   NAME:>=A  NAME:>A  NAME:<=A  NAME:<A
+ * where NAME is a letter or '_' then letters, digits, '_', '.', '-' (so a
+ * time like 6:30 is never one), not "title", and A and B are numbers or
+ * dates as val_parse reads them, or '*' (or nothing, around "..") for an
+ * open end.  Fills *r (may be NULL) when it is. */
+int qry_range_syntax(const char *text, size_t len, qry_range *r);
 
 typedef enum qry_kind {
     QRY_WORD,    /* bare word: raw bytes, tokenized later */

@@ -8,6 +8,7 @@
 #include "query/dump.h"
 #include "query/plan.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ static void node_free(pl_node *n)
     free(n->slot_rel);
     free(n->unit_term);
     free(n->unit_rel);
+    free(n->field);
     free(n);
 }
 
@@ -401,6 +403,22 @@ static int plan_node(planner *pb, const qry_node *q, pl_node **out)
         double boost = 0;
         size_t len = qry_word_boost(q->text, q->len, &boost);
         int rc;
+        qry_range rg;
+        if (qry_range_syntax(q->text, len, &rg)) {
+            /* a filter: its boost would multiply nothing */
+            pl_node *x = calloc(1, sizeof *x);
+            if (!x || !(x->field = malloc(rg.field_len))) {
+                free(x);
+                return -1;
+            }
+            memcpy(x->field, rg.field, rg.field_len);
+            x->kind = PL_RANGE;
+            x->field_len = rg.field_len;
+            x->lo = rg.lo;
+            x->hi = rg.hi;
+            *out = x;
+            return 0;
+        }
         if ((pb->tok_flags & TOK_TITLE_TERMS) && len > 6 && !memcmp(q->text, "title:", 6)) {
             /* title:word, in an index with title terms: the word, its
              * terms replaced by their title terms */
@@ -628,6 +646,16 @@ static void dump_node(dump_buf *d, const qry_plan *p, const pl_node *n)
         dump_boost(d, n);
         dump_put(d, ")", 1);
         return;
+    case PL_RANGE: {
+        dump_put(d, "(RANGE ", 7);
+        dump_put(d, n->field, n->field_len);
+        char b[64];
+        int len = isinf(n->lo) ? snprintf(b, sizeof b, " *") : snprintf(b, sizeof b, " %.17g", n->lo);
+        dump_put(d, b, (size_t)len);
+        len = isinf(n->hi) ? snprintf(b, sizeof b, " *)") : snprintf(b, sizeof b, " %.17g)", n->hi);
+        dump_put(d, b, (size_t)len);
+        return;
+    }
     case PL_AND:
     case PL_OR:
         dump_put(d, n->kind == PL_AND ? "(AND" : "(OR", n->kind == PL_AND ? 4 : 3);

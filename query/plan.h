@@ -24,6 +24,10 @@
  *    is one term, is FUZZY: every term of the index within N edits of it
  *    (index/fuzzy.h; without N, by the term's length), as one term;
  *    otherwise the `~` is punctuation as before;
+ *  - a word that is a range (`year:[1800 TO 1900]`, `date:>=2016-01-01`,
+ *    parse.h qry_range_syntax) is a RANGE: the documents whose number in
+ *    that field (index/values.h) lies in it.  It is a filter: it adds
+ *    nothing to a score;
  *  - nested ANDs and nested ORs are flattened (scores are sums, so this
  *    changes nothing), single-child groups disappear, an AND keeps its
  *    negated children apart (AND-NOT), and an AND whose positive children
@@ -42,7 +46,7 @@
 #include "quire.h"
 #include "query/parse.h"
 
-typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX, PL_FUZZY } pl_kind;
+typedef enum pl_kind { PL_TERM, PL_PHRASE, PL_AND, PL_OR, PL_PREFIX, PL_FUZZY, PL_RANGE } pl_kind;
 
 typedef struct pl_term {
     char *bytes;
@@ -74,6 +78,9 @@ typedef struct pl_node {
                                slots: a bigram stands for adjacency) */
     double boost;           /* TERM, PREFIX, FUZZY, PHRASE: word^B or
                                "..."^B multiplies its score; 0 = none */
+    char *field;            /* RANGE: the field's name (owned) */
+    size_t field_len;
+    double lo, hi;          /* RANGE: lo <= value <= hi */
     struct pl_node **kids;  /* AND (positive) and OR children */
     struct pl_node **nots;  /* AND: excluded children */
     uint32_t nnots;

@@ -78,6 +78,8 @@ static void collect(matcher *m, const pl_node *n)
     case PL_OR:
         for (uint32_t i = 0; i < n->n; i++) collect(m, n->kids[i]);   /* not the nots */
         return;
+    case PL_RANGE:
+        return;   /* a number, not words of the text */
     }
 }
 

@@ -139,9 +139,12 @@ static int walk(suggester *sg, const qry_node *n)
 {
     for (; n; n = n->next) {
         size_t before;
+        double boost;
         switch (n->kind) {
         case QRY_WORD:
-            if (qry_prefix_syntax(n->text, n->len) || qry_fuzzy_syntax(n->text, n->len, &before))
+            /* no words to correct: prefixes, fuzzy words, ranges */
+            if (qry_prefix_syntax(n->text, n->len) || qry_fuzzy_syntax(n->text, n->len, &before) ||
+                qry_range_syntax(n->text, qry_word_boost(n->text, n->len, &boost), NULL))
                 break;
             /* fall through */
         case QRY_PHRASE:

@@ -197,6 +197,18 @@ static void test_sort_by_field(void **state)
                          QUIRE_CLI, dir), 0);
     assert_string_equal(out, "2. One  (id a, year 1851)\n   white [whale]\n"
                              "3. Two  (id b, year 1820)\n   a [whale]\n");
+    /* ranges filter: spaces inside brackets, dates, exclusions */
+    assert_int_equal(run(out, sizeof out, "%s search --count %s 'whale year:[1800 TO 1851]'",
+                         QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "2\n");
+    assert_int_equal(run(out, sizeof out, "%s search --sort date %s 'date:[1800-01-01 TO "
+                         "2001-01-01 00:00+01:00]'", QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "1. Two  (id b, date 1820-11-20T08:00:00Z)\n   a whale\n"
+                             "2. One  (id a, date 1851-10-18)\n   white whale\n"
+                             "3. Four  (id d, date 2001-01-01 00:00+01:00)\n   whale whale\n");
+    assert_int_equal(run(out, sizeof out, "%s search --count %s 'whale -year:<1850'", QUIRE_CLI,
+                         dir), 0);
+    assert_string_equal(out, "3\n");
     /* dates are seconds since 1970 (UTC unless the date says otherwise) */
     assert_int_equal(run(out, sizeof out, "%s search --json --sort -date %s whale", QUIRE_CLI,
                          dir), 0);

@@ -4,6 +4,7 @@
  * phrases and punctuation-laden words, and every syntax error with its
  * exact column and message.  Needs neither a tokenizer nor an index.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -178,6 +179,36 @@ static void test_groups_and_phrases(void **state)
     expect_ast("whale^2", "(TERM whale^2)");
 }
 
+/* A range NAME:[A TO B] is one word, spaces and all; brackets that hold
+ * no range leave the words as they were. */
+static void test_range_words(void **state)
+{
+    (void)state;
+    expect_ast("year:[1800 TO 1900] ship", "(AND (TERM year:[1800 TO 1900]) (TERM ship))");
+    expect_ast("(year:{1 TO *}^2 OR x)", "(OR (TERM year:{1 TO *}^2) (TERM x))");
+    expect_ast("-date:[2016-06-09 18:30 TO *] a",
+               "(AND (NOT (TERM date:[2016-06-09 18:30 TO *])) (TERM a))");
+    expect_ast("foo:[bar baz]", "(AND (TERM foo:[bar) (TERM baz]))");
+    expect_ast("year:[1 TO 2", "(AND (TERM year:[1) (TERM TO) (TERM 2))");
+    expect_ast("[1 TO 2]", "(AND (TERM [1) (TERM TO) (TERM 2]))");
+    expect_ast("year:>=5 year:1..2", "(AND (TERM year:>=5) (TERM year:1..2))");
+    expect_error("year:[1 TO 2)", 13, "unbalanced parenthesis");
+    qry_range r;
+    assert_int_equal(qry_range_syntax("year:{1 TO 5]", 13, &r), 1);
+    assert_int_equal(r.field_len, 4);
+    assert_memory_equal(r.field, "year", 4);
+    assert_true(r.lo > 1 && r.lo < 1.000001 && r.hi == 5);
+    assert_int_equal(qry_range_syntax("year:{1 TO 5]", 12, NULL), 0);   /* cut short */
+    assert_int_equal(qry_range_syntax("title:>5", 8, NULL), 0);
+    assert_int_equal(qry_range_syntax(":>5", 3, NULL), 0);
+    assert_int_equal(qry_range_syntax("a:>", 3, NULL), 0);
+    assert_int_equal(qry_range_syntax("a:>*", 4, NULL), 0);
+    assert_int_equal(qry_range_syntax("a:[1 TO 2 TO 3]", 15, NULL), 0);
+    assert_int_equal(qry_range_syntax("a:[TO 2]", 8, NULL), 0);
+    assert_int_equal(qry_range_syntax("a:[* TO *]", 10, &r), 1);
+    assert_true(isinf(r.lo) && r.lo < 0 && isinf(r.hi) && r.hi > 0);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -277,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_operators),
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_groups_and_phrases),
+        cmocka_unit_test(test_range_words),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_dump_truncation),

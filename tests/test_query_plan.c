@@ -157,6 +157,46 @@ static void test_boost(void **state)
     expect_plan(PAIRS | QUIRE_TOK_TITLE_TERMS, "title:whale^3", "(TERM title:whale ^3)");
 }
 
+/* Ranges of a field's numbers: every form, exclusive bounds moved to the
+ * next double inward, open ends, and what stays text. */
+static void test_ranges(void **state)
+{
+    (void)state;
+    expect_plan(DEF, "year:[1800 TO 1900]", "(RANGE year 1800 1900)");
+    expect_plan(DEF, "year:{1800 TO 1900}",
+                "(RANGE year 1800.0000000000002 1899.9999999999998)");
+    expect_plan(DEF, "year:[1800 TO 1900}", "(RANGE year 1800 1899.9999999999998)");
+    expect_plan(DEF, "year:[* TO 1900]", "(RANGE year * 1900)");
+    expect_plan(DEF, "year:[  1800   TO   *  ]", "(RANGE year 1800 *)");
+    expect_plan(DEF, "year:1800..1900", "(RANGE year 1800 1900)");
+    expect_plan(DEF, "year:1800..", "(RANGE year 1800 *)");
+    expect_plan(DEF, "year:..1900", "(RANGE year * 1900)");
+    expect_plan(DEF, "year:*..*", "(RANGE year * *)");
+    expect_plan(DEF, "x.y_z-1:>=-2.5", "(RANGE x.y_z-1 -2.5 *)");
+    expect_plan(DEF, "year:>1900", "(RANGE year 1900.0000000000002 *)");
+    expect_plan(DEF, "year:<=1900", "(RANGE year * 1900)");
+    expect_plan(DEF, "year:<1900", "(RANGE year * 1899.9999999999998)");
+    expect_plan(DEF, "date:>=2016-06-09", "(RANGE date 1465430400 *)");
+    expect_plan(DEF, "date:[2016-06-09 18:30 TO 2016-06-09T18:30:00+02:00]",
+                "(RANGE date 1465497000 1465489800)");
+    expect_plan(DEF, "date:2016-06-09..2016-06-10^3", "(RANGE date 1465430400 1465516800)");
+    expect_plan(DEF, "whale year:[1800 TO 1900] -date:<1851-01-01",
+                "(AND (TERM whale) (RANGE year 1800 1900) (NOT (RANGE date * "
+                "-3755289600.0000005)))");
+    expect_plan(DEF, "whale OR year:>=1900", "(OR (TERM whale) (RANGE year 1900 *))");
+    /* not ranges: the words as before */
+    expect_plan(DEF, "6:30", "(TERM 6:30)");
+    expect_plan(NOCG, "foo:[bar baz]", "(AND (PHRASE foo@0 bar@1) (TERM baz))");
+    expect_plan(NOCG, "year:>abc", "(PHRASE year@0 abc@1)");
+    expect_plan(DEF, "year:>", "(TERM year)");
+    expect_plan(DEF, "year:1850", "(PHRASE year@0 1850@1)");
+    expect_plan(NOCG, "year:[1800 1900]", "(AND (PHRASE year@0 1800@1) (TERM 1900))");
+    expect_plan(NOCG, "year:[1800 TO 1900 TO 2000]",
+                "(AND (PHRASE year@0 1800@1) (TERM to) (TERM 1900) (TERM to) (TERM 2000))");
+    expect_plan(DEF, "1year:>5", "(PHRASE 1year@0 5@1)");
+    expect_plan(PAIRS | QUIRE_TOK_TITLE_TERMS, "title:>5", "(TERM title:5)");
+}
+
 static void test_fuzzy(void **state)
 {
     (void)state;
@@ -290,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_commongrams_units),
         cmocka_unit_test(test_common_pairs_units),
         cmocka_unit_test(test_errors_pass_through),
+        cmocka_unit_test(test_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

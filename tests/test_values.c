@@ -278,6 +278,8 @@ static void test_section_malformed(void **state)
 typedef struct model {
     int live[NDOCS];
     double year[NDOCS];
+    double rare[NDOCS];     /* one document in 20: whole bytes of the
+                               presence bitmap are empty */
 } model;
 
 static const char *const words[] = {"whale", "ship", "sea", "captain", "harpoon"};
@@ -295,8 +297,15 @@ static void add_doc(quire_writer *w, uint32_t i, int version, model *m)
     char id[32], body[128], year[64], note[16];
     snprintf(id, sizeof id, "d%u", i);
     doc_text(i, body, sizeof body);
-    quire_field f[2];
+    quire_field f[3];
     size_t nf = 0;
+    char rare[32];
+    m->rare[i] = NAN;
+    if (i % 20 == 7) {
+        snprintf(rare, sizeof rare, "%u", i + (uint32_t)version);
+        f[nf++] = (quire_field){"rare", 4, rare, strlen(rare)};
+        m->rare[i] = i + version;
+    }
     snprintf(note, sizeof note, "n%u", i % 7);
     f[nf++] = (quire_field){"note", 4, note, strlen(note)};
     double v = NAN;
@@ -427,6 +436,91 @@ static void check_sorted(const char *dir, const model *m, const char *word)
     quire_index_close(ix);
 }
 
+/* Ranges as filters against the model: counts and top-k, alone, with a
+ * word, excluded, exclusive bounds on values that exist. */
+static void check_ranges(const char *dir, const model *m)
+{
+    quire_index *ix;
+    quire_error e;
+    assert_int_equal(quire_index_open(dir, &ix, &e), QUIRE_OK);
+    /* bounds drawn from the values themselves, so that inclusive and
+     * exclusive ends differ */
+    double vals[NDOCS];
+    size_t nv = 0;
+    for (uint32_t i = 0; i < NDOCS; i++)
+        if (!isnan(m->year[i])) vals[nv++] = m->year[i];
+    for (int t = 0; t < 40; t++) {
+        double a = vals[rnd() % nv], b = vals[rnd() % nv];
+        if (t % 4 == 0) b = a;   /* one value */
+        if (a > b) { double x = a; a = b; b = x; }
+        int lo_ex = t % 3 == 1, hi_ex = t % 5 == 2;
+        const char *word = t % 2 ? "whale" : NULL;
+        for (int neg = 0; neg <= (word != NULL); neg++) {
+            char q[256];
+            snprintf(q, sizeof q, "%s %s%s:%c%.17g TO %.17g%c", word ? word : "", neg ? "-" : "",
+                     "year", lo_ex ? '{' : '[', a, b, hi_ex ? '}' : ']');
+            uint64_t want = 0;
+            for (uint32_t i = 0; i < NDOCS; i++) {
+                if (!m->live[i]) continue;
+                char body[128];
+                doc_text(i, body, sizeof body);
+                if (word && !strstr(body, word)) continue;
+                double v = m->year[i];
+                int in = !isnan(v) && (lo_ex ? v > a : v >= a) && (hi_ex ? v < b : v <= b);
+                want += neg ? !in : in;
+            }
+            uint64_t got;
+            assert_int_equal(quire_count(ix, q, strlen(q), &got, &e), QUIRE_OK);
+            if (got != want) fail_msg("[%s]: %llu, want %llu", q, (unsigned long long)got,
+                                      (unsigned long long)want);
+            /* the same documents come out of a search, with the range
+             * adding nothing to a score */
+            quire_results *r;
+            assert_int_equal(quire_search(ix, q, strlen(q), NDOCS, &r, &e), QUIRE_OK);
+            assert_int_equal(quire_results_size(r), want);
+            if (!word)
+                for (size_t h = 0; h < want; h++) assert_true(quire_results_get(r, h)->score == 0);
+            quire_results_free(r);
+            assert_int_equal(quire_search_sorted(ix, q, strlen(q), "year", 0, NDOCS, &r, &e),
+                             QUIRE_OK);
+            assert_int_equal(quire_results_size(r), want);
+            if (!neg && want) {
+                assert_true(quire_results_get(r, 0)->score >= a);
+                assert_true(quire_results_get(r, want - 1)->score <= b);
+            }
+            quire_results_free(r);
+        }
+    }
+    /* a sparse column */
+    for (int t = 0; t < 20; t++) {
+        uint32_t a = rnd() % NDOCS, b = a + rnd() % 400;
+        char q[64];
+        snprintf(q, sizeof q, "rare:%u..%u", a, b);
+        uint64_t want = 0, got;
+        for (uint32_t i = 0; i < NDOCS; i++)
+            want += m->live[i] && m->rare[i] >= a && m->rare[i] <= b;
+        assert_int_equal(quire_count(ix, q, strlen(q), &got, &e), QUIRE_OK);
+        if (got != want) fail_msg("[%s]: %llu, want %llu", q, (unsigned long long)got,
+                                  (unsigned long long)want);
+    }
+    /* the other forms read the same */
+    uint64_t x, y;
+    assert_int_equal(quire_count(ix, "year:>=5000", 11, &x, &e), QUIRE_OK);
+    assert_int_equal(quire_count(ix, "year:[5000 TO *]", 16, &y, &e), QUIRE_OK);
+    assert_true(x == y && x > 0);
+    assert_int_equal(quire_count(ix, "year:5000..", 11, &y, &e), QUIRE_OK);
+    assert_true(x == y);
+    assert_int_equal(quire_count(ix, "year:<5000", 10, &x, &e), QUIRE_OK);
+    assert_int_equal(quire_count(ix, "year:[* TO 5000}", 16, &y, &e), QUIRE_OK);
+    assert_true(x == y && x > 0);
+    /* a field without numbers, and an empty range, match nothing */
+    assert_int_equal(quire_count(ix, "note:>0", 7, &x, &e), QUIRE_OK);
+    assert_int_equal(x, 0);
+    assert_int_equal(quire_count(ix, "year:[9 TO 1]", 13, &x, &e), QUIRE_OK);
+    assert_int_equal(x, 0);
+    quire_index_close(ix);
+}
+
 static void build(const char *dir, uint32_t threads, size_t budget, model *m)
 {
     memset(m, 0, sizeof *m);
@@ -474,7 +568,9 @@ static void test_sorted_search(void **state)
         check_sorted(dir, &m, NULL);
         check_sorted(dir, &m, "whale");
         check_sorted(dir, &m, "mast");
+        check_ranges(dir, &m);
         optimize(dir, runs[i].threads);
+        check_ranges(dir, &m);
         check_sorted(dir, &m, NULL);
         check_sorted(dir, &m, "harpoon");
     }

@@ -1,13 +1,15 @@
 /*
  * fuzz_query.c — libFuzzer target for the query side: any bytes as a query
  * against a small index (two segments, a deleted document, an extra
- * field), through every public reading call that takes a query.  Build
+ * field, numbers and dates to sort and filter by), through every public
+ * reading call that takes a query.  Build
  * and run with tests/fuzz/run-query-fuzz.  A violated invariant aborts
  * with the reason, so libFuzzer saves the input as crash-*.
  *
  * Invariants: every call returns QUIRE_OK or a documented error, and the
  * same one for count and search; search returns min(k, count) hits, best
- * first; highlight spans are ascending, disjoint and inside the field;
+ * first; sorted by a number, the same hits, the numbers in order and those
+ * without one last; highlight spans are ascending, disjoint and inside the field;
  * a snippet is NUL-terminated inside its buffer; a suggestion, stripped of
  * its markers, is a query that matches.
  */
@@ -47,8 +49,14 @@ static void fail(const char *what, const char *q, size_t n)
 static void add(quire_writer *w, const char *id, const char *title, const char *body)
 {
     quire_error e;
-    quire_field note = {"note", 4, "whale oil and ambergris", 23};
-    quire_doc_input d = {id, strlen(id), title, strlen(title), body, strlen(body), &note, 1};
+    /* a year for most documents, a date for some */
+    char year[16];
+    snprintf(year, sizeof year, "%d", 1850 + (int)strlen(body) % 17);
+    quire_field f[3] = {{"note", 4, "whale oil and ambergris", 23},
+                        {"year", 4, year, strlen(year)},
+                        {"date", 4, "1851-10-18T12:00:00Z", 20}};
+    size_t nf = id[1] == '3' ? 1 : id[1] % 2 ? 3 : 2;
+    quire_doc_input d = {id, strlen(id), title, strlen(title), body, strlen(body), f, nf};
     if (quire_writer_add(w, &d, NULL, &e) != QUIRE_OK) {
         fprintf(stderr, "add: %s\n", e.message);
         abort();
@@ -125,6 +133,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
                     (k && sp[k].start < sp[k - 1].end))
                     fail("highlight spans out of order or outside the field", q, size);
         }
+    }
+    quire_results_free(r);
+    rs = quire_search_sorted(ix, q, size, "year", 1, 5, &r, &e);
+    if (rs != QUIRE_OK) fail("sorted search failed on a query count took", q, size);
+    if (quire_results_size(r) != n) fail("sorted search returns another number of hits than search", q, size);
+    for (size_t i = 1; i < n; i++) {
+        double a = quire_results_get(r, i - 1)->score, b = quire_results_get(r, i)->score;
+        if ((a != a && b == b) || (a == a && b == b && b > a))
+            fail("sorted hits out of order", q, size);
     }
     quire_results_free(r);
     char fix[512];
