@@ -5,7 +5,8 @@
 # optimized too, or the differential test alone takes minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+# python3 for the Python binding's test (tests/test_python.py)
+QUIRE_DEPS_EXTRA="python3 ${QUIRE_DEPS_EXTRA:-}" bash scripts/deps.sh
 jobs=$(nproc)
 for cfg in "build-test:-DCMAKE_BUILD_TYPE=RelWithDebInfo" \
            "build-asan:-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIRE_SANITIZE=ON"; do

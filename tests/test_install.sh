@@ -9,6 +9,7 @@ set -euo pipefail
 build=$1 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+trap 'echo "test_install: failed at line $LINENO" >&2' ERR
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 export PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig
 pkg-config --exists quire
@@ -30,7 +31,13 @@ whale by year, newest first:
   1851 Moby-Dick
   1846 Typee'
 # the shared build must load the installed library, not another copy
-LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/embed_shared" | grep -q "$tmp/prefix/lib/libquire.so"
+# (ldd's output taken whole: `ldd | grep -q` fails under pipefail when
+# grep exits before ldd has written everything)
+libs=$(LD_LIBRARY_PATH="$tmp/prefix/lib" ldd "$tmp/embed_shared")
+case $libs in
+  *"$tmp/prefix/lib/libquire.so"*) ;;
+  *) echo "test_install: embed_shared does not load the installed library:"; echo "$libs"; exit 1 ;;
+esac
 for b in embed_shared embed_static; do
   out=$(LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/$b" "$tmp/index-$b")
   if [ "$out" != "$expected" ]; then
