@@ -28,6 +28,9 @@
 /* Deep nesting is legal but pointless; the limit keeps the recursive
  * descent from exhausting the stack on hostile input. */
 #define MAX_DEPTH 200
+/* The longest bracketed range, [A TO B] (two date-times with offsets and
+ * fractions take under 100 bytes). */
+#define RANGE_MAX_BYTES 256
 
 typedef struct node_chunk {
     struct node_chunk *prev;
@@ -178,17 +181,21 @@ static void lex(parser *p)
     while (i < n && !is_delim((unsigned char)q[i])) {
         if ((q[i] == '[' || q[i] == '{') && i > start && q[i - 1] == ':') {
             /* NAME:[A TO B] is one word, spaces and all, when it is a
-             * range; otherwise the space ends the word as anywhere */
-            size_t j = i + 1;
-            while (j < n && q[j] != ']' && q[j] != '}' && q[j] != '"' && q[j] != '(' &&
+             * range; otherwise the space ends the word as anywhere.  The
+             * look ahead is bounded: unbounded, a query of many "a:["
+             * and no bracket closing them took quadratic time. */
+            size_t j = i + 1, stop = n - i > RANGE_MAX_BYTES ? i + RANGE_MAX_BYTES : n;
+            while (j < stop && q[j] != ']' && q[j] != '}' && q[j] != '"' && q[j] != '(' &&
                    q[j] != ')')
                 j++;
-            if (j < n && (q[j] == ']' || q[j] == '}')) {
+            if (j < stop && (q[j] == ']' || q[j] == '}')) {
+                /* at most a boost may follow the bracket */
                 size_t k = j + 1;
-                while (k < n && !is_delim((unsigned char)q[k])) k++;
+                while (k < n && k - j <= 32 && !is_delim((unsigned char)q[k])) k++;
                 double b;
                 size_t wl = qry_word_boost(q + start, k - start, &b);
-                if (qry_range_syntax(q + start, wl, NULL)) {
+                if ((k == n || is_delim((unsigned char)q[k])) &&
+                    qry_range_syntax(q + start, wl, NULL)) {
                     i = k;
                     break;
                 }

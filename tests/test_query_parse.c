@@ -207,6 +207,29 @@ static void test_range_words(void **state)
     assert_int_equal(qry_range_syntax("a:[TO 2]", 8, NULL), 0);
     assert_int_equal(qry_range_syntax("a:[* TO *]", 10, &r), 1);
     assert_true(isinf(r.lo) && r.lo < 0 && isinf(r.hi) && r.hi > 0);
+    /* only qlen bytes: a closing bracket past them closes nothing */
+    qry_ast *a;
+    char buf[128];
+    assert_int_equal(qry_parse("year:[1 TO 2]", 12, &a, NULL), QUIRE_OK);
+    qry_ast_dump(a, buf, sizeof buf);
+    assert_string_equal(buf, "(AND (TERM year:[1) (TERM TO) (TERM 2))");
+    qry_ast_free(a);
+    /* more than a boost after the bracket: not a range */
+    expect_ast("year:[1 TO 2]abc", "(AND (TERM year:[1) (TERM TO) (TERM 2]abc))");
+    /* many openings and no closing: each looks ahead a bounded way (this
+     * took quadratic time before the bound) */
+    size_t n = 3 * 50000;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i += 3) memcpy(big + i, "a:[", 3);
+    assert_int_equal(qry_parse(big, n, &a, NULL), QUIRE_OK);
+    const qry_node *root = qry_ast_root(a);
+    assert_int_equal(root->kind, QRY_WORD);
+    assert_int_equal(root->len, n);
+    qry_ast_free(a);
+    for (size_t i = 0; i + 12 <= n; i += 12) memcpy(big + i, "a:[1 TO 2]c ", 12);
+    assert_int_equal(qry_parse(big, n, &a, NULL), QUIRE_OK);
+    qry_ast_free(a);
+    free(big);
 }
 
 static void test_errors(void **state)
