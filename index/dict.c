@@ -348,6 +348,20 @@ int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_
     return 0;
 }
 
+int dict_iter_skip(dict_iter *it, const uint8_t *term, size_t len)
+{
+    const dict_view *v = it->v;
+    if (v->nblocks == 0 || it->i >= v->nterms) return 0;
+    size_t b;
+    if (find_block(v, term, len, &b)) return -1;
+    /* forward only, to the start of a later block: the entries of the
+     * current one were given or are still to come in order */
+    if ((uint64_t)b * SEG_DICT_BLOCK <= it->i) return 0;
+    it->i = (uint64_t)b * SEG_DICT_BLOCK;
+    it->p = v->dict + ld64(v->idx + 8 * b);
+    return 0;
+}
+
 int dict_iter_next(dict_iter *it)
 {
     if (it->i >= it->v->nterms) return 0;

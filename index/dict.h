@@ -63,5 +63,10 @@ int dict_iter_next(dict_iter *it);
  * the rest from the first at or above it: a merge of a range of terms
  * starts there without decoding the entries before.  0, -1 corrupt. */
 int dict_iter_seek(dict_iter *it, const dict_view *v, const uint8_t *term, size_t len);
+/* Moves it forward, never back, to the block that may hold term, when
+ * that block starts after the entries given so far; otherwise leaves it.
+ * The entries given next are still in order, and none is given twice.
+ * 0, -1 corrupt. */
+int dict_iter_skip(dict_iter *it, const uint8_t *term, size_t len);
 
 #endif

@@ -83,7 +83,12 @@ void fz_free(fz_matcher *z)
 
 int fz_match(fz_matcher *z, const uint8_t *term, size_t len)
 {
-    if (!z->rows) return 0;   /* fz_init failed: a term too long matches none */
+    return fz_distance(z, term, len) >= 0;
+}
+
+int fz_distance(fz_matcher *z, const uint8_t *term, size_t len)
+{
+    if (!z->rows) return -1;   /* fz_init failed: a term too long matches none */
     /* the code points this term shares with the last one: those whose
      * bytes lie in the bytes they share */
     size_t sb = 0, lim = len < z->tbn ? len : z->tbn;
@@ -94,7 +99,7 @@ int fz_match(fz_matcher *z, const uint8_t *term, size_t len)
     if (z->dead && z->dead > same) z->dead = 0;
     /* starts with a prefix already too far: the bytes kept are still
      * those of that prefix */
-    if (z->dead) return 0;
+    if (z->dead) return -1;
     size_t cap = z->m + z->k, n = same, i = z->off[same], k;
     for (; i < len; n++, i += k) {
         uint32_t c = decode_one(term, len, i, &k);
@@ -107,16 +112,23 @@ int fz_match(fz_matcher *z, const uint8_t *term, size_t len)
     z->tbn = z->off[z->tn];
     memcpy(z->tb + sb, term + sb, z->tbn > sb ? z->tbn - sb : 0);
     /* longer or shorter by more than k: too far whatever the rows say */
-    if (n > cap || n + z->k < z->m) return 0;
+    if (n > cap || n + z->k < z->m) return -1;
     for (size_t r = z->valid + 1; r <= n; r++) {
         unsigned least = fz_row(z->rows, z->q, z->m, z->k, z->t, r);
         z->valid = r;
         if (least > z->k) {
             z->dead = r;
-            return 0;
+            return -1;
         }
     }
-    return z->rows[n * (z->m + 1) + z->m] <= z->k;
+    unsigned d = z->rows[n * (z->m + 1) + z->m];
+    return d <= z->k ? (int)d : -1;
+}
+
+size_t fz_dead_prefix(const fz_matcher *z, const uint8_t **p)
+{
+    *p = z->tb;
+    return z->dead && z->dead <= z->tn ? z->off[z->dead] : 0;
 }
 
 int fz_within(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, unsigned k)

@@ -56,6 +56,12 @@ void fz_free(fz_matcher *z);
  * after fz_init failed).  Fastest when successive calls pass terms in
  * ascending byte order. */
 int fz_match(fz_matcher *z, const uint8_t *term, size_t len);
+/* The same, giving the distance (0 to the bound), or -1 when over it. */
+int fz_distance(fz_matcher *z, const uint8_t *term, size_t len);
+/* After fz_distance said -1: the term's prefix that is already over the
+ * bound, so that every term starting with those bytes is too, into *p;
+ * its length in bytes, 0 when the term was ruled out otherwise. */
+size_t fz_dead_prefix(const fz_matcher *z, const uint8_t **p);
 
 /* The same for one pair, without a matcher. */
 int fz_within(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, unsigned k);

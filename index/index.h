@@ -111,8 +111,10 @@ int idx_segment_lookup(const idx_segment *s, const char *term, size_t len,
                        idx_term *out);
 
 /* What idx_segment_prefix and idx_segment_fuzzy call for each term they
- * find: its bytes (valid during the call) and its entry. */
-typedef int (*idx_term_fn)(void *ctx, const uint8_t *term, size_t len, const idx_term *t);
+ * find: its bytes (valid during the call), its entry, and for a fuzzy
+ * walk its distance in edits from the term asked for (0 for a prefix). */
+typedef int (*idx_term_fn)(void *ctx, const uint8_t *term, size_t len, const idx_term *t,
+                           unsigned dist);
 
 /* Calls fn for every term of the segment that starts with prefix[0, len),
  * in bytewise order, CommonGrams bigrams left out (no word of text holds

@@ -300,15 +300,23 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len, idx
         idx_term e = it.e;
         if (!term_in_bounds(s, &e)) return -1;
         if (e.df == 0) continue;
-        int rc = fn(ctx, it.term, it.term_len, &e);
+        int rc = fn(ctx, it.term, it.term_len, &e, 0);
         if (rc) return rc;
     }
     return r < 0 ? -1 : 0;
 }
 
-/* A term's neighbours may sit anywhere in the dictionary: every term is
- * tested, in order, so that the matcher reuses the rows of the prefix a
- * term shares with the one before it. */
+/* A term's neighbours may sit anywhere in the dictionary, so terms are
+ * tested in order, the matcher reusing the rows of the prefix a term
+ * shares with the one before it.  A prefix already too far rules out
+ * every term that starts with it: once FZ_SKIP_AFTER terms in a row fell
+ * under one such prefix, the walk jumps to the dictionary block of the
+ * first term after them (dict_iter_skip), as Lucene intersects the
+ * terms with an automaton instead of testing each.  On
+ * corpus/cache/big.jsonl's optimized index, whale~1 had the walk test all
+ * of its 133,422 terms.  Title terms (one leading mark) are a block of
+ * the dictionary too, passed over the same way by a word's walk. */
+#define FZ_SKIP_AFTER 8
 int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
                       idx_term_fn fn, void *ctx)
 {
@@ -323,14 +331,49 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
     int rc = 0;
     /* a title term's neighbours are title terms, a word's are words */
     int title = len && term[0] == TOK_FIELD_MARK;
+    /* the prefix that ruled out the last terms, and how many in a row */
+    uint8_t dead[DICT_MAX_TERM + 1];
+    size_t dead_len = 0, run = 0;
     while (!rc && (r = dict_iter_next(&it)) == 1) {
-        if (memchr(it.term, CG_SEP, it.term_len) ||
-            (it.term_len && it.term[0] == TOK_FIELD_MARK) != title ||
-            !fz_match(&z, it.term, it.term_len))
+        int d;
+        if (dead_len && it.term_len >= dead_len && !memcmp(it.term, dead, dead_len)) {
+            if (++run < FZ_SKIP_AFTER) continue;
+            /* past every term that starts with it: the prefix with its
+             * last byte below 0xff increased, the bytes after dropped */
+            size_t n = dead_len;
+            while (n && dead[n - 1] == 0xff) n--;
+            if (!n) break;   /* nothing follows */
+            dead[n - 1]++;
+            if (dict_iter_skip(&it, dead, n)) {
+                rc = -1;
+                break;
+            }
+            dead_len = run = 0;
             continue;
+        }
+        dead_len = run = 0;
+        int other_kind = (it.term_len && it.term[0] == TOK_FIELD_MARK) != title;
+        if (other_kind && !title) {
+            dead[0] = TOK_FIELD_MARK;   /* every title term */
+            dead_len = run = 1;
+            continue;
+        }
+        /* a title term's walk is over once the title terms are */
+        if (other_kind && title && (uint8_t)it.term[0] > (uint8_t)TOK_FIELD_MARK) break;
+        if (other_kind || memchr(it.term, CG_SEP, it.term_len)) continue;
+        if ((d = fz_distance(&z, it.term, it.term_len)) < 0) {
+            const uint8_t *p;
+            size_t n = fz_dead_prefix(&z, &p);
+            if (n && n <= DICT_MAX_TERM) {
+                memcpy(dead, p, n);
+                dead_len = n;
+                run = 1;
+            }
+            continue;
+        }
         idx_term e = it.e;
         if (!term_in_bounds(s, &e)) rc = -1;
-        else if (e.df) rc = fn(ctx, it.term, it.term_len, &e);
+        else if (e.df) rc = fn(ctx, it.term, it.term_len, &e, (unsigned)d);
     }
     fz_free(&z);
     if (!rc && r < 0) rc = -1;

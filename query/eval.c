@@ -43,11 +43,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index/fuzzy.h"
 #include "index/util.h"
 #include "index/values.h"
 #include "query/eval.h"
 #include "query/plan.h"
 #include "query/sloppy.h"
+#include "tokenizer/tokenizer.h"
 
 #define BM25_K1 1.2
 #define BM25_B 0.75
@@ -71,9 +73,16 @@ typedef struct qev {
 
 /* The documents of a prefix or fuzzy term in one segment, ascending, each
  * with the sum of the frequencies of the terms it stands for there: the
- * posting list it would have if its terms were one term. */
+ * posting list it would have if its terms were one term.  A fuzzy term's
+ * neighbours count less than the word itself (fuzzy_weight), so its sums
+ * are weighted. */
 typedef struct pfx_set {
-    uint32_t *docs, *tfs;
+    uint32_t *docs;
+    uint32_t *tfs;          /* a prefix's */
+    float *wtfs;            /* a fuzzy term's (4 bytes a document, as tfs:
+                               as doubles, the~1 on corpus/cache/big.jsonl
+                               took 20% longer, most of it faulting in
+                               the larger array) */
     uint32_t n;
 } pfx_set;
 
@@ -81,61 +90,108 @@ typedef struct pfx_set {
  * segment.  Few postings
  * (against the segment's documents) are collected as (doc, tf) pairs and
  * sorted; many are summed into an array of one counter per document, and
- * that array is read in order. */
+ * that array is read in order.  A fuzzy term's pairs hold, instead of the
+ * tf, the index of its weighted tf in wts, and its dense sums are wacc. */
 typedef struct pfx_build {
     const idx_segment *seg;
-    uint64_t *pairs;        /* doc << 32 | tf */
+    uint64_t *pairs;        /* doc << 32 | tf (fuzzy: | index into wts) */
     size_t npairs, cap;
     uint32_t *acc;          /* per document, when dense */
+    /* fuzzy: each pair's weighted tf, and the dense sums.  Floats: the
+     * dense array is as large as acc (doubles made whale~1 on
+     * corpus/cache/big.jsonl 9.5 -> 12.4 ms, in fresh pages), and both
+     * forms add the same floats in the same order (the terms'), so a
+     * document's sum does not depend on which form a segment took. */
+    float *wts, *wacc;
+    size_t wts_cap;
+    int fuzzy;
+    size_t qcps;            /* fuzzy: code points of the term asked for */
     int nomem;
 } pfx_build;
+
+/* What one occurrence of a fuzzy term's neighbour counts, d edits from
+ * it: 1 - d / (L + 1), L the longer one's length in code points, so the
+ * word itself counts 1 and a neighbour less the more it differs for its
+ * length (whale~1: whales 6/7, wale 5/6; a title term's mark is not
+ * counted).  Documents that hold the word rank above those that hold only
+ * a neighbour, as Lucene's FuzzyQuery boosts by similarity. */
+static double fuzzy_weight(unsigned d, size_t qcps, size_t tcps)
+{
+    size_t l = qcps > tcps ? qcps : tcps;
+    return 1.0 - (double)d / (double)(l + 1);
+}
 
 #define PFX_DENSE_RATIO 32  /* dense from ndocs / 32 postings on (on big: whal*, 31,821
                              * documents, 1.12 ms; with 8, 1.23 ms; with 128, 1.28 ms) */
 
-static int pfx_on_term(void *ctx, const uint8_t *term, size_t len, const idx_term *t)
+static int pfx_on_term(void *ctx, const uint8_t *term, size_t len, const idx_term *t,
+                       unsigned dist)
 {
-    (void)term;
-    (void)len;
     pfx_build *pb = ctx;
+    double w = 1.0;
+    if (pb->fuzzy) {
+        size_t mark = len && term[0] == TOK_FIELD_MARK;
+        w = fuzzy_weight(dist, pb->qcps, fz_decode(term + mark, len - mark, NULL, 0));
+    }
     idx_postings *p;
     if (idx_postings_open(pb->seg, t, &p) != 0) {
         pb->nomem = 1;
         return 1;
     }
-    if (!pb->acc && pb->npairs + t->df > idx_segment_ndocs(pb->seg) / PFX_DENSE_RATIO) {
-        pb->acc = calloc((size_t)idx_segment_ndocs(pb->seg) + 1, sizeof *pb->acc);
-        if (!pb->acc) {
+    int dense = pb->fuzzy ? pb->wacc != NULL : pb->acc != NULL;
+    if (!dense && pb->npairs + t->df > idx_segment_ndocs(pb->seg) / PFX_DENSE_RATIO) {
+        size_t nd = (size_t)idx_segment_ndocs(pb->seg) + 1;
+        if (pb->fuzzy ? !(pb->wacc = calloc(nd, sizeof *pb->wacc))
+                      : !(pb->acc = calloc(nd, sizeof *pb->acc))) {
             idx_postings_close(p);
             pb->nomem = 1;
             return 1;
         }
-        for (size_t i = 0; i < pb->npairs; i++)
-            pb->acc[pb->pairs[i] >> 32] += (uint32_t)pb->pairs[i];
+        for (size_t i = 0; i < pb->npairs; i++) {
+            uint32_t d = (uint32_t)(pb->pairs[i] >> 32), v = (uint32_t)pb->pairs[i];
+            if (pb->fuzzy) pb->wacc[d] += pb->wts[v];
+            else pb->acc[d] += v;
+        }
         pb->npairs = 0;
+        dense = 1;
     }
-    if (!pb->acc && grow_array((void **)&pb->pairs, &pb->cap, pb->npairs + t->df,
-                               sizeof *pb->pairs, 64)) {
+    if (!dense && (grow_array((void **)&pb->pairs, &pb->cap, pb->npairs + t->df,
+                              sizeof *pb->pairs, 64) ||
+                   (pb->fuzzy && grow_array((void **)&pb->wts, &pb->wts_cap, pb->npairs + t->df,
+                                            sizeof *pb->wts, 64)))) {
         idx_postings_close(p);
         pb->nomem = 1;
         return 1;
     }
     for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
         uint32_t f = idx_postings_freq(p);
-        if (pb->acc)
-            pb->acc[d] += f;
-        else
+        if (dense) {
+            if (pb->fuzzy) pb->wacc[d] += (float)(f * w);
+            else pb->acc[d] += f;
+        } else if (pb->fuzzy) {
+            pb->wts[pb->npairs] = (float)(f * w);
+            pb->pairs[pb->npairs] = (uint64_t)d << 32 | pb->npairs;
+            pb->npairs++;
+        } else {
             pb->pairs[pb->npairs++] = (uint64_t)d << 32 | f;
+        }
     }
     idx_postings_close(p);
     return 0;
 }
 
 /* Fills *out with the documents of prefix or fuzzy term t in segment
- * `seg`; 0, -1 on allocation failure, -2 on a corrupt dictionary. */
-static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
+ * `seg`, a fuzzy term's frequencies weighted when `scoring`; 0, -1 on
+ * allocation failure, -2 on a corrupt dictionary. */
+static int pfx_gather(const idx_segment *seg, const pl_term *t, int scoring, pfx_set *out)
 {
-    pfx_build pb = {.seg = seg};
+    /* a count needs no weights: a fuzzy term's documents are gathered as a
+     * prefix's (whale~2 on corpus/cache/big.jsonl: 25.1 -> 22 ms) */
+    pfx_build pb = {.seg = seg, .fuzzy = t->edits != 0 && scoring};
+    if (pb.fuzzy) {
+        size_t mark = t->len && t->bytes[0] == TOK_FIELD_MARK;
+        pb.qcps = fz_decode((const uint8_t *)t->bytes + mark, t->len - mark, NULL, 0);
+    }
     memset(out, 0, sizeof *out);
     int r = t->edits ? idx_segment_fuzzy(seg, t->bytes, t->len, t->edits, pfx_on_term, &pb)
                      : idx_segment_prefix(seg, t->bytes, t->len, pfx_on_term, &pb);
@@ -143,6 +199,9 @@ static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
     uint32_t nd = idx_segment_ndocs(seg), n = 0;
     if (!rc && pb.acc) {
         for (uint32_t d = 0; d < nd; d++) n += pb.acc[d] != 0;
+    } else if (!rc && pb.wacc) {
+        /* every occurrence weighs more than 0 (fuzzy_weight) */
+        for (uint32_t d = 0; d < nd; d++) n += pb.wacc[d] != 0;
     } else if (!rc && pb.npairs) {
         qsort(pb.pairs, pb.npairs, sizeof *pb.pairs, cmp_u64);
         for (size_t i = 0; i < pb.npairs; i++)
@@ -150,8 +209,9 @@ static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
     }
     if (!rc && n) {
         out->docs = malloc((size_t)n * sizeof *out->docs);
-        out->tfs = malloc((size_t)n * sizeof *out->tfs);
-        if (!out->docs || !out->tfs) {
+        if (pb.fuzzy) out->wtfs = malloc((size_t)n * sizeof *out->wtfs);
+        else out->tfs = malloc((size_t)n * sizeof *out->tfs);
+        if (!out->docs || (!out->tfs && !out->wtfs)) {
             rc = -1;
         } else if (pb.acc) {
             for (uint32_t d = 0; d < nd; d++)
@@ -159,23 +219,40 @@ static int pfx_gather(const idx_segment *seg, const pl_term *t, pfx_set *out)
                     out->docs[out->n] = d;
                     out->tfs[out->n++] = pb.acc[d];
                 }
+        } else if (pb.wacc) {
+            for (uint32_t d = 0; d < nd; d++)
+                if (pb.wacc[d] != 0) {
+                    out->docs[out->n] = d;
+                    out->wtfs[out->n++] = pb.wacc[d];
+                }
         } else {
+            /* a doc's pairs are summed in the order the terms came, a
+             * fuzzy term's in float as the dense form adds them */
+            float run = 0;
             for (size_t i = 0; i < pb.npairs; i++) {
-                uint32_t d = (uint32_t)(pb.pairs[i] >> 32), f = (uint32_t)pb.pairs[i];
-                if (out->n && out->docs[out->n - 1] == d) {
-                    out->tfs[out->n - 1] += f;
+                uint32_t d = (uint32_t)(pb.pairs[i] >> 32), v = (uint32_t)pb.pairs[i];
+                int same = out->n && out->docs[out->n - 1] == d;
+                if (pb.fuzzy) {
+                    run = same ? run + pb.wts[v] : pb.wts[v];
+                    if (!same) out->docs[out->n++] = d;
+                    out->wtfs[out->n - 1] = run;
+                } else if (same) {
+                    out->tfs[out->n - 1] += v;
                 } else {
                     out->docs[out->n] = d;
-                    out->tfs[out->n++] = f;
+                    out->tfs[out->n++] = v;
                 }
             }
         }
     }
     free(pb.pairs);
     free(pb.acc);
+    free(pb.wts);
+    free(pb.wacc);
     if (rc) {
         free(out->docs);
         free(out->tfs);
+        free(out->wtfs);
         memset(out, 0, sizeof *out);
     }
     return rc;
@@ -212,7 +289,7 @@ static int ev_init(qev *ev, const idx_reader *r, const qry_plan *plan,
             const idx_segment *seg = idx_reader_segment(r, s);
             if (pl_term_expands(&plan->terms[t])) {
                 pfx_set *ps = &ev->pfx[s * nt + t];
-                int g = pfx_gather(seg, &plan->terms[t], ps);
+                int g = pfx_gather(seg, &plan->terms[t], scoring, ps);
                 if (g == -1)
                     return qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
                 if (g == -2)
@@ -246,6 +323,7 @@ static void ev_free(qev *ev)
     for (size_t i = 0; ev->pfx && i < cells; i++) {
         free(ev->pfx[i].docs);
         free(ev->pfx[i].tfs);
+        free(ev->pfx[i].wtfs);
     }
     free(ev->pfx);
     free(ev->idf);
@@ -601,7 +679,8 @@ static double it_score(qit *it, double norm)
     case IT_TERM:
         return it->weight * bm25_sat((double)idx_postings_freq(it->p), norm);
     case IT_SET:
-        return it->weight * bm25_sat((double)it->set->tfs[it->at], norm);
+        return it->weight * bm25_sat(it->set->wtfs ? (double)it->set->wtfs[it->at]
+                                                   : (double)it->set->tfs[it->at], norm);
     case IT_PHRASE:
         return it->weight * bm25_sat(it->slop ? it->sfreq : (double)it->pfreq, norm);
     case IT_RANGE:

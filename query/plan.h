@@ -22,7 +22,8 @@
  *    before;
  *  - a word ending in `~` or `~N` (`whale~1`), whose text before the `~`
  *    is one term, is FUZZY: every term of the index within N edits of it
- *    (index/fuzzy.h; without N, by the term's length), as one term;
+ *    (index/fuzzy.h; without N, by the term's length), as one term whose
+ *    neighbours count less than the word (eval.c, fuzzy_weight);
  *    otherwise the `~` is punctuation as before;
  *  - a word that is a range (`year:[1800 TO 1900]`, `date:>=2016-01-01`,
  *    parse.h qry_range_syntax) is a RANGE: the documents whose number in

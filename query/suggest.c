@@ -51,8 +51,10 @@ typedef struct suggester {
     int nomem, corrupt;
 } suggester;
 
-static int on_candidate(void *ctx, const uint8_t *term, size_t len, const idx_term *t)
+static int on_candidate(void *ctx, const uint8_t *term, size_t len, const idx_term *t,
+                        unsigned dist)
 {
+    (void)dist;
     suggester *sg = ctx;
     if (len > TOK_MAX_TERM_BYTES) return 0;
     for (size_t i = 0; i < sg->ncand; i++)

@@ -420,6 +420,7 @@ typedef struct mnode {
     unsigned slop;           /* PHRASE: "..."~slop */
     double boost;            /* WORD, PHRASE: ^boost, 0 for none */
     uint32_t *pfx_terms, npfx;
+    double *pfx_w;           /* what an occurrence of each counts (fuzzy) */
     uint32_t pfx_df, pfx_view;
     /* planned: a word/phrase as query-mode terms with relative positions */
     uint32_t nslots;
@@ -603,7 +604,9 @@ static void set_word(mnode *n)
     n->npfx = 0;
     n->pfx_view = UINT32_MAX;
     n->pfx_terms = malloc(DICT_SLOTS * sizeof *n->pfx_terms);
+    n->pfx_w = malloc(DICT_SLOTS * sizeof *n->pfx_w);
     assert_non_null(n->pfx_terms);
+    assert_non_null(n->pfx_w);
 }
 
 /* query.h: a word ending in '*' (not "**") whose text before the '*' is
@@ -622,8 +625,10 @@ static int plan_prefix(mnode *n, const char *text, tok_tokenizer *qtok)
     memcpy(want + wl, f.bytes, f.len);
     wl += f.len;
     for (uint32_t i = 0; i < DICT_SLOTS; i++)
-        if (dict_term[i] && strlen(dict_term[i]) >= wl && memcmp(dict_term[i], want, wl) == 0)
+        if (dict_term[i] && strlen(dict_term[i]) >= wl && memcmp(dict_term[i], want, wl) == 0) {
+            n->pfx_w[n->npfx] = 1.0;
             n->pfx_terms[n->npfx++] = dict_id[i];
+        }
     return 1;
 }
 
@@ -679,21 +684,41 @@ static int plan_fuzzy(mnode *n, const char *text, tok_tokenizer *qtok)
     memcpy(want + wl, f.bytes, f.len);
     want[wl + f.len] = '\0';
     set_word(n);
-    for (uint32_t i = 0; i < DICT_SLOTS; i++)
+    const char *name[DICT_SLOTS];
+    for (uint32_t i = 0; i < DICT_SLOTS; i++) {
+        unsigned dist;
         if (dict_term[i] && (dict_term[i][0] == TOK_FIELD_MARK) == cur_field &&
-            osa(want, dict_term[i]) <= edits)
+            (dist = osa(want, dict_term[i])) <= edits) {
+            /* QUERY.md: an occurrence d edits away counts 1 - d / (L + 1),
+             * L the longer word's length (without a title mark) */
+            size_t l = strlen(dict_term[i]) > wl + f.len ? strlen(dict_term[i]) : wl + f.len;
+            name[n->npfx] = dict_term[i];
+            n->pfx_w[n->npfx] = 1.0 - (double)dist / (double)(l - cur_field + 1);
             n->pfx_terms[n->npfx++] = dict_id[i];
+        }
+    }
+    /* in the dictionary's (bytewise) order: the engine adds a document's
+     * weighted frequencies in float in that order (pfx_freq) */
+    for (uint32_t a = 1; a < n->npfx; a++)
+        for (uint32_t b = a; b > 0 && strcmp(name[b - 1], name[b]) > 0; b--) {
+            const char *tn = name[b]; name[b] = name[b - 1]; name[b - 1] = tn;
+            uint32_t tt = n->pfx_terms[b]; n->pfx_terms[b] = n->pfx_terms[b - 1];
+            n->pfx_terms[b - 1] = tt;
+            double tw = n->pfx_w[b]; n->pfx_w[b] = n->pfx_w[b - 1]; n->pfx_w[b - 1] = tw;
+        }
     return 1;
 }
 
-static uint32_t pfx_freq(const mnode *n, uint32_t d)
+static double pfx_freq(const mnode *n, uint32_t d)
 {
-    uint32_t f = 0, k;
+    uint32_t k, f = 0;
+    float wf = 0;   /* a fuzzy word's: each term's k * w as a float, summed in float */
     for (uint32_t i = 0; i < n->npfx; i++) {
         doc_positions(d, n->pfx_terms[i], &k);
         f += k;
+        if (k) wf += (float)(k * n->pfx_w[i]);
     }
-    return f;
+    return n->fuzzy ? (double)wf : (double)f;
 }
 
 /* Tokenizes the words and phrases of the tree in query mode. */
@@ -797,8 +822,8 @@ static int model_match_1(const mnode *n, uint32_t d, double *score, int *present
 {
     *present = 1;
     if (n->prefix) {
-        uint32_t f = pfx_freq(n, d);
-        if (!f) return 0;
+        double f = pfx_freq(n, d);
+        if (f <= 0) return 0;
         mnode *m = (mnode *)n;      /* the df is cached per view */
         if (m->pfx_view != view_gen) {
             m->pfx_df = 0;
@@ -1147,7 +1172,10 @@ static void run_queries(const char *dir)
         n_fuzzy += has(root, 1);
         n_fuzzy_sets += has(root, 2);
     }
-    for (size_t i = 0; i < npool; i++) free(pool[i].pfx_terms);
+    for (size_t i = 0; i < npool; i++) {
+        free(pool[i].pfx_terms);
+        free(pool[i].pfx_w);
+    }
     rng_state = saved_rng;
     free(mh);
     free(buf);
