@@ -239,7 +239,8 @@ QUIRE_API int quire_search(quire_index *ix, const char *query, size_t query_len,
  * date-time ("2016-06-09", "2016-06-09T18:30:00Z", "... 18:30+02:00"),
  * which is seconds since 1970-01-01T00:00:00Z (UTC unless an offset is
  * given); the index keeps such numbers in columns as documents are added,
- * contentless ones too.  Ties, and the documents without a number in the
+ * contentless ones too (for at most 256 field names a segment: the first
+ * it meets; docs/FORMAT.md).  Ties, and the documents without a number in the
  * field, which come last in either order, are ordered by ascending
  * document number.  No BM25 is computed: each hit's score is its value,
  * NaN for a document without one.  Indexes written before format version

@@ -204,6 +204,7 @@ int val_set_add(val_set *s, const char *name, size_t name_len, uint32_t doc, dou
         }
     }
     if (!c) {
+        if (s->n == VAL_MAX_COLS) return 0;
         if (s->n == s->cap) {
             size_t cap = s->cap ? s->cap * 2 : 4;
             val_col *nc = realloc(s->c, cap * sizeof *nc);
@@ -372,7 +373,7 @@ int val_view_open(const uint8_t *p, size_t len, uint32_t ndocs, val_view *v)
     if (len < 8 || len % 8 || ld32(p + 4) != ndocs) return -2;
     uint32_t ncols = ld32(p);
     /* every column takes at least 24 bytes */
-    if (ncols == 0 || ncols > (len - 8) / 24) return -2;
+    if (ncols == 0 || ncols > VAL_MAX_COLS || ncols > (len - 8) / 24) return -2;
     v->cols = calloc(ncols, sizeof *v->cols);
     if (!v->cols) return -1;
     v->ncols = ncols;

@@ -40,9 +40,18 @@ typedef struct val_set {
     size_t mem;        /* bytes held, for the builder's memory estimate */
 } val_set;
 
+/* The most columns a segment has: the values of further field names are
+ * not kept.  Every column costs a bit per document of the segment
+ * whether or not it has a value, so without a bound, documents each with
+ * numbers under new names (possible through the library; the CLI takes
+ * 32 fields a document) made the section grow as names times documents.
+ * Elasticsearch bounds an index's fields at 1000 by default. */
+#define VAL_MAX_COLS 256
+
 /* Adds doc's value of field `name`.  Docs must not decrease within a
  * field; a second value for the same doc is ignored (the first field of
- * a name is the one sorted by).  Returns 0, or -1 when out of memory. */
+ * a name is the one sorted by), and so is a value of a new name once the
+ * set has VAL_MAX_COLS columns.  Returns 0, or -1 when out of memory. */
 int val_set_add(val_set *s, const char *name, size_t name_len, uint32_t doc, double v);
 /* Adds every value of src with its doc number moved up by `base` (src's
  * docs all above dst's). */

@@ -226,6 +226,24 @@ static void test_section_round_trip(void **state)
     assert_int_equal(val_set_add(&s, "a", 1, 3, 2.0), 0);
     assert_int_equal(s.c[0].n, 1);
     val_set_free(&s);
+    /* at most VAL_MAX_COLS names: the values of the others are not kept */
+    for (uint32_t d = 0; d < 2; d++)
+        for (int k = 0; k < VAL_MAX_COLS + 44; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "f%03d", k);
+            assert_int_equal(val_set_add(&s, name, strlen(name), d, k), 0);
+        }
+    assert_int_equal(s.n, VAL_MAX_COLS);
+    assert_int_equal(val_set_encode(&s, 2, &buf, &len), 0);
+    val_view v;
+    assert_int_equal(val_view_open(buf, len, 2, &v), 0);
+    assert_int_equal(v.ncols, VAL_MAX_COLS);
+    double x;
+    assert_true(val_get(val_view_find(&v, "f255", 4), 1, &x) && x == 255);
+    assert_null(val_view_find(&v, "f256", 4));
+    val_view_close(&v);
+    free(buf);
+    val_set_free(&s);
 }
 
 /* Every cut and every flipped header byte of a section is refused or
