@@ -1276,10 +1276,34 @@ static void collect_exhaustive(qev *ev, qit *root, const idx_segment *seg,
 
 /* ---- entry points -------------------------------------------------------- */
 
-/* Options of the search driver; tests turn pruning off to compare. */
+/* Options of the search driver; tests turn pruning off to compare.  With
+ * a field, the top-k is by its numbers (collect_sorted), not by BM25. */
 typedef struct search_opts {
     int blockmax;
+    const char *field;
+    size_t flen;
+    int descending;
 } search_opts;
+
+/* Top-k by a stored field's number (values.h) instead of BM25: every
+ * match is visited, as for a count, and offered to the same heap with
+ * the value as its key (negated for ascending order), so ties keep
+ * ascending doc order; a document without a value has the lowest key,
+ * -inf, and so comes after every other in either order.  Values are
+ * finite (val_parse), so -inf is never a real key.  No BM25 is worked
+ * out: search_impl gives hits their value, NaN when they have none. */
+static void collect_sorted(qit *root, const idx_segment *seg, const search_opts *opt,
+                           uint64_t base, topk *t)
+{
+    const val_column *col = idx_segment_values(seg, opt->field, opt->flen);
+    const uint64_t *del = idx_segment_deleted(seg);
+    for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1)) {
+        if (idx_is_deleted(del, d)) continue;
+        double v, key = -INFINITY;
+        if (col && val_get(col, d, &v)) key = opt->descending ? v : -v;
+        topk_push(t, key, base + d);
+    }
+}
 
 static int search_impl(const idx_reader *r, const char *q, size_t qlen,
                        size_t k, quire_hit *hits, size_t *nhits,
@@ -1299,7 +1323,7 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     topk t = {0};
     void *scratch = NULL;
     size_t scratch_cap = 0;
-    rc = ev_init(&ev, r, plan, 1, err);
+    rc = ev_init(&ev, r, plan, !opt->field, err);
     if (rc) goto out;
     /* The heap never needs more room than there are live documents. */
     uint64_t live = idx_reader_live_docs(r);
@@ -1320,7 +1344,9 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
         uint64_t base = idx_reader_base(r, s);
         /* a phrase with slop has no frequency bound for block-max */
         int phrase = root->kind == IT_PHRASE && !root->slop;
-        if (opt->blockmax && (phrase || blockmax_eligible(root))) {
+        if (opt->field) {
+            collect_sorted(root, seg, opt, base, &t);
+        } else if (opt->blockmax && (phrase || blockmax_eligible(root))) {
             /* per-input block state: one entry per unit or term */
             size_t need = (root->n ? root->n : 1) *
                           (phrase ? sizeof(ph_block) : sizeof(bm_term));
@@ -1354,6 +1380,10 @@ static int search_impl(const idx_reader *r, const char *q, size_t qlen,
     }
     topk_finish(&t);
     memcpy(hits, t.h, t.n * sizeof *hits);
+    for (size_t i = 0; opt->field && i < t.n; i++) {
+        double key = hits[i].score;
+        hits[i].score = key == -INFINITY ? NAN : opt->descending ? key : -key;
+    }
     *nhits = t.n;
 out:
     free(scratch);
@@ -1370,85 +1400,22 @@ int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
     return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
 }
 
+int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
+                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
+                      quire_error *err)
+{
+    *nhits = 0;
+    if (!field) return qerr(err, QUIRE_EARG, "qry_search_sorted: NULL field");
+    const search_opts opt = {.field = field, .flen = flen, .descending = descending};
+    return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
+}
+
 int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
                           size_t k, quire_hit *hits, size_t *nhits,
                           quire_error *err)
 {
     static const search_opts opt = {.blockmax = 0};
     return search_impl(r, q, qlen, k, hits, nhits, &opt, err);
-}
-
-/* Top-k by a stored field's number (values.h) instead of BM25: every
- * match is visited, as for a count, and offered to the same heap with
- * the value as its key (negated for ascending order), so ties keep
- * ascending doc order; a document without a value has the lowest key,
- * -inf, and so comes after every other in either order.  Values are
- * finite (val_parse), so -inf is never a real key.  No BM25 is worked out:
- * hits carry their value, NaN when they have none. */
-int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
-                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
-                      quire_error *err)
-{
-    *nhits = 0;
-    if (!r || !field || (!hits && k))
-        return qerr(err, QUIRE_EARG, "qry_search_sorted: NULL argument");
-    qry_plan *plan;
-    int rc = qry_plan_text(q, qlen, idx_reader_tok_flags(r), &plan, err);
-    if (rc) return rc;
-    uint64_t live = idx_reader_live_docs(r);
-    if (!plan->root || k == 0 || live == 0) {
-        qry_plan_free(plan);
-        return QUIRE_OK;
-    }
-    qev ev;
-    topk t = {0};
-    rc = ev_init(&ev, r, plan, 0, err);
-    if (rc) goto out;
-    t.k = k < live ? k : (size_t)live;
-    t.h = malloc(t.k * sizeof *t.h);
-    if (!t.h) {
-        rc = qerr(err, QUIRE_ENOMEM, "out of memory for %zu hits", t.k);
-        goto out;
-    }
-    for (size_t s = 0; s < ev.nseg; s++) {
-        qit *root;
-        if (it_build(&ev, s, plan->root, &root)) {
-            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
-            goto out;
-        }
-        if (!root) continue;
-        const idx_segment *seg = idx_reader_segment(r, s);
-        const val_column *col = idx_segment_values(seg, field, flen);
-        const uint64_t *del = idx_segment_deleted(seg);
-        uint64_t base = idx_reader_base(r, s);
-        for (uint32_t d = root->doc; d != IDX_END; d = it_advance(root, d + 1)) {
-            if (idx_is_deleted(del, d)) continue;
-            double v, key = -INFINITY;
-            if (col && val_get(col, d, &v)) key = descending ? v : -v;
-            topk_push(&t, key, base + d);
-        }
-        it_free(root);
-        if (ev.nomem) {
-            rc = qerr(err, QUIRE_ENOMEM, "out of memory evaluating query");
-            goto out;
-        }
-        if (ev.corrupt) {
-            rc = qerr(err, QUIRE_ECORRUPT, "corrupt positions in segment %s (checksum mismatch or undecodable block)",
-                      idx_segment_name(seg));
-            goto out;
-        }
-    }
-    topk_finish(&t);
-    for (size_t i = 0; i < t.n; i++) {
-        double key = t.h[i].score;
-        hits[i] = (quire_hit){t.h[i].doc, key == -INFINITY ? NAN : descending ? key : -key};
-    }
-    *nhits = t.n;
-out:
-    free(t.h);
-    ev_free(&ev);
-    qry_plan_free(plan);
-    return rc;
 }
 
 /* Exact count of an OR of terms in one segment: every posting sets its

@@ -144,21 +144,30 @@ static void fill_set(val_set *s, uint32_t ndocs, double **want, const char *cons
     }
 }
 
+/* The columns of fill_set under these names, encoded for nd documents;
+ * want[c] (allocated here) gets what each document should read back. */
+static const char *const names[] = {"year", "big", "frac", "huge", "const"};
+enum { NC = 5 };
+static uint8_t *encoded(val_set *s, uint32_t nd, double **want, size_t *len)
+{
+    for (int c = 0; c < NC; c++) want[c] = malloc(nd * sizeof(double));
+    memset(s, 0, sizeof *s);
+    fill_set(s, nd, want, names, NC);
+    uint8_t *buf;
+    assert_int_equal(val_set_encode(s, nd, &buf, len), 0);
+    return buf;
+}
+
 static void test_section_round_trip(void **state)
 {
     (void)state;
-    static const char *const names[] = {"year", "big", "frac", "huge", "const"};
-    enum { NC = 5 };
     const uint32_t sizes[] = {1, 7, 63, 64, 65, 1000, 4099};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         uint32_t nd = sizes[si];
         double *want[NC];
-        for (int c = 0; c < NC; c++) want[c] = malloc(nd * sizeof(double));
-        val_set s = {0};
-        fill_set(&s, nd, want, names, NC);
-        uint8_t *buf;
+        val_set s;
         size_t len;
-        assert_int_equal(val_set_encode(&s, nd, &buf, &len), 0);
+        uint8_t *buf = encoded(&s, nd, want, &len);
         val_view v;
         assert_int_equal(val_view_open(buf, len, nd, &v), 0);
         /* names ascending: big, const, frac, huge, year */
@@ -251,15 +260,11 @@ static void test_section_round_trip(void **state)
 static void test_section_malformed(void **state)
 {
     (void)state;
-    static const char *const names[] = {"year", "big", "frac", "huge", "const"};
-    enum { NC = 5, ND = 70 };
+    enum { ND = 70 };
     double *want[NC];
-    for (int c = 0; c < NC; c++) want[c] = malloc(ND * sizeof(double));
-    val_set s = {0};
-    fill_set(&s, ND, want, names, NC);
-    uint8_t *buf;
+    val_set s;
     size_t len;
-    assert_int_equal(val_set_encode(&s, ND, &buf, &len), 0);
+    uint8_t *buf = encoded(&s, ND, want, &len);
     val_view v;
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *c = malloc(cut ? cut : 1);

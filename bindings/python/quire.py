@@ -175,20 +175,19 @@ Index.snippet), its score (BM25; with sort=, the field's number, NaN for
 none), and its id and title as stored."""
 
 
-class Index:
-    """A committed generation of the index at `path`, read-only; any number
-    may be open, while a Writer works too (they keep the generation they
-    opened).  Close it, or use it as a context manager."""
+class _Handle:
+    """A library object freed by `_free`: closed at most once, by close(),
+    the end of a `with` block or garbage collection; used after, it raises."""
 
-    def __init__(self, path):
-        self._ix = _P()
-        err = _Error()
-        _check(_index_open(_b(path), ctypes.byref(self._ix), ctypes.byref(err)), err)
+    _what = "handle"
+
+    def __init__(self):
+        self._h = _P()
 
     def close(self):
-        if self._ix:
-            _index_close(self._ix)
-            self._ix = _P()
+        if self._h:
+            type(self)._free(self._h)
+            self._h = _P()
 
     def __enter__(self):
         return self
@@ -197,12 +196,27 @@ class Index:
         self.close()
 
     def __del__(self):
-        self.close()
+        if hasattr(self, "_h"):
+            self.close()
 
     def _live(self):
-        if not self._ix:
-            raise QuireError(EARG, "the index is closed")
-        return self._ix
+        if not self._h:
+            raise QuireError(EARG, "the %s is closed" % self._what)
+        return self._h
+
+
+class Index(_Handle):
+    """A committed generation of the index at `path`, read-only; any number
+    may be open, while a Writer works too (they keep the generation they
+    opened).  Close it, or use it as a context manager."""
+
+    _what = "index"
+    _free = staticmethod(_index_close)
+
+    def __init__(self, path):
+        super().__init__()
+        err = _Error()
+        _check(_index_open(_b(path), ctypes.byref(self._h), ctypes.byref(err)), err)
 
     def search(self, query, k=10, offset=0, sort=None):
         """The best k matches after the first `offset`, best first: by BM25,
@@ -307,11 +321,14 @@ class Index:
         return {name: getattr(st, name) for name, _ in _Stats._fields_}
 
 
-class Writer:
+class Writer(_Handle):
     """The one writer of the index at `path` (created when there is none).
     Documents added become visible to new Index objects at commit(); close()
     without a commit discards them.  `wait` is how many seconds to wait for
     another writer (None: as long as it takes)."""
+
+    _what = "writer"
+    _free = staticmethod(_writer_free)
 
     def __init__(self, path, threads=1, mem_budget=0, tok_flags=TOK_DEFAULT, contentless=False,
                  wait=0.0):
@@ -319,29 +336,10 @@ class Writer:
                              contentless=int(bool(contentless)),
                              lock_wait_ms=WAIT_FOREVER if wait is None
                              else int(min(wait * 1000, WAIT_FOREVER - 1)))
-        self._w = _P()
+        super().__init__()
         err = _Error()
-        _check(_writer_open(_b(path), ctypes.byref(opt), ctypes.byref(self._w),
+        _check(_writer_open(_b(path), ctypes.byref(opt), ctypes.byref(self._h),
                             ctypes.byref(err)), err)
-
-    def close(self):
-        if self._w:
-            _writer_free(self._w)
-            self._w = _P()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-    def _live(self):
-        if not self._w:
-            raise QuireError(EARG, "the writer is closed")
-        return self._w
 
     def add(self, id, title="", body="", **fields):
         """Adds a document; extra keyword fields are stored (and a number or
