@@ -137,6 +137,39 @@ class BindingTest(unittest.TestCase):
         with quire.Index(self.dir) as ix:
             self.assertEqual(ix.count("uncommitted"), 0)
 
+    def test_highlight_tokenize_verify_rebuild(self):
+        self.build()
+        with quire.Index(self.dir) as ix:
+            doc = ix.find("moby")
+            body = ix.get(doc)["body"].encode("utf-8")
+            spans = ix.highlight(doc, '"white whale" ishmael')
+            self.assertEqual([body[a:b] for a, b in spans], [b"Ishmael", b"white whale"])
+            self.assertEqual(ix.highlight(doc, "moby", field="title"), [(0, 4)])
+            with self.assertRaises(quire.QuireError) as e:
+                ix.highlight(doc, "x", field="nope")
+            self.assertEqual(e.exception.code, quire.ENOTFOUND)
+        self.assertEqual(quire.tokenize("Café résumés!"),
+                         [("cafe", 0, 0, 5), ("resumes", 1, 6, 15)])
+        self.assertEqual([t[0] for t in quire.tokenize("running dogs", quire.TOK_DEFAULT |
+                                                       quire.TOK_STEM_EN)], ["run", "dog"])
+        self.assertEqual(quire.verify(self.dir), [])
+        stats, report = quire.rebuild(self.dir, tok_flags=quire.TOK_DEFAULT | quire.TOK_STEM_EN)
+        self.assertEqual((stats["docs"], stats["lost"]), (4, 0))
+        self.assertTrue(stats["tok_flags"] & quire.TOK_STEM_EN)
+        with quire.Index(self.dir) as ix:
+            self.assertEqual(ix.count("sailors"), 1)   # stemmed now: sailor
+            self.assertEqual(ix.search("whale", sort="year")[0].id, "typee")
+        # a damaged segment: verify names the problem
+        seg = [f for f in os.listdir(self.dir) if f.endswith(".qseg")][0]
+        with open(os.path.join(self.dir, seg), "r+b") as f:
+            f.seek(200)
+            b = f.read(1)
+            f.seek(200)
+            f.write(bytes([b[0] ^ 0xFF]))
+        problems = quire.verify(self.dir)
+        self.assertTrue(problems)
+        self.assertTrue(any("checksum" in p or "corrupt" in p for p in problems), problems)
+
     @unittest.skipUnless(CLI, "QUIRE_CLI not set")
     def test_same_as_cli(self):
         """A corpus indexed by the CLI reads the same through the binding."""

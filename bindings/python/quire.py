@@ -25,7 +25,7 @@ import ctypes.util
 import os
 from collections import namedtuple
 
-__all__ = ["Index", "Writer", "Hit", "QuireError", "TOK_DEFAULT", "TOK_FOLD_DIACRITICS",
+__all__ = ["Index", "Writer", "Hit", "QuireError", "verify", "rebuild", "tokenize", "TOK_DEFAULT", "TOK_FOLD_DIACRITICS",
            "TOK_STEM_EN", "TOK_STOPWORDS_EN", "TOK_COMMONGRAMS", "TOK_COMMONPAIRS",
            "TOK_TITLE_TERMS"]
 
@@ -76,6 +76,21 @@ class _DocInput(ctypes.Structure):
                 ("title", ctypes.c_char_p), ("title_len", ctypes.c_size_t),
                 ("body", ctypes.c_char_p), ("body_len", ctypes.c_size_t),
                 ("fields", ctypes.POINTER(_Field)), ("nfields", ctypes.c_size_t)]
+
+
+class _Span(ctypes.Structure):
+    _fields_ = [("start", ctypes.c_size_t), ("end", ctypes.c_size_t)]
+
+
+class _RebuildOptions(ctypes.Structure):
+    _fields_ = [("writer", _WriterOptions), ("set_tok_flags", ctypes.c_uint32),
+                ("salvage", ctypes.c_uint32)]
+
+
+class _RebuildStats(ctypes.Structure):
+    _fields_ = [("docs", ctypes.c_uint64), ("lost", ctypes.c_uint64),
+                ("segments", ctypes.c_uint32), ("damaged", ctypes.c_uint32),
+                ("tok_flags", ctypes.c_uint32)]
 
 
 class _Hit(ctypes.Structure):
@@ -149,6 +164,17 @@ _doc_free = _decl("quire_doc_free", None, _P)
 _snippet = _decl("quire_snippet", ctypes.c_int, _P, ctypes.c_uint64, ctypes.c_char_p, _SZ,
                  ctypes.c_char_p, ctypes.c_char_p, _SZ, ctypes.c_char_p, _SZ, _ERR)
 _stats = _decl("quire_index_stats", ctypes.c_int, _P, ctypes.POINTER(_Stats), _ERR)
+_highlight = _decl("quire_highlight", ctypes.c_int, _P, ctypes.c_uint64, ctypes.c_char_p, _SZ,
+                   ctypes.c_char_p, ctypes.POINTER(_Span), _SZ, ctypes.POINTER(_SZ), _ERR)
+_REPORT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_verify = _decl("quire_verify", ctypes.c_int, ctypes.c_char_p, _REPORT, ctypes.c_void_p, _ERR)
+_rebuild = _decl("quire_rebuild", ctypes.c_int, ctypes.c_char_p,
+                 ctypes.POINTER(_RebuildOptions), _REPORT, ctypes.c_void_p,
+                 ctypes.POINTER(_RebuildStats), _ERR)
+_TOKEN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char), _SZ,
+                          ctypes.c_uint32, _SZ, _SZ)
+_tokenize = _decl("quire_tokenize", ctypes.c_int, ctypes.c_uint32, ctypes.c_char_p, _SZ, _TOKEN,
+                  ctypes.c_void_p, _ERR)
 
 
 def _b(s):
@@ -302,6 +328,21 @@ class Index(_Handle):
                         ctypes.byref(err)), err)
         return buf.value.decode("utf-8", "replace")
 
+    def highlight(self, doc, query, field="body"):
+        """Where the query matches a stored field of the document: (start,
+        end) byte offsets into the field's UTF-8 value, ascending."""
+        q = _b(query)
+        cap = 64
+        while True:
+            spans = (_Span * cap)()
+            n = _SZ()
+            err = _Error()
+            _check(_highlight(self._live(), doc, q, len(q), _b(field), spans, cap,
+                              ctypes.byref(n), ctypes.byref(err)), err)
+            if n.value <= cap:
+                return [(spans[i].start, spans[i].end) for i in range(n.value)]
+            cap = n.value
+
     def suggest(self, query):
         """"Did you mean": the corrected query, or None."""
         q = _b(query)
@@ -332,10 +373,7 @@ class Writer(_Handle):
 
     def __init__(self, path, threads=1, mem_budget=0, tok_flags=TOK_DEFAULT, contentless=False,
                  wait=0.0):
-        opt = _WriterOptions(mem_budget=mem_budget, tok_flags=tok_flags, threads=threads,
-                             contentless=int(bool(contentless)),
-                             lock_wait_ms=WAIT_FOREVER if wait is None
-                             else int(min(wait * 1000, WAIT_FOREVER - 1)))
+        opt = _writer_options(threads, mem_budget, tok_flags, contentless, wait)
         super().__init__()
         err = _Error()
         _check(_writer_open(_b(path), ctypes.byref(opt), ctypes.byref(self._h),
@@ -379,3 +417,57 @@ class Writer(_Handle):
         """Commits, then merges the index into one segment."""
         err = _Error()
         _check(_writer_optimize(self._live(), ctypes.byref(err)), err)
+
+
+def _writer_options(threads, mem_budget, tok_flags, contentless, wait):
+    return _WriterOptions(mem_budget=mem_budget, tok_flags=tok_flags, threads=threads,
+                          contentless=int(bool(contentless)),
+                          lock_wait_ms=WAIT_FOREVER if wait is None
+                          else int(min(wait * 1000, WAIT_FOREVER - 1)))
+
+
+def verify(path):
+    """Checks every checksum and structure of the index at `path`; returns
+    the problems found, one line each (an empty list when it is sound)."""
+    lines = []
+    cb = _REPORT(lambda ctx, line: lines.append(line.decode("utf-8", "replace")))
+    err = _Error()
+    rc = _verify(_b(path), cb, None, ctypes.byref(err))
+    if rc != OK and rc != ECORRUPT:
+        _check(rc, err)
+    if rc == ECORRUPT and not lines:
+        lines.append(err.message.decode("utf-8", "replace"))
+    return lines
+
+
+def rebuild(path, tok_flags=None, salvage=False, threads=1, mem_budget=0, wait=0.0):
+    """Indexes the stored documents of the index at `path` again (with
+    other tokenizer flags when given; salvage=True publishes what can be
+    read of a damaged index) and returns (stats dict, report lines)."""
+    opt = _RebuildOptions(writer=_writer_options(threads, mem_budget,
+                                                 TOK_DEFAULT if tok_flags is None else tok_flags,
+                                                 False, wait),
+                          set_tok_flags=int(tok_flags is not None), salvage=int(bool(salvage)))
+    lines = []
+    cb = _REPORT(lambda ctx, line: lines.append(line.decode("utf-8", "replace")))
+    st = _RebuildStats()
+    err = _Error()
+    _check(_rebuild(_b(path), ctypes.byref(opt), cb, None, ctypes.byref(st), ctypes.byref(err)),
+           err)
+    return {name: getattr(st, name) for name, _ in _RebuildStats._fields_}, lines
+
+
+def tokenize(text, tok_flags=TOK_DEFAULT):
+    """The terms an index with these flags makes of `text`: a list of
+    (term, position, byte start, byte end) in the text's UTF-8."""
+    out = []
+
+    def emit(ctx, term, n, pos, start, end):
+        out.append((ctypes.string_at(term, n).decode("utf-8", "replace"), pos, start, end))
+        return 0
+
+    b = _b(text)
+    err = _Error()
+    _check(_tokenize(tok_flags, b, len(b), _TOKEN(emit), None, ctypes.byref(err)), err)
+    return out
+
