@@ -918,6 +918,15 @@ static int cmd_search(int argc, char **argv)
 
 /* ---- stats, verify, tokenize ------------------------------------------- */
 
+/* A field with numbers, for quire stats: its documents and range. */
+static int print_field(void *ctx, const quire_field_info *f)
+{
+    (void)ctx;
+    printf("numbers %-9.*s %llu document%s, from %.17g to %.17g\n", (int)f->name_len, f->name,
+           (unsigned long long)f->docs, f->docs == 1 ? "" : "s", f->min, f->max);
+    return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
     if (argc != 2) return usage();
@@ -959,6 +968,11 @@ static int cmd_stats(int argc, char **argv)
            s.postings ? post_bytes * 8 / (double)s.postings : 0.0);
     printf("bits per position %.2f\n",
            s.positions ? (double)s.bytes_pos * 8 / (double)s.positions : 0.0);
+    if (quire_index_fields(ix, print_field, NULL, &e) != QUIRE_OK) {
+        fprintf(stderr, "quire: %s\n", e.message);
+        quire_index_close(ix);
+        return 1;
+    }
     quire_index_close(ix);
     return 0;
 }

@@ -255,6 +255,23 @@ QUIRE_API int quire_search_sorted(quire_index *ix, const char *query, size_t que
 QUIRE_API int quire_doc_value(quire_index *ix, uint64_t doc, const char *field, double *value,
                               quire_error *err);
 
+/* A field with numbers (quire_search_sorted): its name (not
+ * NUL-terminated), how many live documents have a number in it, and the
+ * least and greatest of those numbers. */
+typedef struct quire_field_info {
+    const char *name;
+    size_t name_len;
+    uint64_t docs;
+    double min, max;
+} quire_field_info;
+typedef int (*quire_field_fn)(void *ctx, const quire_field_info *field);
+
+/* Calls `fn` once for each field that has numbers in a live document,
+ * ascending by name (bytewise); `fn` returning nonzero stops the walk.
+ * It reads every column whole: a tool's call, not a query's. */
+QUIRE_API int quire_index_fields(quire_index *ix, quire_field_fn fn, void *ctx,
+                                 quire_error *err);
+
 /* Exact number of matching (live) documents, without scoring. */
 QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
                 uint64_t *count, quire_error *err);

@@ -93,6 +93,8 @@ uint64_t idx_segment_nterms(const idx_segment *s);
 /* Length of local doc `doc` (< ndocs): the number of terms the tokenizer
  * emitted for its title and body, compound wholes included. */
 uint32_t idx_segment_doclen(const idx_segment *s, uint32_t doc);
+/* Every column of numbers of the segment (values.h). */
+const struct val_view *idx_segment_value_view(const idx_segment *s);
 /* The column of numbers of stored field `field` (values.h), or NULL when
  * no document of the segment has one. */
 const struct val_column *idx_segment_values(const idx_segment *s, const char *field,

@@ -247,6 +247,8 @@ void idx_segment_close(idx_segment *s)
 
 const char *idx_segment_name(const idx_segment *s) { return s->name; }
 
+const val_view *idx_segment_value_view(const idx_segment *s) { return &s->values; }
+
 const val_column *idx_segment_values(const idx_segment *s, const char *field, size_t len)
 {
     return val_view_find(&s->values, field, len);

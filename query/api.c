@@ -6,6 +6,7 @@
  * wrappers that check arguments, own result memory and delegate to the
  * index layer (idx_reader) and the query layer (qry_*).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,52 @@ int quire_highlight(quire_index *ix, uint64_t doc, const char *query, size_t que
     if (na && cap) memcpy(spans, all, (na < cap ? na : cap) * sizeof *all);
     *n = na;
     free(all);
+    return QUIRE_OK;
+}
+
+static int cmp_field(const void *a, const void *b)
+{
+    const quire_field_info *x = a, *y = b;
+    int c = memcmp(x->name, y->name, x->name_len < y->name_len ? x->name_len : y->name_len);
+    return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+int quire_index_fields(quire_index *ix, quire_field_fn fn, void *ctx, quire_error *err)
+{
+    if (!ix || !fn) return qerr(err, QUIRE_EARG, "index and fn are required");
+    quire_field_info *v = NULL;   /* by first appearance; sorted at the end */
+    size_t n = 0, cap = 0;
+    for (size_t s = 0; s < idx_reader_nsegments(ix->r); s++) {
+        const idx_segment *seg = idx_reader_segment(ix->r, s);
+        const val_view *vv = idx_segment_value_view(seg);
+        const uint64_t *del = idx_segment_deleted(seg);
+        for (uint32_t c = 0; c < vv->ncols; c++) {
+            const val_column *col = &vv->cols[c];
+            size_t i = 0;
+            while (i < n && !(v[i].name_len == col->name_len &&
+                              !memcmp(v[i].name, col->name, col->name_len)))
+                i++;
+            if (i == n) {
+                if (grow_array((void **)&v, &cap, n + 1, sizeof *v, 8)) {
+                    free(v);
+                    return qerr(err, QUIRE_ENOMEM, "out of memory");
+                }
+                v[n++] = (quire_field_info){(const char *)col->name, col->name_len, 0,
+                                              INFINITY, -INFINITY};
+            }
+            for (uint32_t d = 0; d < vv->ndocs; d++) {
+                double x;
+                if (idx_is_deleted(del, d) || !val_get(col, d, &x)) continue;
+                v[i].docs++;
+                if (x < v[i].min) v[i].min = x;
+                if (x > v[i].max) v[i].max = x;
+            }
+        }
+    }
+    if (n) qsort(v, n, sizeof *v, cmp_field);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].docs && fn(ctx, &v[i])) break;
+    free(v);
     return QUIRE_OK;
 }
 

@@ -240,6 +240,10 @@ static void test_sort_by_field(void **state)
                      0);
     assert_string_equal(out, "1. (untitled)  (id d, year 2500)\n   \n");
     assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 0);
+    /* quire stats lists the fields with numbers */
+    assert_int_equal(run(out, sizeof out, "%s stats %s | grep ^numbers", QUIRE_CLI, dir), 0);
+    assert_string_equal(out, "numbers date      3 documents, from -4705574400 to 978303600\n"
+                             "numbers year      4 documents, from 1 to 2500\n");
 }
 
 static void test_malformed_json(void **state)

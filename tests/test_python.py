@@ -88,6 +88,8 @@ class BindingTest(unittest.TestCase):
             self.assertEqual(ix.value(ix.find("moby"), "date"), -3730233600.0)
             self.assertIsNone(ix.value(ix.find("typee"), "date"))
             self.assertEqual(ix.value(ix.find("caf\u00e9"), "year"), 2.5)
+            self.assertEqual(ix.fields(), {"date": (1, -3730233600.0, -3730233600.0),
+                                           "year": (4, 2.5, 1924.0)})
 
     def test_replace_delete_optimize(self):
         self.build()

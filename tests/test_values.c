@@ -544,6 +544,52 @@ static void check_ranges(const char *dir, const model *m)
     quire_index_close(ix);
 }
 
+typedef struct fields_seen {
+    char names[4][8];
+    uint64_t docs[4];
+    double min[4], max[4];
+    int n;
+} fields_seen;
+
+static int on_field(void *ctx, const quire_field_info *f)
+{
+    fields_seen *s = ctx;
+    assert_true(s->n < 4 && f->name_len < 8);
+    memcpy(s->names[s->n], f->name, f->name_len);
+    s->names[s->n][f->name_len] = 0;
+    s->docs[s->n] = f->docs;
+    s->min[s->n] = f->min;
+    s->max[s->n++] = f->max;
+    return 0;
+}
+
+/* quire_index_fields against the model: the live documents with a
+ * number in each field, and their least and greatest. */
+static void check_fields(const char *dir, const model *m)
+{
+    quire_index *ix;
+    quire_error e;
+    assert_int_equal(quire_index_open(dir, &ix, &e), QUIRE_OK);
+    fields_seen s = {0};
+    assert_int_equal(quire_index_fields(ix, on_field, &s, &e), QUIRE_OK);
+    quire_index_close(ix);
+    assert_int_equal(s.n, 2);
+    const double *col[2] = {m->rare, m->year};
+    for (int k = 0; k < 2; k++) {
+        uint64_t docs = 0;
+        double lo = INFINITY, hi = -INFINITY;
+        for (uint32_t i = 0; i < NDOCS; i++) {
+            if (!m->live[i] || isnan(col[k][i])) continue;
+            docs++;
+            lo = fmin(lo, col[k][i]);
+            hi = fmax(hi, col[k][i]);
+        }
+        assert_string_equal(s.names[k], k ? "year" : "rare");
+        assert_int_equal(s.docs[k], docs);
+        assert_true(s.min[k] == lo && s.max[k] == hi);
+    }
+}
+
 static void build(const char *dir, uint32_t threads, size_t budget, model *m)
 {
     memset(m, 0, sizeof *m);
@@ -592,8 +638,10 @@ static void test_sorted_search(void **state)
         check_sorted(dir, &m, "whale");
         check_sorted(dir, &m, "mast");
         check_ranges(dir, &m);
+        check_fields(dir, &m);
         optimize(dir, runs[i].threads);
         check_ranges(dir, &m);
+        check_fields(dir, &m);
         check_sorted(dir, &m, NULL);
         check_sorted(dir, &m, "harpoon");
     }

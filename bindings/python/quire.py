@@ -93,6 +93,11 @@ class _RebuildStats(ctypes.Structure):
                 ("tok_flags", ctypes.c_uint32)]
 
 
+class _FieldInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.POINTER(ctypes.c_char)), ("name_len", ctypes.c_size_t),
+                ("docs", ctypes.c_uint64), ("min", ctypes.c_double), ("max", ctypes.c_double)]
+
+
 class _Hit(ctypes.Structure):
     _fields_ = [("doc", ctypes.c_uint64), ("score", ctypes.c_double)]
 
@@ -166,6 +171,8 @@ _snippet = _decl("quire_snippet", ctypes.c_int, _P, ctypes.c_uint64, ctypes.c_ch
 _stats = _decl("quire_index_stats", ctypes.c_int, _P, ctypes.POINTER(_Stats), _ERR)
 _highlight = _decl("quire_highlight", ctypes.c_int, _P, ctypes.c_uint64, ctypes.c_char_p, _SZ,
                    ctypes.c_char_p, ctypes.POINTER(_Span), _SZ, ctypes.POINTER(_SZ), _ERR)
+_FIELD = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_FieldInfo))
+_fields = _decl("quire_index_fields", ctypes.c_int, _P, _FIELD, ctypes.c_void_p, _ERR)
 _REPORT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
 _verify = _decl("quire_verify", ctypes.c_int, ctypes.c_char_p, _REPORT, ctypes.c_void_p, _ERR)
 _rebuild = _decl("quire_rebuild", ctypes.c_int, ctypes.c_char_p,
@@ -353,6 +360,20 @@ class Index(_Handle):
         _check(_suggest(self._live(), q, len(q), b"", b"", buf, cap, ctypes.byref(n),
                         ctypes.byref(err)), err)
         return buf.value.decode("utf-8", "replace") if n.value else None
+
+    def fields(self):
+        """The fields with numbers (to sort and filter by): name ->
+        (live documents with one, least, greatest)."""
+        out = {}
+
+        def on(ctx, f):
+            f = f.contents
+            out[_text(f.name, f.name_len)] = (f.docs, f.min, f.max)
+            return 0
+
+        err = _Error()
+        _check(_fields(self._live(), _FIELD(on), None, ctypes.byref(err)), err)
+        return out
 
     def stats(self):
         """Counts and sizes, as quire stats prints them."""
