@@ -15,7 +15,7 @@ echo "   (standard input: corpus/moby-sample.jsonl, a \"chapter\" number added t
 sed -E 's/^\{("id": "moby\/([0-9]+)\/)/{"chapter": \2, \1/' corpus/moby-sample.jsonl |
   $q index --title-terms build/demo-index corpus/news-sample.txt -
 echo
-$q stats build/demo-index | sed -n '1,8p'
+$q stats build/demo-index | sed -n '1,8p;/^numbers/p'
 for query in '"does not conceed"' 'wikileaks AND "trump jr"' '(whale OR leviathan) -ship' \
              '"sperm whale"' '"whale sperm"~2' 'Ahab (harpoon OR lance)' 'queeqeg~1 harpon~' \
              'whale OR title:ship^3'; do
