@@ -9,7 +9,6 @@
  *
  * tests/test_install.sh builds and runs it against an installed copy.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
