@@ -39,6 +39,9 @@ class BindingTest(unittest.TestCase):
                   year=1924, note="posthumous")
             w.add("caf\u00e9", title="Caf\u00e9 \U0001f331", body="na\u00efve r\u00e9sum\u00e9",
                   year=2.5)
+            docs, nbytes = w.progress()
+            self.assertEqual(docs, 4)
+            self.assertTrue(nbytes > 100)
             w.commit()
 
     def test_write_search_get(self):

@@ -146,6 +146,7 @@ _writer_delete = _decl("quire_writer_delete", ctypes.c_int, _P, ctypes.c_char_p,
 _writer_commit = _decl("quire_writer_commit", ctypes.c_int, _P, _ERR)
 _writer_optimize = _decl("quire_writer_optimize", ctypes.c_int, _P, _ERR)
 _writer_free = _decl("quire_writer_free", None, _P)
+_writer_progress = _decl("quire_writer_progress", None, _P, _U64P, _U64P)
 _index_open = _decl("quire_index_open", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_P), _ERR)
 _index_close = _decl("quire_index_close", None, _P)
 _search = _decl("quire_search", ctypes.c_int, _P, ctypes.c_char_p, _SZ, _SZ,
@@ -429,6 +430,12 @@ class Writer(_Handle):
         _check(_writer_delete(self._live(), b, len(b), ctypes.byref(deleted), ctypes.byref(err)),
                err)
         return bool(deleted.value)
+
+    def progress(self):
+        """(documents added, input bytes seen) so far."""
+        docs, nbytes = ctypes.c_uint64(), ctypes.c_uint64()
+        _writer_progress(self._live(), ctypes.byref(docs), ctypes.byref(nbytes))
+        return docs.value, nbytes.value
 
     def commit(self):
         err = _Error()
