@@ -454,11 +454,17 @@ def _writer_options(threads, mem_budget, tok_flags, contentless, wait):
                           else int(min(wait * 1000, WAIT_FOREVER - 1)))
 
 
+def _collector():
+    """A list and the report callback (quire_report_fn) that appends to it;
+    the callback must stay referenced while the library may call it."""
+    lines = []
+    return lines, _REPORT(lambda ctx, line: lines.append(line.decode("utf-8", "replace")))
+
+
 def verify(path):
     """Checks every checksum and structure of the index at `path`; returns
     the problems found, one line each (an empty list when it is sound)."""
-    lines = []
-    cb = _REPORT(lambda ctx, line: lines.append(line.decode("utf-8", "replace")))
+    lines, cb = _collector()
     err = _Error()
     rc = _verify(_b(path), cb, None, ctypes.byref(err))
     if rc != OK and rc != ECORRUPT:
@@ -476,8 +482,7 @@ def rebuild(path, tok_flags=None, salvage=False, threads=1, mem_budget=0, wait=0
                                                  TOK_DEFAULT if tok_flags is None else tok_flags,
                                                  False, wait),
                           set_tok_flags=int(tok_flags is not None), salvage=int(bool(salvage)))
-    lines = []
-    cb = _REPORT(lambda ctx, line: lines.append(line.decode("utf-8", "replace")))
+    lines, cb = _collector()
     st = _RebuildStats()
     err = _Error()
     _check(_rebuild(_b(path), ctypes.byref(opt), cb, None, ctypes.byref(st), ctypes.byref(err)),
