@@ -6,7 +6,8 @@
  *   quire index [--mem SIZE] [--threads N] [--wait SECONDS] [--optimize] [--strict] [--stem]
  *               [--stopwords] [--keep-accents] [--commongrams | --no-commongrams] [--contentless]
  *               DIR INPUT...
- *   quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json] DIR QUERY
+ *   quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json]
+ *                [--time-limit SECONDS] DIR QUERY
  *   quire optimize [--threads N] [--wait SECONDS] DIR
  *   quire delete [--wait SECONDS] DIR ID...
  *   quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS] [--stem ...] DIR
@@ -42,7 +43,10 @@ static const char *usage_text =
     "                             (--contentless: keep ids, not the text;\n"
     "                             --wait: wait for another writer to finish;\n"
     "                             --title-terms: title:word finds words of titles)\n"
-    "  quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json] DIR QUERY\n"
+    "  quire search [-k N] [--offset M] [--sort [-]FIELD] [--count] [--json]\n"
+    "               [--time-limit SECONDS] DIR QUERY\n"
+    "                             (--time-limit: past it, the results found until then,\n"
+    "                             exit status 3)\n"
     "  quire optimize [--threads N] [--wait SECONDS] DIR  merge all segments into one\n"
     "  quire delete [--wait SECONDS] DIR ID...            delete documents by id\n"
     "  quire rebuild [--salvage] [--threads N] [--mem SIZE] [--wait SECONDS]\n"
@@ -787,6 +791,7 @@ static int cmd_search(int argc, char **argv)
     size_t k = 10, offset = 0;
     int count = 0, as_json = 0, npos = 0, only_pos = 0, descending = 0;
     const char *pos[2] = {NULL, NULL}, *sort = NULL;
+    double limit = 0;
     /* known options anywhere; anything else (even "-word") is positional */
     for (int a = 1; a < argc; a++) {
         const char *o = argv[a];
@@ -812,6 +817,13 @@ static int cmd_search(int argc, char **argv)
                 fprintf(stderr, "quire: --sort needs a field name\n");
                 return 2;
             }
+        } else if (!only_pos && !strcmp(o, "--time-limit") && a + 1 < argc) {
+            char *end;
+            limit = strtod(argv[++a], &end);
+            if (*end || !argv[a][0] || !(limit > 0) || limit > 1e9) {
+                fprintf(stderr, "quire: --time-limit needs a number of seconds above 0\n");
+                return 2;
+            }
         } else if (!only_pos && !strcmp(o, "--count")) count = 1;
         else if (!only_pos && !strcmp(o, "--json")) as_json = 1;
         else if (!only_pos && !strcmp(o, "--")) only_pos = 1;
@@ -826,24 +838,31 @@ static int cmd_search(int argc, char **argv)
         fprintf(stderr, "quire: %s\n", e.message);
         return 1;
     }
-    int rc = 0;
+    int rc = 0, partial = 0;
+    const quire_search_options so = {.sort_field = sort, .descending = descending,
+                                     .time_limit = limit};
     if (count) {
         uint64_t n;
-        if (quire_count(ix, q, strlen(q), &n, &e) != QUIRE_OK) {
+        if (quire_count_ex(ix, q, strlen(q), &so, &n, &partial, &e) != QUIRE_OK) {
             print_query_error(q, &e);
             rc = 1;
         } else {
             printf("%llu\n", (unsigned long long)n);
         }
         quire_index_close(ix);
+        if (partial) {
+            fflush(stdout);   /* the message follows the output */
+            fprintf(stderr, "quire: stopped at the time limit: %g s; the count is of the "
+                            "documents searched until then\n", limit);
+            rc = 3;
+        }
         return rc;
     }
     /* a page further down: the best offset + k, of which the first
      * offset are skipped (the ranking is the same however many are asked) */
     quire_results *r;
     size_t want = k > SIZE_MAX - offset ? SIZE_MAX : k + offset;
-    if ((sort ? quire_search_sorted(ix, q, strlen(q), sort, descending, want, &r, &e)
-              : quire_search(ix, q, strlen(q), want, &r, &e)) != QUIRE_OK) {
+    if (quire_search_ex(ix, q, strlen(q), want, &so, &r, &e) != QUIRE_OK) {
         print_query_error(q, &e);
         quire_index_close(ix);
         return 1;
@@ -904,7 +923,13 @@ static int cmd_search(int argc, char **argv)
         }
         quire_doc_free(d);
     }
-    if (!as_json && quire_results_size(r) == 0 && offset == 0) {
+    partial = quire_results_partial(r);
+    if (partial) {
+        fflush(stdout);
+        fprintf(stderr, "quire: stopped at the time limit: %g s; the results are the best of "
+                        "the documents searched until then\n", limit);
+        if (!rc) rc = 3;
+    } else if (!as_json && quire_results_size(r) == 0 && offset == 0) {
         printf("no matches\n");
         char fix[1024];
         size_t n;

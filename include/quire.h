@@ -276,6 +276,40 @@ QUIRE_API int quire_index_fields(quire_index *ix, quire_field_fn fn, void *ctx,
 QUIRE_API int quire_count(quire_index *ix, const char *query, size_t query_len,
                 uint64_t *count, quire_error *err);
 
+/* Options of quire_search_ex and quire_count_ex.  All zero (as
+ * `quire_search_options o = {0}`) is quire_search and quire_count. */
+typedef struct quire_search_options {
+    const char *sort_field; /* NULL: by BM25; else by this field's number, as
+                               quire_search_sorted (NUL-terminated) */
+    int descending;         /* with sort_field: highest first */
+    double time_limit;      /* seconds from the call; 0: none.  Once it has
+                               passed, the search stops where it is and returns
+                               what it has: the best of the documents it
+                               looked at, or how many of those match, flagged
+                               partial.  The clock is read every few hundred
+                               documents, before each segment and before
+                               each word a prefix* or fuzzy~ word gathers,
+                               so a long step between two reads (a fuzzy
+                               word's dictionary walk) can run past it
+                               (docs/QUERY.md, "Time limits"). */
+} quire_search_options;
+
+/* quire_search, or quire_search_sorted, with options (NULL: none). */
+QUIRE_API int quire_search_ex(quire_index *ix, const char *query, size_t query_len, size_t k,
+                              const quire_search_options *opt, quire_results **out,
+                              quire_error *err);
+
+/* 1 when the search stopped at its time limit (quire_search_options): the
+ * hits are the best of the documents it looked at, not of all; else 0. */
+QUIRE_API int quire_results_partial(const quire_results *r);
+
+/* quire_count with options (sort_field is not used; NULL: none).
+ * *partial (may be NULL) is 1 when the count stopped at its time limit,
+ * and is then a lower bound: the matches among the documents looked at. */
+QUIRE_API int quire_count_ex(quire_index *ix, const char *query, size_t query_len,
+                             const quire_search_options *opt, uint64_t *count, int *partial,
+                             quire_error *err);
+
 /* "Did you mean": the query with each word that is in no document replaced
  * by the index's most frequent term within one edit (words of 3 to 5
  * characters) or two (longer), the nearer first; offered only when the

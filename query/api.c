@@ -1,6 +1,6 @@
 /*
  * api.c — the public reading API (quire_index_*, quire_search,
- * quire_search_sorted, quire_count, quire_doc_value,
+ * quire_search_sorted, quire_search_ex, quire_count, quire_count_ex, quire_doc_value,
  * quire_suggest, quire_doc_*, quire_snippet, quire_highlight, quire_index_stats,
  * quire_tokenize): thin
  * wrappers that check arguments, own result memory and delegate to the
@@ -23,6 +23,7 @@ struct quire_index {
 
 struct quire_results {
     size_t n;
+    int partial;           /* stopped at the time limit */
     quire_hit hits[];
 };
 
@@ -58,15 +59,31 @@ void quire_index_close(quire_index *ix)
     free(ix);
 }
 
-int quire_search(quire_index *ix, const char *query, size_t query_len, size_t k,
-                 quire_results **out, quire_error *err)
+static int check_limit(double seconds, quire_error *err)
 {
+    if (!(seconds >= 0))   /* also NaN */
+        return qerr(err, QUIRE_EARG, "time limit must be a number of seconds, 0 or more");
+    return QUIRE_OK;
+}
+
+int quire_search_ex(quire_index *ix, const char *query, size_t query_len, size_t k,
+                    const quire_search_options *opt, quire_results **out, quire_error *err)
+{
+    static const quire_search_options none = {0};
+    if (!opt) opt = &none;
     if (!ix || !query || !out) return qerr(err, QUIRE_EARG, "index, query and out are required");
     if (k > ((size_t)1 << 26)) return qerr(err, QUIRE_EARG, "k too large");
+    int rc = check_limit(opt->time_limit, err);
+    if (rc) return rc;
     quire_results *r = malloc(sizeof *r + (k ? k : 1) * sizeof(quire_hit));
     if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
     r->n = 0;
-    int rc = k ? qry_search(ix->r, query, query_len, k, r->hits, &r->n, err) : QUIRE_OK;
+    r->partial = 0;
+    const char *f = opt->sort_field;
+    const qry_limit lim = {.seconds = opt->time_limit};
+    rc = k ? qry_search_ex(ix->r, query, query_len, k, f, f ? strlen(f) : 0, opt->descending,
+                           &lim, r->hits, &r->n, &r->partial, err)
+           : QUIRE_OK;
     if (rc) {
         free(r);
         return rc;
@@ -75,25 +92,19 @@ int quire_search(quire_index *ix, const char *query, size_t query_len, size_t k,
     return QUIRE_OK;
 }
 
+int quire_search(quire_index *ix, const char *query, size_t query_len, size_t k,
+                 quire_results **out, quire_error *err)
+{
+    return quire_search_ex(ix, query, query_len, k, NULL, out, err);
+}
+
 int quire_search_sorted(quire_index *ix, const char *query, size_t query_len,
                         const char *field, int descending, size_t k, quire_results **out,
                         quire_error *err)
 {
-    if (!ix || !query || !field || !out)
-        return qerr(err, QUIRE_EARG, "index, query, field and out are required");
-    if (k > ((size_t)1 << 26)) return qerr(err, QUIRE_EARG, "k too large");
-    quire_results *r = malloc(sizeof *r + (k ? k : 1) * sizeof(quire_hit));
-    if (!r) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    r->n = 0;
-    int rc = k ? qry_search_sorted(ix->r, query, query_len, field, strlen(field), descending,
-                                   k, r->hits, &r->n, err)
-               : QUIRE_OK;
-    if (rc) {
-        free(r);
-        return rc;
-    }
-    *out = r;
-    return QUIRE_OK;
+    if (!field) return qerr(err, QUIRE_EARG, "index, query, field and out are required");
+    const quire_search_options o = {.sort_field = field, .descending = descending};
+    return quire_search_ex(ix, query, query_len, k, &o, out, err);
 }
 
 int quire_doc_value(quire_index *ix, uint64_t doc, const char *field, double *value,
@@ -111,11 +122,24 @@ int quire_doc_value(quire_index *ix, uint64_t doc, const char *field, double *va
     return QUIRE_OK;
 }
 
+int quire_count_ex(quire_index *ix, const char *query, size_t query_len,
+                   const quire_search_options *opt, uint64_t *count, int *partial,
+                   quire_error *err)
+{
+    int late = 0;
+    if (partial) *partial = 0;
+    if (!ix || !query || !count) return qerr(err, QUIRE_EARG, "index, query and count are required");
+    const qry_limit lim = {.seconds = opt ? opt->time_limit : 0};
+    int rc = check_limit(lim.seconds, err);
+    if (!rc) rc = qry_count_ex(ix->r, query, query_len, &lim, count, &late, err);
+    if (!rc && partial) *partial = late;
+    return rc;
+}
+
 int quire_count(quire_index *ix, const char *query, size_t query_len,
                 uint64_t *count, quire_error *err)
 {
-    if (!ix || !query || !count) return qerr(err, QUIRE_EARG, "index, query and count are required");
-    return qry_count(ix->r, query, query_len, count, err);
+    return quire_count_ex(ix, query, query_len, NULL, count, NULL, err);
 }
 
 int quire_suggest(quire_index *ix, const char *query, size_t query_len, const char *open,
@@ -128,6 +152,7 @@ int quire_suggest(quire_index *ix, const char *query, size_t query_len, const ch
 }
 
 size_t quire_results_size(const quire_results *r) { return r ? r->n : 0; }
+int quire_results_partial(const quire_results *r) { return r ? r->partial : 0; }
 const quire_hit *quire_results_get(const quire_results *r, size_t i)
 {
     return r && i < r->n ? &r->hits[i] : NULL;

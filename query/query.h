@@ -39,6 +39,29 @@ int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const cha
 int qry_count(const idx_reader *r, const char *q, size_t qlen,
               uint64_t *count, quire_error *err);
 
+/* A time limit: `seconds` from the call (0: none), on `clock` (NULL:
+ * CLOCK_MONOTONIC, in ns), which tests replace with a count of its reads
+ * (as Lucene's TimeLimitingCollector takes a Counter) to stop a search at
+ * a chosen point. */
+typedef struct qry_limit {
+    double seconds;
+    uint64_t (*clock)(void *ctx);
+    void *clock_ctx;
+} qry_limit;
+
+/* qry_search (field NULL) or qry_search_sorted (field[0, flen)) under a
+ * time limit (NULL: none): once it has passed, the search stops and
+ * returns the best of the documents it looked at, and *partial is 1 (else
+ * 0). */
+int qry_search_ex(const idx_reader *r, const char *q, size_t qlen, size_t k,
+                  const char *field, size_t flen, int descending, const qry_limit *lim,
+                  quire_hit *hits, size_t *nhits, int *partial, quire_error *err);
+
+/* qry_count under a time limit, as qry_search_ex: a count stopped by it
+ * is of the documents looked at, and *partial is 1. */
+int qry_count_ex(const idx_reader *r, const char *q, size_t qlen, const qry_limit *lim,
+                 uint64_t *count, int *partial, quire_error *err);
+
 /* quire_suggest (suggest.c). */
 int qry_suggest(const idx_reader *r, const char *q, size_t qlen, const char *open,
                 const char *close, char *buf, size_t cap, size_t *replaced, quire_error *err);

@@ -246,6 +246,47 @@ static void test_sort_by_field(void **state)
                              "numbers year      4 documents, from 1 to 2500\n");
 }
 
+/* --time-limit: spent before the first segment, nothing and status 3;
+ * ample, the output of the search without it. */
+static void test_time_limit(void **state)
+{
+    (void)state;
+    char path[128], d[128], out[8192], plain[8192];
+    snprintf(path, sizeof path, "%s/limit.jsonl", tmp);
+    snprintf(d, sizeof d, "%s/limit", tmp);
+    const char *data = "{\"id\":\"a\",\"title\":\"One\",\"body\":\"white whale\"}\n"
+                       "{\"id\":\"b\",\"title\":\"Two\",\"body\":\"a whale\"}\n";
+    write_file(path, data, strlen(data));
+    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, d, path), 0);
+    assert_int_equal(run(plain, sizeof plain, "%s search %s whale", QUIRE_CLI, d), 0);
+    assert_string_equal(plain, "1. One  (id a, score 0.1823)\n   white [whale]\n"
+                               "2. Two  (id b, score 0.1823)\n   a [whale]\n");
+    assert_int_equal(run(out, sizeof out, "%s search --time-limit 1000 %s whale", QUIRE_CLI, d),
+                     0);
+    assert_string_equal(out, plain);
+    assert_int_equal(run(out, sizeof out, "%s search --time-limit 1e-9 %s whale", QUIRE_CLI, d),
+                     3);
+    assert_string_equal(out, "quire: stopped at the time limit: 1e-09 s; the results are the "
+                             "best of the documents searched until then\n");
+    assert_int_equal(run(out, sizeof out, "%s search --json --time-limit 1e-9 %s whale",
+                         QUIRE_CLI, d), 3);
+    assert_string_equal(out, "quire: stopped at the time limit: 1e-09 s; the results are the "
+                             "best of the documents searched until then\n");
+    assert_int_equal(run(out, sizeof out, "%s search --count --time-limit 1e-9 %s whale",
+                         QUIRE_CLI, d), 3);
+    assert_string_equal(out, "0\nquire: stopped at the time limit: 1e-09 s; the count is of "
+                             "the documents searched until then\n");
+    assert_int_equal(run(out, sizeof out, "%s search --count --time-limit 1000 %s whale",
+                         QUIRE_CLI, d), 0);
+    assert_string_equal(out, "2\n");
+    const char *bad[] = {"0", "-1", "x", "", "nan", "1e10"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(run(out, sizeof out, "%s search --time-limit '%s' %s whale", QUIRE_CLI,
+                             bad[i], d), 2);
+        assert_string_equal(out, "quire: --time-limit needs a number of seconds above 0\n");
+    }
+}
+
 static void test_malformed_json(void **state)
 {
     (void)state;
@@ -2564,6 +2605,7 @@ int main(void)
         cmocka_unit_test(test_news_phrase),
         cmocka_unit_test(test_jsonl_fields_and_boundary),
         cmocka_unit_test(test_sort_by_field),
+        cmocka_unit_test(test_time_limit),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_text_inputs_and_bad_bytes),
         cmocka_unit_test(test_big_document),

@@ -94,6 +94,30 @@ class BindingTest(unittest.TestCase):
             self.assertEqual(ix.fields(), {"date": (1, -3730233600.0, -3730233600.0),
                                            "year": (4, 2.5, 1924.0)})
 
+    def test_time_limit(self):
+        self.build()
+        with quire.Index(self.dir) as ix:
+            hits = ix.search("whale", time_limit=1000)
+            self.assertIsInstance(hits, quire.Hits)
+            self.assertFalse(hits.partial)
+            self.assertFalse(ix.search("whale").partial)
+            self.assertEqual(hits, ix.search("whale"))
+            self.assertEqual(ix.search("whale", sort="-year", time_limit=1000),
+                             ix.search("whale", sort="-year"))
+            # spent before the first segment: nothing, flagged
+            hits = ix.search("whale", time_limit=1e-9)
+            self.assertEqual((hits, hits.partial), ([], True))
+            n = ix.count("whale", time_limit=1e-9)
+            self.assertEqual((n, n.partial), (0, True))
+            n = ix.count("whale", time_limit=1000)
+            self.assertEqual((n, n.partial), (3, False))
+            self.assertIsInstance(n, quire.Count)
+            for bad in (0, -1, float("nan")):
+                with self.assertRaises(ValueError):
+                    ix.search("whale", time_limit=bad)
+                with self.assertRaises(ValueError):
+                    ix.count("whale", time_limit=bad)
+
     def test_replace_delete_optimize(self):
         self.build()
         with quire.Writer(self.dir, threads=2) as w:

@@ -25,7 +25,7 @@ import ctypes.util
 import os
 from collections import namedtuple
 
-__all__ = ["Index", "Writer", "Hit", "QuireError", "verify", "rebuild", "tokenize", "TOK_DEFAULT", "TOK_FOLD_DIACRITICS",
+__all__ = ["Index", "Writer", "Hit", "Hits", "Count", "QuireError", "verify", "rebuild", "tokenize", "TOK_DEFAULT", "TOK_FOLD_DIACRITICS",
            "TOK_STEM_EN", "TOK_STOPWORDS_EN", "TOK_COMMONGRAMS", "TOK_COMMONPAIRS",
            "TOK_TITLE_TERMS"]
 
@@ -102,6 +102,11 @@ class _Hit(ctypes.Structure):
     _fields_ = [("doc", ctypes.c_uint64), ("score", ctypes.c_double)]
 
 
+class _SearchOptions(ctypes.Structure):
+    _fields_ = [("sort_field", ctypes.c_char_p), ("descending", ctypes.c_int),
+                ("time_limit", ctypes.c_double)]
+
+
 class _Stats(ctypes.Structure):
     _fields_ = [("generation", ctypes.c_uint64), ("segments", ctypes.c_uint32),
                 ("tok_flags", ctypes.c_uint32), ("docs", ctypes.c_uint64),
@@ -149,11 +154,11 @@ _writer_free = _decl("quire_writer_free", None, _P)
 _writer_progress = _decl("quire_writer_progress", None, _P, _U64P, _U64P)
 _index_open = _decl("quire_index_open", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_P), _ERR)
 _index_close = _decl("quire_index_close", None, _P)
-_search = _decl("quire_search", ctypes.c_int, _P, ctypes.c_char_p, _SZ, _SZ,
-                ctypes.POINTER(_P), _ERR)
-_search_sorted = _decl("quire_search_sorted", ctypes.c_int, _P, ctypes.c_char_p, _SZ,
-                       ctypes.c_char_p, ctypes.c_int, _SZ, ctypes.POINTER(_P), _ERR)
-_count = _decl("quire_count", ctypes.c_int, _P, ctypes.c_char_p, _SZ, _U64P, _ERR)
+_search_ex = _decl("quire_search_ex", ctypes.c_int, _P, ctypes.c_char_p, _SZ, _SZ,
+                   ctypes.POINTER(_SearchOptions), ctypes.POINTER(_P), _ERR)
+_count_ex = _decl("quire_count_ex", ctypes.c_int, _P, ctypes.c_char_p, _SZ,
+                  ctypes.POINTER(_SearchOptions), _U64P, ctypes.POINTER(ctypes.c_int), _ERR)
+_results_partial = _decl("quire_results_partial", ctypes.c_int, _P)
 _suggest = _decl("quire_suggest", ctypes.c_int, _P, ctypes.c_char_p, _SZ, ctypes.c_char_p,
                  ctypes.c_char_p, ctypes.c_char_p, _SZ, ctypes.POINTER(_SZ), _ERR)
 _results_size = _decl("quire_results_size", _SZ, _P)
@@ -209,6 +214,32 @@ Index.snippet), its score (BM25; with sort=, the field's number, NaN for
 none), and its id and title as stored."""
 
 
+class Hits(list):
+    """Index.search's list of Hit; `partial` is True when the search stopped
+    at its time limit, and the hits are the best of the documents it looked
+    at."""
+    partial = False
+
+
+class Count(int):
+    """Index.count's number; `partial` is True when the count stopped at its
+    time limit, and is of the documents it looked at."""
+    partial = False
+
+
+def _search_options(sort, time_limit):
+    o = _SearchOptions()
+    if sort is not None:
+        desc = sort.startswith("-")
+        o.sort_field = _b(sort[1:] if desc else sort)
+        o.descending = int(desc)
+    if time_limit is not None:
+        if not time_limit > 0:
+            raise ValueError("time_limit must be a number of seconds above 0")
+        o.time_limit = time_limit
+    return o
+
+
 class _Handle:
     """A library object freed by `_free`: closed at most once, by close(),
     the end of a `with` block or garbage collection; used after, it raises."""
@@ -252,24 +283,23 @@ class Index(_Handle):
         err = _Error()
         _check(_index_open(_b(path), ctypes.byref(self._h), ctypes.byref(err)), err)
 
-    def search(self, query, k=10, offset=0, sort=None):
-        """The best k matches after the first `offset`, best first: by BM25,
-        or with sort="field" by the field's number, lowest first
-        ("-field": highest first), documents without one last."""
+    def search(self, query, k=10, offset=0, sort=None, time_limit=None):
+        """The best k matches after the first `offset`, best first, as Hits:
+        by BM25, or with sort="field" by the field's number, lowest first
+        ("-field": highest first), documents without one last.  With
+        time_limit (seconds), a search still running then stops and returns
+        what it has, with Hits.partial True."""
         if k < 0 or offset < 0:
             raise ValueError("k and offset must not be negative")
         q = _b(query)
+        opt = _search_options(sort, time_limit)
         res = _P()
         err = _Error()
-        if sort is None:
-            rc = _search(self._live(), q, len(q), k + offset, ctypes.byref(res), ctypes.byref(err))
-        else:
-            desc = sort.startswith("-")
-            rc = _search_sorted(self._live(), q, len(q), _b(sort[1:] if desc else sort),
-                                int(desc), k + offset, ctypes.byref(res), ctypes.byref(err))
-        _check(rc, err)
+        _check(_search_ex(self._live(), q, len(q), k + offset, ctypes.byref(opt),
+                          ctypes.byref(res), ctypes.byref(err)), err)
         try:
-            hits = []
+            hits = Hits()
+            hits.partial = bool(_results_partial(res))
             for i in range(offset, _results_size(res)):
                 h = _results_get(res, i).contents
                 doc = self.get(h.doc)
@@ -278,13 +308,21 @@ class Index(_Handle):
         finally:
             _results_free(res)
 
-    def count(self, query):
-        """The exact number of matching documents."""
+    def count(self, query, time_limit=None):
+        """The exact number of matching documents, as a Count.  With
+        time_limit (seconds), a count still running then stops and returns
+        the matches among the documents it looked at, with Count.partial
+        True."""
         q = _b(query)
+        opt = _search_options(None, time_limit)
         n = ctypes.c_uint64()
+        partial = ctypes.c_int()
         err = _Error()
-        _check(_count(self._live(), q, len(q), ctypes.byref(n), ctypes.byref(err)), err)
-        return n.value
+        _check(_count_ex(self._live(), q, len(q), ctypes.byref(opt), ctypes.byref(n),
+                         ctypes.byref(partial), ctypes.byref(err)), err)
+        c = Count(n.value)
+        c.partial = bool(partial.value)
+        return c
 
     def get(self, doc):
         """The stored fields of document number `doc`, as a dict."""
