@@ -11,7 +11,10 @@
  * first; sorted by a number, the same hits, the numbers in order and those
  * without one last; highlight spans are ascending, disjoint and inside the field;
  * a snippet is NUL-terminated inside its buffer; a suggestion, stripped of
- * its markers, is a query that matches.
+ * its markers, is a query that matches.  Stopped by a time limit at any of
+ * its first clock reads (a clock that counts them, query.h), a search
+ * returns exactly the best of a prefix of the full ranking, and a count at
+ * most the full count; not stopped, the same as without a limit.
  */
 #include <ftw.h>
 #include <stdio.h>
@@ -20,8 +23,11 @@
 #include <unistd.h>
 
 #include "quire.h"
+#include "index/index.h"
+#include "query/query.h"
 
 static quire_index *ix;
+static idx_reader *rd;      /* the same index, for qry_search_ex's clock */
 /* mkdtemp's template: the six X's become the directory's unique part */
 static char dir[] = "/tmp/quire_fuzz_queryXXXXXX";
 
@@ -37,6 +43,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void cleanup(void)
 {
     quire_index_close(ix);
+    idx_reader_close(rd);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -87,7 +94,53 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (quire_writer_commit(w, &e) != QUIRE_OK) abort();
     quire_writer_free(w);
     if (quire_index_open(dir, &ix, &e) != QUIRE_OK) abort();
+    if (idx_reader_open(dir, SEG_VERIFY_LAZY, &rd, &e) != QUIRE_OK) abort();
     return 0;
+}
+
+static uint64_t count_reads(void *ctx)
+{
+    return (*(uint64_t *)ctx)++;
+}
+
+/* Time limits passing at clock reads 1 to 8: every place the driver reads
+ * the clock in a small index (before each segment, each term a prefix or
+ * fuzzy word gathers). */
+static void check_limits(const char *q, size_t size, uint64_t count)
+{
+    quire_error e;
+    quire_results *full = NULL;
+    if (quire_search(ix, q, size, count ? count : 1, &full, &e) != QUIRE_OK)
+        fail("search with k = count failed", q, size);
+    for (uint64_t at = 1; at <= 8; at++) {
+        uint64_t reads = 0;
+        qry_limit lim = {.seconds = ((double)at + 0.5) * 1e-9, .clock = count_reads,
+                         .clock_ctx = &reads};
+        quire_hit hits[5];
+        size_t n;
+        int partial;
+        if (qry_search_ex(rd, q, size, 5, NULL, 0, 0, &lim, hits, &n, &partial, &e) != QUIRE_OK)
+            fail("search under a time limit failed", q, size);
+        uint64_t last = 0;
+        for (size_t i = 0; i < n; i++) last = hits[i].doc > last ? hits[i].doc : last;
+        /* the best of the documents up to the last hit, or of all */
+        size_t j = 0;
+        for (size_t i = 0; i < quire_results_size(full) && j < 5; i++) {
+            const quire_hit *h = quire_results_get(full, i);
+            if (partial && (n == 0 || h->doc > last)) continue;
+            if (j >= n || hits[j].doc != h->doc || hits[j].score != h->score)
+                fail("a search stopped by its time limit is not the best of a prefix", q, size);
+            j++;
+        }
+        if (j != n) fail("a search stopped by its time limit has hits it should not", q, size);
+        reads = 0;
+        uint64_t c;
+        if (qry_count_ex(rd, q, size, &lim, &c, &partial, &e) != QUIRE_OK)
+            fail("count under a time limit failed", q, size);
+        if (partial ? c > count : c != count)
+            fail("a count under a time limit is off", q, size);
+    }
+    quire_results_free(full);
 }
 
 static int known(int rc)
@@ -135,6 +188,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         }
     }
     quire_results_free(r);
+    check_limits(q, size, count);
     rs = quire_search_sorted(ix, q, size, "year", 1, 5, &r, &e);
     if (rs != QUIRE_OK) fail("sorted search failed on a query count took", q, size);
     if (quire_results_size(r) != n) fail("sorted search returns another number of hits than search", q, size);
