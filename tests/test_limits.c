@@ -134,9 +134,10 @@ static uint64_t count(quire_index *ix, const char *q, double limit, int *partial
     return n;
 }
 
-static void same_hits(const quire_results *a, const quire_results *b)
+/* a's hits are the first of b's, as many as a has. */
+static void same_first(const quire_results *a, const quire_results *b)
 {
-    assert_int_equal(quire_results_size(a), quire_results_size(b));
+    assert_true(quire_results_size(a) <= quire_results_size(b));
     for (size_t i = 0; i < quire_results_size(a); i++) {
         const quire_hit *x = quire_results_get(a, i), *y = quire_results_get(b, i);
         assert_int_equal(x->doc, y->doc);
@@ -163,7 +164,8 @@ static void test_generous_limit(void **state)
         assert_int_equal(quire_results_partial(plain), 0);
         quire_results *lim = search(ix, c, 10, 1000.0);
         assert_int_equal(quire_results_partial(lim), 0);
-        same_hits(plain, lim);
+        assert_int_equal(quire_results_size(plain), quire_results_size(lim));
+        same_first(plain, lim);
         quire_results_free(plain);
         quire_results_free(lim);
         uint64_t n;
@@ -275,11 +277,7 @@ static void test_stopped_midway(void **state)
                 midway += quire_results_size(r) > 0;
             } else {
                 assert_int_equal(quire_results_size(r), total < 10 ? total : 10);
-                for (size_t h = 0; h < quire_results_size(r); h++) {
-                    const quire_hit *g = quire_results_get(r, h), *w = quire_results_get(full, h);
-                    assert_int_equal(g->doc, w->doc);
-                    if (!(isnan(g->score) && isnan(w->score))) assert_true(g->score == w->score);
-                }
+                same_first(r, full);
             }
             runs++;
             quire_results_free(r);
