@@ -287,11 +287,12 @@ typedef struct quire_search_options {
                                what it has: the best of the documents it
                                looked at, or how many of those match, flagged
                                partial.  The clock is read every few hundred
-                               documents, before each segment and before
-                               each word a prefix* or fuzzy~ word gathers,
-                               so a long step between two reads (a fuzzy
-                               word's dictionary walk) can run past it
-                               (docs/QUERY.md, "Time limits"). */
+                               documents, before each segment and as a
+                               prefix* or fuzzy~ word is expanded, so a
+                               long step between two reads (one frequent
+                               word's postings in an exact count of an OR)
+                               can run past it (docs/QUERY.md, "Time
+                               limits"). */
 } quire_search_options;
 
 /* quire_search, or quire_search_sorted, with options (NULL: none). */

@@ -127,9 +127,13 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len, idx
 
 /* The same for every term within `edits` edits of term[0, len) (fuzzy.h),
  * in bytewise order.  Returns 0, -1 when the dictionary is corrupt, -2
- * when out of memory, or the first nonzero value fn returned. */
+ * when out of memory, or the first nonzero value fn or poll returned.
+ * The walk tests the terms between two matches too: `poll` (may be NULL)
+ * is called with ctx every IDX_FUZZY_POLL terms tested, so that a caller
+ * with a time limit can stop it there. */
+#define IDX_FUZZY_POLL 1024
 int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
-                      idx_term_fn fn, void *ctx);
+                      idx_term_fn fn, int (*poll)(void *ctx), void *ctx);
 
 /* Stored document of local doc `doc`: a freshly allocated copy of its
  * record (see FORMAT.md, "store"), to be freed by the caller. */

@@ -320,7 +320,7 @@ int idx_segment_prefix(const idx_segment *s, const char *prefix, size_t len, idx
  * the dictionary too, passed over the same way by a word's walk. */
 #define FZ_SKIP_AFTER 8
 int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsigned edits,
-                      idx_term_fn fn, void *ctx)
+                      idx_term_fn fn, int (*poll)(void *ctx), void *ctx)
 {
     fz_matcher z;
     int r = fz_init(&z, (const uint8_t *)term, len, edits);
@@ -336,6 +336,7 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
     /* the prefix that ruled out the last terms, and how many in a row */
     uint8_t dead[DICT_MAX_TERM + 1];
     size_t dead_len = 0, run = 0;
+    uint32_t walked = 0;
     while (!rc && (r = dict_iter_next(&it)) == 1) {
         int d;
         if (dead_len && it.term_len >= dead_len && !memcmp(it.term, dead, dead_len)) {
@@ -363,6 +364,9 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
         /* a title term's walk is over once the title terms are */
         if (other_kind && title && (uint8_t)it.term[0] > (uint8_t)TOK_FIELD_MARK) break;
         if (other_kind || memchr(it.term, CG_SEP, it.term_len)) continue;
+        /* counted where a term is tested: the terms passed over before
+         * are a few between two tests (a prefix's run, bigrams) */
+        if (poll && ++walked % IDX_FUZZY_POLL == 0 && (rc = poll(ctx))) break;
         if ((d = fz_distance(&z, it.term, it.term_len)) < 0) {
             const uint8_t *p;
             size_t n = fz_dead_prefix(&z, &p);

@@ -107,7 +107,7 @@ static int on_word(void *ctx, const tok_token *t)
     sg->ncand = 0;
     for (size_t s = 0; s < idx_reader_nsegments(sg->r); s++) {
         int r = idx_segment_fuzzy(idx_reader_segment(sg->r, s), t->term, t->len, edits,
-                                  on_candidate, sg);
+                                  on_candidate, NULL, sg);
         if (r == -1) sg->corrupt = 1;
         if (r == -2) sg->nomem = 1;
         if (sg->nomem || sg->corrupt) return 1;

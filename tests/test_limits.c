@@ -399,18 +399,20 @@ static void test_clock_reads(void **state)
     assert_int_equal(partial, 1);
     assert_int_equal(n, want);
 
-    /* a prefix is expanded segment by segment, the clock read before each
-     * and before each of its terms (whale, whales, white): reads #1 to #12,
-     * then #13 before the first segment is searched.  Stopped in the
-     * walk, it stops at once, with nothing. */
-    for (uint64_t a = 2; a <= 12; a++) {
+    /* a prefix is expanded segment by segment, the clock read before each,
+     * before each of its terms (whale, whales, white), after them, and
+     * after each of the two passes that turn its sums (one a document:
+     * most documents have one of the words) into a list: 7 reads a
+     * segment, #1 to #21, then #22 before the first segment is searched.
+     * Stopped in the expansion, it stops at once, with nothing. */
+    for (uint64_t a = 2; a <= 21; a++) {
         lim = at_read(&reads, a);
         assert_int_equal(qry_count_ex(r, "wh*", 3, &lim, &n, &partial, &e), QUIRE_OK);
         assert_int_equal(partial, 1);
         assert_int_equal(n, 0);
         assert_int_equal(reads, a + 1);
     }
-    lim = at_read(&reads, 14);
+    lim = at_read(&reads, 23);
     assert_int_equal(qry_count_ex(r, "wh*", 3, &lim, &n, &partial, &e), QUIRE_OK);
     assert_int_equal(partial, 1);
     assert_int_equal(n, 255);
@@ -422,7 +424,7 @@ static void test_clock_reads(void **state)
     const query_case bm[] = {{"the of", NULL, 0}, {"whale OR ship", NULL, 0},
                              {"\"of the sea\"", NULL, 0}, {"\"whale ship\"~1", NULL, 0},
                              {"wh*", NULL, 0}, {"\"whale ship\"~1 OR harpoon", NULL, 0}};
-    const uint64_t at[] = {2, 2, 2, 2, 14, 2};
+    const uint64_t at[] = {2, 2, 2, 2, 23, 2};
     for (size_t c = 0; c < sizeof bm / sizeof *bm; c++) {
         lim = at_read(&reads, at[c]);
         assert_int_equal(qry_search_ex(r, bm[c].q, strlen(bm[c].q), 10, NULL, 0, 0, &lim, hits,
@@ -452,6 +454,55 @@ static void test_clock_reads(void **state)
     quire_index_close(ix);
 }
 
+/* A fuzzy word's dictionary walk reads the clock every IDX_FUZZY_POLL
+ * terms it tests, matches or not.  The terms of this index are 4,000
+ * made-up words "aa" + four letters from b to z: aaaaaa~2 matches none,
+ * and each word is ruled out only at its fifth letter, so the walk tests
+ * one term for each distinct five-letter start (about 3,500), instead of
+ * passing over runs of terms under a prefix already too far. */
+static void test_fuzzy_walk(void **state)
+{
+    (void)state;
+    char wdir[96];
+    snprintf(wdir, sizeof wdir, "%s/walk", dir);
+    quire_writer_options o = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(wdir, &o, &w, &e), QUIRE_OK);
+    static char body[4000 * 7];
+    size_t len = 0;
+    uint32_t seed = 11;
+    for (int i = 0; i < 4000; i++) {
+        body[len++] = 'a';
+        body[len++] = 'a';
+        for (int k = 0; k < 4; k++) body[len++] = (char)('b' + next_rand(&seed) % 25);
+        body[len++] = ' ';
+    }
+    quire_doc_input d = {.id = "w", .id_len = 1, .title = "", .body = body, .body_len = len};
+    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    idx_reader *r;
+    assert_int_equal(idx_reader_open(wdir, SEG_VERIFY_LAZY, &r, &e), QUIRE_OK);
+    uint64_t reads, n;
+    int partial;
+    /* unstopped: #0, #1 before the walk, its polls, #N after it, and one
+     * before the segment is searched */
+    qry_limit lim = at_read(&reads, 1000000);
+    assert_int_equal(qry_count_ex(r, "aaaaaa~2", 8, &lim, &n, &partial, &e), QUIRE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(partial, 0);
+    uint64_t all = reads;
+    assert_true(all >= 4 + 3);   /* 3,000 terms tested or more: 3 polls or more */
+    for (uint64_t a = 2; a < all; a++) {
+        lim = at_read(&reads, a);
+        assert_int_equal(qry_count_ex(r, "aaaaaa~2", 8, &lim, &n, &partial, &e), QUIRE_OK);
+        assert_int_equal(partial, 1);
+        assert_int_equal(reads, a + 1);
+    }
+    idx_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_bad_limit),
         cmocka_unit_test(test_stopped_midway),
         cmocka_unit_test(test_clock_reads),
+        cmocka_unit_test(test_fuzzy_walk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
