@@ -289,10 +289,9 @@ typedef struct quire_search_options {
                                partial.  The clock is read every few hundred
                                documents, before each segment and as a
                                prefix* or fuzzy~ word is expanded, so a
-                               long step between two reads (one frequent
-                               word's postings in an exact count of an OR)
-                               can run past it (docs/QUERY.md, "Time
-                               limits"). */
+                               long step between two reads (a range's scan
+                               of its column to its next match) can run
+                               past it (docs/QUERY.md, "Time limits"). */
 } quire_search_options;
 
 /* quire_search, or quire_search_sorted, with options (NULL: none). */

@@ -1588,6 +1588,19 @@ int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
     return search_impl(r, q, qlen, k, hits, nhits, &partial, &opt, err);
 }
 
+/* Sets the bit of each document of p.  With a time limit (`timed`, a copy
+ * of its own), the clock is read every 64 Ki postings: one frequent term
+ * is 1.7 M postings of big's segment, 1.4 ms. */
+static inline __attribute__((always_inline)) void
+or_set_bits(qev *ev, idx_postings *p, uint64_t *b, const int timed)
+{
+    uint32_t k = 0;
+    for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
+        b[d >> 6] |= 1ull << (d & 63);
+        if (timed && ++k % 65536 == 0 && ev_late_now(ev)) return;
+    }
+}
+
 /* Exact count of an OR of terms in one segment: every posting sets its
  * document's bit, and the set bits that are not deleted are counted.  A
  * document-at-a-time union compares the current documents of all its
@@ -1614,9 +1627,8 @@ static int count_or_terms(qev *ev, size_t s, const pl_node *pn,
         idx_postings *p;
         if (idx_postings_open(seg, &ev->seg_terms[cell], &p) != 0)
             return -1;
-        for (uint32_t d = idx_postings_doc(p); d != IDX_END;
-             d = idx_postings_next(p))
-            b[d >> 6] |= 1ull << (d & 63);
+        if (ev->deadline) or_set_bits(ev, p, b, 1);
+        else or_set_bits(ev, p, b, 0);
         idx_postings_close(p);
     }
     const uint64_t *del = idx_segment_deleted(seg);

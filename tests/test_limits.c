@@ -503,6 +503,46 @@ static void test_fuzzy_walk(void **state)
     idx_reader_close(r);
 }
 
+/* An exact count of an OR of terms sets a bit a posting, a term at a
+ * time (count_or_terms), reading the clock before each term and every
+ * 64 Ki postings: in 70,000 documents of "zz" (and "yy" in every other),
+ * zz OR yy stops after 65,536 of zz's. */
+static void test_or_count(void **state)
+{
+    (void)state;
+    char odir[96];
+    snprintf(odir, sizeof odir, "%s/or", dir);
+    quire_writer_options o = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(odir, &o, &w, &e), QUIRE_OK);
+    for (int i = 0; i < 70000; i++) {
+        char id[16];
+        int n = snprintf(id, sizeof id, "o%d", i);
+        const char *body = i % 2 ? "zz" : "zz yy";
+        quire_doc_input d = {.id = id, .id_len = (size_t)n, .title = "", .body = body,
+                             .body_len = strlen(body)};
+        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    idx_reader *r;
+    assert_int_equal(idx_reader_open(odir, SEG_VERIFY_LAZY, &r, &e), QUIRE_OK);
+    /* reads: #0, #1 before the segment, #2 before zz, #3 at its 65,536th
+     * posting, #4 before yy */
+    const uint64_t want[] = {0, 65536, 70000};
+    for (uint64_t a = 2; a <= 4; a++) {
+        uint64_t reads, n;
+        int partial;
+        qry_limit lim = at_read(&reads, a);
+        assert_int_equal(qry_count_ex(r, "zz OR yy", 8, &lim, &n, &partial, &e), QUIRE_OK);
+        assert_int_equal(partial, 1);
+        assert_int_equal(n, want[a - 2]);
+        assert_int_equal(reads, a + 1);
+    }
+    idx_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_stopped_midway),
         cmocka_unit_test(test_clock_reads),
         cmocka_unit_test(test_fuzzy_walk),
+        cmocka_unit_test(test_or_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
