@@ -454,6 +454,53 @@ static void test_clock_reads(void **state)
     quire_index_close(ix);
 }
 
+/* An index of its own at dir/name: `ndocs` documents whose bodies
+ * body(i) gives, opened for the internal calls. */
+static idx_reader *side_index(const char *name, int ndocs, const char *(*body)(int i))
+{
+    char sdir[96];
+    snprintf(sdir, sizeof sdir, "%s/%s", dir, name);
+    quire_writer_options o = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
+    quire_error e;
+    assert_int_equal(quire_writer_open(sdir, &o, &w, &e), QUIRE_OK);
+    for (int i = 0; i < ndocs; i++) {
+        char id[16];
+        int n = snprintf(id, sizeof id, "%s%d", name, i);
+        const char *b = body(i);
+        quire_doc_input d = {.id = id, .id_len = (size_t)n, .title = "", .body = b,
+                             .body_len = strlen(b)};
+        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    }
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    idx_reader *r;
+    assert_int_equal(idx_reader_open(sdir, SEG_VERIFY_LAZY, &r, &e), QUIRE_OK);
+    return r;
+}
+
+/* 4,000 words "aa" + four letters from b to z. */
+static const char *made_up_words(int i)
+{
+    (void)i;
+    static char body[4000 * 7 + 1];
+    size_t len = 0;
+    uint32_t seed = 11;
+    for (int k = 0; k < 4000; k++) {
+        body[len++] = 'a';
+        body[len++] = 'a';
+        for (int c = 0; c < 4; c++) body[len++] = (char)('b' + next_rand(&seed) % 25);
+        body[len++] = ' ';
+    }
+    body[len] = 0;
+    return body;
+}
+
+static const char *zz_yy(int i)
+{
+    return i % 2 ? "zz" : "zz yy";
+}
+
 /* A fuzzy word's dictionary walk reads the clock every IDX_FUZZY_POLL
  * terms it tests, matches or not.  The terms of this index are 4,000
  * made-up words "aa" + four letters from b to z: aaaaaa~2 matches none,
@@ -463,27 +510,8 @@ static void test_clock_reads(void **state)
 static void test_fuzzy_walk(void **state)
 {
     (void)state;
-    char wdir[96];
-    snprintf(wdir, sizeof wdir, "%s/walk", dir);
-    quire_writer_options o = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    idx_reader *r = side_index("walk", 1, made_up_words);
     quire_error e;
-    assert_int_equal(quire_writer_open(wdir, &o, &w, &e), QUIRE_OK);
-    static char body[4000 * 7];
-    size_t len = 0;
-    uint32_t seed = 11;
-    for (int i = 0; i < 4000; i++) {
-        body[len++] = 'a';
-        body[len++] = 'a';
-        for (int k = 0; k < 4; k++) body[len++] = (char)('b' + next_rand(&seed) % 25);
-        body[len++] = ' ';
-    }
-    quire_doc_input d = {.id = "w", .id_len = 1, .title = "", .body = body, .body_len = len};
-    assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
-    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
-    quire_writer_free(w);
-    idx_reader *r;
-    assert_int_equal(idx_reader_open(wdir, SEG_VERIFY_LAZY, &r, &e), QUIRE_OK);
     uint64_t reads, n;
     int partial;
     /* unstopped: #0, #1 before the walk, its polls, #N after it, and one
@@ -505,29 +533,13 @@ static void test_fuzzy_walk(void **state)
 
 /* An exact count of an OR of terms sets a bit a posting, a term at a
  * time (count_or_terms), reading the clock before each term and every
- * 64 Ki postings: in 70,000 documents of "zz" (and "yy" in every other),
+ * 64 Ki postings: in 70,000 documents of "zz" (and "yy" in every other, zz_yy),
  * zz OR yy stops after 65,536 of zz's. */
 static void test_or_count(void **state)
 {
     (void)state;
-    char odir[96];
-    snprintf(odir, sizeof odir, "%s/or", dir);
-    quire_writer_options o = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
-    quire_writer *w;
+    idx_reader *r = side_index("or", 70000, zz_yy);
     quire_error e;
-    assert_int_equal(quire_writer_open(odir, &o, &w, &e), QUIRE_OK);
-    for (int i = 0; i < 70000; i++) {
-        char id[16];
-        int n = snprintf(id, sizeof id, "o%d", i);
-        const char *body = i % 2 ? "zz" : "zz yy";
-        quire_doc_input d = {.id = id, .id_len = (size_t)n, .title = "", .body = body,
-                             .body_len = strlen(body)};
-        assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
-    }
-    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
-    quire_writer_free(w);
-    idx_reader *r;
-    assert_int_equal(idx_reader_open(odir, SEG_VERIFY_LAZY, &r, &e), QUIRE_OK);
     /* reads: #0, #1 before the segment, #2 before zz, #3 at its 65,536th
      * posting, #4 before yy */
     const uint64_t want[] = {0, 65536, 70000};
