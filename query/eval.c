@@ -1568,17 +1568,6 @@ int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
     return qry_search_ex(r, q, qlen, k, NULL, 0, 0, NULL, hits, nhits, &partial, err);
 }
 
-int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
-                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
-                      quire_error *err)
-{
-    *nhits = 0;
-    if (!field) return qerr(err, QUIRE_EARG, "qry_search_sorted: NULL field");
-    int partial;
-    return qry_search_ex(r, q, qlen, k, field, flen, descending, NULL, hits, nhits, &partial,
-                         err);
-}
-
 int qry_search_exhaustive(const idx_reader *r, const char *q, size_t qlen,
                           size_t k, quire_hit *hits, size_t *nhits,
                           quire_error *err)

@@ -27,14 +27,6 @@
 int qry_search(const idx_reader *r, const char *q, size_t qlen, size_t k,
                quire_hit *hits, size_t *nhits, quire_error *err);
 
-/* The k matches with the highest (descending) or lowest value of stored
- * field field[0, flen) (index/values.h), best first; ties and documents
- * without a value (last) in ascending doc order.  Each hit's score is its
- * value, NaN for none. */
-int qry_search_sorted(const idx_reader *r, const char *q, size_t qlen, const char *field,
-                      size_t flen, int descending, size_t k, quire_hit *hits, size_t *nhits,
-                      quire_error *err);
-
 /* Exact number of live matching documents. */
 int qry_count(const idx_reader *r, const char *q, size_t qlen,
               uint64_t *count, quire_error *err);
@@ -49,8 +41,11 @@ typedef struct qry_limit {
     void *clock_ctx;
 } qry_limit;
 
-/* qry_search (field NULL) or qry_search_sorted (field[0, flen)) under a
- * time limit (NULL: none): once it has passed, the search stops and
+/* qry_search (field NULL), or with field[0, flen) the k matches with the
+ * highest (descending) or lowest value of that stored field
+ * (index/values.h), best first, ties and documents without a value (last)
+ * in ascending doc order, each hit's score its value (NaN for none); under
+ * a time limit (NULL: none): once it has passed, the search stops and
  * returns the best of the documents it looked at, and *partial is 1 (else
  * 0). */
 int qry_search_ex(const idx_reader *r, const char *q, size_t qlen, size_t k,
