@@ -16,6 +16,9 @@ corpus that a later run would skip as "already there".
   convert.py moby  NPM_PREFIX OUT   Moby-Dick, one document per paragraph
   convert.py kjv   -          OUT   King James Bible, one document per verse
                                     (text from the `bible` reader program)
+  convert.py gcide DICTD_DIR  OUT   GNU Collaborative International Dictionary
+                                    of English (Debian's dict-gcide), one
+                                    document per entry
   convert.py big   ALL_JSONL  OUT  [BYTES]  `all` repeated with unique ids up
                                     to BYTES (default 1 GiB)
   convert.py stats FILE...          documents and bytes of each file
@@ -185,6 +188,42 @@ def conv_kjv(_unused, out):
     out_close(f, tmp, out)
 
 
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def b64_number(s):
+    v = 0
+    for c in s:
+        v = v * 64 + B64.index(c)
+    return v
+
+
+def conv_gcide(dictd_dir, out):
+    # A corpus of another shape than `all`, to check that figures measured
+    # on `all` are not the benchmark's alone: 40 MB of dictionary entries,
+    # short and long, with a large vocabulary (headwords, inflections,
+    # etymologies, citations).  gcide.index lists "headword<TAB>offset
+    # <TAB>length" (dictd's base 64) into gcide.dict.dz, a gzip file;
+    # several headwords may name the same entry, which becomes one
+    # document titled with all of them.
+    import gzip
+    data = gzip.open(os.path.join(dictd_dir, "gcide.dict.dz")).read()
+    entries = {}
+    with open(os.path.join(dictd_dir, "gcide.index"), encoding="utf-8",
+              errors="replace") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3 or parts[0].startswith("00-"):
+                continue
+            key = (b64_number(parts[1]), b64_number(parts[2]))
+            entries.setdefault(key, []).append(parts[0])
+    f, tmp = out_open(out)
+    for n, ((off, length), heads) in enumerate(sorted(entries.items())):
+        body = data[off:off + length].decode("utf-8", "replace")
+        emit(f, "gcide/%d" % n, ", ".join(heads), clean(body))
+    out_close(f, tmp, out)
+
+
 def conv_big(src, out, target=1 << 30):
     # Identical text, new ids: scaling measures the engines on more
     # documents, not on a different vocabulary.  Lines are spliced as bytes
@@ -230,7 +269,7 @@ def main(argv):
         stats(argv[2:])
         return 0
     table = {"mail": conv_mail, "sotu": conv_sotu, "moby": conv_moby,
-             "kjv": conv_kjv}
+             "kjv": conv_kjv, "gcide": conv_gcide}
     if cmd in table and len(argv) == 4:
         table[cmd](argv[2], argv[3])
         return 0
