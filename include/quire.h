@@ -105,8 +105,12 @@ enum {
 typedef struct quire_writer quire_writer;
 
 typedef struct quire_writer_options {
-    size_t mem_budget;      /* bytes of in-memory postings before a segment
-                               is flushed; 0 = default (256 MiB) */
+    size_t mem_budget;      /* bytes of memory the build may take: past it a
+                               segment is flushed; 0 = default (256 MiB).
+                               Builders keep at least half of it, so the
+                               ids of a very large session, the buffers
+                               and the queues beyond the other half
+                               exceed it */
     uint32_t tok_flags;     /* QUIRE_TOK_*; used only when the index is
                                created, otherwise the stored flags apply */
     uint32_t threads;       /* 0 or 1: build in the calling thread, and doc

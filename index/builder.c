@@ -102,6 +102,11 @@ typedef struct term_slot {
     uint64_t unused;       /* a power-of-two size: a slot never straddles a line */
 } term_slot;
 
+/* slots of a new builder's hash table */
+#define TABLE_FIRST (1u << 10)
+/* a transparent huge page: the pool is given back in whole ones */
+#define HUGE_PAGE ((size_t)2 << 20)
+
 #define TAG_LEN_BITS 10
 #define TAG_LEN_MAX ((1u << TAG_LEN_BITS) - 1)
 #define TAG_COMMON (1u << TAG_LEN_BITS)   /* the term is a common word */
@@ -136,6 +141,9 @@ struct idx_builder {
 
     /* posting streams */
     uint8_t *pool; size_t pool_len, pool_cap;
+    /* of a renewed builder: the pool bytes and terms its earlier segments
+     * wrote (resident until idx_builder_trim) */
+    size_t pool_hw; uint32_t terms_hw;
 
     /* per-document scratch */
     uint32_t *occ_pos, *occ_next; uint32_t occ_n, occ_cap;
@@ -243,7 +251,7 @@ int idx_builder_new(uint32_t tok_flags, int contentless, const char *path,
     b->cg = (tok_flags & (TOK_COMMONGRAMS | TOK_COMMONPAIRS)) != 0;
     b->cg_all = (tok_flags & TOK_COMMONGRAMS) != 0;
     b->cur_doc = NO_DOC;
-    b->table_mask = (1u << 10) - 1;
+    b->table_mask = TABLE_FIRST - 1;
     b->table_bytes = ((size_t)b->table_mask + 1) * sizeof *b->table;
     if (!(b->table = huge_alloc(b->table_bytes))) {
         idx_builder_free(b);
@@ -276,6 +284,8 @@ int idx_builder_new(uint32_t tok_flags, int contentless, const char *path,
 int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
 {
     if (b->sw_open || b->failed) return qerr(err, QUIRE_EARG, "builder was not flushed");
+    if (b->pool_len > b->pool_hw) b->pool_hw = b->pool_len;
+    if (b->nterms > b->terms_hw) b->terms_hw = b->nterms;
     b->nterms = 0;
     b->arena_len = 0;
     memset(b->table, 0, ((size_t)b->table_mask + 1) * sizeof *b->table);
@@ -325,28 +335,81 @@ void idx_builder_free(idx_builder *b)
 
 uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
 
-/* What the budget is compared with: the memory that grows with the
- * segment's documents, as used, not as reserved.  The pool, the term state
- * and the arena double their capacity; counted by capacity, a 256 MiB
- * budget flushed once the pool passed half of it, and mapped pages are
- * resident only where written.  The hash table counts as two slots per
- * term (it has from 4/3 to 8/3 of them: its load stays between 3/8 and
- * 3/4): counted whole, a renewed builder, which keeps the table of its
- * last segment, started over the lane's budget once the session's id map
- * had taken its share, and wrote a
- * segment per document (42,628 segments for 100 MB of
- * corpus/cache/big.jsonl at --mem 16M); the table kept is no larger than
- * the last segment's, which the budget allowed.  Left out: what a flush
- * does not release, so that counting it could only make every document a
- * segment of its own (with --mem 1M, 153,981 segments, until mapping them
- * failed): the per-document scratch (occurrence and CommonGrams arrays,
- * the store's block buffers, all sized by the largest document so far)
- * and the CommonGrams pair cache (3 MiB, fixed). */
+/* What the budget is compared with: the memory the builder holds that
+ * grows with the segment's documents, as resident, not as reserved, and
+ * what its flush will allocate.  The pool, the term state and the arena
+ * double their capacity; counted by capacity, a 256 MiB budget flushed
+ * once the pool passed half of it, and mapped pages are resident only
+ * where written.  But a renewed builder keeps the pages its last segment
+ * wrote (pool_hw, terms_hw) and its hash table (memset, so resident
+ * whole, beyond a new builder's: idx_builder_fixed_mem): they count until
+ * idx_builder_trim gives them back.  Counted as
+ * used instead, with the id map growing in the budget's other part, peak
+ * RSS at --mem 64M on 300 MB of corpus/cache/big.jsonl was 108 MB, the
+ * pool resident to the high-water mark of the first segment.  The flush
+ * needs FLUSH_TERM_BYTES a term at its peak (the flush_term array, 32;
+ * the order and rank arrays, 8; sort_strings' two arrays of 16-byte
+ * entries, 32) and FLUSH_DOC_BYTES a document (the ids' order and
+ * sort_ids' scratch). */
+#define FLUSH_TERM_BYTES 72
+#define FLUSH_DOC_BYTES 8
 size_t idx_builder_mem(const idx_builder *b)
 {
-    return b->pool_len + b->arena_len +
-           (size_t)b->nterms * (sizeof(term_hot) + sizeof(term_cold) + 2 * sizeof(term_slot)) +
-           (size_t)b->ndocs * (4 + 8) + b->ids_len + b->store.idx_len + b->values.mem;
+    size_t pool = b->pool_len > b->pool_hw ? b->pool_len : b->pool_hw;
+    size_t terms = b->nterms > b->terms_hw ? b->nterms : b->terms_hw;
+    return pool + b->arena_len + (b->table_bytes - TABLE_FIRST * sizeof(term_slot)) +
+           terms * (sizeof(term_hot) + sizeof(term_cold)) +
+           (size_t)b->nterms * FLUSH_TERM_BYTES +
+           (size_t)b->ndocs * (4 + 8 + FLUSH_DOC_BYTES) + b->ids_len + b->store.idx_len +
+           b->values.mem;
+}
+
+/* What the builder holds whatever its documents: a new builder's hash
+ * table (counted in idx_builder_mem, at --mem 64K it made a segment of
+ * every document), the segment writer's section buffers, the store's block buffers and compressor, the
+ * CommonGrams pair cache, the token batches, and the per-document scratch
+ * sized by the largest document so far.  Left out of idx_builder_mem, as
+ * a flush does not release it: counted there, a budget smaller than it
+ * made every document a segment of its own (with --mem 1M, 153,981
+ * segments, until mapping them failed).  The writer leaves room for it
+ * beside the builder's share instead (writer.c, lane_limit). */
+size_t idx_builder_fixed_mem(const idx_builder *b)
+{
+    size_t cg = b->cg_cache ? ((size_t)1 << b->cg_bits) * sizeof *b->cg_cache : 0;
+    return sizeof *b + TABLE_FIRST * sizeof(term_slot) + segw_buffer_mem() +
+           storew_mem(&b->store) + cg +
+           ((size_t)b->occ_cap + b->doc_terms_cap) * 2 * sizeof(uint32_t) +
+           ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok);
+}
+
+/* A renewed builder keeps what its last segment wrote, so that its pages
+ * need not fault in again, zeroed (3% of a one-thread build).  Kept past
+ * `keep` bytes, the pool above all, it would hold the budget of the last
+ * segment while the id map has since taken part of it. */
+void idx_builder_trim(idx_builder *b, size_t keep)
+{
+    if (b->nterms || b->pool_len) return;   /* only between segments */
+    size_t mem = idx_builder_mem(b);
+    if (mem <= keep) return;
+    size_t other = mem - b->pool_hw;
+    size_t pool_keep = other < keep ? (keep - other) & ~(HUGE_PAGE - 1) : 0;
+    if (pool_keep < b->pool_hw) {
+        madvise(b->pool + pool_keep, b->pool_cap - pool_keep, MADV_DONTNEED);
+        b->pool_hw = pool_keep;
+    }
+    if (idx_builder_mem(b) <= keep) return;
+    if (b->terms_hw) {
+        madvise(b->hot, b->hot_bytes, MADV_DONTNEED);
+        madvise(b->cold, b->cold_bytes, MADV_DONTNEED);
+        b->terms_hw = 0;
+    }
+    if (idx_builder_mem(b) <= keep || b->table_mask < TABLE_FIRST) return;
+    term_slot *t = huge_alloc((size_t)TABLE_FIRST * sizeof *t);
+    if (!t) return;   /* kept: the next flush comes sooner */
+    huge_free(b->table, b->table_bytes);
+    b->table = t;
+    b->table_mask = TABLE_FIRST - 1;
+    b->table_bytes = (size_t)TABLE_FIRST * sizeof *t;
 }
 
 /* ---- byte pool ---------------------------------------------------------- */

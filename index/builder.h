@@ -28,9 +28,14 @@ void idx_builder_free(idx_builder *b);
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err);
 uint32_t idx_builder_ndocs(const idx_builder *b);
-/* Bytes of memory that grow with the documents (what the budget is
- * compared with; fixed buffers are left out, see builder.c). */
+/* Bytes of memory that grow with the documents, and that the flush will
+ * take (what the budget is compared with; see builder.c). */
 size_t idx_builder_mem(const idx_builder *b);
+/* Bytes of the builder's buffers and scratch, which a flush keeps. */
+size_t idx_builder_fixed_mem(const idx_builder *b);
+/* Of a renewed builder with no document yet: gives back pages its last
+ * segments wrote until idx_builder_mem is at most `keep`, where it can. */
+void idx_builder_trim(idx_builder *b, size_t keep);
 
 /* Ends the open block of the document store: the next document starts a
  * new one. */

@@ -76,6 +76,7 @@
 #include "index/xxh.h"
 
 #define NONE UINT32_MAX
+#define OUT_BUF ((size_t)1 << 20)
 
 static int open_tmp(sec_out *s, const char *prefix, const char *suffix,
                     quire_error *err)
@@ -87,6 +88,11 @@ static int open_tmp(sec_out *s, const char *prefix, const char *suffix,
     int rc = sec_open(s, p, err);
     free(p);
     return rc;
+}
+
+size_t segw_buffer_mem(void)
+{
+    return 3 * SEC_BUF + OUT_BUF;   /* docs, skip and pos; the file's */
 }
 
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
@@ -416,7 +422,6 @@ typedef struct out_file {
     uint64_t wb_from;  /* writeback started before it (file_writeback_step) */
 } out_file;
 
-#define OUT_BUF ((size_t)1 << 20)
 
 /* Writes are positional: a threaded merge has several threads writing
  * their own parts of the one file through the same descriptor. */

@@ -51,6 +51,8 @@ typedef struct seg_writer {
     int pos_direct;                /* POS goes straight into the file */
 } seg_writer;
 
+/* Bytes of the buffers an open writer holds, whatever it writes. */
+size_t segw_buffer_mem(void);
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
               quire_error *err);
 void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs);

@@ -54,6 +54,11 @@ int storew_open_sink(store_writer *s, void (*sink)(void *ctx, const void *p, siz
     return QUIRE_OK;
 }
 
+size_t storew_mem(const store_writer *s)
+{
+    return s->raw_cap + s->zbuf_cap + (s->zc ? ZSTD_sizeof_CCtx(s->zc) : 0);
+}
+
 static void store_out(store_writer *s, const void *p, size_t n)
 {
     s->sink(s->sink_ctx, p, n);

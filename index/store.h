@@ -34,6 +34,8 @@ typedef struct store_writer {
  * keep (segw_finish reports them). */
 int storew_open_sink(store_writer *s, void (*sink)(void *ctx, const void *p, size_t n),
                      void *sink_ctx, quire_error *err);
+/* Bytes of its buffers and compressor. */
+size_t storew_mem(const store_writer *s);
 /* Appends to the current record (callers write a whole record: its varint
  * length first, then its fields). */
 void storew_put(store_writer *s, const void *p, size_t n);

@@ -160,6 +160,7 @@ typedef struct lane {
     size_t run_done;       /* documents of `running` built (atomic, relaxed) */
     uint64_t tail;         /* batches at the end that take no budget flush */
     unsigned qdeep;        /* queued batches while a lane is near its budget */
+    size_t queue_mem;      /* bytes of input its batches may hold at most */
     uint64_t tail_from;    /* the first batch known to be among them, or NO_BATCH */
     int deep;              /* near its budget: counted in w->ndeep (lane_deepen) */
     /* the end of another lane's input, taken at a commit (lane_steal) */
@@ -307,6 +308,21 @@ static void remove_orphans(quire_writer *w)
     closedir(d);
 }
 
+/* Opens a committed segment for the writer, which reads its ids and,
+ * when it merges, its sections from start to end.  The pages of the
+ * dictionary that the open read (the first key of every block) are
+ * dropped from the process: they stay in the page cache for a merge, and
+ * mapped, the segments a commit opens at a small budget were most of a
+ * build's peak resident memory (56 segments at --mem 32M on 300 MB of
+ * corpus/cache/big.jsonl: 102 MB peak, 82 MB without). */
+static int cseg_open(const char *dir, const char *name, int verify, idx_segment **out,
+                     quire_error *err)
+{
+    int rc = idx_segment_open(dir, name, verify, out, err);
+    if (!rc) map_drop((*out)->dict.dict, (*out)->dict.dict_len);
+    return rc;
+}
+
 /* ---- lanes: building segments ------------------------------------------ */
 
 /* Segment numbers are the lanes' own: since the last commit, lane i's
@@ -327,7 +343,27 @@ static int lane_next_name(lane *l, quire_error *err)
     return QUIRE_OK;
 }
 
-static int lane_start_builder(lane *l, quire_error *err)
+/* The lane's builder's part of its budget: what is left once the
+ * session's id map (its share of it), the builder's fixed buffers and the
+ * lane's queue of input have theirs, so that the whole build stays within
+ * the budget (USERS.md: a build's memory budget must hold).  The id map
+ * grows with every document: on corpus/cache/big.jsonl it reached 130 MB,
+ * and with builders filling a 256 MiB budget on top of it, a two-thread
+ * build peaked at 489 MiB.  The builder keeps at least half of its
+ * budget, so that a map larger than the budget does not make a segment
+ * per document: with a quarter, two threads at --mem 64M on 300 MB of
+ * corpus/cache/big.jsonl wrote 114 segments (peak RSS 145 MB, most of it
+ * the pages of all those segments, mapped at the commit); with half, 41
+ * (97 MB). */
+static size_t lane_limit(const lane *l, size_t id_mem)
+{
+    size_t other = id_mem / l->w->nlanes + l->queue_mem + l->cap_seqs * sizeof *l->seqs +
+                   (l->b ? idx_builder_fixed_mem(l->b) : 0);
+    size_t floor = l->budget / 2;
+    return other < l->budget - floor ? l->budget - other : floor;
+}
+
+static int lane_start_builder(lane *l, size_t id_mem, quire_error *err)
 {
     quire_writer *w = l->w;
     int rc = lane_next_name(l, err);
@@ -341,6 +377,8 @@ static int lane_start_builder(lane *l, quire_error *err)
         if (rc) idx_builder_free(l->spare);
         else l->b = l->spare;
         l->spare = NULL;
+        /* what it kept beyond three quarters of what is left to it now */
+        if (!rc) idx_builder_trim(l->b, lane_limit(l, id_mem) / 4 * 3);
     } else {
         rc = idx_builder_new(w->m.tok_flags, w->contentless, path, &l->b, err);
     }
@@ -446,20 +484,13 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_m
                     quire_error *err)
 {
     int rc;
-    if (!l->b && (rc = lane_start_builder(l, err))) return rc;
+    if (!l->b && (rc = lane_start_builder(l, id_mem, err))) return rc;
     uint32_t doc;
     if ((rc = idx_builder_add(l->b, d, &doc, err))) return rc;
     if (grow((void **)&l->seqs, &l->cap_seqs, l->nseqs + 1, sizeof *l->seqs))
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     l->seqs[l->nseqs++] = seq;
-    /* The budget covers the whole build, and the session's id map grows
-     * with every document: on corpus/cache/big.jsonl it reached 130 MB, and
-     * with builders filling a 256 MiB budget on top of it, a two-thread
-     * build peaked at 489 MiB.  Each lane leaves room for its share of
-     * the map, but keeps at least a quarter of its budget, so that a map
-     * larger than the budget does not make a segment per document. */
-    size_t ids = id_mem / l->w->nlanes;
-    size_t limit = ids < l->budget - l->budget / 4 ? l->budget - ids : l->budget / 4;
+    size_t limit = lane_limit(l, id_mem);
     size_t mem = idx_builder_mem(l->b);
     if (mem < limit) {
         /* At the budget the lane must see `tail` batches ahead, and the
@@ -1062,7 +1093,7 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
         cseg *s = &w->csegs[i];
         s->ms = w->m.segs[i];
         w->ncsegs++;
-        rc = idx_segment_open(dir, s->ms.name, 1, &s->seg, err);
+        rc = cseg_open(dir, s->ms.name, 1, &s->seg, err);
         if (!rc && s->ms.del[0])
             rc = del_read(dir, s->ms.del, s->seg->ndocs, &s->del, &(uint32_t){0}, err);
         if (rc) goto fail;
@@ -1095,6 +1126,8 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
         if (l->qdeep < l->tail + 2) l->qdeep = (unsigned)l->tail + 2;
         if (l->qdeep < QUEUE_SHALLOW) l->qdeep = QUEUE_SHALLOW;
         if (l->qdeep > LANE_BATCHES - 2) l->qdeep = LANE_BATCHES - 2;
+        /* the queued batches, the one filling and the one being built */
+        l->queue_mem = threads == 1 ? 0 : (l->qdeep + 2) * BATCH_BYTES;
         if (threads == 1) continue;
         if (pthread_cond_init(&l->cv, NULL) != 0) {
             rc = qerr(err, QUIRE_ENOMEM, "cannot create a condition variable");
@@ -1180,7 +1213,10 @@ static void ids_free(quire_writer *w)
 
 static void id_mem_publish(quire_writer *w)
 {
-    w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap + w->id_at_cap;
+    /* and the sequence numbers of its documents, which the segments
+     * written keep until the commit, and the deletions */
+    w->id_mem = (w->ids ? (w->ids_mask + 1) * sizeof *w->ids : 0) + w->id_cap + w->id_at_cap +
+                (size_t)(w->nseq - w->ids_seq0) * sizeof(uint64_t) + w->gone_cap;
 }
 
 static int mark_committed_deleted(cseg *s, uint32_t doc)
@@ -1594,7 +1630,7 @@ static int commit_once(quire_writer *w, size_t *added, quire_error *err)
         c->del = bits[s];
         bits[s] = NULL;
         w->ncsegs++;
-        int r = idx_segment_open(w->dir, c->ms.name, 0, &c->seg, err);
+        int r = cseg_open(w->dir, c->ms.name, 0, &c->seg, err);
         if (r && !rc) rc = r;
     }
     for (size_t i = 0; i < w->nlanes; i++) {
@@ -1687,7 +1723,7 @@ static int merge_range(quire_writer *w, size_t a, size_t n, quire_error *err)
     w->csegs[a].ms = ms;
     manifest_free(&w->m);
     w->m = next;
-    rc = idx_segment_open(w->dir, ms.name, 0, &w->csegs[a].seg, err);
+    rc = cseg_open(w->dir, ms.name, 0, &w->csegs[a].seg, err);
     if (rc) w->broken = 1;
     return rc;
 fail:

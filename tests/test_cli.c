@@ -1131,11 +1131,12 @@ static void test_writer_lock_wait(void **state)
     assert_int_equal(count(dir, "waited"), 1);
 }
 
-/* A disk that fills up (the child may write at most 64 KiB per file)
+/* A disk that fills up (the child may write at most 16 KiB per file)
  * while `threads` lanes build: the add or the commit that meets it fails
  * with the write's error, and the last commit stays whole.  With two
- * lanes and a 1 MiB budget, segments are flushed jointly before the
- * commit too, and a lane that fails must not leave the other waiting. */
+ * lanes and a 1 MiB budget, segments are flushed at the budget before the
+ * commit too (of about 28 KiB each: at 64 KiB a file, none met the
+ * limit), and a lane that fails must not leave the other waiting. */
 static void full_disk(uint32_t threads)
 {
     char dir[128];
@@ -1151,7 +1152,7 @@ static void full_disk(uint32_t threads)
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGXFSZ, SIG_IGN);
-        struct rlimit rl = {64 << 10, 64 << 10};
+        struct rlimit rl = {16 << 10, 16 << 10};
         setrlimit(RLIMIT_FSIZE, &rl);
         if (quire_writer_open(dir, &opt, &w, &e) != QUIRE_OK) _exit(3);
         int rc = QUIRE_OK;
@@ -2324,14 +2325,22 @@ static void test_rebuild(void **state)
     snprintf(two, sizeof two, "%s/rb-two", tmp);
     snprintf(stem, sizeof stem, "%s/rb-stem", tmp);
     build_moby(src, 2, 64 << 10);
-    quire_writer *w = writer_at(src, 1);
+    /* The second session writes a segment a document (a budget of one
+     * byte), two of them: a commit that adds one segment would let the
+     * merge policy fold the first session's small segments, down to one
+     * or to several depending on how many there were. */
+    quire_writer_options o1 = {.mem_budget = 1, .tok_flags = QUIRE_TOK_DEFAULT, .threads = 1};
+    quire_writer *w;
     quire_error e;
+    assert_int_equal(quire_writer_open(src, &o1, &w, &e), QUIRE_OK);
     int found;
     assert_int_equal(quire_writer_delete(w, "moby/1/3", 8, &found, &e), QUIRE_OK);
     assert_true(found);
     quire_field fx = {"date", 4, "2026-11-27", 10};
     quire_doc_input d = {"extra-1", 7, "Zanzibarword title", 18, "with a date field", 17, &fx, 1};
     assert_int_equal(quire_writer_add(w, &d, NULL, &e), QUIRE_OK);
+    quire_doc_input d2 = {"extra-2", 7, "", 0, "a second late document", 22, NULL, 0};
+    assert_int_equal(quire_writer_add(w, &d2, NULL, &e), QUIRE_OK);
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
     quire_writer_free(w);
     quire_stats s0, s1;

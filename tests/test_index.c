@@ -758,6 +758,68 @@ static void test_builder_renew(void **state)
     idx_segment_close(s);
 }
 
+/* A renewed builder keeps the pages its last segment wrote and counts
+ * them against the budget (idx_builder_mem) until idx_builder_trim gives
+ * them back: counted as used, they held the last segment's budget while
+ * the session's id map took part of it.  Trimmed to nothing, the builder
+ * holds what a new builder does (its hash table of 1,024 slots, counted
+ * as fixed), and writes the same segment as a new builder. */
+static void test_builder_trim(void **state)
+{
+    (void)state;
+    quire_error err;
+    char fresh[128], first[128], trimmed[128];
+    snprintf(fresh, sizeof fresh, "%s/fresh-t.qseg", tmpdir);
+    snprintf(first, sizeof first, "%s/first-t.qseg", tmpdir);
+    snprintf(trimmed, sizeof trimmed, "%s/trimmed.qseg", tmpdir);
+    idx_builder *b;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, fresh, &b, &err), QUIRE_OK);
+    add_docs(b, 700, 2);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_mem(b), 0);
+    add_docs(b, 1500, 1);
+    /* and 2,000 words of their own: the hash table grows past its first
+     * 1,024 slots */
+    for (int i = 0; i < 2000; i++) {
+        char id[32], body[32];
+        snprintf(id, sizeof id, "own-%d", i);
+        snprintf(body, sizeof body, "word%d", i);
+        quire_doc_input in = {id, strlen(id), NULL, 0, body, strlen(body), NULL, 0};
+        uint32_t doc;
+        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
+    }
+    size_t full = idx_builder_mem(b);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, trimmed, &err), QUIRE_OK);
+    size_t kept = idx_builder_mem(b);
+    /* the pool written (most of it: 494,108 of 756,395 bytes here; 221,228
+     * with the term state and hash table alone), the term state and the
+     * hash table grown */
+    assert_true(kept > full / 2);
+    assert_true(kept < full);
+    idx_builder_trim(b, kept);
+    assert_int_equal(idx_builder_mem(b), kept);
+    idx_builder_trim(b, kept - 1);
+    assert_true(idx_builder_mem(b) < kept);
+    idx_builder_trim(b, 0);
+    assert_int_equal(idx_builder_mem(b), 0);
+    add_docs(b, 700, 2);
+    idx_builder_trim(b, 0);   /* documents added: not between segments */
+    assert_true(idx_builder_mem(b) > 0);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+
+    size_t la, lb;
+    unsigned char *a = slurp(fresh, &la), *c = slurp(trimmed, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, c, la);
+    free(a);
+    free(c);
+}
+
 /* ---- merging: copied blocks against encoded ones ------------------------ */
 
 /* Document g of the merge tests, the same whichever segment holds it:
@@ -1314,6 +1376,7 @@ int main(void)
         cmocka_unit_test(test_singletons),
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
+        cmocka_unit_test(test_builder_trim),
         cmocka_unit_test(test_merge_copies),
         cmocka_unit_test(test_sort_strings),
         cmocka_unit_test(test_builder_joint),
