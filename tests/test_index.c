@@ -720,6 +720,28 @@ static void add_docs(idx_builder *b, int ndocs, unsigned salt)
     }
 }
 
+/* Writes at `path` the segment a new builder makes of add_docs(700, 2):
+ * what a renewed or trimmed builder must write again. */
+static void write_fresh(const char *path)
+{
+    quire_error err;
+    idx_builder *b;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, path, &b, &err), QUIRE_OK);
+    add_docs(b, 700, 2);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+}
+
+static void assert_same_file(const char *x, const char *y)
+{
+    size_t la, lb;
+    unsigned char *a = slurp(x, &la), *c = slurp(y, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, c, la);
+    free(a);
+    free(c);
+}
+
 static void test_builder_renew(void **state)
 {
     (void)state;
@@ -728,11 +750,8 @@ static void test_builder_renew(void **state)
     snprintf(fresh, sizeof fresh, "%s/fresh.qseg", tmpdir);
     snprintf(first, sizeof first, "%s/first.qseg", tmpdir);
     snprintf(renewed, sizeof renewed, "%s/renewed.qseg", tmpdir);
+    write_fresh(fresh);
     idx_builder *b;
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, fresh, &b, &err), QUIRE_OK);
-    add_docs(b, 700, 2);
-    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
-    idx_builder_free(b);
 
     /* a first segment with other documents and more terms, then the same
      * documents as the fresh builder's */
@@ -746,12 +765,7 @@ static void test_builder_renew(void **state)
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
-    size_t la, lb;
-    unsigned char *a = slurp(fresh, &la), *c = slurp(renewed, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(a, c, la);
-    free(a);
-    free(c);
+    assert_same_file(fresh, renewed);
     idx_segment *s;
     assert_int_equal(idx_segment_open(tmpdir, "renewed.qseg", 1, &s, &err), QUIRE_OK);
     assert_int_equal(s->ndocs, 700);
@@ -772,11 +786,8 @@ static void test_builder_trim(void **state)
     snprintf(fresh, sizeof fresh, "%s/fresh-t.qseg", tmpdir);
     snprintf(first, sizeof first, "%s/first-t.qseg", tmpdir);
     snprintf(trimmed, sizeof trimmed, "%s/trimmed.qseg", tmpdir);
+    write_fresh(fresh);
     idx_builder *b;
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, fresh, &b, &err), QUIRE_OK);
-    add_docs(b, 700, 2);
-    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
-    idx_builder_free(b);
 
     assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
     assert_int_equal(idx_builder_mem(b), 0);
@@ -812,12 +823,7 @@ static void test_builder_trim(void **state)
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
-    size_t la, lb;
-    unsigned char *a = slurp(fresh, &la), *c = slurp(trimmed, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(a, c, la);
-    free(a);
-    free(c);
+    assert_same_file(fresh, trimmed);
 }
 
 /* ---- merging: copied blocks against encoded ones ------------------------ */
@@ -1009,17 +1015,12 @@ static void test_merge_copies(void **state)
         idx_segment_close(m);
     }
     char p1[256], p2[256];
-    size_t l1, l2;
     const char *pairs[4][2] = {{"mc_m1.qseg", "mc_m2.qseg"}, {"mc_d1.qseg", "mc_d2.qseg"},
                                {"mc_m1.qseg", "mc_m5.qseg"}, {"mc_d1.qseg", "mc_d5.qseg"}};
     for (int k = 0; k < 4; k++) {
         snprintf(p1, sizeof p1, "%s/%s", tmpdir, pairs[k][0]);
         snprintf(p2, sizeof p2, "%s/%s", tmpdir, pairs[k][1]);
-        unsigned char *a = slurp(p1, &l1), *b = slurp(p2, &l2);
-        assert_int_equal(l1, l2);
-        assert_memory_equal(a, b, l1);
-        free(a);
-        free(b);
+        assert_same_file(p1, p2);
     }
     /* the merged segment (short blocks, padded positions) merged again
      * with more documents, with and without the later's deletions */
