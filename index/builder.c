@@ -412,6 +412,15 @@ void idx_builder_trim(idx_builder *b, size_t keep)
     b->table_bytes = (size_t)TABLE_FIRST * sizeof *t;
 }
 
+int idx_builder_release(idx_builder *b)
+{
+    size_t reached = (b->pool_len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    if (b->pool_hw <= reached) return 0;
+    madvise(b->pool + reached, b->pool_cap - reached, MADV_DONTNEED);
+    b->pool_hw = reached;
+    return 1;
+}
+
 /* ---- byte pool ---------------------------------------------------------- */
 
 static int slice_alloc(idx_builder *b, uint32_t level, uint32_t *start)

@@ -36,6 +36,10 @@ size_t idx_builder_fixed_mem(const idx_builder *b);
 /* Of a renewed builder with no document yet: gives back pages its last
  * segments wrote until idx_builder_mem is at most `keep`, where it can. */
 void idx_builder_trim(idx_builder *b, size_t keep);
+/* Gives back the pool pages a renewed builder kept that its segment has
+ * not reached (counted in idx_builder_mem all the same); returns whether
+ * there were any. */
+int idx_builder_release(idx_builder *b);
 
 /* Ends the open block of the document store: the next document starts a
  * new one. */

@@ -492,6 +492,14 @@ static int lane_add(lane *l, const quire_doc_input *d, uint64_t seq, size_t id_m
     l->seqs[l->nseqs++] = seq;
     size_t limit = lane_limit(l, id_mem);
     size_t mem = idx_builder_mem(l->b);
+    /* At the limit with pages kept from the last segment still unused
+     * (idx_builder_trim kept them for the budget of then, and the id map
+     * has grown since): they go, not the segment.  Counted as used, they
+     * cut segments short: on corpus/cache/big.jsonl, after each doubling
+     * of the id map, a lane flushed with 26 of its 59 MB of pool used
+     * (75,000 documents where the segments around it had 170,000-200,000),
+     * and two threads wrote 16 segments for the merge, now 14. */
+    if (mem >= limit && idx_builder_release(l->b)) mem = idx_builder_mem(l->b);
     if (mem < limit) {
         /* At the budget the lane must see `tail` batches ahead, and the
          * caller, which deals to every lane in turn, makes them only once

@@ -694,7 +694,8 @@ static unsigned char *slurp(const char *path, size_t *len)
 /* Documents from a small vocabulary with common words ("of the", "in a"),
  * so that CommonGrams pairs, terms of 9-16 and over 16 bytes, and long
  * posting lists all occur; `salt` varies the words between sets. */
-static void add_docs(idx_builder *b, int ndocs, unsigned salt)
+/* Documents from .. to - 1 of the set `salt` names. */
+static void add_docs_range(idx_builder *b, int from, int to, unsigned salt)
 {
     static const char *words[] = {
         "the", "of", "in", "a", "and", "to", "whale", "ishmael", "queequeg",
@@ -703,7 +704,7 @@ static void add_docs(idx_builder *b, int ndocs, unsigned salt)
     };
     const int nw = (int)(sizeof words / sizeof *words);
     char body[2048], title[64], id[32];
-    for (int d = 0; d < ndocs; d++) {
+    for (int d = from; d < to; d++) {
         size_t len = 0;
         int n = 5 + (int)((d * 7 + salt) % 60);
         for (int k = 0; k < n; k++) {
@@ -718,6 +719,11 @@ static void add_docs(idx_builder *b, int ndocs, unsigned salt)
         assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
         assert_int_equal(doc, (uint32_t)d);
     }
+}
+
+static void add_docs(idx_builder *b, int ndocs, unsigned salt)
+{
+    add_docs_range(b, 0, ndocs, salt);
 }
 
 /* Writes at `path` the segment a new builder makes of add_docs(700, 2):
@@ -824,6 +830,41 @@ static void test_builder_trim(void **state)
     idx_builder_free(b);
 
     assert_same_file(fresh, trimmed);
+}
+
+/* A renewed builder gives back the pool pages its new segment has not
+ * reached, which idx_builder_mem counted as used, and then writes the
+ * same segment as a new builder, its pool growing into them again. */
+static void test_builder_release(void **state)
+{
+    (void)state;
+    quire_error err;
+    char fresh[128], first[128], released[128];
+    snprintf(fresh, sizeof fresh, "%s/fresh-r.qseg", tmpdir);
+    snprintf(first, sizeof first, "%s/first-r.qseg", tmpdir);
+    snprintf(released, sizeof released, "%s/released.qseg", tmpdir);
+    write_fresh(fresh);
+    idx_builder *b;
+
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
+    add_docs(b, 60000, 1);
+    assert_int_equal(idx_builder_release(b), 0);   /* a new builder kept nothing */
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, released, &err), QUIRE_OK);
+    add_docs_range(b, 0, 350, 2);
+    size_t kept = idx_builder_mem(b);
+    assert_int_equal(idx_builder_release(b), 1);
+    size_t after = idx_builder_mem(b);
+    /* the first segment's pool (5,946,608 bytes of streams) but the huge
+     * page the new one is in; the term state and the table stay */
+    assert_int_equal(kept - after, 5946608 - (2 << 20));
+    assert_int_equal(idx_builder_release(b), 0);
+    add_docs_range(b, 350, 700, 2);
+    assert_int_equal(idx_builder_mem(b) > after, 1);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+
+    assert_same_file(fresh, released);
 }
 
 /* ---- merging: copied blocks against encoded ones ------------------------ */
@@ -1378,6 +1419,7 @@ int main(void)
         cmocka_unit_test(test_dict_length_forms),
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_builder_trim),
+        cmocka_unit_test(test_builder_release),
         cmocka_unit_test(test_merge_copies),
         cmocka_unit_test(test_sort_strings),
         cmocka_unit_test(test_builder_joint),
