@@ -748,30 +748,43 @@ static void assert_same_file(const char *x, const char *y)
     free(c);
 }
 
+/* The files of a renewal test: what a new builder writes (written here),
+ * the first segment of the builder under test, and the segment it writes
+ * renewed, which must be the same as the new builder's: fresh-NAME.qseg,
+ * first-NAME.qseg and NAME.qseg. */
+typedef struct renew_files {
+    char fresh[128], first[128], renewed[128];
+} renew_files;
+
+static void renew_files_make(renew_files *f, const char *name)
+{
+    snprintf(f->fresh, sizeof f->fresh, "%s/fresh-%s.qseg", tmpdir, name);
+    snprintf(f->first, sizeof f->first, "%s/first-%s.qseg", tmpdir, name);
+    snprintf(f->renewed, sizeof f->renewed, "%s/%s.qseg", tmpdir, name);
+    write_fresh(f->fresh);
+}
+
 static void test_builder_renew(void **state)
 {
     (void)state;
     quire_error err;
-    char fresh[128], first[128], renewed[128];
-    snprintf(fresh, sizeof fresh, "%s/fresh.qseg", tmpdir);
-    snprintf(first, sizeof first, "%s/first.qseg", tmpdir);
-    snprintf(renewed, sizeof renewed, "%s/renewed.qseg", tmpdir);
-    write_fresh(fresh);
+    renew_files f;
+    renew_files_make(&f, "renewed");
     idx_builder *b;
 
     /* a first segment with other documents and more terms, then the same
      * documents as the fresh builder's */
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
-    assert_int_equal(idx_builder_renew(b, renewed, &err), QUIRE_EARG);  /* not flushed */
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, f.first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, f.renewed, &err), QUIRE_EARG);  /* not flushed */
     add_docs(b, 1500, 1);
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
-    assert_int_equal(idx_builder_renew(b, renewed, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, f.renewed, &err), QUIRE_OK);
     assert_int_equal(idx_builder_ndocs(b), 0);
     add_docs(b, 700, 2);
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
-    assert_same_file(fresh, renewed);
+    assert_same_file(f.fresh, f.renewed);
     idx_segment *s;
     assert_int_equal(idx_segment_open(tmpdir, "renewed.qseg", 1, &s, &err), QUIRE_OK);
     assert_int_equal(s->ndocs, 700);
@@ -788,14 +801,11 @@ static void test_builder_trim(void **state)
 {
     (void)state;
     quire_error err;
-    char fresh[128], first[128], trimmed[128];
-    snprintf(fresh, sizeof fresh, "%s/fresh-t.qseg", tmpdir);
-    snprintf(first, sizeof first, "%s/first-t.qseg", tmpdir);
-    snprintf(trimmed, sizeof trimmed, "%s/trimmed.qseg", tmpdir);
-    write_fresh(fresh);
+    renew_files f;
+    renew_files_make(&f, "trimmed");
     idx_builder *b;
 
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, f.first, &b, &err), QUIRE_OK);
     assert_int_equal(idx_builder_mem(b), 0);
     add_docs(b, 1500, 1);
     /* and 2,000 words of their own: the hash table grows past its first
@@ -810,7 +820,7 @@ static void test_builder_trim(void **state)
     }
     size_t full = idx_builder_mem(b);
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
-    assert_int_equal(idx_builder_renew(b, trimmed, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, f.renewed, &err), QUIRE_OK);
     size_t kept = idx_builder_mem(b);
     /* the pool written (most of it: 494,108 of 756,395 bytes here; 221,228
      * with the term state and hash table alone), the term state and the
@@ -829,7 +839,7 @@ static void test_builder_trim(void **state)
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
-    assert_same_file(fresh, trimmed);
+    assert_same_file(f.fresh, f.renewed);
 }
 
 /* A renewed builder gives back the pool pages its new segment has not
@@ -839,18 +849,15 @@ static void test_builder_release(void **state)
 {
     (void)state;
     quire_error err;
-    char fresh[128], first[128], released[128];
-    snprintf(fresh, sizeof fresh, "%s/fresh-r.qseg", tmpdir);
-    snprintf(first, sizeof first, "%s/first-r.qseg", tmpdir);
-    snprintf(released, sizeof released, "%s/released.qseg", tmpdir);
-    write_fresh(fresh);
+    renew_files f;
+    renew_files_make(&f, "released");
     idx_builder *b;
 
-    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, first, &b, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, f.first, &b, &err), QUIRE_OK);
     add_docs(b, 60000, 1);
     assert_int_equal(idx_builder_release(b), 0);   /* a new builder kept nothing */
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
-    assert_int_equal(idx_builder_renew(b, released, &err), QUIRE_OK);
+    assert_int_equal(idx_builder_renew(b, f.renewed, &err), QUIRE_OK);
     add_docs_range(b, 0, 350, 2);
     size_t kept = idx_builder_mem(b);
     assert_int_equal(idx_builder_release(b), 1);
@@ -864,7 +871,7 @@ static void test_builder_release(void **state)
     assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
     idx_builder_free(b);
 
-    assert_same_file(fresh, released);
+    assert_same_file(f.fresh, f.renewed);
 }
 
 /* ---- merging: copied blocks against encoded ones ------------------------ */
