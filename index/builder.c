@@ -386,6 +386,14 @@ size_t idx_builder_fixed_mem(const idx_builder *b)
  * need not fault in again, zeroed (3% of a one-thread build).  Kept past
  * `keep` bytes, the pool above all, it would hold the budget of the last
  * segment while the id map has since taken part of it. */
+/* Gives back the pool's pages from byte `from` (a huge-page boundary) on,
+ * which then no longer count as kept. */
+static void pool_give_back(idx_builder *b, size_t from)
+{
+    madvise(b->pool + from, b->pool_cap - from, MADV_DONTNEED);
+    b->pool_hw = from;
+}
+
 void idx_builder_trim(idx_builder *b, size_t keep)
 {
     if (b->nterms || b->pool_len) return;   /* only between segments */
@@ -393,10 +401,7 @@ void idx_builder_trim(idx_builder *b, size_t keep)
     if (mem <= keep) return;
     size_t other = mem - b->pool_hw;
     size_t pool_keep = other < keep ? (keep - other) & ~(HUGE_PAGE - 1) : 0;
-    if (pool_keep < b->pool_hw) {
-        madvise(b->pool + pool_keep, b->pool_cap - pool_keep, MADV_DONTNEED);
-        b->pool_hw = pool_keep;
-    }
+    if (pool_keep < b->pool_hw) pool_give_back(b, pool_keep);
     if (idx_builder_mem(b) <= keep) return;
     if (b->terms_hw) {
         madvise(b->hot, b->hot_bytes, MADV_DONTNEED);
@@ -416,8 +421,7 @@ int idx_builder_release(idx_builder *b)
 {
     size_t reached = (b->pool_len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     if (b->pool_hw <= reached) return 0;
-    madvise(b->pool + reached, b->pool_cap - reached, MADV_DONTNEED);
-    b->pool_hw = reached;
+    pool_give_back(b, reached);
     return 1;
 }
 
