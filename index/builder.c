@@ -312,11 +312,11 @@ void idx_builder_free(idx_builder *b)
 {
     if (!b) return;
     tok_free(b->tok);
-    huge_free(b->hot, b->hot_bytes);
-    huge_free(b->cold, b->cold_bytes);
+    huge_grow_free(b->hot, b->hot_bytes);
+    huge_grow_free(b->cold, b->cold_bytes);
     free(b->arena);
     huge_free(b->table, b->table_bytes);
-    huge_free(b->pool, b->pool_cap);
+    huge_grow_free(b->pool, b->pool_cap);
     free(b->occ_pos);
     free(b->occ_next);
     free(b->doc_terms);

@@ -45,11 +45,12 @@ static inline int grow_array(void **p, size_t *cap, size_t need, size_t elem, si
  * huge_grow with *cap bytes; grows to at least `need` bytes, doubling from
  * 64 KiB, moving pages instead of copying them; 0 or -1.  huge_alloc: a
  * mapping of `bytes`, all of it faulted in (for tables probed before
- * they are written), NULL on failure.  Both read as zeros.  huge_free
- * takes the capacity (huge_grow) or the size (huge_alloc). */
+ * they are written), NULL on failure.  Both read as zeros.  huge_grow_free
+ * takes huge_grow's capacity, huge_free huge_alloc's size. */
 int huge_grow(void **p, size_t *cap, size_t need);
+void huge_grow_free(void *p, size_t cap);
 void *huge_alloc(size_t bytes);
-void huge_free(void *p, size_t cap);
+void huge_free(void *p, size_t bytes);
 
 /* Runs fn on n items of `size` bytes from `items`: items 1..n-1 in
  * threads of their own, item 0 in the caller's, and returns when all are

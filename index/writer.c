@@ -1209,8 +1209,8 @@ static int ids_grow(quire_writer *w)
 static void ids_free(quire_writer *w)
 {
     if (w->ids) huge_free(w->ids, (w->ids_mask + 1) * sizeof *w->ids);
-    huge_free(w->id_at, w->id_at_cap);
-    huge_free(w->gone, w->gone_cap);
+    huge_grow_free(w->id_at, w->id_at_cap);
+    huge_grow_free(w->gone, w->gone_cap);
     w->ids = NULL;
     w->id_at = NULL;
     w->id_at_cap = 0;

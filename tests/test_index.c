@@ -27,6 +27,7 @@
 #include "index/segread.h"
 #include "index/segwrite.h"
 #include "index/strsort.h"
+#include "index/util.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 static uint32_t rnd(void)
@@ -1410,6 +1411,51 @@ static void test_pwrite_uncached(void **state)
     unlink(path);
 }
 
+/* huge_grow keeps the bytes written while it grows: in place within its
+ * reserved span (the address does not change), and when a size past the
+ * span moves it. */
+static void test_huge_grow(void **state)
+{
+    (void)state;
+    uint8_t *p = NULL;
+    size_t cap = 0;
+    assert_int_equal(huge_grow((void **)&p, &cap, 1), 0);
+    assert_int_equal(cap, (size_t)64 << 10);
+    uint8_t *first = p;
+    p[0] = 1;
+    p[cap - 1] = 2;
+    assert_int_equal(huge_grow((void **)&p, &cap, cap + 1), 0);
+    assert_int_equal(cap, (size_t)128 << 10);
+    assert_ptr_equal(p, first);
+    p[cap - 1] = 3;
+    /* a jump from 128 KiB past the span, to 512 MiB */
+    size_t past = ((size_t)256 << 20) + 1;
+    assert_int_equal(huge_grow((void **)&p, &cap, past), 0);
+    assert_int_equal(cap, (size_t)512 << 20);
+    assert_int_equal(p[0], 1);
+    assert_int_equal(p[(64 << 10) - 1], 2);
+    assert_int_equal(p[(128 << 10) - 1], 3);
+    assert_int_equal(p[128 << 10], 0);
+    p[cap - 1] = 4;
+    assert_int_equal(huge_grow((void **)&p, &cap, cap + 1), 0);
+    assert_int_equal(cap, (size_t)1 << 30);
+    assert_int_equal(p[0], 1);
+    assert_int_equal(p[((size_t)512 << 20) - 1], 4);
+    huge_grow_free(p, cap);
+    /* grown step by step up to the span: one place all along */
+    p = NULL;
+    cap = 0;
+    assert_int_equal(huge_grow((void **)&p, &cap, 1), 0);
+    first = p;
+    while (cap < ((size_t)256 << 20)) {
+        p[cap - 1] = (uint8_t)cap;
+        assert_int_equal(huge_grow((void **)&p, &cap, cap + 1), 0);
+        assert_ptr_equal(p, first);
+    }
+    for (size_t c = (size_t)64 << 10; c < cap; c *= 2) assert_int_equal(p[c - 1], (uint8_t)c);
+    huge_grow_free(p, cap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1427,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_builder_trim),
         cmocka_unit_test(test_builder_release),
+        cmocka_unit_test(test_huge_grow),
         cmocka_unit_test(test_merge_copies),
         cmocka_unit_test(test_sort_strings),
         cmocka_unit_test(test_builder_joint),
