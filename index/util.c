@@ -77,8 +77,10 @@ const char *quire_strerror(int code)
  * moves of the lanes' pools and term arrays, flush_tlb_mm_range 6.5 ms
  * and the interrupts it sends to the other lane (the build took 0.269 s,
  * now 0.263 s).  Past HUGE_SPAN a mapping moves, with mremap, to a span
- * of its own size. */
-#define HUGE_SPAN ((size_t)256 << 20)
+ * of its own size.  The span is address space only, but a limit on it
+ * (ulimit -v) counts it: 32 MiB holds every lane's arrays on
+ * corpus/cache/all.jsonl, and a builder's three take 96 MiB, as glibc
+ * reserves 64 MiB for each thread's malloc arena. */
 
 static size_t huge_span(size_t cap)
 {

@@ -43,11 +43,12 @@ static inline int grow_array(void **p, size_t *cap, size_t need, size_t elem, si
 /* Memory touched at random places, mapped directly and advised as
  * transparent huge pages (see util.c).  huge_grow: *p is NULL or from
  * huge_grow with *cap bytes; grows to at least `need` bytes, doubling from
- * 64 KiB, in place up to 256 MiB and by moving pages past it, never by
+ * 64 KiB, in place up to HUGE_SPAN and by moving pages past it, never by
  * copying them; 0 or -1.  huge_alloc: a
  * mapping of `bytes`, all of it faulted in (for tables probed before
  * they are written), NULL on failure.  Both read as zeros.  huge_grow_free
  * takes huge_grow's capacity, huge_free huge_alloc's size. */
+#define HUGE_SPAN ((size_t)32 << 20)   /* grown in place up to this (util.c) */
 int huge_grow(void **p, size_t *cap, size_t need);
 void huge_grow_free(void *p, size_t cap);
 void *huge_alloc(size_t bytes);

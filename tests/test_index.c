@@ -1428,26 +1428,26 @@ static void test_huge_grow(void **state)
     assert_int_equal(cap, (size_t)128 << 10);
     assert_ptr_equal(p, first);
     p[cap - 1] = 3;
-    /* a jump from 128 KiB past the span, to 512 MiB */
-    size_t past = ((size_t)256 << 20) + 1;
+    /* a jump from 128 KiB past the span, to twice the span */
+    size_t past = HUGE_SPAN + 1;
     assert_int_equal(huge_grow((void **)&p, &cap, past), 0);
-    assert_int_equal(cap, (size_t)512 << 20);
+    assert_int_equal(cap, 2 * HUGE_SPAN);
     assert_int_equal(p[0], 1);
     assert_int_equal(p[(64 << 10) - 1], 2);
     assert_int_equal(p[(128 << 10) - 1], 3);
     assert_int_equal(p[128 << 10], 0);
     p[cap - 1] = 4;
     assert_int_equal(huge_grow((void **)&p, &cap, cap + 1), 0);
-    assert_int_equal(cap, (size_t)1 << 30);
+    assert_int_equal(cap, 4 * HUGE_SPAN);
     assert_int_equal(p[0], 1);
-    assert_int_equal(p[((size_t)512 << 20) - 1], 4);
+    assert_int_equal(p[2 * HUGE_SPAN - 1], 4);
     huge_grow_free(p, cap);
     /* grown step by step up to the span: one place all along */
     p = NULL;
     cap = 0;
     assert_int_equal(huge_grow((void **)&p, &cap, 1), 0);
     first = p;
-    while (cap < ((size_t)256 << 20)) {
+    while (cap < HUGE_SPAN) {
         p[cap - 1] = (uint8_t)cap;
         assert_int_equal(huge_grow((void **)&p, &cap, cap + 1), 0);
         assert_ptr_equal(p, first);
