@@ -888,18 +888,23 @@ static void test_missing_and_corrupt_index(void **state)
     assert_non_null(strstr(out, "seg_000001.qseg: No such file"));
 }
 
-/* Flips the byte in the middle of section `sec` of DIR/seg_000001.qseg. */
-static void damage_section(const char *dir, int sec)
+/* Flips the byte in the middle of section `sec` of DIR/NAME. */
+static void damage_section_of(const char *dir, const char *name, int sec)
 {
     idx_segment *s;
     quire_error e;
-    assert_int_equal(idx_segment_open(dir, "seg_000001.qseg", SEG_VERIFY_NONE, &s, &e), QUIRE_OK);
+    assert_int_equal(idx_segment_open(dir, name, SEG_VERIFY_NONE, &s, &e), QUIRE_OK);
     assert_true(s->sec_len[sec] > 0);
     long off = (long)(s->sec[sec] - s->m.data) + (long)(s->sec_len[sec] / 2);
     idx_segment_close(s);
     char seg[256];
-    snprintf(seg, sizeof seg, "%s/seg_000001.qseg", dir);
+    snprintf(seg, sizeof seg, "%s/%s", dir, name);
     flip_byte(seg, off);
+}
+
+static void damage_section(const char *dir, int sec)
+{
+    damage_section_of(dir, "seg_000001.qseg", sec);
 }
 
 /* A search checks the positions and the ids when it first reads them,
@@ -2091,6 +2096,41 @@ static void test_search_pages(void **state)
     assert_true(strncmp(page, "4. ", 3) == 0);
 }
 
+/* A writer opens the committed segments with its threads, each checked
+ * against its checksums: with any number of threads the open fails on a
+ * damaged segment, and names the first one damaged. */
+static void test_writer_open_checks_segments(void **state)
+{
+    (void)state;
+    char dir[128], seg[256];
+    snprintf(dir, sizeof dir, "%s/open-threads", tmp);
+    quire_error e;
+    quire_writer *w = writer_at(dir, 1);
+    for (int c = 0; c < 4; c++) {   /* four commits of a few documents: four segments */
+        add_n(w, c * 10, 10, "alpha");
+        assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    }
+    quire_writer_free(w);
+    struct stat st;
+    snprintf(seg, sizeof seg, "%s/seg_000004.qseg", dir);
+    assert_int_equal(stat(seg, &st), 0);
+    static const uint32_t threads[] = {1, 2, 3, 8};
+    for (size_t i = 0; i < sizeof threads / sizeof *threads; i++) {
+        w = writer_at(dir, threads[i]);
+        quire_writer_free(w);
+    }
+    damage_section_of(dir, "seg_000003.qseg", SEC_DICT);
+    damage_section_of(dir, "seg_000004.qseg", SEC_DOCS);
+    for (size_t i = 0; i < sizeof threads / sizeof *threads; i++) {
+        quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = threads[i]};
+        w = NULL;
+        assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_ECORRUPT);
+        assert_null(w);
+        assert_non_null(strstr(e.message, "seg_000003.qseg"));
+        assert_non_null(strstr(e.message, "checksum mismatch in section dict"));
+    }
+}
+
 /* ---- title terms ------------------------------------------------------- */
 
 static void same_answers(const char *a, const char *b);
@@ -2625,6 +2665,7 @@ int main(void)
         cmocka_unit_test(test_threads_add_after_commit),
         cmocka_unit_test(test_malformed_queries),
         cmocka_unit_test(test_missing_and_corrupt_index),
+        cmocka_unit_test(test_writer_open_checks_segments),
         cmocka_unit_test(test_lazy_checksums),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
         cmocka_unit_test(test_writer_lock_wait),
