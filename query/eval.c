@@ -28,14 +28,16 @@
  * Iterators are allocated once per query per segment; the per-document
  * loops allocate nothing.
  *
- * Top-k uses a size-k min-heap; since documents arrive in ascending
- * index-wide order, a newcomer that merely ties the heap's minimum is
- * worse (higher doc number) and is rejected, which gives the required
- * tie order for free.  Pure disjunctions and conjunctions of terms, and
- * phrases, use block-max pruning (see "Block-max" below and
- * collect_phrase), which skips documents that cannot enter the heap and
- * so returns exactly the exhaustive top-k; a phrase also skips the
- * position check of any candidate its unit tfs and length rule out.
+ * Top-k uses a size-k min-heap ordered by score, then doc number (the
+ * lower wins a tie); documents mostly arrive in ascending index-wide
+ * order, and then a newcomer that merely ties the heap's minimum is
+ * rejected.  Pure disjunctions and conjunctions of terms, and phrases,
+ * use block-max pruning (see "Block-max" below and collect_phrase), which
+ * skips documents that cannot enter the heap and so returns exactly the
+ * exhaustive top-k; a phrase also skips the position check of any
+ * candidate its unit tfs and length rule out, and scores a few blocks of
+ * short documents first (ph_prime), out of doc order, to raise the
+ * threshold early.
  */
 #include "query/query.h"
 
@@ -546,6 +548,23 @@ static uint32_t align(qit **v, uint32_t n, uint32_t target)
 }
 
 #define PH_CUTS 8
+/* Blocks of the rarest unit collect_phrase's first pass may take. */
+#define PH_PRIME_BLOCKS 16
+
+/* Doc ranges a phrase's first pass scored (ph_prime), ascending, and the
+ * one at or after the main pass's position. */
+typedef struct ph_done {
+    uint32_t lo[PH_PRIME_BLOCKS], hi[PH_PRIME_BLOCKS];
+    uint32_t n, at;
+} ph_done;
+
+/* Whether doc d, at or after every doc asked before, lies in a done
+ * range (then done->at is that range). */
+static inline int ph_done_skip(ph_done *done, uint32_t d)
+{
+    while (done->at < done->n && done->hi[done->at] < d) done->at++;
+    return done->at < done->n && d >= done->lo[done->at];
+}
 
 /* align() for a phrase's units, which are all terms: calls the posting
  * iterators directly rather than through it_seek's dispatch, which was
@@ -560,11 +579,16 @@ static uint32_t align(qit **v, uint32_t n, uint32_t target)
  * moving the common word's list to each of them was most of the query:
  * "great and" on corpus/cache/big.jsonl, 150,902 docs of "great". */
 static inline uint32_t align_units_cut(qit **v, uint32_t n, uint32_t target,
-                                       const idx_segment *seg, const uint32_t *cut)
+                                       const idx_segment *seg, const uint32_t *cut,
+                                       ph_done *done)
 {
     idx_postings *lead = v[0]->p;
     uint32_t d = idx_postings_advance(lead, target);
     while (d != IDX_END) {
+        if (done && ph_done_skip(done, d)) {
+            d = idx_postings_advance(lead, done->hi[done->at] + 1);
+            continue;
+        }
         if (cut) {
             uint32_t f = idx_postings_freq(lead);
             if (f <= PH_CUTS && idx_segment_doclen(seg, d) >= cut[f - 1]) {
@@ -591,7 +615,7 @@ static inline uint32_t align_units_cut(qit **v, uint32_t n, uint32_t target,
 
 static uint32_t align_units(qit **v, uint32_t n, uint32_t target)
 {
-    return align_units_cut(v, n, target, NULL, NULL);
+    return align_units_cut(v, n, target, NULL, NULL, NULL);
 }
 
 static int excluded(qit *it, uint32_t d)
@@ -1088,7 +1112,9 @@ static inline void topk_push(topk *t, double score, uint64_t doc)
             quire_hit x = t->h[i]; t->h[i] = t->h[p]; t->h[p] = x;
             i = p;
         }
-    } else if (score > t->h[0].score) {
+    } else if (score > t->h[0].score || (score == t->h[0].score && doc < t->h[0].doc)) {
+        /* the tie matters only when documents come out of doc order
+         * (ph_prime); in order, a tie always comes later */
         t->h[0] = (quire_hit){doc, score};
         heap_sift_down(t->h, t->n, 0);
     }
@@ -1277,33 +1303,214 @@ typedef struct ph_block {
     int valid;
 } ph_block;
 
-/* Lengths from cut[f - 1] on cannot beat thr with phrase frequency f.
- * Derived from w*f*(k1+1)/(f + norm(len)) <= thr, rounded up by a
- * length so rounding can only keep a document for exact scoring. */
+/* A phrase match's score: frequency f in a document of norm `norm`.
+ * The scoring and the cut-offs below evaluate this one expression, not
+ * inlined, so that the two get the same bits whatever the compiler
+ * contracts into fused multiply-adds. */
+static __attribute__((noinline)) double ph_score(double w, double f, double norm)
+{
+    return w * bm25_sat(f, norm);
+}
+
+/* Length cut-offs for threshold thr, two tables of PH_CUTS: from
+ * cut[f - 1] on a document of phrase frequency f scores thr or less, and
+ * from cut[PH_CUTS + f - 1] on less than thr.  The first is for documents
+ * that come after every document in the heap, which lose a tie
+ * (topk_push); the second for those ph_prime's pass may have left behind
+ * them in the heap, as a tie with a lower doc number wins.  For f of 1 and
+ * 2, nearly every candidate, the boundary is found with ph_score itself,
+ * exactly: on corpus/cache/big.jsonl, `all` repeated, the documents of
+ * the later copies tie those of the first, and rounded up by two lengths,
+ * as the cut-offs were, they were all verified.  For larger f the solved
+ * w*f*(k1+1)/(f + norm(len)) = thr is rounded up by two lengths. */
 static void ph_cutoffs(const qev *ev, double w, double thr, uint32_t *cut)
 {
     for (uint32_t f = 1; f <= PH_CUTS; f++) {
         double lim = w * f * (BM25_K1 + 1.0) / thr - f;
         double len = (lim / BM25_K1 - (1.0 - BM25_B)) / ev->len_scale;
-        if (!(len < 4e9))   /* also NaN */
-            cut[f - 1] = UINT32_MAX;
-        else
-            cut[f - 1] = len < 0 ? 0 : (uint32_t)len + 2;
+        uint32_t c, keep;
+        if (!(len < 4e9)) {   /* also NaN */
+            c = keep = UINT32_MAX;
+        } else if (f > 2) {
+            c = keep = len < 0 ? 0 : (uint32_t)len + 2;
+        } else {
+            /* the least length that scores thr or less, then less; the
+             * score falls as the length grows */
+            c = len < 1 ? 0 : (uint32_t)len;
+            while (c > 0 && !(ph_score(w, f, bm25_norm(ev, c - 1)) > thr)) c--;
+            while (c < UINT32_MAX && ph_score(w, f, bm25_norm(ev, c)) > thr) c++;
+            keep = c;
+            while (keep < UINT32_MAX && !(ph_score(w, f, bm25_norm(ev, keep)) < thr)) keep++;
+        }
+        cut[f - 1] = c;
+        cut[PH_CUTS + f - 1] = keep;
     }
 }
 
-/* The phrase's next candidate from target on. */
+/* Which of ph_cutoffs' tables holds for doc d: the one that keeps ties
+ * while d may come before a document of ph_prime's pass in the heap. */
+static inline const uint32_t *ph_cut_for(const uint32_t *cut, const ph_done *done, uint32_t d)
+{
+    return done && done->n && d <= done->hi[done->n - 1] ? cut + PH_CUTS : cut;
+}
+
+/* The phrase's next candidate from target on, passing over the ranges
+ * ph_prime scored (`done`, NULL if none). */
 static uint32_t ph_next(const qev *ev, qit *ph, const idx_segment *seg, const topk *t,
-                        uint32_t target, uint32_t *cut, double *cut_thr)
+                        uint32_t target, uint32_t *cut, double *cut_thr, ph_done *done)
 {
     double thr = topk_threshold(t);
     if (thr == -INFINITY)
-        return align_units(ph->order, ph->n, target);
+        return align_units_cut(ph->order, ph->n, target, seg, NULL, done);
     if (thr != *cut_thr) {
         ph_cutoffs(ev, ph->weight, thr, cut);
         *cut_thr = thr;
     }
-    return align_units_cut(ph->order, ph->n, target, seg, cut);
+    return align_units_cut(ph->order, ph->n, target, seg, ph_cut_for(cut, done, target), done);
+}
+
+/* Lead documents ph_prime takes, per slot of the heap, in whole blocks
+ * (at most PH_PRIME_BLOCKS); it takes none unless the lead has
+ * PH_PRIME_MIN times as many documents, nor unless the shortest documents
+ * of the lead's first blocks are on the whole PH_PRIME_GAIN times longer
+ * than those of the blocks it would take.  Tried on the 50 phrases of
+ * bench/queries/all.tsv (top 10, instructions by callgrind): 64 documents
+ * a slot took more off them all than 32 or 128; with PH_PRIME_MIN 4, the
+ * 1,895 documents of "place" were too few for a first pass, and "place of"
+ * took 1.34 M instructions where it takes 0.51 M with one. */
+#define PH_PRIME_PER_HIT 64u
+#define PH_PRIME_MIN 2u
+#define PH_PRIME_GAIN 2u
+
+/* The first pass of collect_phrase over a segment.  A phrase's
+ * frequency is mostly 1, and then the shorter document scores higher, so
+ * the pass scores, with iterators of its own, the candidates in the
+ * blocks of the rarest unit's list whose shortest documents are the
+ * shortest (by the skip data's min_len, the earlier block on a tie):
+ * the main pass then starts with the threshold of the documents likely
+ * to score highest, and passes over these blocks (`done`, in doc order).
+ * As the pass pushes documents out of doc order, a later document of the
+ * main pass may tie the heap's minimum with a lower doc number; topk_push
+ * and ph_cut_for keep it.  Returns 1, or 0 when it made no pass.
+ *
+ * Without it the threshold rose with the matches in doc order.  On
+ * corpus/cache/all.jsonl, "great and" has 4,279 candidates and 222
+ * matches, the short ones in the Bible at the end, and a top 10 verified
+ * 2,010 candidates, most while the heap held matches in the long
+ * documents before it.  With it (and ph_cutoffs' exact boundaries), the
+ * 50 phrases of bench/queries/all.tsv took 16% fewer instructions, "great
+ * and" 1.20 M where it took 2.28 M, and the 50 of
+ * bench/queries/gcide.tsv, where the gain test mostly says no, 4% fewer;
+ * on corpus/cache/big.jsonl, `all` repeated, "great and" and "from our"
+ * took 6% more: the later copies' candidates, verified either way, are
+ * most of the work there. */
+static int ph_prime(qev *ev, qit *ph, const idx_segment *seg, uint64_t base, topk *t,
+                    ph_done *done, const int timed)
+{
+    uint32_t n = ph->n;
+    uint64_t want = ((uint64_t)t->k * PH_PRIME_PER_HIT + IDX_BLOCK - 1) / IDX_BLOCK;
+    if (want > PH_PRIME_BLOCKS) want = PH_PRIME_BLOCKS;
+    if (n < 2 || ph->order[0]->p->t.df < want * PH_PRIME_MIN * IDX_BLOCK)
+        return 0;
+    /* the pass moves iterators of its own, the lead's first; the main
+     * pass's stay where it_build left them, on a verified match (pfreq) */
+    idx_postings **own = malloc(2 * (size_t)n * sizeof *own);
+    uint32_t *main_doc = malloc((size_t)n * sizeof *main_doc);
+    uint32_t opened = 0;
+    if (own && main_doc && idx_postings_open(seg, &ph->order[0]->p->t, &own[0]) == 0)
+        opened = 1;
+    done->n = done->at = 0;
+    if (opened) {
+        /* the lead's blocks of the shortest documents, the earlier on a
+         * tie, and the summed min_len of those and of the first blocks */
+        uint32_t key[PH_PRIME_BLOCKS];
+        uint32_t lo = 0, max_tf, min_len, nblocks = 0;
+        uint64_t first_sum = 0, sel_sum = 0;
+        for (;;) {
+            uint32_t hi = idx_postings_shallow_advance(own[0], lo, &max_tf, &min_len);
+            if (hi == IDX_END || hi < lo) break;
+            if (nblocks++ < want) first_sum += min_len;
+            uint32_t i = done->n < want ? done->n++ : (uint32_t)want;
+            for (; i > 0 && key[i - 1] > min_len; i--)
+                if (i < want) {
+                    key[i] = key[i - 1];
+                    done->lo[i] = done->lo[i - 1];
+                    done->hi[i] = done->hi[i - 1];
+                }
+            if (i < want) {
+                key[i] = min_len;
+                done->lo[i] = lo;
+                done->hi[i] = hi;
+            }
+            if (hi >= IDX_END - 1) break;
+            lo = hi + 1;
+        }
+        for (uint32_t i = 0; i < done->n; i++) sel_sum += key[i];
+        /* Unless the main pass would meet about as short documents at
+         * once: on corpus/cache/gcide.jsonl the first blocks' were 1.1-1.4
+         * times longer, and a first pass cost up to 15% more; on
+         * corpus/cache/all.jsonl, where it pays, 3-6 times. */
+        if (first_sum <= PH_PRIME_GAIN * sel_sum) done->n = 0;
+        for (uint32_t i = 1; i < done->n; i++)   /* to doc order */
+            for (uint32_t j = i; j > 0 && done->lo[j - 1] > done->lo[j]; j--) {
+                uint32_t x = done->lo[j]; done->lo[j] = done->lo[j - 1]; done->lo[j - 1] = x;
+                x = done->hi[j]; done->hi[j] = done->hi[j - 1]; done->hi[j - 1] = x;
+            }
+    }
+    for (; done->n && opened < n; opened++)
+        if (idx_postings_open(seg, &ph->order[opened]->p->t, &own[opened]) != 0) break;
+    if (!own || !main_doc || (done->n && opened < n)) {
+        ev->nomem = 1;
+        done->n = 0;
+    }
+    if (done->n) {
+        for (uint32_t i = 0; i < n; i++) {
+            own[n + i] = ph->order[i]->p;
+            main_doc[i] = ph->order[i]->doc;
+            ph->order[i]->p = own[i];
+        }
+        uint32_t main_pfreq = ph->pfreq;
+        const uint64_t *del = idx_segment_deleted(seg);
+        double cut_thr = NAN;
+        uint32_t cut[2 * PH_CUTS];
+        idx_postings *lp = own[0];
+        for (uint32_t r = 0; r < done->n; r++) {
+            uint32_t d = idx_postings_advance(lp, done->lo[r]);
+            for (; d <= done->hi[r]; d = idx_postings_next(lp)) {   /* IDX_END too */
+                if (timed && ev_late(ev)) goto out;
+                uint32_t len = idx_segment_doclen(seg, d);
+                double thr = topk_threshold(t);
+                if (thr > -INFINITY) {
+                    uint32_t f = idx_postings_freq(lp);
+                    if (f <= PH_CUTS) {
+                        if (thr != cut_thr) {
+                            ph_cutoffs(ev, ph->weight, thr, cut);
+                            cut_thr = thr;
+                        }
+                        if (len >= cut[f - 1]) continue;
+                    }
+                }
+                uint32_t i = 1;
+                while (i < n && idx_postings_advance(own[i], d) == d) i++;
+                if (i < n || idx_is_deleted(del, d) || !phrase_verify(ph)) {
+                    if (ev->corrupt) goto out;
+                    continue;
+                }
+                topk_push(t, ph_score(ph->weight, (double)ph->pfreq, bm25_norm(ev, len)),
+                          base + d);
+            }
+        }
+    out:
+        ph->pfreq = main_pfreq;
+        for (uint32_t i = 0; i < n; i++) {
+            ph->order[i]->p = own[n + i];
+            ph->order[i]->doc = main_doc[i];
+        }
+    }
+    for (uint32_t i = 0; i < opened; i++) idx_postings_close(own[i]);
+    free(own);
+    free(main_doc);
+    return done->n != 0;
 }
 
 static inline __attribute__((always_inline)) void
@@ -1317,10 +1524,19 @@ collect_phrase_(qev *ev, qit *ph, ph_block *pb, const idx_segment *seg, uint64_t
     uint32_t rng_end = 0;
     int rng_valid = 0;
     double rng_ub = 0, cut_thr = NAN;
-    uint32_t cut[PH_CUTS];
-    /* it_build left the phrase on its first match, already verified */
+    uint32_t cut[2 * PH_CUTS];
+    ph_done done_buf;
+    ph_done *done = ph_prime(ev, ph, seg, base, t, &done_buf, timed) ? &done_buf : NULL;
+    if (ev->corrupt || ev->nomem)
+        return;
+    /* it_build left the phrase on its first match, already verified,
+     * unless ph_prime scored it */
     uint32_t d = ph->doc;
     int verified = 1;
+    if (d != IDX_END && done && ph_done_skip(done, d)) {
+        verified = 0;
+        d = ph_next(ev, ph, seg, t, d + 1, cut, &cut_thr, done);
+    }
     while (d != IDX_END && !(timed && ev_late(ev))) {
         double thr = topk_threshold(t);
         if (!verified && thr > -INFINITY) {
@@ -1348,7 +1564,7 @@ collect_phrase_(qev *ev, qit *ph, ph_block *pb, const idx_segment *seg, uint64_t
                 rng_valid = 1;
             }
             if (rng_ub <= thr) {
-                d = ph_next(ev, ph, seg, t, rng_end + 1, cut, &cut_thr);
+                d = ph_next(ev, ph, seg, t, rng_end + 1, cut, &cut_thr, done);
                 continue;
             }
             uint32_t f = idx_postings_freq(ph->order[0]->p);
@@ -1361,21 +1577,21 @@ collect_phrase_(qev *ev, qit *ph, ph_block *pb, const idx_segment *seg, uint64_t
                     ph_cutoffs(ev, ph->weight, thr, cut);
                     cut_thr = thr;
                 }
-                if (idx_segment_doclen(seg, d) >= cut[f - 1]) {
-                    d = ph_next(ev, ph, seg, t, d + 1, cut, &cut_thr);
+                if (idx_segment_doclen(seg, d) >= ph_cut_for(cut, done, d)[f - 1]) {
+                    d = ph_next(ev, ph, seg, t, d + 1, cut, &cut_thr, done);
                     continue;
                 }
             }
         }
         if (!idx_is_deleted(del, d) && (verified || phrase_verify(ph))) {
             double norm = bm25_norm(ev, idx_segment_doclen(seg, d));
-            topk_push(t, ph->weight * bm25_sat((double)ph->pfreq, norm),
+            topk_push(t, ph_score(ph->weight, (double)ph->pfreq, norm),
                       base + d);
         }
         if (ev->corrupt)
             return;
         verified = 0;
-        d = ph_next(ev, ph, seg, t, d + 1, cut, &cut_thr);
+        d = ph_next(ev, ph, seg, t, d + 1, cut, &cut_thr, done);
     }
 }
 
