@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "index/fuzzy.h"
+#include "test_rng.h"
 
 static int within(const char *a, const char *b, unsigned k)
 {
@@ -64,10 +65,7 @@ static const char *const alphabet[] = {"a", "b", "c", "\xc3\xa9", "\xd0\xba", "\
 static uint64_t rng = 88172645463325252ULL;
 static uint32_t rnd(uint32_t n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
+    return (uint32_t)(xorshift64(&rng) % n);
 }
 
 typedef struct word {

@@ -28,14 +28,12 @@
 #include "index/segwrite.h"
 #include "index/strsort.h"
 #include "index/util.h"
+#include "test_rng.h"
 
 static uint64_t rng_state = 88172645463325252ull;
 static uint32_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
+    return (uint32_t)xorshift64(&rng_state);
 }
 
 static void test_pack_every_width(void **state)

@@ -38,6 +38,7 @@
 #include "index/index.h"
 #include "query/eval.h"
 #include "quire.h"
+#include "test_rng.h"
 
 #define NDOCS 6000
 #define MAXK 64
@@ -45,10 +46,7 @@
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 static uint32_t rnd_below(uint32_t n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)((rng_state >> 11) % n);
+    return (uint32_t)((xorshift64(&rng_state) >> 11) % n);
 }
 
 /* Document `d` of generation `gen` (a replacement has other words) into

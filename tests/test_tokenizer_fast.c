@@ -29,6 +29,7 @@
 
 #include "tokenizer/tok_impl.h"
 #include "tokenizer/tokenizer.h"
+#include "test_rng.h"
 
 #ifndef QUIRE_SOURCE_DIR
 #define QUIRE_SOURCE_DIR "."
@@ -246,10 +247,7 @@ static const char *const frags[] = {
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
+    return (uint32_t)(xorshift64(&rng_state) >> 11);
 }
 
 /* Up to `cap` bytes of random fragments, and runs of filler so that words

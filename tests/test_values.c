@@ -23,14 +23,12 @@
 #include "index/segment.h"
 #include "index/values.h"
 #include "quire.h"
+#include "test_rng.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)rng_state;
+    return (uint32_t)xorshift64(&rng_state);
 }
 
 static char tmpdir[64];
