@@ -1420,7 +1420,9 @@ static int ph_prime(qev *ev, qit *ph, const idx_segment *seg, uint64_t base, top
     idx_postings **own = malloc(2 * (size_t)n * sizeof *own);
     uint32_t *main_doc = malloc((size_t)n * sizeof *main_doc);
     uint32_t opened = 0;
-    if (own && main_doc && idx_postings_open(seg, &ph->order[0]->p->t, &own[0]) == 0)
+    if (!own || !main_doc || idx_postings_open(seg, &ph->order[0]->p->t, &own[0]) != 0)
+        ev->nomem = 1;   /* as anywhere in a search: QUIRE_ENOMEM */
+    else
         opened = 1;
     done->n = done->at = 0;
     if (opened) {
