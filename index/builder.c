@@ -1186,7 +1186,7 @@ int idx_builder_flush(idx_builder *b, quire_error *err)
         goto fail;
     }
 
-    segw_set_norms(sw, b->norms, b->ndocs);
+    segw_set_norms(sw, b->norms, b->ndocs, b->total_len);
     if (val_set_encode(&b->values, b->ndocs, &values, &values_len)) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
         goto fail;
@@ -1650,7 +1650,7 @@ int idx_builder_flush_joint(idx_builder *const *b, size_t n, size_t threads,
     for (size_t i = 1; i < n; i++) j.pos_off += b[i]->store.out_len;
     j.pos_off = (j.pos_off + SEG_ALIGN - 1) / SEG_ALIGN * SEG_ALIGN;
     for (size_t i = 0; i < j.nparts; i++) {
-        segw_set_norms(&b[i]->sw, j.norms, j.ndocs);
+        segw_set_norms(&b[i]->sw, j.norms, j.ndocs, meta.total_len);
         if (i) segw_record_terms(&b[i]->sw);
     }
     joint_run(&j, joint_write_part, &j.together);

@@ -170,9 +170,15 @@ int idx_poscur_open(idx_postings *p, idx_poscur *c);
 
 /* Block-max support.  Moves the skip cursor (not the decoded block) to the
  * block that may contain `target` and returns that block's last document,
- * or IDX_END when target is past the list.  *max_tf and *min_len bound the
- * BM25 contribution of any document in that block (*max_tf is UINT32_MAX
- * when the block's largest tf is too large to record: no bound on tf). */
+ * or IDX_END when target is past the list.  Every document of that block
+ * has tf <= tf[k] and length >= len[k] for k = 0 or 1 (its impacts,
+ * segment.h); tf[1] is the largest tf (UINT32_MAX when too large to
+ * record: no bound on tf) and len[0] the smallest length. */
+typedef struct idx_impacts {
+    uint32_t tf[2], len[2];
+} idx_impacts;
+uint32_t idx_postings_shallow_impacts(idx_postings *p, uint32_t target, idx_impacts *imp);
+/* The same, bounded by one corner: *max_tf = tf[1], *min_len = len[0]. */
 uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
                                       uint32_t *max_tf, uint32_t *min_len);
 

@@ -583,11 +583,15 @@ static inline __attribute__((always_inline)) int raw_pos_copy(raw_pos *r, seg_wr
  * Copied blocks are checked no less than decoded ones: each doc block is
  * still decoded (no encoding, no norms) and must be ascending and inside
  * the segment, as raw_docs_fill checks, and its skip entry must agree with
- * it (last doc, max tf, offset, first position and its block's offset);
- * each position block must parse as it would to be decoded.  Only the min
- * length is taken on trust: checking it would read the norms of every
+ * it (last doc, the largest tf of its impacts, offset, first position and
+ * its block's offset);
+ * each position block must parse as it would to be decoded.  Only the
+ * impacts' lengths and their smaller tf are taken on trust: checking
+ * them would read the norms of every
  * posting, a cache miss each, which is what copying saves (a wrong one
- * can only make a score bound loose or tight, never a read go astray). */
+ * can only make a score bound loose or tight, never a read go astray).
+ * The impacts of a segment older than version 4 are rewritten as this
+ * version's (segment.h). */
 
 /* Copies the full blocks of segment s's list of term t (df > IDX_BLOCK,
  * rd and rp just initialized, w at a block boundary of both) into w, and
@@ -644,14 +648,27 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
             sum += tfs[i];
             if (tfs[i] > max_tf) max_tf = tfs[i];
         }
-        uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf : SEG_SKIP_TF_SATURATED);
-        if (d >= rd->ndocs || ld32(e) != d || memcmp(e + 16, &mt, 2) != 0 ||
+        /* the impacts, as this version writes them (an older entry's
+         * corner becomes both points), and their largest tf must be the
+         * block's */
+        uint8_t imp[4];
+        uint16_t top;
+        if (s->version >= SEG_VERSION_IMPACTS) {
+            memcpy(imp, e + 16, 4);
+        } else {
+            uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf
+                                                                 : SEG_SKIP_TF_SATURATED);
+            if (memcmp(e + 16, &mt, 2) != 0) return -1;
+            seg_impacts_from_corner(e + 16, imp);
+        }
+        memcpy(&top, imp + 2, 2);
+        if (d >= rd->ndocs || ld32(e) != d || (top & 127u) != seg_tf_code(max_tf) ||
             sum > kmax - k)
             return -1;
         if (n < IDX_BLOCK) {
             /* whole, marker and count with it */
             segw_doc_block_copy(w, p, (size_t)(q - p), NULL, 0, n, base + (uint32_t)d, sum,
-                                out_k + k, out_pos_off + pos_bytes, e + 16);
+                                out_k + k, out_pos_off + pos_bytes, imp);
         } else {
             const uint8_t *g = p;
             size_t glen = ng;
@@ -667,7 +684,7 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
             }
             segw_doc_block_copy(w, g, glen, tf_bytes, (size_t)(q - tf_bytes), n,
                                 base + (uint32_t)d, sum, out_k + k, out_pos_off + pos_bytes,
-                                e + 16);
+                                imp);
         }
         p = q;
         prev = (uint32_t)d;
@@ -892,6 +909,7 @@ typedef struct merge_run {
 typedef struct merge_sched {
     const merge_in *in;
     const uint32_t *norms;
+    uint64_t total_len;        /* of norms */
     const char *path, *tail_prefix;
     /* chunk k holds the terms from bound k (none for k == 0) up to bound
      * k + 1 (none for the last) */
@@ -978,7 +996,7 @@ static int run_start(merge_worker *wk, uint32_t k, merge_run **out, quire_error 
             free(run->w);
             return rc;
         }
-        segw_set_norms(run->w, ms->norms, ms->in->nd);
+        segw_set_norms(run->w, ms->norms, ms->in->nd, ms->total_len);
         segw_record_terms(run->w);
     }
     ms->claimed[k] = 1;
@@ -1325,7 +1343,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
 
     if ((rc = segw_open(&w, path, prefix, err))) goto out;
     w_open = 1;
-    segw_set_norms(&w, norms, nd);
+    segw_set_norms(&w, norms, nd, total_len);
     segw_set_values(&w, values_buf, values_len);
     if ((rc = segw_store_begin(&w, err))) goto out;
     /* The merged store, often half the segment, is written past the page
@@ -1368,6 +1386,7 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
     }
     sched.in = &in;
     sched.norms = norms;
+    sched.total_len = total_len;
     sched.path = path;
     sched.tail_prefix = tail_prefix;
     if ((rc = plan_chunks(&sched, threads, err))) goto out;

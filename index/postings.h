@@ -28,7 +28,7 @@ struct idx_postings {
     uint32_t pbuf[IDX_BLOCK];
     uint32_t *out; uint32_t out_cap;
     uint32_t sblock;                  /* shallow cursor */
-    uint32_t single_max_tf, single_min_len, single_last; /* one-block list */
+    idx_impacts single_imp; uint32_t single_last;   /* one-block list */
     int single_bounds;
     /* the positions' checksum is known good; last, so that no buffer
      * above moves (4 bytes before docs_buf made phrases 3% slower) */

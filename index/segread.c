@@ -798,8 +798,7 @@ int idx_poscur_refill_(idx_poscur *c)
     return 0;
 }
 
-uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
-                                      uint32_t *max_tf, uint32_t *min_len)
+uint32_t idx_postings_shallow_impacts(idx_postings *p, uint32_t target, idx_impacts *imp)
 {
     if (!p->skip) {
         if (p->t.df == 0 || p->nblocks == 0) return IDX_END;
@@ -815,20 +814,18 @@ uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
             }
             idx_postings *w = (idx_postings *)src;
             ensure_tfs(w);
-            uint32_t mt = 0, ml = UINT32_MAX;
-            for (uint32_t k = 0; k < w->n; k++) {
-                if (w->tf_buf[k] > mt) mt = w->tf_buf[k];
-                uint32_t l = idx_segment_doclen(p->s, w->docs_buf[k]);
-                if (l < ml) ml = l;
-            }
-            p->single_max_tf = mt;
-            p->single_min_len = ml;
+            const idx_segment *s = p->s;
+            double len_scale = s->total_len && s->ndocs
+                                   ? SEG_IMPACT_B * (double)s->ndocs / (double)s->total_len
+                                   : 0;
+            uint8_t b[4];
+            seg_impacts_choose(w->docs_buf, w->tf_buf, w->n, s->norms, s->ndocs, len_scale, b);
+            seg_impacts_read(b, p->single_imp.tf, p->single_imp.len);
             p->single_last = w->docs_buf[w->n - 1];
             p->single_bounds = 1;
         }
         if (target > p->single_last) return IDX_END;
-        *max_tf = p->single_max_tf;
-        *min_len = p->single_min_len;
+        *imp = p->single_imp;
         return p->single_last;
     }
     uint32_t b = p->sblock;
@@ -837,10 +834,26 @@ uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
     p->sblock = b;
     if (b >= p->nblocks) return IDX_END;
     const uint8_t *e = skip_entry(p, b);
-    uint16_t mt, ml;
-    memcpy(&mt, e + 16, 2);
-    memcpy(&ml, e + 18, 2);
-    *max_tf = mt == SEG_SKIP_TF_SATURATED ? UINT32_MAX : mt;
-    *min_len = ml;
+    if (p->s->version >= SEG_VERSION_IMPACTS) {
+        seg_impacts_read(e + 16, imp->tf, imp->len);
+    } else {
+        uint16_t mt, ml;
+        memcpy(&mt, e + 16, 2);
+        memcpy(&ml, e + 18, 2);
+        imp->tf[0] = imp->tf[1] = mt == SEG_SKIP_TF_SATURATED ? UINT32_MAX : mt;
+        imp->len[0] = imp->len[1] = ml;
+    }
     return ld32(e);
+}
+
+uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,
+                                      uint32_t *max_tf, uint32_t *min_len)
+{
+    idx_impacts imp;
+    uint32_t last = idx_postings_shallow_impacts(p, target, &imp);
+    if (last != IDX_END) {
+        *max_tf = imp.tf[1];
+        *min_len = imp.len[0];
+    }
+    return last;
 }

@@ -112,10 +112,13 @@ int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
     return QUIRE_OK;
 }
 
-void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs)
+void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs, uint64_t total_len)
 {
     w->norms = norms;
     w->ndocs = ndocs;
+    /* where the impacts of a block split (segment.h): at this segment's
+     * average length, which is near what queries will score with */
+    w->len_scale = total_len && ndocs ? SEG_IMPACT_B * (double)ndocs / (double)total_len : 0;
 }
 
 void segw_set_values(seg_writer *w, const uint8_t *values, size_t len)
@@ -174,7 +177,7 @@ static void flush_pending(seg_writer *w)
 }
 
 /* Appends one skip entry (FORMAT.md): the one place its layout is written.
- * `bounds` is max tf then min length, u16 each, as stored. */
+ * `bounds` is the block's impacts (segment.h), as stored. */
 static void skip_put(seg_writer *w, uint32_t last_doc, uint32_t docs_off, uint64_t pos_k,
                      uint64_t pos_off, const uint8_t bounds[4])
 {
@@ -190,18 +193,9 @@ static void skip_put(seg_writer *w, uint32_t last_doc, uint32_t docs_off, uint64
 static void skip_entry(seg_writer *w)
 {
     if (w->cur.df <= IDX_BLOCK) return;
-    uint32_t max_tf = 0, min_len = UINT32_MAX;
-    for (uint32_t i = 0; i < w->blk_n; i++) {
-        if (w->blk_tfs[i] > max_tf) max_tf = w->blk_tfs[i];
-        uint32_t d = w->blk_docs[i];
-        uint32_t len = d < w->ndocs ? w->norms[d] : 0;
-        if (len < min_len) min_len = len;
-    }
-    uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf : SEG_SKIP_TF_SATURATED);
-    uint16_t ml = (uint16_t)(min_len < 0xffffu ? min_len : 0xffffu);
     uint8_t bounds[4];
-    memcpy(bounds, &mt, 2);
-    memcpy(bounds + 2, &ml, 2);
+    seg_impacts_choose(w->blk_docs, w->blk_tfs, w->blk_n, (const uint8_t *)w->norms, w->ndocs,
+                       w->len_scale, bounds);
     skip_put(w, w->blk_docs[w->blk_n - 1], w->blk_docs_off, w->blk_pos_k, w->blk_pos_off,
              bounds);
 }
@@ -230,7 +224,9 @@ void segw_doc_block_copy(seg_writer *w, const uint8_t *gaps, size_t gaps_len,
                          const uint8_t bounds[4])
 {
     if (n < IDX_BLOCK) w->cut = 1;
-    /* the entry skip_entry would write, down to its u32 truncations */
+    /* the entry skip_entry would write, down to its u32 truncations, but
+     * for the impacts' split, chosen at the input segment's average
+     * length (a bound all the same) */
     if (w->cur.df > IDX_BLOCK)
         skip_put(w, last_doc, (uint32_t)(w->docs.len - w->docs_start), pos_k, pos_off, bounds);
     sec_write(&w->docs, gaps, gaps_len);

@@ -23,6 +23,7 @@ typedef struct seg_writer {
     dict_builder dict;
     const uint32_t *norms;
     uint32_t ndocs;
+    double len_scale;              /* b / average length (segw_set_norms) */
     const uint8_t *values; size_t values_len;   /* segw_set_values */
 
     /* the term being written */
@@ -55,7 +56,9 @@ typedef struct seg_writer {
 size_t segw_buffer_mem(void);
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
               quire_error *err);
-void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs);
+/* The segment's document lengths, and their sum, which places the
+ * impacts of its skip entries (segment.h). */
+void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs, uint64_t total_len);
 /* The VALUES section's bytes (val_set_encode), kept by the caller until
  * segw_finish; none (len 0) leaves the section out. */
 void segw_set_values(seg_writer *w, const uint8_t *values, size_t len);

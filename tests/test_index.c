@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "index/builder.h"
 #include "index/codec.h"
@@ -378,10 +379,15 @@ static idx_segment *write_segment(plist *lists, size_t n, uint32_t ndocs)
     snprintf(path, sizeof path, "%s/seg.qseg", tmpdir);
     snprintf(prefix, sizeof prefix, "%s/seg.tmp", tmpdir);
     uint32_t *norms = calloc(ndocs, sizeof *norms);
-    for (uint32_t d = 0; d < ndocs; d++) norms[d] = 10 + d % 50;
+    /* lengths past the exact codes of impacts (segment.h) too */
+    uint64_t total = 0;
+    for (uint32_t d = 0; d < ndocs; d++) {
+        norms[d] = d % 5 ? 10 + d % 50 : 100 + (d * 2654435761u) % 70000;
+        total += norms[d];
+    }
     seg_writer w;
     assert_int_equal(segw_open(&w, path, prefix, &err), QUIRE_OK);
-    segw_set_norms(&w, norms, ndocs);
+    segw_set_norms(&w, norms, ndocs, total);
     assert_int_equal(segw_store_begin(&w, &err), QUIRE_OK);   /* an empty store */
     uint64_t npost = 0, npos = 0;
     char names[16][8];
@@ -403,8 +409,6 @@ static idx_segment *write_segment(plist *lists, size_t n, uint32_t ndocs)
     uint32_t *ids_sorted = calloc(ndocs, 4);
     uint64_t *id_off = calloc(ndocs + 1, 8);
     for (uint32_t d = 0; d < ndocs; d++) ids_sorted[d] = d;
-    uint64_t total = 0;
-    for (uint32_t d = 0; d < ndocs; d++) total += norms[d];
     seg_meta meta = {.ndocs = ndocs, .tok_flags = 1, .nterms = n, .total_len = total,
                      .npostings = npost, .npositions = npos, .block_size = 128,
                      .dict_block = SEG_DICT_BLOCK};
@@ -469,6 +473,21 @@ static void check_list(idx_segment *s, const char *term, const plist *p)
         assert_true(last >= p->docs[k]);
         assert_true(max_tf >= p->tfs[k]);
         assert_true(min_len <= idx_segment_doclen(s, p->docs[k]));
+    }
+    idx_postings_close(it);
+    /* and every document of a block lies under one of its impacts */
+    assert_int_equal(idx_postings_open(s, &t, &it), 0);
+    idx_impacts imp = {{0, 0}, {0, 0}};
+    uint32_t last = 0;
+    for (uint32_t k = 0; k < p->df; k++) {
+        if (k == 0 || p->docs[k] > last) {
+            last = idx_postings_shallow_impacts(it, p->docs[k], &imp);
+            assert_true(last >= p->docs[k]);
+            assert_true(imp.tf[0] <= imp.tf[1] && imp.len[0] <= imp.len[1]);
+        }
+        uint32_t len = idx_segment_doclen(s, p->docs[k]);
+        assert_true((p->tfs[k] <= imp.tf[0] && len >= imp.len[0]) ||
+                    (p->tfs[k] <= imp.tf[1] && len >= imp.len[1]));
     }
     idx_postings_close(it);
 }
@@ -1295,9 +1314,9 @@ static void test_merge_copy_damaged(void **state)
     size_t len;
     unsigned char *file = slurp(path, &len);
     assert_int_equal(merge_damaged(file, len, 0, 0, s1), QUIRE_OK);
-    /* the last doc, the offset, the first position, its block, max tf of
-     * the second block */
-    for (size_t f = 0; f < 18; f += f == 16 ? 2 : 4)
+    /* the last doc, the offset, the first position, its block, the tf
+     * code of the second impact point (the largest tf) of the second block */
+    for (size_t f = 0; f < 20; f += f == 12 ? 6 : 4)
         assert_int_equal(merge_damaged(file, len, skip + SEG_SKIP_ENTRY + f, 1, s1),
                          QUIRE_ECORRUPT);
     for (size_t at = 0; at < 300; at += 3) {
@@ -1353,6 +1372,210 @@ static void test_merge_copy_damaged(void **state)
     idx_segment_close(s2);
     idx_segment_close(s0);
     idx_segment_close(s1);
+}
+
+
+/* Impact codes round a tf up and a length down to the nearest code, and
+ * grow with their code. */
+static void test_impact_codes(void **state)
+{
+    (void)state;
+    for (uint32_t c = 1; c < SEG_TF_CODE_NONE; c++)
+        assert_true(seg_tf_value(c) > seg_tf_value(c - 1));
+    for (uint32_t c = 1; c < 512; c++) assert_true(seg_len_value(c) > seg_len_value(c - 1));
+    for (uint64_t v = 0; v < 3000000; v += v < 5000 ? 1 : 1 + v / 997) {
+        uint32_t tc = seg_tf_code((uint32_t)v), lc = seg_len_code((uint32_t)v);
+        assert_true(tc <= SEG_TF_CODE_NONE && lc < 512);
+        assert_true(seg_tf_value(tc) >= v);
+        if (tc > 0) assert_true(seg_tf_value(tc - 1) < v);
+        if (v <= 1920) assert_true(tc < SEG_TF_CODE_NONE);
+        assert_true(seg_len_value(lc) <= v);
+        if (lc < 511) assert_true(seg_len_value(lc + 1) > v);
+        if (v < 32) assert_int_equal(seg_tf_value(tc), v);
+        if (v < 128) assert_int_equal(seg_len_value(lc), v);
+        if (v >= 128 && v <= 516096) assert_true(seg_len_value(lc) * 1.032 > (double)v);
+    }
+    assert_int_equal(seg_tf_code(UINT32_MAX), SEG_TF_CODE_NONE);
+    assert_int_equal(seg_tf_value(SEG_TF_CODE_NONE), UINT32_MAX);
+    assert_int_equal(seg_len_value(seg_len_code(UINT32_MAX)), 516096);
+}
+
+/* Every document of a block lies under one of the two impact points
+ * seg_impacts_choose picks, the second has the largest tf's code and the
+ * first the smallest length's, and a block whose split cannot lower the
+ * bound (one tf) gets its corner twice. */
+static void test_impacts_cover(void **state)
+{
+    (void)state;
+    uint32_t norms[4096], docs[128], tfs[128];
+    for (uint32_t d = 0; d < 4096; d++)
+        norms[d] = d % 3 ? 1 + rnd() % 200 : rnd() % 4 ? 50 + rnd() % 5000 : rnd();
+    for (int round = 0; round < 20000; round++) {
+        uint32_t n = 1 + rnd() % 128, max_tf = 0, min_len = UINT32_MAX;
+        uint32_t spread = round % 4 == 0 ? 1 : round % 4 == 1 ? 4 : round % 4 == 2 ? 60 : 5000;
+        for (uint32_t i = 0; i < n; i++) {
+            docs[i] = rnd() % 4100;   /* a few past the norms: length 0 */
+            tfs[i] = spread == 1 ? 1 : 1 + (rnd() % 3 ? rnd() % spread : rnd() % (spread * 8));
+            uint32_t len = docs[i] < 4096 ? norms[docs[i]] : 0;
+            if (tfs[i] > max_tf) max_tf = tfs[i];
+            if (len < min_len) min_len = len;
+        }
+        uint8_t b[4];
+        seg_impacts_choose(docs, tfs, n, (const uint8_t *)norms, 4096, 0.75 / 300.0, b);
+        uint32_t tf[2], len[2];
+        seg_impacts_read(b, tf, len);
+        assert_int_equal(tf[1], seg_tf_value(seg_tf_code(max_tf)));
+        assert_int_equal(len[0], seg_len_value(seg_len_code(min_len)));
+        assert_true(tf[0] <= tf[1] && len[0] <= len[1]);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t l = docs[i] < 4096 ? norms[docs[i]] : 0;
+            assert_true((tfs[i] <= tf[0] && l >= len[0]) || (tfs[i] <= tf[1] && l >= len[1]));
+        }
+        if (spread == 1) assert_true(tf[0] == tf[1] && len[0] == len[1]);
+    }
+}
+
+/* Every document of every block of every list of s lies under one of the
+ * block's impacts; with `corners`, both points are the block's largest tf
+ * and smallest length, exactly (a version 3 segment's bound). */
+static void check_impacts(idx_segment *s, int corners)
+{
+    dict_iter it;
+    dict_iter_init(&it, &s->dict);
+    uint64_t blocks = 0;
+    while (dict_iter_next(&it) == 1) {
+        idx_postings *p, *q;
+        assert_int_equal(idx_postings_open(s, &it.e, &p), 0);
+        assert_int_equal(idx_postings_open(s, &it.e, &q), 0);
+        idx_impacts imp = {{0, 0}, {0, 0}};
+        uint32_t last = 0, max_tf = 0, min_len = UINT32_MAX;
+        int started = 0;
+        for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p)) {
+            if (!started || d > last) {
+                if (started && corners) {
+                    assert_true(imp.tf[0] == max_tf && imp.tf[1] == max_tf);
+                    assert_true(imp.len[0] == min_len && imp.len[1] == min_len);
+                }
+                last = idx_postings_shallow_impacts(q, d, &imp);
+                assert_true(last != IDX_END && last >= d);
+                max_tf = 0;
+                min_len = UINT32_MAX;
+                started = 1;
+                blocks++;
+            }
+            uint32_t tf = idx_postings_freq(p), len = idx_segment_doclen(s, d);
+            if (tf > max_tf) max_tf = tf;
+            if (len < min_len) min_len = len;
+            assert_true((tf <= imp.tf[0] && len >= imp.len[0]) ||
+                        (tf <= imp.tf[1] && len >= imp.len[1]));
+        }
+        idx_postings_close(p);
+        idx_postings_close(q);
+    }
+    assert_true(blocks > 50);   /* 66 blocks in 700 documents of merge_doc */
+}
+
+/* Rewrites DIR/NAME as a version 3 segment: each skip entry's impacts
+ * become the block's u16 largest tf and smallest length, and the checksums
+ * of the skip section and of the footer are made again. */
+static void make_version3(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    size_t len;
+    unsigned char *f = slurp(path, &len);
+    idx_segment *s = open_seg(name);
+    size_t skip_at = (size_t)(s->sec[SEC_SKIP] - s->m.data);
+    dict_iter it;
+    dict_iter_init(&it, &s->dict);
+    uint64_t rewritten = 0;
+    while (dict_iter_next(&it) == 1) {
+        if (it.e.df <= IDX_BLOCK) continue;
+        assert_int_equal(it.e.cut_blocks, 0);
+        idx_postings *p;
+        assert_int_equal(idx_postings_open(s, &it.e, &p), 0);
+        uint32_t k = 0, max_tf = 0, min_len = UINT32_MAX;
+        for (uint32_t d = idx_postings_doc(p);; d = idx_postings_next(p)) {
+            if (d != IDX_END) {
+                uint32_t tf = idx_postings_freq(p), l = idx_segment_doclen(s, d);
+                if (tf > max_tf) max_tf = tf;
+                if (l < min_len) min_len = l;
+                k++;
+            }
+            if (k > 0 && (k % IDX_BLOCK == 0 || d == IDX_END)) {
+                uint16_t mt = (uint16_t)(max_tf < 0xffff ? max_tf : 0xffff);
+                uint16_t ml = (uint16_t)(min_len < 0xffff ? min_len : 0xffff);
+                size_t at = skip_at + it.e.skip_off +
+                            (size_t)((k - 1) / IDX_BLOCK) * SEG_SKIP_ENTRY + 16;
+                memcpy(f + at, &mt, 2);
+                memcpy(f + at + 2, &ml, 2);
+                rewritten++;
+                max_tf = 0;
+                min_len = UINT32_MAX;
+            }
+            if (d == IDX_END) break;
+        }
+        idx_postings_close(p);
+    }
+    assert_true(rewritten > 10);
+    size_t skip_len = s->sec_len[SEC_SKIP];
+    idx_segment_close(s);
+    uint8_t v3[4] = {3, 0, 0, 0};
+    memcpy(f + 8, v3, 4);
+    const unsigned char *tr = f + len - SEG_TRAILER_BYTES;
+    uint64_t foff = ld64(tr), flen = ld64(tr + 8);
+    uint32_t nsec = ld32(f + foff);
+    for (uint32_t i = 0; i < nsec; i++) {
+        unsigned char *e = f + foff + 8 + 32 * i;
+        if (ld32(e) == SEC_SKIP) {
+            assert_int_equal(ld64(e + 8), skip_at);
+            st64(e + 24, XXH3_64bits(f + skip_at, skip_len));
+        }
+    }
+    st64(f + len - SEG_TRAILER_BYTES + 16, XXH3_64bits(f + foff, flen));
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(f, 1, len, out), len);
+    fclose(out);
+    free(f);
+}
+
+/* A version 3 segment reads with its one bound per block as both impacts,
+ * and merges with a version 4 one into the lists a merge of two version 4
+ * segments writes, the entries it copies rewritten as impacts. */
+static void test_impacts_version3(void **state)
+{
+    (void)state;
+    merge_build("v3a.qseg", 0, 700, NULL);
+    merge_build("v4a.qseg", 0, 700, NULL);
+    merge_build("v3b.qseg", 700, 1000, NULL);
+    make_version3("v3a.qseg");
+    idx_segment *a3 = open_seg("v3a.qseg"), *a4 = open_seg("v4a.qseg");
+    idx_segment *b = open_seg("v3b.qseg");
+    assert_int_equal(a3->version, 3);
+    assert_int_equal(a4->version, SEG_VERSION);
+    check_impacts(a3, 1);
+    check_impacts(a4, 0);
+    idx_segment *segs[2];
+    uint64_t *dels[2] = {0};
+    quire_error err;
+    uint32_t nd;
+    segs[0] = a3;
+    segs[1] = b;
+    assert_int_equal(idx_merge(tmpdir, segs, dels, 2, "v3m.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err),
+                     QUIRE_OK);
+    segs[0] = a4;
+    assert_int_equal(idx_merge(tmpdir, segs, dels, 2, "v4m.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err),
+                     QUIRE_OK);
+    idx_segment *m3 = open_seg("v3m.qseg"), *m4 = open_seg("v4m.qseg");
+    assert_int_equal(m3->version, SEG_VERSION);
+    same_lists(m3, m4);
+    check_impacts(m3, 0);
+    idx_segment_close(m3);
+    idx_segment_close(m4);
+    idx_segment_close(a3);
+    idx_segment_close(a4);
+    idx_segment_close(b);
 }
 
 /* pwrite_uncached: the bytes land where asked, in one call or several;
@@ -1477,6 +1700,9 @@ int main(void)
         cmocka_unit_test(test_builder_joint),
         cmocka_unit_test(test_merge_copy_damaged),
         cmocka_unit_test(test_pwrite_uncached),
+        cmocka_unit_test(test_impact_codes),
+        cmocka_unit_test(test_impacts_cover),
+        cmocka_unit_test(test_impacts_version3),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
