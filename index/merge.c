@@ -584,14 +584,13 @@ static inline __attribute__((always_inline)) int raw_pos_copy(raw_pos *r, seg_wr
  * still decoded (no encoding, no norms) and must be ascending and inside
  * the segment, as raw_docs_fill checks, and its skip entry must agree with
  * it (last doc, the largest tf of its impacts, offset, first position and
- * its block's offset);
- * each position block must parse as it would to be decoded.  Only the
- * impacts' lengths and their smaller tf are taken on trust: checking
- * them would read the norms of every
- * posting, a cache miss each, which is what copying saves (a wrong one
- * can only make a score bound loose or tight, never a read go astray).
- * The impacts of a segment older than version 4 are rewritten as this
- * version's (segment.h). */
+ * its block's offset); each position block must parse as it would to be
+ * decoded.  Only the impacts' lengths and their smaller tf are taken on
+ * trust: checking them would read the norms of every posting, a cache
+ * miss each, which is what copying saves (a wrong one can only make a
+ * score bound loose or tight, never a read go astray).  The impacts of a
+ * segment older than version 4 are rewritten as this version's
+ * (segment.h). */
 
 /* Copies the full blocks of segment s's list of term t (df > IDX_BLOCK,
  * rd and rp just initialized, w at a block boundary of both) into w, and
