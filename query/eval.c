@@ -1147,7 +1147,7 @@ static void topk_finish(topk *t)
  * (With one point, the largest tf and the smallest length, that bound was
  * too loose to skip most blocks of a frequent term: on
  * corpus/cache/all.jsonl 284 of the 349 blocks of `the` could hold a top
- * 10 document by it, 136 by two points, none by their true maxima.)
+ * 10 document by it, 136 by two points, 8 by their true maxima.)
  *
  * At a candidate d, let S be the terms sitting on d, e_i the last doc of
  * the block of term i covering d, and E the smallest of the e_i (i in S)
