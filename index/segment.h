@@ -84,10 +84,11 @@ typedef struct seg_meta {
  *   such that every document of the block has tf <= tf and length >=
  *   length of one of them; the second has the block's largest tf, the
  *   first its smallest length.  (Lucene's impacts keep every point of the
- *   block's (tf, length) Pareto front; two points in the four bytes the
- *   entry had made the BM25 bound of a block tight enough that top-k
- *   skips two to six times as many blocks of frequent terms as with the
- *   one corner of the largest tf and the smallest length.)
+ *   block's (tf, length) Pareto front.  Two points in the four bytes the
+ *   entry had leave top-k two to six times fewer blocks of a frequent
+ *   term that it cannot skip than the one corner of the largest tf and
+ *   the smallest length did: on corpus/cache/all.jsonl 46 of the 339
+ *   blocks of `and` instead of 199, 5 of the 75 of `was` instead of 30.)
  *   Before version 4: u16 largest tf in the block, 0xffff meaning "0xffff
  *   or more", and u16 smallest doc length, clamped to 0xffff; both stay
  *   valid bounds when clamped. */
