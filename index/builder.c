@@ -335,6 +335,11 @@ void idx_builder_free(idx_builder *b)
 
 uint32_t idx_builder_ndocs(const idx_builder *b) { return b->ndocs; }
 
+int idx_builder_set_version(idx_builder *b, uint32_t version)
+{
+    return b->sw_open ? segw_set_version(&b->sw, version) : -1;
+}
+
 /* What the budget is compared with: the memory the builder holds that
  * grows with the segment's documents, as resident, not as reserved, and
  * what its flush will allocate.  The pool, the term state and the arena

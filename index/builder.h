@@ -45,6 +45,11 @@ int idx_builder_release(idx_builder *b);
  * new one. */
 int idx_builder_cut_store(idx_builder *b, quire_error *err);
 
+/* Writes the segment as an older format (segw_set_version: 4, whose skip
+ * entries a reader before version 5 knows) until renewed; before the
+ * flush.  0, or -1 for a version it cannot write. */
+int idx_builder_set_version(idx_builder *b, uint32_t version);
+
 /* Completes the segment file (fsynced) with what was added.  The builder
  * is spent afterwards: only _renew and _free are valid. */
 int idx_builder_flush(idx_builder *b, quire_error *err);

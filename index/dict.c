@@ -15,8 +15,9 @@
  *     docs_off - base.docs_off       or, when df == 1, the document
  *     pos_off - base.pos_off         or, when cf == 1, the position
  *     skip_off - base.skip_off       only when df > 128; from segment
- *                                    version 2 in skip entries (20 bytes)
- *                                    shifted left by one, the low bit set
+ *                                    version 2 shifted left by one (in
+ *                                    skip entries of 20 bytes before
+ *                                    version 5, in bytes since), the low bit set
  *                                    for a list with short blocks, which
  *                                    is followed by
  *     number of blocks               only for such a list
@@ -39,7 +40,11 @@
 
 #define DICT_LONG_LENGTHS 0xf0u  /* lengths byte: two varints follow */
 
-void dict_builder_init(dict_builder *b) { memset(b, 0, sizeof *b); }
+void dict_builder_init(dict_builder *b)
+{
+    memset(b, 0, sizeof *b);
+    b->skip_unit = 1;
+}
 
 void dict_builder_free(dict_builder *b)
 {
@@ -57,7 +62,7 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
                      const idx_term *e)
 {
     if (len > DICT_MAX_TERM) return -2;
-    if (e->df > IDX_BLOCK && e->skip_off % SEG_SKIP_ENTRY) return -2;
+    if (e->df > IDX_BLOCK && e->skip_off % b->skip_unit) return -2;
     size_t common = 0;
     if (b->nterms > 0) {
         size_t m = len < b->prev_len ? len : b->prev_len;
@@ -106,7 +111,7 @@ int dict_builder_add(dict_builder *b, const uint8_t *term, size_t len,
         b->base.pos_off = e->pos_off;
     }
     if (e->df > IDX_BLOCK) {
-        p = varint_put(p, (e->skip_off - b->base.skip_off) / SEG_SKIP_ENTRY << 1 |
+        p = varint_put(p, (e->skip_off - b->base.skip_off) / b->skip_unit << 1 |
                               (e->cut_blocks != 0));
         if (e->cut_blocks) p = varint_put(p, e->cut_blocks);
         b->base.skip_off = e->skip_off;
@@ -158,8 +163,9 @@ static int decode_stats(const dict_view *v, const uint8_t **pp, const uint8_t *e
         if ((d3 & 1) && (!(p = varint_get(p, end, &cut)) ||
                          cut < (df + IDX_BLOCK - 1) / IDX_BLOCK || cut > df))
             return -1;
-        if ((d3 >>= 1) > UINT64_MAX / SEG_SKIP_ENTRY) return -1;
-        d3 *= SEG_SKIP_ENTRY;
+        uint64_t unit = v->skip_entries ? SEG_SKIP_ENTRY : 1;
+        if ((d3 >>= 1) > UINT64_MAX / unit) return -1;
+        d3 *= unit;
     }
     e->df = (uint32_t)df;
     e->cut_blocks = (uint32_t)cut;

@@ -19,6 +19,8 @@ typedef struct dict_builder {
     uint8_t prev[DICT_MAX_TERM]; size_t prev_len;
     uint64_t nterms;
     idx_term base;                        /* delta baselines in the block */
+    uint32_t skip_unit;   /* bytes a stored skip offset counts: 1 (version
+                             5 on, dict_builder_init) or SEG_SKIP_ENTRY */
 } dict_builder;
 
 void dict_builder_init(dict_builder *b);
@@ -38,6 +40,8 @@ typedef struct dict_view {
                               term, big-endian, for a cache-resident search */
     int v1;                /* of a version 1 segment: skip offsets without
                               the short-block bit (dict.c) */
+    int skip_entries;      /* versions 2-4: skip offsets stored in entries
+                              of SEG_SKIP_ENTRY bytes (from 5 on, bytes) */
 } dict_view;
 
 /* Builds v's keys array (caller frees it).  0, -1 no memory, -2 corrupt. */

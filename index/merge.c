@@ -371,14 +371,12 @@ fail:
 
 typedef struct raw_pos raw_pos;
 
-/* Term t's skip entries (nblocks of them) if they lie inside the section,
- * else NULL. */
-static const uint8_t *skip_entries(const idx_segment *s, const idx_term *t, uint32_t nblocks)
+/* Term t's skip entries (nblocks of them) in k: 0, or -1 when they do not
+ * lie inside the section. */
+static int skip_entries(const idx_segment *s, const idx_term *t, uint32_t nblocks, seg_skip *k)
 {
-    if (t->skip_off > s->sec_len[SEC_SKIP] ||
-        (uint64_t)nblocks * SEG_SKIP_ENTRY > s->sec_len[SEC_SKIP] - t->skip_off)
-        return NULL;
-    return s->sec[SEC_SKIP] + t->skip_off;
+    return seg_skip_open(k, s->sec[SEC_SKIP], s->sec_len[SEC_SKIP], t->skip_off, nblocks,
+                         s->version);
 }
 
 typedef struct raw_docs {
@@ -389,7 +387,9 @@ typedef struct raw_docs {
     uint32_t docs[IDX_BLOCK], tfs[IDX_BLOCK], n, i;
     /* a list with short blocks: its skip entries, the next block's index,
      * and the positions to move past the padding at each block */
-    const uint8_t *skip, *start;
+    int cut;
+    seg_skip skip;
+    const uint8_t *start;
     uint32_t block;
     raw_pos *rp;
 } raw_docs;
@@ -410,7 +410,7 @@ static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t, r
     r->ndocs = s->ndocs;
     r->prev = NONE;
     r->n = r->i = 0;
-    r->skip = NULL;
+    r->cut = 0;
     r->block = 0;
     r->rp = rp;
     if (t->df == 1) {
@@ -425,7 +425,8 @@ static int raw_docs_init(raw_docs *r, const idx_segment *s, const idx_term *t, r
     r->p = r->start = s->sec[SEC_DOCS] + t->docs_off;
     r->end = s->sec[SEC_DOCS] + s->sec_len[SEC_DOCS];
     r->left = t->df;
-    if (t->cut_blocks && !(r->skip = skip_entries(s, t, t->cut_blocks))) return -1;
+    if (t->cut_blocks && skip_entries(s, t, t->cut_blocks, &r->skip)) return -1;
+    r->cut = t->cut_blocks != 0;
     return 0;
 }
 
@@ -436,14 +437,13 @@ static int raw_docs_fill(raw_docs *r)
     uint32_t n = r->left < IDX_BLOCK ? r->left : IDX_BLOCK;
     if (n == 0 || r->p >= r->end) return -1;
     int full = n == IDX_BLOCK;
-    if (r->skip) {
+    if (r->cut) {
         /* its positions start at a block boundary after padding */
-        const uint8_t *e = r->skip + (size_t)r->block * SEG_SKIP_ENTRY;
-        if (r->p != r->start + ld32(e + 4)) return -1;
+        if (r->p != r->start + seg_skip_get(&r->skip, SEG_SKIP_DOCS, r->block)) return -1;
         if (r->rp) {
             /* padding ends the position block the last block's end in */
             raw_pos *q = r->rp;
-            uint64_t to = ld32(e + 8), at = q->k + q->i;
+            uint64_t to = seg_skip_get(&r->skip, SEG_SKIP_POSK, r->block), at = q->k + q->i;
             if (at > to || (at < to && to != q->k + q->n)) return -1;
             q->i += (uint32_t)(to - at);
         }
@@ -603,8 +603,8 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
 {
     int cut = t->cut_blocks != 0;
     uint32_t nb = cut ? t->cut_blocks : t->df / IDX_BLOCK;
-    const uint8_t *skip = skip_entries(s, t, idx_term_blocks(t));
-    if (t->cf < t->df || !skip) return -1;
+    seg_skip skip;
+    if (t->cf < t->df || skip_entries(s, t, idx_term_blocks(t), &skip)) return -1;
     const uint8_t *docs = rd->p, *p = docs, *end = rd->end;
     const uint8_t *pos = rp->p, *pend = rp->end;
     uint64_t pos_bytes = 0, pos_blocks = 0;   /* full position blocks walked */
@@ -623,9 +623,10 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
             pos_blocks++;
         }
         if (j == nb) break;
-        const uint8_t *e = skip + (size_t)j * SEG_SKIP_ENTRY;
-        if (ld32(e + 4) != (uint64_t)(p - docs) || ld32(e + 8) != k ||
-            ld32(e + 12) != pos_bytes || p >= end)
+        const uint8_t *e = seg_skip_imp(&skip, j);
+        if (seg_skip_get(&skip, SEG_SKIP_DOCS, j) != (uint64_t)(p - docs) ||
+            seg_skip_get(&skip, SEG_SKIP_POSK, j) != k ||
+            seg_skip_get(&skip, SEG_SKIP_POSOFF, j) != pos_bytes || p >= end)
             return -1;
         uint32_t n = IDX_BLOCK;
         const uint8_t *q, *tf_bytes = NULL, *body;
@@ -653,15 +654,15 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
         uint8_t imp[4];
         uint16_t top;
         if (s->version >= SEG_VERSION_IMPACTS) {
-            memcpy(imp, e + 16, 4);
+            memcpy(imp, e, 4);
         } else {
             uint16_t mt = (uint16_t)(max_tf < SEG_SKIP_TF_SATURATED ? max_tf
                                                                  : SEG_SKIP_TF_SATURATED);
-            if (memcmp(e + 16, &mt, 2) != 0) return -1;
-            seg_impacts_from_corner(e + 16, imp);
+            if (memcmp(e, &mt, 2) != 0) return -1;
+            seg_impacts_from_corner(e, imp);
         }
         memcpy(&top, imp + 2, 2);
-        if (d >= rd->ndocs || ld32(e) != d || (top & 127u) != seg_tf_code(max_tf) ||
+        if (d >= rd->ndocs || seg_skip_last(&skip, j) != d || (top & 127u) != seg_tf_code(max_tf) ||
             sum > kmax - k)
             return -1;
         if (n < IDX_BLOCK) {
@@ -692,7 +693,7 @@ static int copy_blocks(raw_docs *rd, raw_pos *rp, const idx_segment *s, const id
         if (cut) {
             /* the next block's positions start after the padding, if any:
              * the next entry says where, the last block's end at a block */
-            uint64_t next = j + 1 < nb ? ld32(e + SEG_SKIP_ENTRY + 8)
+            uint64_t next = j + 1 < nb ? seg_skip_get(&skip, SEG_SKIP_POSK, j + 1)
                                        : (k + IDX_BLOCK - 1) / IDX_BLOCK * IDX_BLOCK;
             if (next < k || (next != k && (next % IDX_BLOCK || next - k >= IDX_BLOCK)))
                 return -1;

@@ -9,11 +9,13 @@
 
 #include <stdint.h>
 
+#include "index/segment.h"
+
 struct idx_postings {
     const idx_segment *s;
     idx_term t;
     const uint8_t *docs, *docs_end;   /* docs section bounds */
-    const uint8_t *skip;              /* term's skip entries or NULL */
+    const uint8_t *skip;              /* term's skip entries (sk) or NULL */
     const uint8_t *pos, *pos_end;     /* term's positions, section end */
     uint32_t nblocks, nfull;
     uint32_t block;                   /* decoded block */
@@ -33,6 +35,7 @@ struct idx_postings {
     /* the positions' checksum is known good; last, so that no buffer
      * above moves (4 bytes before docs_buf made phrases 3% slower) */
     int pos_ok;
+    seg_skip sk;                      /* read through seg_skip_get */
 };
 
 

@@ -12,16 +12,18 @@
 
 #define SEG_MAGIC "QUIRESEG"       /* 8 bytes at offset 0 */
 #define SEG_TRAILER_MAGIC "QSEGEND1" /* last 8 bytes of the file */
-#define SEG_VERSION 4u              /* written; SEG_VERSION_MIN.. are read */
+#define SEG_VERSION 5u              /* written; SEG_VERSION_MIN.. are read */
 #define SEG_VERSION_MIN 1u          /* version 1: no list has short blocks */
 #define SEG_VERSION_VALUES 3u       /* the first that may have a VALUES section */
 #define SEG_VERSION_IMPACTS 4u      /* skip entries hold two (tf, length) points */
+#define SEG_VERSION_PACKED_SKIP 5u  /* a term's skip entries are one bit-packed table */
 #define SEG_HEADER_BYTES 64u
 #define SEG_ALIGN 64u
 #define SEG_TRAILER_BYTES 64u      /* also the decoders' over-read slack */
 #define SEG_DICT_BLOCK 16u         /* terms per dictionary block */
 #define SEG_STORE_BLOCK (16u * 1024) /* raw bytes per store block (about) */
-#define SEG_SKIP_ENTRY 20u         /* bytes per skip entry */
+#define SEG_SKIP_ENTRY 20u         /* bytes per skip entry, before version 5 */
+#define SEG_SKIP_HEAD 8u           /* bytes before a version 5 table's impacts */
 #define SEG_SKIP_TF_SATURATED 0xffffu /* version < 4, stored max tf: this or more */
 /* Tails of at least this many values start with a byte saying how they are
  * coded: a PFOR header (codec.h), or SEG_TAIL_VARINTS for varints.  Shorter
@@ -74,11 +76,11 @@ typedef struct seg_meta {
     uint32_t dict_block;  /* 64 */
 } seg_meta;
 
-/* One skip entry per posting block of a term with df > 128 (20 bytes):
- *   u32 last doc of the block
- *   u32 block start, relative to the term's docs_off
- *   u32 index of the block's first position in the term's position stream
- *   u32 byte offset (relative to pos_off) of the position block holding it
+/* One skip entry per posting block of a term with df > 128:
+ *   the last doc of the block
+ *   the block's start, relative to the term's docs_off
+ *   the index of the block's first position in the term's position stream
+ *   the byte offset (relative to pos_off) of the position block holding it
  *   then, from version 4 on, the block's impacts: two u16 points
  *     tf code | length code << 7 (seg_tf_code, seg_len_code)
  *   such that every document of the block has tf <= tf and length >=
@@ -91,7 +93,122 @@ typedef struct seg_meta {
  *   blocks of `and` instead of 199, 5 of the 75 of `was` instead of 30.)
  *   Before version 4: u16 largest tf in the block, 0xffff meaning "0xffff
  *   or more", and u16 smallest doc length, clamped to 0xffff; both stay
- *   valid bounds when clamped. */
+ *   valid bounds when clamped.
+ *
+ * Before version 5 an entry is those five as u32s, 20 bytes, one after
+ * another.  From version 5 on a term's entries are one table (segment
+ * format, "skip"):
+ *   u8 width[4]     bits of each of the four numbers below
+ *   u32 last0       the last doc of block 0
+ *   u32 impacts[n]
+ *   packed(n, width[0]) last doc - last0, then packed(n, width[f]) of
+ *                   each of the three others, each array byte aligned
+ * Each number of a term takes the bits its largest value needs: the 20
+ * bytes of an entry were 4.8% of postings, positions and dictionary on
+ * corpus/cache/sotu.jsonl, and the tables take 57% of them.  A field is
+ * still read at a computed bit offset, so a cursor reads only the entries
+ * it visits, as it did. */
+enum { SEG_SKIP_LAST, SEG_SKIP_DOCS, SEG_SKIP_POSK, SEG_SKIP_POSOFF };
+
+/* A term's skip entries as a reader sees them, whatever the version: field
+ * f of block b is the mask[f] bits at bit at[f] + b * step[f] from p (plus
+ * last0 for the last doc), its impacts the 4 bytes at imp + b * imp_step.
+ * A read loads 8 bytes at the field's first byte: up to 7 past a table's
+ * end, which the segment file's footer and trailer cover. */
+typedef struct seg_skip {
+    const uint8_t *p, *imp;
+    uint64_t at[4];
+    uint32_t step[4], mask[4];
+    uint32_t imp_step, last0;
+} seg_skip;
+
+static inline uint32_t seg_skip_get(const seg_skip *k, unsigned f, uint32_t b)
+{
+    uint64_t o = k->at[f] + (uint64_t)b * k->step[f], v;
+    memcpy(&v, k->p + (o >> 3), 8);
+    return (uint32_t)(v >> (o & 7)) & k->mask[f];
+}
+
+static inline uint32_t seg_skip_last(const seg_skip *k, uint32_t b)
+{
+    return seg_skip_get(k, SEG_SKIP_LAST, b) + k->last0;
+}
+
+/* The first block from b on, before n, whose last doc is target or more;
+ * n if none.  Blocks b, b + 1, b + 3, b + 7, ... are tried, then the
+ * blocks between the last two tried are halved: a cursor moves a block or
+ * two at a time mostly, but a phrase's frequent term jumps over dozens. */
+static inline uint32_t seg_skip_find(const seg_skip *k, uint32_t b, uint32_t n,
+                                     uint32_t target)
+{
+    if (b >= n || seg_skip_last(k, b) >= target) return b;
+    uint32_t lo = b, step = 1;   /* lo: a block whose last doc is under target */
+    for (;;) {
+        uint32_t hi = n - lo > step ? lo + step : n;
+        if (hi == n || seg_skip_last(k, hi) >= target) {
+            /* the answer is in (lo, hi] */
+            while (hi - lo > 1) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (seg_skip_last(k, mid) >= target) hi = mid;
+                else lo = mid;
+            }
+            return hi;
+        }
+        lo = hi;
+        step *= 2;
+    }
+}
+
+static inline const uint8_t *seg_skip_imp(const seg_skip *k, uint32_t b)
+{
+    return k->imp + (size_t)b * k->imp_step;
+}
+
+/* Bytes of a version 5 table of n entries with these widths. */
+static inline uint64_t seg_skip_bytes(uint32_t n, const uint8_t width[4])
+{
+    uint64_t len = SEG_SKIP_HEAD + 4 * (uint64_t)n;
+    for (int f = 0; f < 4; f++) len += ((uint64_t)n * width[f] + 7) / 8;
+    return len;
+}
+
+/* Sets k to the n entries at byte off of a skip section sec[0, sec_len)
+ * of a segment of the given version: 0, or -1 when they do not lie inside
+ * it (or a width is over 32). */
+static inline int seg_skip_open(seg_skip *k, const uint8_t *sec, uint64_t sec_len,
+                                uint64_t off, uint32_t n, uint32_t version)
+{
+    if (off > sec_len) return -1;
+    k->p = sec + off;
+    if (version < SEG_VERSION_PACKED_SKIP) {
+        if ((uint64_t)n * SEG_SKIP_ENTRY > sec_len - off) return -1;
+        for (int f = 0; f < 4; f++) {
+            k->at[f] = 32 * (uint64_t)f;
+            k->step[f] = 8 * SEG_SKIP_ENTRY;
+            k->mask[f] = UINT32_MAX;
+        }
+        k->imp = k->p + 16;
+        k->imp_step = SEG_SKIP_ENTRY;
+        k->last0 = 0;
+        return 0;
+    }
+    if (sec_len - off < SEG_SKIP_HEAD) return -1;
+    const uint8_t *w = k->p;
+    for (int f = 0; f < 4; f++)
+        if (w[f] > 32) return -1;
+    if (seg_skip_bytes(n, w) > sec_len - off) return -1;
+    memcpy(&k->last0, w + 4, 4);
+    k->imp = k->p + SEG_SKIP_HEAD;
+    k->imp_step = 4;
+    uint64_t at = 8 * (SEG_SKIP_HEAD + 4 * (uint64_t)n);
+    for (int f = 0; f < 4; f++) {
+        k->at[f] = at;
+        k->step[f] = w[f];
+        k->mask[f] = w[f] == 32 ? UINT32_MAX : (1u << w[f]) - 1;
+        at += ((uint64_t)n * w[f] + 7) / 8 * 8;
+    }
+    return 0;
+}
 
 /* Codes of the impacts.  A tf is rounded up and a length down, so that a
  * point stays a bound: tf exact below 32, then 16 steps per doubling up
@@ -203,7 +320,7 @@ static inline void seg_impacts_choose(const uint32_t *docs, const uint32_t *tfs,
     memcpy(out + 2, &p1, 2);
 }
 
-/* The impacts of a version 4 skip entry's last four bytes as two points
+/* The impacts of a skip entry (version 4 on), its four bytes, as two points
  * (tf[1] the block's largest tf, UINT32_MAX for no bound; len[0] its
  * smallest length). */
 static inline void seg_impacts_read(const uint8_t *b, uint32_t tf[2], uint32_t len[2])

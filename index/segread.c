@@ -143,6 +143,7 @@ int idx_segment_open(const char *dir, const char *name, int verify,
     s->dict.nblocks = (size_t)nblocks;
     s->dict.nterms = s->nterms;
     s->dict.v1 = s->version == 1;
+    s->dict.skip_entries = s->version < SEG_VERSION_PACKED_SKIP;
     {
         uint64_t *keys;
         int kr = dict_build_keys(&s->dict, &keys);
@@ -264,15 +265,22 @@ const uint64_t *idx_segment_deleted(const idx_segment *s)
     return s->ndeleted ? s->deleted : NULL;
 }
 
+/* A term's skip entries, in k: 0, or -1 when they do not lie inside the
+ * section. */
+static int term_skip(const idx_segment *s, const idx_term *e, seg_skip *k)
+{
+    return seg_skip_open(k, s->sec[SEC_SKIP], s->sec_len[SEC_SKIP], e->skip_off,
+                         idx_term_blocks(e), s->version);
+}
+
 /* A dictionary entry's offsets point inside their sections. */
 static int term_in_bounds(const idx_segment *s, const idx_term *e)
 {
+    seg_skip k;
     return !((e->df > 1 && e->docs_off >= s->sec_len[SEC_DOCS]) ||
              (e->df == 1 && e->single_doc >= s->ndocs) ||
              (e->cf > 1 && e->pos_off >= s->sec_len[SEC_POS]) ||
-             (e->df > IDX_BLOCK &&
-              e->skip_off + (uint64_t)idx_term_blocks(e) * SEG_SKIP_ENTRY >
-                  s->sec_len[SEC_SKIP]) ||
+             (e->df > IDX_BLOCK && term_skip(s, e, &k) != 0) ||
              e->df > s->ndocs);
 }
 
@@ -476,9 +484,21 @@ long idx_segment_find_id(const idx_segment *s, const char *id, size_t len)
 
 /* ---- posting iterator -------------------------------------------------- */
 
-static const uint8_t *skip_entry(const idx_postings *p, uint32_t b)
+/* blk_pos_k of a block whose skip entry's position fields are not read
+ * yet.  Most blocks of a phrase's frequent terms are decoded for their
+ * documents alone; read at every block load, the two fields were 1.7% of
+ * a phrase's instructions once the entries were bit-packed. */
+#define BLK_POS_UNREAD UINT64_MAX
+
+__attribute__((noinline)) static void blk_pos_read(idx_postings *p)
 {
-    return p->skip + (size_t)b * SEG_SKIP_ENTRY;
+    p->blk_pos_k = seg_skip_get(&p->sk, SEG_SKIP_POSK, p->block);
+    p->blk_pos_off = seg_skip_get(&p->sk, SEG_SKIP_POSOFF, p->block);
+}
+
+static inline void blk_pos(idx_postings *p)
+{
+    if (__builtin_expect(p->blk_pos_k == BLK_POS_UNREAD, 0)) blk_pos_read(p);
 }
 
 /* Decodes block b; returns 0, or -1 on corrupt data (iterator ends). */
@@ -542,14 +562,12 @@ static int load_block(idx_postings *p, uint32_t b)
 {
     uint32_t base = 0;
     const uint8_t *start = p->docs;
-    p->blk_pos_k = 0;
+    /* with skip entries, read when positions are first asked for */
+    p->blk_pos_k = p->skip ? BLK_POS_UNREAD : 0;
     p->blk_pos_off = 0;
     if (p->skip) {
-        const uint8_t *e = skip_entry(p, b);
-        start = p->docs + ld32(e + 4);
-        p->blk_pos_k = ld32(e + 8);
-        p->blk_pos_off = ld32(e + 12);
-        if (b > 0) base = ld32(skip_entry(p, b - 1)) + 1;
+        start = p->docs + seg_skip_get(&p->sk, SEG_SKIP_DOCS, b);
+        if (b > 0) base = seg_skip_last(&p->sk, b - 1) + 1;
     } else if (b != 0) {
         return -1;
     }
@@ -620,7 +638,6 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
     p->pos_end = s->sec[SEC_POS] + s->sec_len[SEC_POS];
     p->nblocks = idx_term_blocks(t);
     p->nfull = t->df / IDX_BLOCK;   /* unless t->cut_blocks: then unused */
-    p->skip = t->df > IDX_BLOCK ? s->sec[SEC_SKIP] + t->skip_off : NULL;
     p->pblk = UINT64_MAX;
     p->pblk_off = 0;
     p->out = NULL;
@@ -628,7 +645,11 @@ int idx_postings_open(const idx_segment *s, const idx_term *t,
     p->sblock = 0;
     p->single_bounds = 0;
     p->pos_ok = 0;
-    if (t->df == 0 || load_block(p, 0) != 0) end_iter(p);
+    /* skip entries out of bounds (a lookup checks them first) read as
+     * corrupt blocks do: the list ends */
+    int ok = t->df != 0 && (t->df <= IDX_BLOCK || term_skip(s, t, &p->sk) == 0);
+    if (ok && t->df > IDX_BLOCK) p->skip = p->sk.p;
+    if (!ok || load_block(p, 0) != 0) end_iter(p);
     *out = p;
     return 0;
 }
@@ -655,7 +676,7 @@ uint32_t idx_postings_advance_slow_(idx_postings *p, uint32_t target)
     /* find the first later block whose last doc reaches target */
     uint32_t b = p->block + 1;
     if (!p->skip) { end_iter(p); return IDX_END; }
-    while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
+    b = seg_skip_find(&p->sk, b, p->nblocks, target);
     if (b >= p->nblocks || load_block(p, b) != 0) {
         end_iter(p);
         return IDX_END;
@@ -700,6 +721,7 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
         return 0;
     }
     /* walk forward from the nearest known block start */
+    blk_pos(p);
     uint64_t anchor = p->blk_pos_k / IDX_BLOCK;
     if (p->pblk != UINT64_MAX && p->pblk <= pb && p->pblk >= anchor) {
         have_blk = p->pblk;
@@ -733,10 +755,12 @@ static int load_pos_block(idx_postings *p, uint64_t pb)
 
 /* Index k (within the term) of the current document's first position and
  * its tf; -1 when the iterator is at the end or the counts are corrupt. */
-static int pos_start(idx_postings *p, uint64_t *k, uint32_t *tf)
+__attribute__((always_inline)) static inline int pos_start(idx_postings *p, uint64_t *k,
+                                                       uint32_t *tf)
 {
     if (p->doc == IDX_END) return -1;
     ensure_tfs(p);
+    blk_pos(p);
     if (p->psum_i > p->i) { p->psum_i = 0; p->psum = 0; }
     while (p->psum_i < p->i) p->psum += p->tf_buf[p->psum_i++];
     *tf = p->tf_buf[p->i];
@@ -830,20 +854,20 @@ uint32_t idx_postings_shallow_impacts(idx_postings *p, uint32_t target, idx_impa
     }
     uint32_t b = p->sblock;
     if (p->doc != IDX_END && b < p->block) b = p->block;
-    while (b < p->nblocks && ld32(skip_entry(p, b)) < target) b++;
+    b = seg_skip_find(&p->sk, b, p->nblocks, target);
     p->sblock = b;
     if (b >= p->nblocks) return IDX_END;
-    const uint8_t *e = skip_entry(p, b);
+    const uint8_t *e = seg_skip_imp(&p->sk, b);
     if (p->s->version >= SEG_VERSION_IMPACTS) {
-        seg_impacts_read(e + 16, imp->tf, imp->len);
+        seg_impacts_read(e, imp->tf, imp->len);
     } else {
         uint16_t mt, ml;
-        memcpy(&mt, e + 16, 2);
-        memcpy(&ml, e + 18, 2);
+        memcpy(&mt, e, 2);
+        memcpy(&ml, e + 2, 2);
         imp->tf[0] = imp->tf[1] = mt == SEG_SKIP_TF_SATURATED ? UINT32_MAX : mt;
         imp->len[0] = imp->len[1] = ml;
     }
-    return ld32(e);
+    return seg_skip_last(&p->sk, b);
 }
 
 uint32_t idx_postings_shallow_advance(idx_postings *p, uint32_t target,

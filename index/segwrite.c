@@ -1,5 +1,5 @@
 /*
- * segwrite.c — writes one immutable segment file.  Format version 3; every
+ * segwrite.c — writes one immutable segment file.  Format version 5; every
  * integer little-endian; docs/FORMAT.md is the standalone description.
  *
  *   header   64 bytes: "QUIRESEG", u32 version, u32 0, zero padding
@@ -36,8 +36,8 @@
  *   before the varints, else the first PFOR header; the writer keeps the
  *   shorter.  A gap is doc - previous doc - 1; the first doc of the term
  *   is stored as itself.
- * SKIP, per term with df > 128 at its skip_off: one 20-byte entry per block
- *   (full and tail), see segment.h.
+ * SKIP, per term with df > 128 at its skip_off: one entry per block (full
+ *   and tail), all of them in one bit-packed table, see segment.h.
  * POS, per term with cf > 1 at its pos_off: the term's position stream — for each
  *   posting, its tf positions as gaps from the previous position of the same
  *   document (the first one absolute) — in cf/128 full blocks
@@ -100,6 +100,7 @@ int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
 {
     memset(w, 0, sizeof *w);
     dict_builder_init(&w->dict);
+    w->version = SEG_VERSION;
     w->path = strdup(path);
     if (!w->path) return qerr(err, QUIRE_ENOMEM, "out of memory");
     int rc;
@@ -110,6 +111,14 @@ int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,
         return rc;
     }
     return QUIRE_OK;
+}
+
+int segw_set_version(seg_writer *w, uint32_t version)
+{
+    if (version != SEG_VERSION && version != SEG_VERSION_IMPACTS) return -1;
+    w->version = version;
+    w->dict.skip_unit = version < SEG_VERSION_PACKED_SKIP ? SEG_SKIP_ENTRY : 1;
+    return 0;
 }
 
 void segw_set_norms(seg_writer *w, const uint32_t *norms, uint32_t ndocs, uint64_t total_len)
@@ -152,6 +161,7 @@ int segw_term_begin(seg_writer *w, const uint8_t *term, size_t len,
     w->tf_sum = 0;
     w->has_pending = 0;
     w->cut = 0;
+    w->sk_n = 0;
     /* the dictionary entry is added at term end; the caller keeps the
      * term bytes alive until then */
     return QUIRE_OK;
@@ -176,18 +186,67 @@ static void flush_pending(seg_writer *w)
     w->has_pending = 0;
 }
 
-/* Appends one skip entry (FORMAT.md): the one place its layout is written.
+/* Keeps one skip entry of the term for its table (skip_table_put).
  * `bounds` is the block's impacts (segment.h), as stored. */
 static void skip_put(seg_writer *w, uint32_t last_doc, uint32_t docs_off, uint64_t pos_k,
                      uint64_t pos_off, const uint8_t bounds[4])
 {
-    uint8_t e[SEG_SKIP_ENTRY];
-    st32(e, last_doc);
-    st32(e + 4, docs_off);
-    st32(e + 8, (uint32_t)pos_k);
-    st32(e + 12, (uint32_t)pos_off);
-    memcpy(e + 16, bounds, 4);
-    sec_write(&w->skip, e, sizeof e);
+    if (grow_array((void **)&w->sk, &w->sk_cap, (size_t)w->sk_n + 1, sizeof *w->sk, 64)) {
+        w->sk_failed = 1;
+        return;
+    }
+    struct segw_skip *e = &w->sk[w->sk_n++];
+    e->v[SEG_SKIP_LAST] = last_doc;
+    e->v[SEG_SKIP_DOCS] = docs_off;
+    e->v[SEG_SKIP_POSK] = (uint32_t)pos_k;
+    e->v[SEG_SKIP_POSOFF] = (uint32_t)pos_off;
+    memcpy(e->imp, bounds, 4);
+}
+
+/* Writes the term's skip entries (segment.h, FORMAT.md): the one place
+ * their layout is written. */
+static void skip_table_put(seg_writer *w)
+{
+    uint32_t n = w->sk_n;
+    if (w->sk_failed || n == 0) return;   /* reported by segw_term_end */
+    if (w->version < SEG_VERSION_PACKED_SKIP) {
+        for (uint32_t b = 0; b < n; b++) {
+            uint8_t e[SEG_SKIP_ENTRY];
+            for (int f = 0; f < 4; f++) st32(e + 4 * f, w->sk[b].v[f]);
+            memcpy(e + 16, w->sk[b].imp, 4);
+            sec_write(&w->skip, e, sizeof e);
+        }
+        return;
+    }
+    uint32_t last0 = w->sk[0].v[SEG_SKIP_LAST];
+    uint8_t width[4];
+    for (unsigned f = 0; f < 4; f++) {
+        uint32_t sub = f == SEG_SKIP_LAST ? last0 : 0, top = 0;
+        for (uint32_t b = 0; b < n; b++) top |= w->sk[b].v[f] - sub;
+        width[f] = (uint8_t)(top ? 32 - __builtin_clz(top) : 0);
+    }
+    /* built whole, then written in one piece: 8 bytes of slack for the
+     * 64-bit stores of the last values */
+    uint64_t len = seg_skip_bytes(n, width);
+    if (grow_array((void **)&w->sk_buf, &w->sk_buf_cap, len + 8, 1, 256)) {
+        w->sk_failed = 1;
+        return;
+    }
+    uint8_t *t = w->sk_buf;
+    memset(t, 0, len + 8);
+    memcpy(t, width, 4);
+    st32(t + 4, last0);
+    for (uint32_t b = 0; b < n; b++) memcpy(t + SEG_SKIP_HEAD + 4 * (size_t)b, w->sk[b].imp, 4);
+    uint64_t at = 8 * (SEG_SKIP_HEAD + 4 * (uint64_t)n);
+    for (unsigned f = 0; f < 4; f++) {
+        uint32_t sub = f == SEG_SKIP_LAST ? last0 : 0;
+        for (uint32_t b = 0; b < n; b++) {
+            uint64_t o = at + (uint64_t)b * width[f];
+            st64(t + (o >> 3), ld64(t + (o >> 3)) | (uint64_t)(w->sk[b].v[f] - sub) << (o & 7));
+        }
+        at += ((uint64_t)n * width[f] + 7) / 8 * 8;
+    }
+    sec_write(&w->skip, t, len);
 }
 
 static void skip_entry(seg_writer *w)
@@ -389,7 +448,10 @@ int segw_term_end(seg_writer *w, quire_error *err)
     if (w->nposted != w->cur.df || w->tf_sum != w->cur.cf ||
         (w->cut ? w->pos_count < w->cur.cf : w->pos_count != w->cur.cf))
         return qerr(err, QUIRE_ECORRUPT, "internal: posting counts disagree");
-    if (w->cut) w->cur.cut_blocks = (uint32_t)((w->skip.len - w->cur.skip_off) / SEG_SKIP_ENTRY);
+    if (w->cut) w->cur.cut_blocks = w->sk_n;
+    if (w->cur.df > IDX_BLOCK) skip_table_put(w);
+    if (w->sk_failed || (w->cur.df > IDX_BLOCK && w->sk_n == 0))
+        return qerr(err, QUIRE_ENOMEM, "out of memory");
     if (w->docs.failed || w->pos.failed || w->skip.failed)
         return QUIRE_OK; /* reported by sec_finish with the errno */
     if (w->record) return record_term(w, err);
@@ -604,7 +666,7 @@ int segw_store_begin(seg_writer *w, quire_error *err)
     w->file = f;
     uint8_t header[SEG_HEADER_BYTES] = {0};
     memcpy(header, SEG_MAGIC, 8);
-    st32(header + 8, SEG_VERSION);
+    st32(header + 8, w->version);
     out_put(&f->o, header, sizeof header);   /* o.h is NULL: no section */
     section_begin(f, SEC_STORE);
     f->store_open = 1;
@@ -938,11 +1000,18 @@ int segw_finish(seg_writer *w, const seg_meta *meta, const uint8_t *storeidx,
     st64(tr, footer_off);
     st64(tr + 8, footer_len);
     st64(tr + 16, footer_hash);
-    st32(tr + 24, SEG_VERSION);
+    st32(tr + 24, w->version);
     memcpy(tr + SEG_TRAILER_BYTES - 8, SEG_TRAILER_MAGIC, 8);
     out_use_hash(o, NULL);
     out_put(o, tr, sizeof tr);
     out_flush(o);
+    if (!o->rc && w->version != SEG_VERSION) {
+        /* the header went out when the store began, with the version then */
+        uint8_t v[4];
+        st32(v, w->version);
+        if (pwrite(o->fd, v, 4, 8) != 4)
+            o->rc = qerr(err, QUIRE_EIO, "write %s: %s", w->path, strerror(errno));
+    }
 
     if (!o->rc && fsync(o->fd) != 0)
         o->rc = qerr(err, QUIRE_EIO, "fsync %s: %s", w->path, strerror(errno));
@@ -959,6 +1028,8 @@ void segw_close(seg_writer *w)
     sec_discard(&w->skip);
     sec_discard(&w->pos);
     dict_builder_free(&w->dict);
+    free(w->sk);
+    free(w->sk_buf);
     free(w->pending);
     free(w->recs);
     free(w->rec_bytes);

@@ -41,6 +41,12 @@ typedef struct seg_writer {
     uint32_t *pending; uint32_t pending_n; size_t pending_cap;
     int has_pending;
     int cut;                       /* the term's list has short blocks */
+    /* the term's skip entries, written as one table at its end */
+    struct segw_skip { uint32_t v[4]; uint8_t imp[4]; } *sk;
+    uint32_t sk_n; size_t sk_cap;
+    uint8_t *sk_buf; size_t sk_buf_cap;   /* the table, built whole */
+    int sk_failed;                 /* out of memory for them */
+    uint32_t version;              /* of the file: SEG_VERSION unless set */
 
     /* a writer of the last terms for another (segw_record_terms) keeps its
      * dictionary entries as a list, term bytes in rec_bytes */
@@ -52,6 +58,10 @@ typedef struct seg_writer {
     int pos_direct;                /* POS goes straight into the file */
 } seg_writer;
 
+/* Writes the file as format `version` instead of SEG_VERSION: 4 (skip
+ * entries of 20 bytes, for a reader that knows no later version) or the
+ * current one; before the first term.  0, or -1 for another version. */
+int segw_set_version(seg_writer *w, uint32_t version);
 /* Bytes of the buffers an open writer holds, whatever it writes. */
 size_t segw_buffer_mem(void);
 int segw_open(seg_writer *w, const char *path, const char *tmp_prefix,

@@ -225,7 +225,7 @@ static void test_dict_lookups(void **state)
                           .cut_blocks = df > IDX_BLOCK && i % 3 == 0 ? 3 + i % 5 : 0};
             assert_int_equal(dict_builder_add(&b, (uint8_t *)t, l, &e), 0);
         }
-        dict_view v = {b.buf, b.len, NULL, b.nblocks, n, NULL, 0};
+        dict_view v = {b.buf, b.len, NULL, b.nblocks, n, NULL, 0, 0};
         uint8_t *idx = malloc(8 * (b.nblocks + 1));
         for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
         v.idx = idx;
@@ -302,7 +302,7 @@ static void test_dict_edges(void **state)
     assert_int_equal(dict_builder_add(&b, (const uint8_t *)"\xc3\xa9t\xc3\xa9", 6, &e0), -2);
     uint8_t idx[8];
     memcpy(idx, &b.blocks[0], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, n, NULL, 0};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, n, NULL, 0, 0};
     for (size_t i = 0; i < n; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (const uint8_t *)terms[i].t, terms[i].l, &e), 1);
@@ -564,7 +564,7 @@ static void test_dict_length_forms(void **state)
     }
     uint8_t *idx = malloc(8 * b.nblocks);
     for (size_t k = 0; k < b.nblocks; k++) memcpy(idx + 8 * k, &b.blocks[k], 8);
-    dict_view v = {b.buf, b.len, idx, b.nblocks, N, NULL, 0};
+    dict_view v = {b.buf, b.len, idx, b.nblocks, N, NULL, 0, 0};
     for (uint32_t i = 0; i < N; i++) {
         idx_term e;
         assert_int_equal(dict_lookup(&v, (uint8_t *)terms[i], strlen(terms[i]), &e), 1);
@@ -944,6 +944,16 @@ static void merge_build(const char *name, uint32_t from, uint32_t to, int (*dead
     idx_builder_free(b);
 }
 
+/* The same, written as segment version `version` (idx_builder_set_version). */
+static void merge_build_version(const char *name, uint32_t from, uint32_t to, uint32_t version)
+{
+    idx_builder *b = merge_builder(name, from, to, NULL);
+    quire_error err;
+    assert_int_equal(idx_builder_set_version(b, version), 0);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+}
+
 static int dead_some(uint32_t g)
 {
     /* in the second and fifth segments (see test_merge_copies) */
@@ -1314,11 +1324,22 @@ static void test_merge_copy_damaged(void **state)
     size_t len;
     unsigned char *file = slurp(path, &len);
     assert_int_equal(merge_damaged(file, len, 0, 0, s1), QUIRE_OK);
-    /* the last doc, the offset, the first position, its block, the tf
-     * code of the second impact point (the largest tf) of the second block */
-    for (size_t f = 0; f < 20; f += f == 12 ? 6 : 4)
-        assert_int_equal(merge_damaged(file, len, skip + SEG_SKIP_ENTRY + f, 1, s1),
-                         QUIRE_ECORRUPT);
+    /* the last doc, the offset, the first position, its block (each one
+     * off by one, its lowest bit flipped), the tf code of the second
+     * impact point (the largest tf) of the second block */
+    seg_skip k = {0};
+    assert_int_equal(seg_skip_open(&k, s0->sec[SEC_SKIP], s0->sec_len[SEC_SKIP], t.skip_off,
+                                   idx_term_blocks(&t), s0->version), 0);
+    for (unsigned f = 0; f < 4; f++) {
+        uint64_t o = k.at[f] + k.step[f];
+        assert_true(k.mask[f] != 0);
+        assert_int_equal(merge_damaged(file, len, skip + o / 8, (unsigned char)(1u << (o % 8)),
+                                       s1), QUIRE_ECORRUPT);
+    }
+    assert_int_equal(merge_damaged(file, len, skip + (size_t)(seg_skip_imp(&k, 1) - k.p) + 2, 1,
+                                   s1), QUIRE_ECORRUPT);
+    /* a width past 32 bits */
+    assert_int_equal(merge_damaged(file, len, skip + SEG_SKIP_DOCS, 0x40, s1), QUIRE_ECORRUPT);
     for (size_t at = 0; at < 300; at += 3) {
         int rc = merge_damaged(file, len, docs + at, (unsigned char)(1u << (at % 8)), s1);
         assert_true(rc == QUIRE_OK || rc == QUIRE_ECORRUPT);
@@ -1475,7 +1496,7 @@ static void check_impacts(idx_segment *s, int corners)
     assert_true(blocks > 50);   /* 66 blocks in 700 documents of merge_doc */
 }
 
-/* Rewrites DIR/NAME as a version 3 segment: each skip entry's impacts
+/* Rewrites DIR/NAME, a version 4 segment, as a version 3 one: each skip entry's impacts
  * become the block's u16 largest tf and smallest length, and the checksums
  * of the skip section and of the footer are made again. */
 static void make_version3(const char *name)
@@ -1485,6 +1506,7 @@ static void make_version3(const char *name)
     size_t len;
     unsigned char *f = slurp(path, &len);
     idx_segment *s = open_seg(name);
+    assert_int_equal(s->version, 4);
     size_t skip_at = (size_t)(s->sec[SEC_SKIP] - s->m.data);
     dict_iter it;
     dict_iter_init(&it, &s->dict);
@@ -1541,40 +1563,53 @@ static void make_version3(const char *name)
 }
 
 /* A version 3 segment reads with its one bound per block as both impacts,
- * and merges with a version 4 one into the lists a merge of two version 4
- * segments writes, the entries it copies rewritten as impacts. */
-static void test_impacts_version3(void **state)
+ * and a version 4 one (skip entries of 20 bytes) with its two points; each
+ * merges with a segment of this version into the lists a merge of two of
+ * this version's writes, the entries it copies rewritten as this
+ * version's. */
+static void test_skip_versions(void **state)
 {
     (void)state;
-    merge_build("v3a.qseg", 0, 700, NULL);
-    merge_build("v4a.qseg", 0, 700, NULL);
-    merge_build("v3b.qseg", 700, 1000, NULL);
+    merge_build_version("v3a.qseg", 0, 700, 4);
+    merge_build_version("v4a.qseg", 0, 700, 4);
+    merge_build("v5a.qseg", 0, 700, NULL);
+    merge_build("v5b.qseg", 700, 1000, NULL);
     make_version3("v3a.qseg");
-    idx_segment *a3 = open_seg("v3a.qseg"), *a4 = open_seg("v4a.qseg");
-    idx_segment *b = open_seg("v3b.qseg");
-    assert_int_equal(a3->version, 3);
-    assert_int_equal(a4->version, SEG_VERSION);
-    check_impacts(a3, 1);
-    check_impacts(a4, 0);
-    idx_segment *segs[2];
-    uint64_t *dels[2] = {0};
-    quire_error err;
-    uint32_t nd;
-    segs[0] = a3;
-    segs[1] = b;
-    assert_int_equal(idx_merge(tmpdir, segs, dels, 2, "v3m.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err),
-                     QUIRE_OK);
-    segs[0] = a4;
-    assert_int_equal(idx_merge(tmpdir, segs, dels, 2, "v4m.qseg", QUIRE_TOK_DEFAULT, 1, &nd, &err),
-                     QUIRE_OK);
-    idx_segment *m3 = open_seg("v3m.qseg"), *m4 = open_seg("v4m.qseg");
-    assert_int_equal(m3->version, SEG_VERSION);
-    same_lists(m3, m4);
-    check_impacts(m3, 0);
-    idx_segment_close(m3);
-    idx_segment_close(m4);
-    idx_segment_close(a3);
-    idx_segment_close(a4);
+    idx_segment *a[3] = {open_seg("v3a.qseg"), open_seg("v4a.qseg"), open_seg("v5a.qseg")};
+    idx_segment *b = open_seg("v5b.qseg");
+    assert_int_equal(a[0]->version, 3);
+    assert_int_equal(a[1]->version, 4);
+    assert_int_equal(a[2]->version, SEG_VERSION);
+    assert_true(SEG_VERSION > 4);
+    /* the same entries, the current ones packed in fewer bytes */
+    assert_true(a[2]->sec_len[SEC_SKIP] * 10 < a[1]->sec_len[SEC_SKIP] * 7);
+    assert_int_equal(a[0]->sec_len[SEC_SKIP], a[1]->sec_len[SEC_SKIP]);
+    check_impacts(a[0], 1);
+    check_impacts(a[1], 0);
+    check_impacts(a[2], 0);
+    same_lists(a[1], a[2]);
+    idx_segment *m[3];
+    for (int v = 0; v < 3; v++) {
+        idx_segment *segs[2] = {a[v], b};
+        uint64_t *dels[2] = {0};
+        quire_error err;
+        uint32_t nd;
+        char name[32];
+        snprintf(name, sizeof name, "m%d.qseg", v);
+        assert_int_equal(idx_merge(tmpdir, segs, dels, 2, name, QUIRE_TOK_DEFAULT, 1, &nd, &err),
+                         QUIRE_OK);
+        m[v] = open_seg(name);
+        assert_int_equal(m[v]->version, SEG_VERSION);
+        check_impacts(m[v], 0);
+    }
+    same_lists(m[0], m[2]);
+    same_lists(m[1], m[2]);
+    /* with version 4's impacts copied, a merge writes the same bytes */
+    same_postings(m[1], m[2]);
+    for (int v = 0; v < 3; v++) {
+        idx_segment_close(m[v]);
+        idx_segment_close(a[v]);
+    }
     idx_segment_close(b);
 }
 
@@ -1702,7 +1737,7 @@ int main(void)
         cmocka_unit_test(test_pwrite_uncached),
         cmocka_unit_test(test_impact_codes),
         cmocka_unit_test(test_impacts_cover),
-        cmocka_unit_test(test_impacts_version3),
+        cmocka_unit_test(test_skip_versions),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
