@@ -125,6 +125,31 @@ static void test_news_phrase(void **state)
     assert_non_null(strstr(out, "documents         1 (+0 deleted)"));
 }
 
+/* URLs, e-mail addresses, handles and dotted compounds are indexed as
+ * their parts only (docs/TOKENIZER.md, rule 7), and a query of one, split
+ * the same way, finds the text by the phrase of its parts: in the document
+ * that has it, not in the one with the same words apart. */
+static void test_urls_and_addresses(void **state)
+{
+    (void)state;
+    char path[128], dir[128], out[4096];
+    snprintf(path, sizeof path, "%s/urls.jsonl", tmp);
+    snprintf(dir, sizeof dir, "%s/urls", tmp);
+    const char *docs =
+        "{\"id\":\"a\",\"body\":\"mail Jane.Doe@Example.com, see "
+        "https://www.Example.com/a-b?q=1. @wikileaks says v1.2\"}\n"
+        "{\"id\":\"b\",\"body\":\"jane wrote: doe example com. www and example "
+        "com a b q; wikileaks v 1 2\"}\n";
+    write_file(path, docs, strlen(docs));
+    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+    assert_int_equal(count(dir, "Jane.Doe@Example.com"), 1);
+    assert_int_equal(count(dir, "https://www.example.com/a-b?q=1"), 1);
+    assert_int_equal(count(dir, "www.example.com"), 1);
+    assert_int_equal(count(dir, "v1.2"), 1);
+    assert_int_equal(count(dir, "@wikileaks"), 2);
+    assert_int_equal(count(dir, "\"example com\""), 2);
+}
+
 /* ---- JSON Lines: fields, title/body boundary, malformed lines ---------- */
 
 static void test_jsonl_fields_and_boundary(void **state)
@@ -2652,6 +2677,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_news_phrase),
+        cmocka_unit_test(test_urls_and_addresses),
         cmocka_unit_test(test_jsonl_fields_and_boundary),
         cmocka_unit_test(test_sort_by_field),
         cmocka_unit_test(test_time_limit),

@@ -326,10 +326,12 @@ static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
 }
 
 
-/* Emits a term at position `pos` (not advanced): a compound's whole. */
+/* Emits a term at position `pos` (not advanced): a compound's whole, if
+ * one is wanted (tok_whole_wanted). */
 static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
                              size_t start, size_t end, int plain)
 {
+    if (!tok_whole_wanted(term, n)) return 0;
     if (!plain) return tok_emit(t, term, n, start, end, t->pos, TOK_K_STEM);
     tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos,
                     .start = start, .end = end};
@@ -693,9 +695,8 @@ static unsigned ascii_atoms(tok_tokenizer *t, const tok_block *b,
 /* A URL (rule 7) whose prefix starts at w[r] (the word w[r, we), then
  * w[we] is ':' or '.'), decided here when it lies inside the window and
  * is ASCII: the general path's url_len (tokenizer.c) on the window's
- * bytes, and the terms url_ascii (tok_words.c) would emit: the whole,
- * lower-cased, at the position of its first part (index mode), then the
- * runs of letters and digits, from the lower-cased window.  url_len runs
+ * bytes, and the terms url_ascii (tok_words.c) would emit: the runs of
+ * letters and digits, from the lower-cased window.  url_len runs
  * only where a chunk starts, and so does this: r is where nothing is open
  * and the byte before is no connector that joins.  Returns the offset
  * after the URL (the trimmed punctuation after it is left to the scanner,
@@ -763,16 +764,7 @@ static unsigned url_fast(tok_tokenizer *t, const tok_block *b, const unsigned ch
     }
     const unsigned e = r + n; /* < TOK_WIN: w[q] ended the URL */
     if (!((b->alnum >> (r + plen)) & ((1ull << (n - plen)) - 1))) return 0;
-    if (t->mode == TOK_MODE_INDEX) {
-        char whole[TOK_WIN];
-        for (unsigned k = 0; k < n; k++) {
-            unsigned char c = w[r + k];
-            whole[k] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
-        }
-        /* Never a stop word, never stemmed: straight to the callback. */
-        if ((*rc = emit_whole(t, whole, n, at + r, at + e, 1))) return e;
-    }
-    /* The parts: the runs of letters and digits, from the lower-cased
+    /* The parts (no whole: it keeps ':' or '.', tok_whole_wanted): the runs of letters and digits, from the lower-cased
      * window; the last one may end at e itself. */
     const uint64_t in = (~0ull << r) & ((1ull << e) - 1);
     uint64_t st = b->alnum & ~(b->alnum << 1) & in;

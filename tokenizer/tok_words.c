@@ -232,7 +232,8 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
             memcpy(whole, tmp, (size_t)r);
             w = (size_t)r;
         }
-        if ((rc = tok_emit(t, whole, w, start, l[t->nleaves - 1].end, t->pos,
+        if (tok_whole_wanted(whole, w) &&
+            (rc = tok_emit(t, whole, w, start, l[t->nleaves - 1].end, t->pos,
                            kind == KIND_JOINED ? TOK_K_STEM : 0)))
             return rc;
     }
@@ -311,10 +312,8 @@ static const char alnum_fold[256] = {
 
 /* tok_url for an ASCII URL of up to TOK_URL_FAST bytes, which is nearly
  * every one: no decoding, no fold table, no slow path, no leaf buffer.
- * The whole is its bytes lower-cased (punctuation kept, cut to a term's
- * length) and the parts are the runs of letters and digits in that same
- * lower-cased copy, emitted from it, the same terms as the general loop
- * of tok_url.  Sets *taken to 0 (and emits nothing) for a URL it leaves
+ * The parts are the runs of letters and digits in a lower-cased copy,
+ * emitted from it, the same terms as the general loop of tok_url.  Sets *taken to 0 (and emits nothing) for a URL it leaves
  * to that loop. */
 #define TOK_URL_FAST 1024
 static int url_ascii(tok_tokenizer *t, size_t start, size_t end, int *taken)
@@ -334,11 +333,7 @@ static int url_ascii(tok_tokenizer *t, size_t start, size_t end, int *taken)
     }
     if (any & 0x80) return 0;
     *taken = 1;
-    int rc;
-    if (t->mode == TOK_MODE_INDEX &&
-        (rc = tok_emit(t, low, len, start, end, t->pos, 0)))
-        return rc;
-    int parts = 0;
+    int rc, parts = 0;
     for (size_t i = 0; i < len;) {
         if (!alnum_fold[(unsigned char)low[i]]) {
             i++;
@@ -356,8 +351,8 @@ static int url_ascii(tok_tokenizer *t, size_t start, size_t end, int *taken)
     return 0;
 }
 
-/* Emits the URL text[start, end): the whole, folded, with its punctuation
- * (index mode only), then every run of letters and digits in it. */
+/* Emits the URL text[start, end): every run of letters and digits in it.
+ * Its whole, which keeps ':' or '.', is no term (tok_whole_wanted). */
 int tok_url(tok_tokenizer *t, size_t start, size_t end)
 {
     /* A shortcut like the fast scanner, off with it so that the tests
@@ -367,9 +362,7 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
         if (taken) return rc;
     }
     const unsigned char *s = (const unsigned char *)t->text;
-    char whole[TOK_RUN_CAP + TOK_MAX_FOLD];
-    size_t w = 0;
-    int in_leaf = 0, slow = 0, any_slow = 0;
+    int in_leaf = 0, slow = 0;
     t->nleaves = 0;
     t->leaflen = 0;
     size_t i = start;
@@ -392,9 +385,6 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
             }
             if (leaf_put(t, low, j - i)) return -1;
             t->leaves[t->nleaves - 1].end = j;
-            size_t m = j - i < TOK_RUN_CAP - w ? j - i : TOK_RUN_CAP - w;
-            memcpy(whole + w, low, m);
-            w += m;
             i = j;
             continue;
         }
@@ -434,7 +424,7 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
                 in_leaf = 1;
                 slow = 0;
             }
-            if (e & (TF_COMPSECOND | TF_NZCCC)) slow = any_slow = 1;
+            if (e & (TF_COMPSECOND | TF_NZCCC)) slow = 1;
             if (leaf_put(t, f, fl)) return -1;
             t->leaves[t->nleaves - 1].end = i + k;
         } else if (in_leaf) {
@@ -456,30 +446,9 @@ int tok_url(tok_tokenizer *t, size_t start, size_t end)
                 if (l->len == 0) t->nleaves--;
             }
         }
-        if (i < end) {
-            if (cls == TC_SEP) fl = 1, f[0] = (char)s[i];
-            /* Beyond a term's length the text is dropped; tok_cut trims. */
-            size_t m = fl < TOK_RUN_CAP - w ? fl : TOK_RUN_CAP - w;
-            memcpy(whole + w, f, m);
-            w += m;
-        }
         i += k;
     }
     int rc;
-    if (any_slow && t->mode == TOK_MODE_INDEX) {
-        /* The whole was folded character by character: compose it as the
-         * slow leaves were (n\u0301 -> \u0144, jamo -> a syllable), keeping
-         * its punctuation. */
-        char tmp[sizeof whole];
-        /* utf8proc wants whole characters: the cap may have cut one. */
-        long r = tok_refold(t, whole, tok_cut(whole, w), tmp, sizeof tmp);
-        if (r < 0) return -1;
-        memcpy(whole, tmp, (size_t)r);
-        w = (size_t)r;
-    }
-    if (t->mode == TOK_MODE_INDEX &&
-        (rc = tok_emit(t, whole, w, start, end, t->pos, 0)))
-        return rc;
     if (t->nleaves == 0) {
         t->pos++;
         return 0;
