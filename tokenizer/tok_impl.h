@@ -210,8 +210,8 @@ size_t tok_cut(const char *s, size_t n);
 long tok_fold_slow(const tok_tokenizer *t, const char *src, size_t n,
                    char *out, size_t cap);
 /* The same fold for text that is already folded piece by piece but whose
- * pieces were joined (a compound's whole, a URL's whole): it composes
- * across the joints and keeps punctuation.  Never longer than src. */
+ * pieces were joined (a compound's whole): it composes across the joints
+ * and keeps punctuation.  Never longer than src. */
 long tok_refold(const tok_tokenizer *t, const char *src, size_t n, char *out,
                 size_t cap);
 /* The character at s (of n > 0 bytes) may combine with the one before it:
