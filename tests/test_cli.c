@@ -90,6 +90,18 @@ static uint64_t count(const char *dir, const char *q)
     return n;
 }
 
+/* Writes `jsonl` to TMP/NAME.jsonl (its path in path) and indexes it with
+ * the CLI into TMP/NAME (in dir), which must succeed; the CLI's output in
+ * out. */
+static void index_jsonl(const char *name, const char *jsonl, char path[128], char dir[128],
+                        char *out, size_t cap)
+{
+    snprintf(path, 128, "%s/%s.jsonl", tmp, name);
+    snprintf(dir, 128, "%s/%s", tmp, name);
+    write_file(path, jsonl, strlen(jsonl));
+    assert_int_equal(run(out, cap, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+}
+
 /* ---- the sample article ------------------------------------------------ */
 
 static void test_news_phrase(void **state)
@@ -133,15 +145,12 @@ static void test_urls_and_addresses(void **state)
 {
     (void)state;
     char path[128], dir[128], out[4096];
-    snprintf(path, sizeof path, "%s/urls.jsonl", tmp);
-    snprintf(dir, sizeof dir, "%s/urls", tmp);
     const char *docs =
         "{\"id\":\"a\",\"body\":\"mail Jane.Doe@Example.com, see "
         "https://www.Example.com/a-b?q=1. @wikileaks says v1.2\"}\n"
         "{\"id\":\"b\",\"body\":\"jane wrote: doe example com. www and example "
         "com a b q; wikileaks v 1 2\"}\n";
-    write_file(path, docs, strlen(docs));
-    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+    index_jsonl("urls", docs, path, dir, out, sizeof out);
     assert_int_equal(count(dir, "Jane.Doe@Example.com"), 1);
     assert_int_equal(count(dir, "https://www.example.com/a-b?q=1"), 1);
     assert_int_equal(count(dir, "www.example.com"), 1);
@@ -156,15 +165,12 @@ static void test_jsonl_fields_and_boundary(void **state)
 {
     (void)state;
     char path[128], dir[128], out[8192];
-    snprintf(path, sizeof path, "%s/docs.jsonl", tmp);
-    snprintf(dir, sizeof dir, "%s/j", tmp);
     const char *data =
         "{\"id\": \"a\", \"title\": \"Red fox\", \"body\": \"jumps high\", \"lang\": \"en\"}\n"
         "{\"id\": 7, \"title\": \"caf\\u00e9 \\ud83c\\udf31\", \"body\": \"fox red\", \"n\": [1, {\"x\": null}]}\n"
         "\n"
         "{\"id\": \"c\", \"body\": \"the red fox jumps\"}\n";
-    write_file(path, data, strlen(data));
-    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+    index_jsonl("docs", data, path, dir, out, sizeof out);
     assert_non_null(strstr(out, "indexed 3 documents"));
     /* "fox jumps" runs from title into body in doc a: that must not match */
     assert_int_equal(count(dir, "\"fox jumps\""), 1);
@@ -200,8 +206,6 @@ static void test_sort_by_field(void **state)
 {
     (void)state;
     char path[128], dir[128], out[8192];
-    snprintf(path, sizeof path, "%s/sort.jsonl", tmp);
-    snprintf(dir, sizeof dir, "%s/sort", tmp);
     const char *data =
         "{\"id\":\"a\",\"title\":\"One\",\"body\":\"white whale\",\"year\":1851,"
         "\"date\":\"1851-10-18\"}\n"
@@ -211,8 +215,7 @@ static void test_sort_by_field(void **state)
         "{\"id\":\"d\",\"title\":\"Four\",\"body\":\"whale whale\",\"year\":2.5e3,"
         "\"date\":\"2001-01-01 00:00+01:00\",\"tags\":[1,2]}\n"
         "{\"id\":\"e\",\"title\":\"Five\",\"body\":\"no match\",\"year\":1}\n";
-    write_file(path, data, strlen(data));
-    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, dir, path), 0);
+    index_jsonl("sort", data, path, dir, out, sizeof out);
     assert_int_equal(run(out, sizeof out, "%s search --sort year %s whale", QUIRE_CLI, dir), 0);
     assert_string_equal(out, "1. Two  (id b, year 1820)\n   a [whale]\n"
                              "2. One  (id a, year 1851)\n   white [whale]\n"
@@ -277,12 +280,9 @@ static void test_time_limit(void **state)
 {
     (void)state;
     char path[128], d[128], out[8192], plain[8192];
-    snprintf(path, sizeof path, "%s/limit.jsonl", tmp);
-    snprintf(d, sizeof d, "%s/limit", tmp);
     const char *data = "{\"id\":\"a\",\"title\":\"One\",\"body\":\"white whale\"}\n"
                        "{\"id\":\"b\",\"title\":\"Two\",\"body\":\"a whale\"}\n";
-    write_file(path, data, strlen(data));
-    assert_int_equal(run(out, sizeof out, "%s index %s %s", QUIRE_CLI, d, path), 0);
+    index_jsonl("limit", data, path, d, out, sizeof out);
     assert_int_equal(run(plain, sizeof plain, "%s search %s whale", QUIRE_CLI, d), 0);
     assert_string_equal(plain, "1. One  (id a, score 0.1823)\n   white [whale]\n"
                                "2. Two  (id b, score 0.1823)\n   a [whale]\n");
