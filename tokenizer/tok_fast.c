@@ -410,9 +410,7 @@ static unsigned ascii_pair(tok_tokenizer *t, const tok_block *b,
         *rc = tok_emit_word(t, ab, l1 + l2, at + r, at + e2, plain);
         return next;
     }
-    if (c == '.' && t->mode == TOK_MODE_INDEX &&
-        (*rc = emit_whole(t, low + r, e2 - r, at + r, at + e2, plain)))
-        return next;
+    /* a dotted pair: its whole would keep the period (tok_whole_wanted) */
     if ((*rc = tok_emit_word(t, low + r, l1, at + r, at + we, plain))) return next;
     *rc = tok_emit_word(t, low + s2, l2, at + s2, at + e2, plain);
     return next;
@@ -608,28 +606,18 @@ static unsigned ascii_common(tok_tokenizer *t, const tok_block *b,
             if ((*rc = tok_emit_word(t, ab, m, at + s0, at + e1, plain))) return next;
             continue;
         }
-        if (p1 > p0 && t->mode == TOK_MODE_INDEX) {
+        /* an e-mail address's whole keeps its '@' and periods, and no
+         * query asks for it (tok_whole_wanted): its parts alone */
+        if (p1 > p0 && t->mode == TOK_MODE_INDEX && ptype[p] != P_MAIL) {
             char whole[TOK_WIN + 16];
             size_t m = 0;
-            if (ptype[p] == P_MAIL) {
-                /* From the text: the window's OR 0x20 would turn '@' and
-                 * '_' into '`' and DEL. */
-                for (unsigned k = s0; k < e1; k++) {
-                    const unsigned char c = w[k];
-                    whole[m++] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
-                }
-                /* Never a stop word, never stemmed: straight to the
-                 * callback. */
-                if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, 1))) return next;
-            } else {
-                for (unsigned k = p0; k <= p1; k++) {
-                    for (unsigned q = ls[k]; q < le[k]; q += 16)
-                        memcpy(whole + m + (q - ls[k]), low + q, 16);
-                    m += le[k] - ls[k];
-                    if (k < p1 && conn[k] == '.') whole[m++] = '.';
-                }
-                if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, plain))) return next;
+            for (unsigned k = p0; k <= p1; k++) {
+                for (unsigned q = ls[k]; q < le[k]; q += 16)
+                    memcpy(whole + m + (q - ls[k]), low + q, 16);
+                m += le[k] - ls[k];
+                if (k < p1 && conn[k] == '.') whole[m++] = '.';
             }
+            if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, plain))) return next;
         }
         for (unsigned k = p0; k <= p1; k++)
             if ((*rc = tok_emit_word(t, low + ls[k], le[k] - ls[k], at + ls[k], at + le[k],
@@ -804,17 +792,7 @@ static unsigned handle_fast(tok_tokenizer *t, const tok_block *b, const unsigned
     if (w[e] >= 0x80 || (w[e] == '\'' && !BIT(b->plain, e + 1))) return 0;
     const unsigned next = ascii_end(b, w, e, TOK_WIN);
     if (!next) return 0;
-    if (t->mode == TOK_MODE_INDEX) {
-        /* From the text: the window's OR 0x20 would turn '@' and '_'
-         * into '`' and DEL. */
-        char whole[TOK_WIN];
-        for (unsigned k = r; k < e; k++) {
-            unsigned char c = w[k];
-            whole[k - r] = (char)((unsigned char)(c - 'A') < 26u ? c + 32 : c);
-        }
-        /* Never a stop word, never stemmed: straight to the callback. */
-        if ((*rc = emit_whole(t, whole, e - r, at + r, at + e, 1))) return next;
-    }
+    /* the parts alone: the whole keeps its '@' or '#' (tok_whole_wanted) */
     for (unsigned k = 0; k < nl; k++)
         if ((*rc = tok_emit_word(t, (const char *)b->low + ls[k], le[k] - ls[k], at + ls[k],
                                  at + le[k], plain)))

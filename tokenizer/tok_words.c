@@ -204,7 +204,9 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
     if (t->nleaves == 1 && !prefix)
         return tok_emit(t, t->leafbuf + l[0].off, l[0].len, l[0].start,
                         l[0].end, t->pos++, TOK_K_WORD | TOK_K_STEM);
-    if (t->mode == TOK_MODE_INDEX) {
+    /* a handle's, tag's or address's whole keeps its '@', '#' or periods
+     * (tok_whole_wanted): not built */
+    if (t->mode == TOK_MODE_INDEX && !prefix && kind != KIND_VERBATIM) {
         char whole[TOK_RUN_CAP + 8];
         size_t w = 0;
         int joint = 0;
