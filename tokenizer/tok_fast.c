@@ -606,16 +606,18 @@ static unsigned ascii_common(tok_tokenizer *t, const tok_block *b,
             if ((*rc = tok_emit_word(t, ab, m, at + s0, at + e1, plain))) return next;
             continue;
         }
-        /* an e-mail address's whole keeps its '@' and periods, and no
-         * query asks for it (tok_whole_wanted): its parts alone */
-        if (p1 > p0 && t->mode == TOK_MODE_INDEX && ptype[p] != P_MAIL) {
+        /* an e-mail address's or dotted compound's whole keeps its '@'
+         * or periods, and no query asks for it (tok_whole_wanted): its
+         * parts alone */
+        int dotted = 0;
+        for (unsigned k = p0; k < p1; k++) dotted |= conn[k] == '.';
+        if (p1 > p0 && t->mode == TOK_MODE_INDEX && ptype[p] != P_MAIL && !dotted) {
             char whole[TOK_WIN + 16];
             size_t m = 0;
             for (unsigned k = p0; k <= p1; k++) {
                 for (unsigned q = ls[k]; q < le[k]; q += 16)
                     memcpy(whole + m + (q - ls[k]), low + q, 16);
                 m += le[k] - ls[k];
-                if (k < p1 && conn[k] == '.') whole[m++] = '.';
             }
             if ((*rc = emit_whole(t, whole, m, at + s0, at + e1, plain))) return next;
         }

@@ -204,17 +204,17 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
     if (t->nleaves == 1 && !prefix)
         return tok_emit(t, t->leafbuf + l[0].off, l[0].len, l[0].start,
                         l[0].end, t->pos++, TOK_K_WORD | TOK_K_STEM);
-    /* a handle's, tag's or address's whole keeps its '@', '#' or periods
-     * (tok_whole_wanted): not built */
-    if (t->mode == TOK_MODE_INDEX && !prefix && kind != KIND_VERBATIM) {
+    /* The whole: joiners vanish (thencandidate).  A handle's, tag's or
+     * address's whole would keep its '@', '#' or periods, and a dotted
+     * compound's its periods (v1.2): no query asks for those
+     * (tok_whole_wanted), so they are not built. */
+    int dotted = 0;
+    for (size_t i = 1; i < t->nleaves; i++) dotted |= l[i].sep == '.';
+    if (t->mode == TOK_MODE_INDEX && !prefix && kind != KIND_VERBATIM && !dotted) {
         char whole[TOK_RUN_CAP + 8];
         size_t w = 0;
         int joint = 0;
-        if (prefix) whole[w++] = prefix;
         for (size_t i = 0; i < t->nleaves && w < TOK_RUN_CAP; i++) {
-            /* Joiners vanish (thencandidate), periods stay (v1.2). */
-            if (l[i].sep && (kind == KIND_VERBATIM || l[i].sep == '.'))
-                whole[w++] = l[i].sep;
             size_t m = l[i].len;
             if (m > TOK_RUN_CAP - w) m = TOK_RUN_CAP - w;
             if (i > 0 && m > 0) joint |= tok_combines(t, t->leafbuf + l[i].off, m);
@@ -234,9 +234,9 @@ static int emit_leaves(tok_tokenizer *t, char prefix, size_t start, int kind)
             memcpy(whole, tmp, (size_t)r);
             w = (size_t)r;
         }
+        /* a part may still hold a period or a colon (x-3.14) */
         if (tok_whole_wanted(whole, w) &&
-            (rc = tok_emit(t, whole, w, start, l[t->nleaves - 1].end, t->pos,
-                           kind == KIND_JOINED ? TOK_K_STEM : 0)))
+            (rc = tok_emit(t, whole, w, start, l[t->nleaves - 1].end, t->pos, TOK_K_STEM)))
             return rc;
     }
     for (size_t i = 0; i < t->nleaves; i++)
