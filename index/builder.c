@@ -847,12 +847,55 @@ static int tokq_drain(idx_builder *b, tokq *q)
             return -1;
         __builtin_prefetch(&b->hot[e->id], 1);
     }
+    /* add_occ's work, with the builder's scratch state in locals: through
+     * `b`, each uint32_t stored (which may alias any of its uint32_t
+     * fields) reloaded the counts and the array pointers.  cg_token adds
+     * occurrences of its own, so the locals go back to `b` around it. */
+    while (b->occ_cap - b->occ_n < n)
+        if (occ_grow(b)) return -1;
+    const uint32_t cur = b->cur_doc;
+    /* Which tokens pair (cg_token), as one test on e->common (0 or 1):
+     * with pair_mask all ones (TOK_COMMONGRAMS) every token does, with 1
+     * (TOK_COMMONPAIRS) the common words, with 0 none.  Tested as
+     * b->cg && (common | b->cg_all), it cost 9 M more instructions on a
+     * build of corpus/cache/all.jsonl. */
+    const uint32_t pair_mask = b->cg ? (b->cg_all ? ~0u : 1u) : 0;
+    uint32_t occ_n = b->occ_n, dn = b->doc_nterms;
+    uint32_t *occ_pos = b->occ_pos, *occ_next = b->occ_next;
+    uint32_t *doc_terms = b->doc_terms, *doc_heads = b->doc_heads;
+    term_hot *const hot = b->hot;
     for (uint32_t i = 0; i < n; i++) {
         const tokq_ent *e = &q->e[i];
-        if (add_occ(b, e->id, e->pos)) return -1;
-        if (b->cg && (e->common | b->cg_all) && cg_token(b, e->id, e->common, e->pos))
-            return -1;
+        term_hot *t = &hot[e->id];
+        uint32_t o = occ_n++;
+        occ_pos[o] = e->pos;
+        if (t->cur_doc != cur) {
+            doc_heads[dn] = o;
+            doc_terms[dn++] = e->id;
+            t->cur_doc = cur;
+            t->occ_n = 0;
+        } else {
+            occ_next[t->occ_tail] = o;
+        }
+        t->occ_tail = o;
+        t->occ_n++;
+        if ((e->common | (pair_mask >> 1)) & pair_mask) {
+            b->occ_n = occ_n;
+            b->doc_nterms = dn;
+            if (cg_token(b, e->id, e->common, e->pos)) return -1;
+            /* the bigrams took room: keep enough for the tokens left */
+            while (b->occ_cap - b->occ_n < n - i)
+                if (occ_grow(b)) return -1;
+            occ_n = b->occ_n;
+            dn = b->doc_nterms;
+            occ_pos = b->occ_pos;
+            occ_next = b->occ_next;
+            doc_terms = b->doc_terms;
+            doc_heads = b->doc_heads;
+        }
     }
+    b->occ_n = occ_n;
+    b->doc_nterms = dn;
     b->cur_len += n;        /* only real tokens count in the length */
     return 0;
 }
@@ -962,6 +1005,59 @@ int idx_builder_cut_store(idx_builder *b, quire_error *err)
 
 #define APPEND_AHEAD 8
 
+/* Appends the current document to the stream of every term it contains.
+ * Each stream's write point is a likely cache miss somewhere in the pool:
+ * it is fetched a few terms ahead.  The builder's fields are read once
+ * into locals: a uint8_t stored may alias anything, so through `b` every
+ * byte written reloaded the term arrays, the pool and the counts. */
+static int append_doc(idx_builder *b)
+{
+    const uint32_t cur = b->cur_doc, nt = b->doc_nterms;
+    const uint32_t *const doc_terms = b->doc_terms, *const heads = b->doc_heads;
+    const uint32_t *const pos = b->occ_pos, *const next = b->occ_next;
+    term_hot *const hot = b->hot;
+    uint8_t *pool = b->pool;
+    uint64_t npositions = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        if (i + APPEND_AHEAD < nt)
+            __builtin_prefetch(pool + hot[doc_terms[i + APPEND_AHEAD]].write, 1);
+        term_hot *t = &hot[doc_terms[i]];
+        const uint32_t last = t->last_doc, n = t->occ_n;
+        const uint32_t gap = last == NO_DOC ? cur : cur - last - 1;
+        uint32_t prev = 0, o = heads[i];
+        if (__builtin_expect(t->slice_end - t->write >= 5 * ((uint64_t)n + 2), 1)) {
+            /* the posting fits in the current slice (a varint of a u32
+             * takes at most 5 bytes) */
+            uint8_t *p = pool + t->write;
+            p = varint_put(p, gap);
+            p = varint_put(p, n);
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t v = pos[o];
+                p = varint_put(p, v - prev);
+                prev = v;
+                o = next[o];
+            }
+            t->write = (uint32_t)(p - pool);
+        } else {
+            int bad = stream_varint(b, t, gap) || stream_varint(b, t, n);
+            for (uint32_t k = 0; k < n && !bad; k++) {
+                bad = stream_varint(b, t, pos[o] - prev);
+                prev = pos[o];
+                o = next[o];
+            }
+            if (bad) return -1;
+            pool = b->pool;   /* a new slice may have moved it */
+        }
+        t->last_doc = cur;
+        t->df++;
+        t->cf += n;
+        npositions += n;
+    }
+    b->npostings += nt;
+    b->npositions += npositions;
+    return 0;
+}
+
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err)
 {
@@ -990,50 +1086,9 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
         b->failed = 1;
         return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
     }
-    /* Append this document to the stream of every term it contains.  Each
-     * stream's write point is a likely cache miss somewhere in the pool:
-     * fetch it a few terms ahead. */
-    for (uint32_t i = 0; i < b->doc_nterms; i++) {
-        if (i + APPEND_AHEAD < b->doc_nterms)
-            __builtin_prefetch(b->pool + b->hot[b->doc_terms[i + APPEND_AHEAD]].write, 1);
-        term_hot *t = &b->hot[b->doc_terms[i]];
-        uint32_t gap = t->last_doc == NO_DOC ? b->cur_doc : b->cur_doc - t->last_doc - 1;
-        uint32_t n = t->occ_n;
-        uint32_t prev = 0, o = b->doc_heads[i];
-        int bad = 0;
-        if (__builtin_expect(t->slice_end - t->write >= 5 * ((uint64_t)n + 2), 1)) {
-            /* The posting fits in the current slice (a varint of a u32
-             * takes at most 5 bytes): written through a local pointer.
-             * Through t->write, every byte stored (a uint8_t may alias
-             * anything) reloaded the write point and the pool. */
-            uint8_t *p = b->pool + t->write;
-            const uint32_t *const pos = b->occ_pos, *const next = b->occ_next;
-            p = varint_put(p, gap);
-            p = varint_put(p, n);
-            for (uint32_t k = 0; k < n; k++) {
-                uint32_t v = pos[o];
-                p = varint_put(p, v - prev);
-                prev = v;
-                o = next[o];
-            }
-            t->write = (uint32_t)(p - b->pool);
-        } else {
-            bad = stream_varint(b, t, gap) || stream_varint(b, t, n);
-            for (uint32_t k = 0; k < n && !bad; k++) {
-                bad = stream_varint(b, t, b->occ_pos[o] - prev);
-                prev = b->occ_pos[o];
-                o = b->occ_next[o];
-            }
-        }
-        if (bad) {
-            b->failed = 1;
-            return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
-        }
-        t->last_doc = b->cur_doc;
-        t->df++;
-        t->cf += n;
-        b->npostings++;
-        b->npositions += n;
+    if (append_doc(b)) {
+        b->failed = 1;
+        return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
     }
     if (grow32((void **)&b->norms, &b->norms_cap, (size_t)b->ndocs + 1, 4) ||
         grow((void **)&b->id_off, &b->id_off_cap, (size_t)b->ndocs + 2, 8) ||
@@ -1169,7 +1224,18 @@ static inline void write_postings(seg_writer *sw, const idx_builder *b, const fl
         doc = doc == NO_DOC ? gap : doc + gap + 1;
         uint32_t tf = stream_rd_varint(&rd);
         segw_doc(sw, base + doc, tf);
-        for (uint32_t j = 0; j < tf; j++) segw_pos_gap(sw, stream_rd_varint(&rd));
+        /* segw_pos_gap's work with the count in a local: a gap stored
+         * through `sw` (a uint32_t, as the count is) reloaded it */
+        uint32_t pn = sw->pos_n;
+        for (uint32_t j = 0; j < tf; j++) {
+            sw->pos_buf[pn++] = stream_rd_varint(&rd);
+            if (pn == 128) {
+                sw->pos_n = pn;
+                segw_pos_block_(sw);
+                pn = 0;
+            }
+        }
+        sw->pos_n = pn;
     }
 }
 
