@@ -326,12 +326,12 @@ static inline unsigned ascii_end(const tok_block *b, const unsigned char *w,
 }
 
 
-/* Emits a term at position `pos` (not advanced): a compound's whole, if
- * one is wanted (tok_whole_wanted). */
+/* Emits a term at position `pos` (not advanced): a compound's whole.
+ * Its callers build it from the words' letters and digits alone, so it
+ * is always one tok_whole_wanted keeps. */
 static inline int emit_whole(tok_tokenizer *t, const char *term, size_t n,
                              size_t start, size_t end, int plain)
 {
-    if (!tok_whole_wanted(term, n)) return 0;
     if (!plain) return tok_emit(t, term, n, start, end, t->pos, TOK_K_STEM);
     tok_token tk = {.term = term, .len = (uint32_t)n, .pos = t->pos,
                     .start = start, .end = end};
@@ -754,8 +754,9 @@ static unsigned url_fast(tok_tokenizer *t, const tok_block *b, const unsigned ch
     }
     const unsigned e = r + n; /* < TOK_WIN: w[q] ended the URL */
     if (!((b->alnum >> (r + plen)) & ((1ull << (n - plen)) - 1))) return 0;
-    /* The parts (no whole: it keeps ':' or '.', tok_whole_wanted): the runs of letters and digits, from the lower-cased
-     * window; the last one may end at e itself. */
+    /* The parts (no whole: it keeps ':' or '.', tok_whole_wanted): the
+     * runs of letters and digits, from the lower-cased window; the last
+     * one may end at e itself. */
     const uint64_t in = (~0ull << r) & ((1ull << e) - 1);
     uint64_t st = b->alnum & ~(b->alnum << 1) & in;
     uint64_t en = ~b->alnum & (b->alnum << 1) & (in << 1);

@@ -315,8 +315,8 @@ static const char alnum_fold[256] = {
 /* tok_url for an ASCII URL of up to TOK_URL_FAST bytes, which is nearly
  * every one: no decoding, no fold table, no slow path, no leaf buffer.
  * The parts are the runs of letters and digits in a lower-cased copy,
- * emitted from it, the same terms as the general loop of tok_url.  Sets *taken to 0 (and emits nothing) for a URL it leaves
- * to that loop. */
+ * emitted from it, the same terms as the general loop of tok_url.  Sets
+ * *taken to 0 (and emits nothing) for a URL it leaves to that loop. */
 #define TOK_URL_FAST 1024
 static int url_ascii(tok_tokenizer *t, size_t start, size_t end, int *taken)
 {
