@@ -4,10 +4,15 @@
  * The tokenizer hands tokens over in batches (tok_run_batch), so that
  * their hash table slots can be prefetched together; each is then looked
  * up in an open-addressing table whose slots hold the term's first 16
- * bytes (most terms are found without touching anything else), and its
- * occurrences in the current document are
- * chained in per-document scratch arrays.  When the document ends, each distinct term
- * appends (doc gap, tf, position gaps) as varints to its own posting stream.
+ * bytes (most terms are found without touching anything else), and the
+ * token goes straight to the term's own posting stream as varints: a doc
+ * mark (doc gap << 1 | 1) when it is the term's first in the document,
+ * then its position gap << 1.  A term's tf in a document is the number of
+ * position gaps after its mark, counted at the flush.  (Chained first in
+ * per-document scratch arrays and appended as (doc gap, tf, position gaps)
+ * when the document ended, every position was written and read twice
+ * more: 330 M of the 3,443 M instructions of a one-thread build of
+ * corpus/cache/all.jsonl.)
  * Streams live in one byte pool as chains of slices that double in size up
  * to 4 KiB (the idea of Lucene's ByteBlockPool): no per-term allocation, and
  * rare terms cost 16 bytes.  Stored documents are compressed with zstd in
@@ -68,14 +73,13 @@ static const uint32_t slice_size[SLICE_LEVELS] = {16, 32, 64, 128, 256, 512,
  * term with its key elsewhere cost three cache misses per token: on
  * corpus/cache/all.jsonl the term lookup was a third of the build time.) */
 typedef struct term_hot {
-    uint32_t cur_doc;      /* doc whose occurrences are being chained */
-    uint32_t occ_tail;     /* its last occurrence so far */
-    uint32_t occ_n;        /* its occurrences in cur_doc */
-    uint32_t last_doc;     /* last doc appended to the stream */
+    uint32_t last_doc;     /* last doc in the stream */
+    uint32_t last_pos;     /* the term's last position in it */
     uint32_t write;        /* next byte to write in the pool */
     uint32_t slice_end;    /* where the current slice's next pointer sits */
     uint32_t df;
     uint32_t cf;           /* < 2^32: every position takes a pool byte */
+    uint32_t unused[2];    /* 32 bytes: an entry never straddles a line */
 } term_hot;
 
 /* Per-term state needed only when a term is created, compared or written. */
@@ -145,10 +149,7 @@ struct idx_builder {
      * wrote (resident until idx_builder_trim) */
     size_t pool_hw; uint32_t terms_hw;
 
-    /* per-document scratch */
-    uint32_t *occ_pos, *occ_next; uint32_t occ_n, occ_cap;
-    /* the document's distinct terms and the first occurrence of each */
-    uint32_t *doc_terms, *doc_heads; uint32_t doc_nterms, doc_terms_cap;
+    /* the document being added */
     uint32_t cur_doc;
     uint32_t cur_len;
     /* tokq[tokq_cur]: the batch whose table slots are being fetched
@@ -290,7 +291,6 @@ int idx_builder_renew(idx_builder *b, const char *path, quire_error *err)
     b->arena_len = 0;
     memset(b->table, 0, ((size_t)b->table_mask + 1) * sizeof *b->table);
     b->pool_len = 0;
-    b->occ_n = b->doc_nterms = 0;
     b->cur_doc = NO_DOC;
     b->cur_len = 0;
     b->tokq[0].n = b->tokq[1].n = 0;
@@ -317,10 +317,6 @@ void idx_builder_free(idx_builder *b)
     free(b->arena);
     huge_free(b->table, b->table_bytes);
     huge_grow_free(b->pool, b->pool_cap);
-    free(b->occ_pos);
-    free(b->occ_next);
-    free(b->doc_terms);
-    free(b->doc_heads);
     free(b->cg_prev);
     free(b->cg_cur);
     free(b->cg_cache);
@@ -372,8 +368,8 @@ size_t idx_builder_mem(const idx_builder *b)
 /* What the builder holds whatever its documents: a new builder's hash
  * table (counted in idx_builder_mem, at --mem 64K it made a segment of
  * every document), the segment writer's section buffers, the store's block buffers and compressor, the
- * CommonGrams pair cache, the token batches, and the per-document scratch
- * sized by the largest document so far.  Left out of idx_builder_mem, as
+ * CommonGrams pair cache and its terms of one position, and the token
+ * batches.  Left out of idx_builder_mem, as
  * a flush does not release it: counted there, a budget smaller than it
  * made every document a segment of its own (with --mem 1M, 153,981
  * segments, until mapping them failed).  The writer leaves room for it
@@ -383,7 +379,6 @@ size_t idx_builder_fixed_mem(const idx_builder *b)
     size_t cg = b->cg_cache ? ((size_t)1 << b->cg_bits) * sizeof *b->cg_cache : 0;
     return sizeof *b + TABLE_FIRST * sizeof(term_slot) + segw_buffer_mem() +
            storew_mem(&b->store) + cg +
-           ((size_t)b->occ_cap + b->doc_terms_cap) * 2 * sizeof(uint32_t) +
            ((size_t)b->cg_prev_cap + b->cg_cur_cap) * sizeof(cg_tok);
 }
 
@@ -545,14 +540,15 @@ static inline uint8_t stream_rd_byte(stream_rd *r)
     return r->pool[r->p++];
 }
 
-static inline uint32_t stream_rd_varint(stream_rd *r)
+static inline uint64_t stream_rd_varint(stream_rd *r)
 {
-    /* a varint of a u32 has at most 5 bytes: when they are all before the
-     * slice's pointer bytes, no byte needs the slice-end check (only a
-     * valid stream is read, so the varint ends before the stream does) */
+    /* the stream's values are below 2^33, varints of at most 5 bytes:
+     * when they are all before the slice's pointer bytes, no byte needs
+     * the slice-end check (only a valid stream is read, so the varint
+     * ends before the stream does) */
     if (__builtin_expect(r->end - r->p >= 5, 1)) {
         const uint8_t *q = r->pool + r->p;
-        uint32_t v = q[0];
+        uint64_t v = q[0];
         if (v < 0x80) {
             r->p++;
             return v;
@@ -560,16 +556,16 @@ static inline uint32_t stream_rd_varint(stream_rd *r)
         v &= 0x7f;
         unsigned k = 1;
         for (;; k++) {
-            v |= (uint32_t)(q[k] & 0x7f) << (7 * k);
+            v |= (uint64_t)(q[k] & 0x7f) << (7 * k);
             if (!(q[k] & 0x80) || k == 4) break;
         }
         r->p += k + 1;
         return v;
     }
-    uint32_t v = 0;
+    uint64_t v = 0;
     for (unsigned shift = 0;; shift += 7) {
         uint8_t c = stream_rd_byte(r);
-        v |= (uint32_t)(c & 0x7f) << shift;
+        v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) return v;
     }
 }
@@ -669,7 +665,7 @@ __attribute__((noinline)) static int term_new(idx_builder *b, const char *s, uin
     uint32_t start;
     if (slice_alloc(b, 0, &start)) return -1;
     uint32_t n = b->nterms;
-    b->hot[n] = (term_hot){.cur_doc = NO_DOC, .last_doc = NO_DOC, .write = start,
+    b->hot[n] = (term_hot){.last_doc = NO_DOC, .write = start,
                            .slice_end = start + slice_size[0] - 4};
     b->cold[n] = (term_cold){.term_off = (uint32_t)b->arena_len, .term_len = len,
                              .slice_head = start};
@@ -722,42 +718,50 @@ static int term_intern(idx_builder *b, const char *s, uint32_t len, uint32_t *id
     return term_find(b, s, len, term_hash(s, len, key), key, term_key2(s, len), id, &common);
 }
 
-/* Grows the per-document scratch arrays.  All four share one capacity: a
- * document has at most as many distinct terms as occurrences. */
-__attribute__((noinline)) static int occ_grow(idx_builder *b)
+/* Writes an occurrence at `pos` in document `cur` to term t's stream (a
+ * doc mark first if it is the term's first there) when the current slice
+ * has room for both varints (at most 5 bytes each: a doc gap is below
+ * 2^32 and so is a position); returns 0 without writing when it has not.
+ * Positions of a term arrive in non-decreasing order.  Inlined with the
+ * pool and the count in the caller's locals: through `b`, each byte
+ * stored (which may alias anything) reloaded them. */
+static inline int occ_fast(uint8_t *pool, term_hot *t, uint32_t cur, uint32_t pos,
+                           uint64_t *npostings)
 {
-    uint32_t cap = b->occ_cap ? b->occ_cap * 2 : 1024;
-    if (cap <= b->occ_cap) return -1;
-    uint32_t **arrs[4] = {&b->occ_pos, &b->occ_next, &b->doc_terms, &b->doc_heads};
-    for (int i = 0; i < 4; i++) {
-        uint32_t *p = realloc(*arrs[i], (size_t)cap * 4);
-        if (!p) return -1;
-        *arrs[i] = p;
+    if (__builtin_expect(t->slice_end - t->write < 10, 0)) return 0;
+    uint8_t *p = pool + t->write;
+    if (t->last_doc != cur) {
+        uint32_t gap = t->last_doc == NO_DOC ? cur : cur - t->last_doc - 1;
+        p = varint_put(p, (uint64_t)gap << 1 | 1);
+        t->last_doc = cur;
+        t->last_pos = 0;
+        t->df++;
+        ++*npostings;
     }
-    b->occ_cap = cap;
-    return 0;
+    p = varint_put(p, (uint64_t)(pos - t->last_pos) << 1);
+    t->write = (uint32_t)(p - pool);
+    t->last_pos = pos;
+    t->cf++;
+    return 1;
 }
 
-/* Records an occurrence of term `id` at `pos` in the current document.
- * Positions arrive in non-decreasing order.  A term's occurrences are
- * chained through occ_next; the chain is walked by count (occ_n), so its
- * last link is never written. */
-static inline int add_occ(idx_builder *b, uint32_t id, uint32_t pos)
+/* occ_fast, or through new slices when the current one is short of room.
+ * The caller counts the position in b->npositions. */
+static inline int occ_put(idx_builder *b, term_hot *t, uint32_t pos)
 {
-    if (__builtin_expect(b->occ_n == b->occ_cap, 0) && occ_grow(b)) return -1;
-    term_hot *t = &b->hot[id];
-    uint32_t o = b->occ_n++;
-    b->occ_pos[o] = pos;
-    if (t->cur_doc != b->cur_doc) {
-        b->doc_heads[b->doc_nterms] = o;
-        b->doc_terms[b->doc_nterms++] = id;
-        t->cur_doc = b->cur_doc;
-        t->occ_n = 0;
-    } else {
-        b->occ_next[t->occ_tail] = o;
+    const uint32_t cur = b->cur_doc;
+    if (occ_fast(b->pool, t, cur, pos, &b->npostings)) return 0;
+    if (t->last_doc != cur) {
+        uint32_t gap = t->last_doc == NO_DOC ? cur : cur - t->last_doc - 1;
+        if (stream_varint(b, t, (uint64_t)gap << 1 | 1)) return -1;
+        t->last_doc = cur;
+        t->last_pos = 0;
+        t->df++;
+        b->npostings++;
     }
-    t->occ_tail = o;
-    t->occ_n++;
+    if (stream_varint(b, t, (uint64_t)(pos - t->last_pos) << 1)) return -1;
+    t->last_pos = pos;
+    t->cf++;
     return 0;
 }
 
@@ -812,11 +816,11 @@ static int cg_token(idx_builder *b, uint32_t id, uint32_t common, uint32_t pos)
             if (term_intern(b, b->cg_buf, (uint32_t)len, &bid)) return -1;
             *sl = (struct cg_slot){pa, id, bid};
         }
-        const term_hot *bt = &b->hot[bid];
+        term_hot *bt = &b->hot[bid];
         /* The same pair twice at one position is one occurrence. */
-        if (bt->cur_doc == b->cur_doc && b->occ_pos[bt->occ_tail] == pos - 1)
-            continue;
-        if (add_occ(b, bid, pos - 1)) return -1;
+        if (bt->last_doc == b->cur_doc && bt->last_pos == pos - 1) continue;
+        if (occ_put(b, bt, pos - 1)) return -1;
+        b->npositions++;
     }
     if (grow32((void **)&b->cg_cur, &b->cg_cur_cap, (size_t)b->cg_cur_n + 1,
                sizeof *b->cg_cur))
@@ -836,6 +840,7 @@ static inline uint64_t key_masked(const char *s, uint32_t len)
 /* Interns and records the tokens of a batch, in order.  Their table
  * slots were prefetched when the batch arrived (on_batch), and the first
  * loop prefetches each term's state for the second. */
+#define DRAIN_AHEAD 8
 static int tokq_drain(idx_builder *b, tokq *q)
 {
     const uint32_t n = q->n;
@@ -847,12 +852,8 @@ static int tokq_drain(idx_builder *b, tokq *q)
             return -1;
         __builtin_prefetch(&b->hot[e->id], 1);
     }
-    /* add_occ's work, with the builder's scratch state in locals: through
-     * `b`, each uint32_t stored (which may alias any of its uint32_t
-     * fields) reloaded the counts and the array pointers.  cg_token adds
-     * occurrences of its own, so the locals go back to `b` around it. */
-    while (b->occ_cap - b->occ_n < n)
-        if (occ_grow(b)) return -1;
+    /* cg_token writes occurrences of its own and may move the term
+     * arrays and the pool (huge_grow): they are read again after it. */
     const uint32_t cur = b->cur_doc;
     /* Which tokens pair (cg_token), as one test on e->common (0 or 1):
      * with pair_mask all ones (TOK_COMMONGRAMS) every token does, with 1
@@ -860,42 +861,29 @@ static int tokq_drain(idx_builder *b, tokq *q)
      * b->cg && (common | b->cg_all), it cost 9 M more instructions on a
      * build of corpus/cache/all.jsonl. */
     const uint32_t pair_mask = b->cg ? (b->cg_all ? ~0u : 1u) : 0;
-    uint32_t occ_n = b->occ_n, dn = b->doc_nterms;
-    uint32_t *occ_pos = b->occ_pos, *occ_next = b->occ_next;
-    uint32_t *doc_terms = b->doc_terms, *doc_heads = b->doc_heads;
-    term_hot *const hot = b->hot;
+    term_hot *hot = b->hot;
+    uint8_t *pool = b->pool;
+    uint64_t npostings = 0;
     for (uint32_t i = 0; i < n; i++) {
         const tokq_ent *e = &q->e[i];
+        /* a stream's write point is a likely cache miss somewhere in the
+         * pool; the term's state, fetched by the first loop, says where */
+        if (i + DRAIN_AHEAD < n)
+            __builtin_prefetch(pool + hot[q->e[i + DRAIN_AHEAD].id].write, 1);
         term_hot *t = &hot[e->id];
-        uint32_t o = occ_n++;
-        occ_pos[o] = e->pos;
-        if (t->cur_doc != cur) {
-            doc_heads[dn] = o;
-            doc_terms[dn++] = e->id;
-            t->cur_doc = cur;
-            t->occ_n = 0;
-        } else {
-            occ_next[t->occ_tail] = o;
+        const uint32_t pos = e->pos;
+        if (!occ_fast(pool, t, cur, pos, &npostings)) {
+            if (occ_put(b, t, pos)) return -1;
+            pool = b->pool;   /* a new slice may have moved it */
         }
-        t->occ_tail = o;
-        t->occ_n++;
         if ((e->common | (pair_mask >> 1)) & pair_mask) {
-            b->occ_n = occ_n;
-            b->doc_nterms = dn;
-            if (cg_token(b, e->id, e->common, e->pos)) return -1;
-            /* the bigrams took room: keep enough for the tokens left */
-            while (b->occ_cap - b->occ_n < n - i)
-                if (occ_grow(b)) return -1;
-            occ_n = b->occ_n;
-            dn = b->doc_nterms;
-            occ_pos = b->occ_pos;
-            occ_next = b->occ_next;
-            doc_terms = b->doc_terms;
-            doc_heads = b->doc_heads;
+            if (cg_token(b, e->id, e->common, pos)) return -1;
+            hot = b->hot;
+            pool = b->pool;
         }
     }
-    b->occ_n = occ_n;
-    b->doc_nterms = dn;
+    b->npostings += npostings;
+    b->npositions += n;
     b->cur_len += n;        /* only real tokens count in the length */
     return 0;
 }
@@ -941,7 +929,9 @@ static int on_title_batch(void *ctx, const tok_batch *bt)
     for (uint32_t i = 0; i < bt->n; i++) {
         uint32_t len = bt->len[i], id;
         memcpy(buf + 1, bt->bytes + bt->off[i], len);
-        if (term_intern(b, buf, len + 1, &id) || add_occ(b, id, bt->pos[i])) return -1;
+        if (term_intern(b, buf, len + 1, &id) || occ_put(b, &b->hot[id], bt->pos[i]))
+            return -1;
+        b->npositions++;
     }
     return 0;
 }
@@ -1003,61 +993,6 @@ int idx_builder_cut_store(idx_builder *b, quire_error *err)
     return rc;
 }
 
-#define APPEND_AHEAD 8
-
-/* Appends the current document to the stream of every term it contains.
- * Each stream's write point is a likely cache miss somewhere in the pool:
- * it is fetched a few terms ahead.  The builder's fields are read once
- * into locals: a uint8_t stored may alias anything, so through `b` every
- * byte written reloaded the term arrays, the pool and the counts. */
-static int append_doc(idx_builder *b)
-{
-    const uint32_t cur = b->cur_doc, nt = b->doc_nterms;
-    const uint32_t *const doc_terms = b->doc_terms, *const heads = b->doc_heads;
-    const uint32_t *const pos = b->occ_pos, *const next = b->occ_next;
-    term_hot *const hot = b->hot;
-    uint8_t *pool = b->pool;
-    uint64_t npositions = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        if (i + APPEND_AHEAD < nt)
-            __builtin_prefetch(pool + hot[doc_terms[i + APPEND_AHEAD]].write, 1);
-        term_hot *t = &hot[doc_terms[i]];
-        const uint32_t last = t->last_doc, n = t->occ_n;
-        const uint32_t gap = last == NO_DOC ? cur : cur - last - 1;
-        uint32_t prev = 0, o = heads[i];
-        if (__builtin_expect(t->slice_end - t->write >= 5 * ((uint64_t)n + 2), 1)) {
-            /* the posting fits in the current slice (a varint of a u32
-             * takes at most 5 bytes) */
-            uint8_t *p = pool + t->write;
-            p = varint_put(p, gap);
-            p = varint_put(p, n);
-            for (uint32_t k = 0; k < n; k++) {
-                uint32_t v = pos[o];
-                p = varint_put(p, v - prev);
-                prev = v;
-                o = next[o];
-            }
-            t->write = (uint32_t)(p - pool);
-        } else {
-            int bad = stream_varint(b, t, gap) || stream_varint(b, t, n);
-            for (uint32_t k = 0; k < n && !bad; k++) {
-                bad = stream_varint(b, t, pos[o] - prev);
-                prev = pos[o];
-                o = next[o];
-            }
-            if (bad) return -1;
-            pool = b->pool;   /* a new slice may have moved it */
-        }
-        t->last_doc = cur;
-        t->df++;
-        t->cf += n;
-        npositions += n;
-    }
-    b->npostings += nt;
-    b->npositions += npositions;
-    return 0;
-}
-
 int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                     quire_error *err)
 {
@@ -1065,8 +1000,6 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
     if (b->ndocs == NO_DOC - 1)
         return qerr(err, QUIRE_EARG, "segment is full (2^32-1 documents)");
     b->cur_doc = b->ndocs;
-    b->occ_n = 0;
-    b->doc_nterms = 0;
     b->cur_len = 0;
     uint32_t next = 0;
     cg_reset(b);
@@ -1083,10 +1016,6 @@ int idx_builder_add(idx_builder *b, const quire_doc_input *d, uint32_t *doc,
                            idx_body_first_pos(next), on_batch, b, &next);
     if (rc == 0) rc = tokq_finish(b);
     if (rc != 0) {
-        b->failed = 1;
-        return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
-    }
-    if (append_doc(b)) {
         b->failed = 1;
         return qerr(err, QUIRE_ENOMEM, "out of memory while indexing");
     }
@@ -1174,9 +1103,8 @@ static flush_term *flush_terms(const idx_builder *b)
         if (ft_single(f)) {
             stream_rd rd;
             stream_rd_at(&rd, b, f->slice_head, f->stop);
-            f->doc = stream_rd_varint(&rd);
-            (void)stream_rd_varint(&rd);   /* tf, 1 */
-            f->pos = stream_rd_varint(&rd);
+            f->doc = (uint32_t)(stream_rd_varint(&rd) >> 1);
+            f->pos = (uint32_t)(stream_rd_varint(&rd) >> 1);
         }
     }
     free(order);
@@ -1206,6 +1134,41 @@ static inline void prefetch_terms(const idx_builder *b, const flush_term *ft, ui
     }
 }
 
+/* Moves the position gaps of the doc just given to segw_doc, which were
+ * read into pos_buf's slack past the waiting ones, into the waiting ones:
+ * a full block is written and what is left over moves to the front. */
+static inline void pos_commit(seg_writer *sw, uint32_t pn)
+{
+    if (pn >= 128) {
+        sw->pos_n = 128;
+        segw_pos_block_(sw);
+        pn -= 128;
+        memmove(sw->pos_buf, sw->pos_buf + 128, pn * sizeof *sw->pos_buf);
+    }
+    sw->pos_n = pn;
+}
+
+/* The rest of a doc of more than SEGW_POS_SLACK positions: the first of
+ * them are in pos_buf's slack, `gap` is the next, and `rd` is past it.
+ * Counts the rest on a copy of the reader, then reads them again.
+ * Returns the varint after the doc's positions (the next doc mark), or 0
+ * at the end of the stream. */
+static __attribute__((noinline)) uint64_t write_long_doc(seg_writer *sw, stream_rd *rd,
+                                                          uint32_t doc, uint32_t gap)
+{
+    stream_rd more = *rd;
+    uint32_t tf = SEGW_POS_SLACK + 1;
+    uint64_t v = 0;
+    while (rd->p != rd->stop && !((v = stream_rd_varint(rd)) & 1)) tf++;
+    if (!(v & 1)) v = 0;
+    segw_doc(sw, doc, tf);
+    pos_commit(sw, sw->pos_n + SEGW_POS_SLACK);
+    segw_pos_gap(sw, gap);
+    for (uint32_t j = SEGW_POS_SLACK + 1; j < tf; j++)
+        segw_pos_gap(sw, (uint32_t)(stream_rd_varint(&more) >> 1));
+    return v;
+}
+
 /* Writes the term's postings, its doc numbers moved up by `base`. */
 static inline void write_postings(seg_writer *sw, const idx_builder *b, const flush_term *f,
                                   uint32_t base)
@@ -1219,23 +1182,28 @@ static inline void write_postings(seg_writer *sw, const idx_builder *b, const fl
     stream_rd_at(&rd, b, f->slice_head, f->stop);
     /* the stream's position gaps are the segment's: no conversion */
     uint32_t doc = NO_DOC;
+    uint64_t v = stream_rd_varint(&rd);   /* the first doc mark */
     for (uint32_t k = 0; k < f->df; k++) {
-        uint32_t gap = stream_rd_varint(&rd);
+        uint32_t gap = (uint32_t)(v >> 1);
         doc = doc == NO_DOC ? gap : doc + gap + 1;
-        uint32_t tf = stream_rd_varint(&rd);
-        segw_doc(sw, base + doc, tf);
-        /* segw_pos_gap's work with the count in a local: a gap stored
-         * through `sw` (a uint32_t, as the count is) reloaded it */
-        uint32_t pn = sw->pos_n;
-        for (uint32_t j = 0; j < tf; j++) {
-            sw->pos_buf[pn++] = stream_rd_varint(&rd);
-            if (pn == 128) {
-                sw->pos_n = pn;
-                segw_pos_block_(sw);
-                pn = 0;
+        /* The doc's tf is its count of position gaps, up to the next doc
+         * mark, and the segment writer takes the doc before its
+         * positions: they are read ahead into pos_buf's slack. */
+        const uint32_t pn = sw->pos_n;
+        uint32_t *g = sw->pos_buf + pn, tf = 0;
+        for (;;) {
+            if (rd.p == rd.stop) break;
+            v = stream_rd_varint(&rd);
+            if (v & 1) break;
+            if (__builtin_expect(tf == SEGW_POS_SLACK, 0)) {
+                v = write_long_doc(sw, &rd, base + doc, (uint32_t)(v >> 1));
+                goto next;
             }
+            g[tf++] = (uint32_t)(v >> 1);
         }
-        sw->pos_n = pn;
+        segw_doc(sw, base + doc, tf);
+        pos_commit(sw, pn + tf);
+    next:;
     }
 }
 

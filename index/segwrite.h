@@ -14,6 +14,9 @@
 #include "index/fileio.h"
 #include "index/segment.h"
 
+/* pos_buf's room past a block (see there) */
+#define SEGW_POS_SLACK 64
+
 struct segw_file;
 
 typedef struct seg_writer {
@@ -35,7 +38,9 @@ typedef struct seg_writer {
     uint32_t blk_docs_off;         /* docs bytes of the term at block start */
     uint64_t blk_pos_k, blk_pos_off;
     uint32_t prev_doc;             /* last doc of the previous block, or NONE */
-    uint32_t pos_buf[128], pos_n;  /* position gaps waiting for a block */
+    /* position gaps waiting for a block, and room past a block's for a
+     * doc's gaps read before the doc is given (builder.c) */
+    uint32_t pos_buf[128 + SEGW_POS_SLACK], pos_n;
     uint64_t pos_count;            /* positions in the term's written blocks */
     uint64_t tf_sum;               /* sum of the term's tfs so far */
     uint32_t *pending; uint32_t pending_n; size_t pending_cap;
