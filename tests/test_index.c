@@ -970,6 +970,75 @@ static idx_segment *open_seg(const char *name)
     return s;
 }
 
+/* The builder's posting streams (builder.c): a doc mark at a term's
+ * first occurrence in a document, then its position gaps, each doc's tf
+ * counted at the flush up to the next mark.  "alpha" takes tfs on both
+ * sides of the 64 gaps read ahead (SEGW_POS_SLACK) and of a position
+ * block, with gaps that take one varint byte and two; "gamma" opens every
+ * third document; "beta" fills the gaps. */
+static void test_builder_streams(void **state)
+{
+    (void)state;
+    static const uint32_t tfs[] = {1, 0, 2, 63, 64, 65, 66, 127, 128, 129, 300, 1000, 3};
+    const uint32_t ntf = sizeof tfs / sizeof *tfs, ndocs = 3 * ntf;
+    const uint32_t first = idx_body_first_pos(0);
+    char path[256], id[32];
+    snprintf(path, sizeof path, "%s/streams.qseg", tmpdir);
+    idx_builder *b;
+    quire_error err;
+    assert_int_equal(idx_builder_new(QUIRE_TOK_DEFAULT, 0, path, &b, &err), QUIRE_OK);
+    plist alpha = {0}, gamma = {0};
+    plist *lists[2] = {&alpha, &gamma};
+    for (int i = 0; i < 2; i++) {
+        lists[i]->docs = malloc(ndocs * sizeof *alpha.docs);
+        lists[i]->tfs = malloc(ndocs * sizeof *alpha.tfs);
+        lists[i]->pos = malloc(ndocs * sizeof *alpha.pos);
+    }
+    const size_t cap = 256 << 10;
+    char *body = malloc(cap);
+    for (uint32_t d = 0; d < ndocs; d++) {
+        uint32_t tf = tfs[d % ntf], w = 0;
+        size_t len = 0;
+        if (d % 3 == 0) {
+            gamma.docs[gamma.df] = d;
+            gamma.tfs[gamma.df] = 1;
+            gamma.pos[gamma.df] = malloc(sizeof(uint32_t));
+            gamma.pos[gamma.df++][0] = first + w++;
+            len += (size_t)snprintf(body + len, cap - len, "gamma ");
+        }
+        if (tf) {
+            alpha.docs[alpha.df] = d;
+            alpha.tfs[alpha.df] = tf;
+            alpha.pos[alpha.df] = malloc(tf * sizeof(uint32_t));
+        }
+        for (uint32_t k = 0; k < tf; k++) {
+            /* a gap past 63 takes two bytes once shifted for the mark bit */
+            uint32_t fill = (k * 7 + d) % 5 == 0 ? 70 : (k + d) % 3;
+            for (uint32_t f = 0; f < fill; f++, w++)
+                len += (size_t)snprintf(body + len, cap - len, "beta ");
+            alpha.pos[alpha.df][k] = first + w++;
+            len += (size_t)snprintf(body + len, cap - len, "alpha ");
+        }
+        if (tf) alpha.df++;
+        len += (size_t)snprintf(body + len, cap - len, "beta");
+        assert_true(len < cap - 1);
+        snprintf(id, sizeof id, "s%u", d);
+        quire_doc_input in = {id, strlen(id), NULL, 0, body, len, NULL, 0};
+        uint32_t doc;
+        assert_int_equal(idx_builder_add(b, &in, &doc, &err), QUIRE_OK);
+        assert_int_equal(doc, d);
+    }
+    free(body);
+    assert_int_equal(idx_builder_flush(b, &err), QUIRE_OK);
+    idx_builder_free(b);
+    idx_segment *s = open_seg("streams.qseg");
+    check_list(s, "alpha", &alpha);
+    check_list(s, "gamma", &gamma);
+    idx_segment_close(s);
+    plist_free(&alpha);
+    plist_free(&gamma);
+}
+
 /* Every section but the store's and the ids' (the merge keeps input store
  * blocks whole, the builder cuts its own) equal in a and b. */
 static void same_postings(idx_segment *a, idx_segment *b)
@@ -1729,6 +1798,7 @@ int main(void)
         cmocka_unit_test(test_builder_renew),
         cmocka_unit_test(test_builder_trim),
         cmocka_unit_test(test_builder_release),
+        cmocka_unit_test(test_builder_streams),
         cmocka_unit_test(test_huge_grow),
         cmocka_unit_test(test_merge_copies),
         cmocka_unit_test(test_sort_strings),
