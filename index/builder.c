@@ -718,30 +718,43 @@ static int term_intern(idx_builder *b, const char *s, uint32_t len, uint32_t *id
     return term_find(b, s, len, term_hash(s, len, key), key, term_key2(s, len), id, &common);
 }
 
-/* Writes an occurrence at `pos` in document `cur` to term t's stream (a
- * doc mark first if it is the term's first there) when the current slice
- * has room for both varints (at most 5 bytes each: a doc gap is below
- * 2^32 and so is a position); returns 0 without writing when it has not.
- * Positions of a term arrive in non-decreasing order.  Inlined with the
- * pool and the count in the caller's locals: through `b`, each byte
- * stored (which may alias anything) reloaded them. */
+/* The varints of an occurrence at `pos` in document `cur`, with term t's
+ * state moved on as if they were written: the doc mark (for a term not
+ * in `cur` yet) and the position gap.  Both are below 2^33 (a doc gap
+ * is below 2^32 and so is a position), varints of at most 5 bytes.
+ * Positions of a term arrive in non-decreasing order. */
+static inline uint64_t occ_mark(term_hot *t, uint32_t cur)
+{
+    uint32_t gap = t->last_doc == NO_DOC ? cur : cur - t->last_doc - 1;
+    t->last_doc = cur;
+    t->last_pos = 0;
+    t->df++;
+    return (uint64_t)gap << 1 | 1;
+}
+static inline uint64_t occ_gap(term_hot *t, uint32_t pos)
+{
+    uint64_t v = (uint64_t)(pos - t->last_pos) << 1;
+    t->last_pos = pos;
+    t->cf++;
+    return v;
+}
+
+/* Writes an occurrence at `pos` in document `cur` to term t's stream when
+ * the current slice has room for both varints; returns 0 without writing
+ * when it has not.  Inlined with the pool and the count in the caller's
+ * locals: through `b`, each byte stored (which may alias anything)
+ * reloaded them. */
 static inline int occ_fast(uint8_t *pool, term_hot *t, uint32_t cur, uint32_t pos,
                            uint64_t *npostings)
 {
     if (__builtin_expect(t->slice_end - t->write < 10, 0)) return 0;
     uint8_t *p = pool + t->write;
     if (t->last_doc != cur) {
-        uint32_t gap = t->last_doc == NO_DOC ? cur : cur - t->last_doc - 1;
-        p = varint_put(p, (uint64_t)gap << 1 | 1);
-        t->last_doc = cur;
-        t->last_pos = 0;
-        t->df++;
+        p = varint_put(p, occ_mark(t, cur));
         ++*npostings;
     }
-    p = varint_put(p, (uint64_t)(pos - t->last_pos) << 1);
+    p = varint_put(p, occ_gap(t, pos));
     t->write = (uint32_t)(p - pool);
-    t->last_pos = pos;
-    t->cf++;
     return 1;
 }
 
@@ -749,20 +762,12 @@ static inline int occ_fast(uint8_t *pool, term_hot *t, uint32_t cur, uint32_t po
  * The caller counts the position in b->npositions. */
 static inline int occ_put(idx_builder *b, term_hot *t, uint32_t pos)
 {
-    const uint32_t cur = b->cur_doc;
-    if (occ_fast(b->pool, t, cur, pos, &b->npostings)) return 0;
-    if (t->last_doc != cur) {
-        uint32_t gap = t->last_doc == NO_DOC ? cur : cur - t->last_doc - 1;
-        if (stream_varint(b, t, (uint64_t)gap << 1 | 1)) return -1;
-        t->last_doc = cur;
-        t->last_pos = 0;
-        t->df++;
+    if (occ_fast(b->pool, t, b->cur_doc, pos, &b->npostings)) return 0;
+    if (t->last_doc != b->cur_doc) {
+        if (stream_varint(b, t, occ_mark(t, b->cur_doc))) return -1;
         b->npostings++;
     }
-    if (stream_varint(b, t, (uint64_t)(pos - t->last_pos) << 1)) return -1;
-    t->last_pos = pos;
-    t->cf++;
-    return 0;
+    return stream_varint(b, t, occ_gap(t, pos));
 }
 
 /* Starts a field: no token of it is adjacent to one of the previous. */
