@@ -19,6 +19,9 @@ corpus that a later run would skip as "already there".
   convert.py gcide DICTD_DIR  OUT   GNU Collaborative International Dictionary
                                     of English (Debian's dict-gcide), one
                                     document per entry
+  convert.py man   -          OUT   Linux man-pages (Debian's manpages and
+                                    manpages-dev), one document per section
+                                    of a page, roff markup removed
   convert.py big   ALL_JSONL  OUT  [BYTES]  `all` repeated with unique ids up
                                     to BYTES (default 1 GiB)
   convert.py stats FILE...          documents and bytes of each file
@@ -224,6 +227,91 @@ def conv_gcide(dictd_dir, out):
     out_close(f, tmp, out)
 
 
+# roff escapes: named glyphs that are text, then everything else dropped
+# (font changes, sizes, string and number registers, spacing)
+ROFF_GLYPH = {"em": "\u2014", "en": "\u2013", "aq": "'", "dq": '"', "lq": "\u201c",
+              "rq": "\u201d", "oq": "\u2018", "cq": "\u2019", "bu": "\u2022",
+              "co": "\u00a9", "rg": "\u00ae", "ti": "~", "ha": "^", "rs": "\\",
+              "mi": "-", "hy": "-", "pl": "+", "mu": "\u00d7", "->": "\u2192",
+              "<-": "\u2190", "<=": "\u2264", ">=": "\u2265", "!=": "\u2260"}
+ROFF_ESC = re.compile(r"\\(\((..)|\[([^]]*)\]|f(\(..|\[[^]]*\]|.)|s[-+]?\d+|[*n]"
+                      r"(\(..|\[[^]]*\]|.)|[-e ~0|^&%:c/,)]|.)")
+
+
+def roff_text(s):
+    def esc(m):
+        whole, glyph = m.group(0), m.group(2) or m.group(3)
+        if glyph is not None:
+            return ROFF_GLYPH.get(glyph, "")
+        c = whole[1]
+        return {"-": "-", "e": "\\", " ": " ", "~": " ", "0": " "}.get(c, "")
+    return ROFF_ESC.sub(esc, s)
+
+
+def roff_args(line):
+    # a macro's arguments: words, or "quoted strings"
+    return [a[1:-1] if a.startswith('"') else a
+            for a in re.findall(r'"[^"]*"|\S+', line)]
+
+
+def conv_man(_unused, out):
+    # A third shape of text, technical English with code, options, paths
+    # and identifiers, from the Linux man-pages project as Debian 12 ships
+    # it (manpages, manpages-dev 6.03): the pages the packages hold, not
+    # whatever else the machine has installed, so that every machine
+    # converts the same text.  One document per section (.SH) of a page,
+    # titled "page(section): SECTION".  Markup goes: requests and comments
+    # are dropped, font macros keep their words, escapes become their
+    # glyphs or nothing.
+    import gzip
+    files = subprocess.run(["dpkg", "-L", "manpages", "manpages-dev"], check=True,
+                           capture_output=True, text=True).stdout.split("\n")
+    pages = sorted(p for p in files
+                   if re.fullmatch(r"/usr/share/man/man\d/[^/]+\.gz", p) and os.path.exists(p))
+    if not pages:
+        # minimal images tell dpkg not to unpack /usr/share/man (path-exclude
+        # in /etc/dpkg/dpkg.cfg.d/)
+        sys.exit("convert.py man: the packages' pages are not on disk; is "
+                 "/usr/share/man excluded in /etc/dpkg/dpkg.cfg.d/?")
+    f, tmp = out_open(out)
+    n = 0
+    for path in pages:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        if text.startswith(".so "):
+            continue   # a link to another page
+        page = os.path.basename(path)[:-3]
+        name, _, sec = page.rpartition(".")
+        head, body = "", []
+
+        def flush():
+            nonlocal n
+            t = " ".join(w for w in " ".join(body).split())
+            if t:
+                emit(f, "man/%s/%d" % (page, n), "%s(%s): %s" % (name, sec, head), t)
+                n += 1
+
+        for line in text.split("\n"):
+            if line.startswith((".\\\"", "'\\\"")):
+                continue
+            if line.startswith((".", "'")):
+                req, _, rest = line[1:].strip().partition(" ")
+                if req == "SH":
+                    flush()
+                    body = []
+                    head = roff_text(" ".join(roff_args(rest)))
+                elif req in ("B", "I", "SM", "SB", "SS"):
+                    body.append(roff_text(" ".join(roff_args(rest))))
+                elif req in ("BR", "RB", "IR", "RI", "BI", "IB"):
+                    body.append(roff_text("".join(roff_args(rest))))
+                elif req == "IP" and rest:
+                    body.append(roff_text(roff_args(rest)[0]))
+                continue
+            body.append(roff_text(line.replace("\t", " ")))
+        flush()
+    out_close(f, tmp, out)
+
+
 def conv_big(src, out, target=1 << 30):
     # Identical text, new ids: scaling measures the engines on more
     # documents, not on a different vocabulary.  Lines are spliced as bytes
@@ -269,7 +357,7 @@ def main(argv):
         stats(argv[2:])
         return 0
     table = {"mail": conv_mail, "sotu": conv_sotu, "moby": conv_moby,
-             "kjv": conv_kjv, "gcide": conv_gcide}
+             "kjv": conv_kjv, "gcide": conv_gcide, "man": conv_man}
     if cmd in table and len(argv) == 4:
         table[cmd](argv[2], argv[3])
         return 0
