@@ -258,11 +258,12 @@ def glued_forms(corpus_file, words, limit=64 << 20):
         piece = chunk[lo:hi].strip(STRIP)
         if piece != w:
             forms[w][piece] += 1
-    # Hyphenated compounds: Quire also indexes `custom-houses` as the joined
-    # word `customhouses`, the peers only as its parts.
+    # Compounds: Quire also indexes `custom-houses` as the joined word
+    # `customhouses`, and so `sem_op` and `and/or`; the peers only as
+    # their parts.
     for w in words:
         if len(w) >= 4:
-            rx = re.compile(r"(?<![a-z-])%s(?![a-z])" % "[-\u2010\u2011]?".join(w))
+            rx = re.compile(r"(?<![a-z_/-])%s(?![a-z])" % "[-\u2010\u2011_/]?".join(w))
             for m in rx.finditer(text):
                 if m.group(0) != w:
                     forms[w][m.group(0)] += 1
