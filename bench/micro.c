@@ -97,36 +97,54 @@ static void bench_decode_synthetic(void)
 }
 
 /* Decodes every posting list of every segment through the iterator, the
- * way queries read them (docs and tfs, no positions). */
+ * way queries read them (docs and tfs, no positions).  The lists' entries
+ * are gathered first: timed with the walk of the dictionary, which queries
+ * do not make, the figure was 28% lower on corpus/cache/man.jsonl. */
 static void bench_decode_index(const idx_reader *r)
 {
+    typedef struct { const idx_segment *s; idx_term e; } list;
+    list *lists = NULL;
+    size_t nlists = 0, cap = 0;
     uint64_t postings = 0;
+    for (size_t si = 0; si < idx_reader_nsegments(r); si++) {
+        const idx_segment *s = idx_reader_segment(r, si);
+        dict_iter it;
+        dict_iter_init(&it, &s->dict);
+        while (dict_iter_next(&it) == 1) {
+            if (it.e.df < 128) continue;  /* block decode, not tails */
+            if (nlists == cap) {
+                cap = cap ? 2 * cap : 1024;
+                list *n = realloc(lists, cap * sizeof *lists);
+                if (!n) {
+                    free(lists);
+                    printf("posting lists of the index: out of memory\n");
+                    return;
+                }
+                lists = n;
+            }
+            lists[nlists++] = (list){s, it.e};
+            postings += it.e.df;
+        }
+    }
     double best = 1e9;
     for (int rep = 0; rep < 3; rep++) {
-        postings = 0;
         double t0 = now();
-        for (size_t si = 0; si < idx_reader_nsegments(r); si++) {
-            const idx_segment *s = idx_reader_segment(r, si);
-            dict_iter it;
-            dict_iter_init(&it, &s->dict);
-            while (dict_iter_next(&it) == 1) {
-                if (it.e.df < 128) continue;  /* block decode, not tails */
-                idx_postings *p;
-                if (idx_postings_open(s, &it.e, &p)) continue;
-                uint32_t acc = 0;
-                for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p))
-                    acc += idx_postings_freq(p);
-                sink = acc;
-                postings += it.e.df;
-                idx_postings_close(p);
-            }
+        for (size_t l = 0; l < nlists; l++) {
+            idx_postings *p;
+            if (idx_postings_open(lists[l].s, &lists[l].e, &p)) continue;
+            uint32_t acc = 0;
+            for (uint32_t d = idx_postings_doc(p); d != IDX_END; d = idx_postings_next(p))
+                acc += idx_postings_freq(p);
+            sink = acc;
+            idx_postings_close(p);
         }
         double t = now() - t0;
         if (t < best) best = t;
     }
+    free(lists);
     printf("posting lists of the index (df >= 128), doc + tf per posting:\n");
-    printf("  %llu postings                 %8.2f G postings/s (%.2f G ints/s)\n",
-           (unsigned long long)postings, (double)postings / best / 1e9,
+    printf("  %llu postings in %zu lists      %8.2f G postings/s (%.2f G ints/s)\n",
+           (unsigned long long)postings, nlists, (double)postings / best / 1e9,
            2.0 * (double)postings / best / 1e9);
 }
 
