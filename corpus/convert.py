@@ -286,7 +286,7 @@ def conv_man(_unused, out):
 
         def flush():
             nonlocal n
-            t = " ".join(w for w in " ".join(body).split())
+            t = " ".join(" ".join(body).split())
             if t:
                 emit(f, "man/%s/%d" % (page, n), "%s(%s): %s" % (name, sec, head), t)
                 n += 1
