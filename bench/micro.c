@@ -24,6 +24,7 @@
 #include "index/dict.h"
 #include "index/index.h"
 #include "index/segread.h"
+#include "index/util.h"
 #include "quire.h"
 
 static double now(void)
@@ -112,15 +113,10 @@ static void bench_decode_index(const idx_reader *r)
         dict_iter_init(&it, &s->dict);
         while (dict_iter_next(&it) == 1) {
             if (it.e.df < 128) continue;  /* block decode, not tails */
-            if (nlists == cap) {
-                cap = cap ? 2 * cap : 1024;
-                list *n = realloc(lists, cap * sizeof *lists);
-                if (!n) {
-                    free(lists);
-                    printf("posting lists of the index: out of memory\n");
-                    return;
-                }
-                lists = n;
+            if (grow_array((void **)&lists, &cap, nlists + 1, sizeof *lists, 1024)) {
+                free(lists);
+                printf("posting lists of the index: out of memory\n");
+                return;
             }
             lists[nlists++] = (list){s, it.e};
             postings += it.e.df;
