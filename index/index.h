@@ -140,6 +140,13 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
 int idx_segment_doc_record(const idx_segment *s, uint32_t doc,
                            uint8_t **rec, size_t *len, quire_error *err);
 
+/* Checks that the store holds every doc's record, in order: each block
+ * decompresses (its zstd content checksum holds) and holds exactly the
+ * records of its docs.  Each block is decompressed once; reading every
+ * doc through idx_segment_doc_record decompresses a block once per doc
+ * in it. */
+int idx_segment_check_store(const idx_segment *s, quire_error *err);
+
 /* Local doc of external id, or -1 when absent, -2 when the ids section
  * fails its checksum (read first here in a lazily verified segment). */
 long idx_segment_find_id(const idx_segment *s, const char *id, size_t len);

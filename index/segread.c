@@ -396,6 +396,43 @@ int idx_segment_fuzzy(const idx_segment *s, const char *term, size_t len, unsign
 
 /* ---- stored documents and ids ------------------------------------------ */
 
+/* Store block k (its storeidx entry checked against the store) into a
+ * fresh buffer of *rlen bytes: through `dz` when given (a caller reading
+ * many blocks keeps one context), else through a context of its own. */
+static int store_block(const idx_segment *s, size_t k, ZSTD_DCtx *dz, uint8_t **raw,
+                       size_t *rlen, quire_error *err)
+{
+    const uint8_t *e = s->sec[SEC_STOREIDX] + 24 * k;
+    uint64_t off = ld64(e + 8);
+    uint32_t clen = ld32(e + 16), n = ld32(e + 20);
+    if (off > s->sec_len[SEC_STORE] || clen > s->sec_len[SEC_STORE] - off)
+        return qerr(err, QUIRE_ECORRUPT, "%s: store index broken at block %zu", s->name, k);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    const uint8_t *src = s->sec[SEC_STORE] + off;
+    size_t got = dz ? ZSTD_decompressDCtx(dz, b, n, src, clen) : ZSTD_decompress(b, n, src, clen);
+    if (ZSTD_isError(got) || got != n) {
+        free(b);
+        return qerr(err, QUIRE_ECORRUPT, "%s: store block of doc %u is corrupt (%s)", s->name,
+                    ld32(e), ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short block");
+    }
+    *raw = b;
+    *rlen = n;
+    return QUIRE_OK;
+}
+
+/* The next record of a block at *p: its bytes at *rec, *len of them. */
+static int next_record(const uint8_t **p, const uint8_t *end, const uint8_t **rec, size_t *len)
+{
+    uint64_t l;
+    const uint8_t *q = varint_get(*p, end, &l);
+    if (!q || l > (uint64_t)(end - q)) return -1;
+    *rec = q;
+    *len = (size_t)l;
+    *p = q + l;
+    return 0;
+}
+
 int idx_segment_doc_record(const idx_segment *s, uint32_t doc, uint8_t **rec,
                            size_t *len, quire_error *err)
 {
@@ -409,36 +446,66 @@ int idx_segment_doc_record(const idx_segment *s, uint32_t doc, uint8_t **rec,
         if (ld32(ix + 24 * mid) <= doc) lo = mid; else hi = mid;
     }
     if (nb == 0) return qerr(err, QUIRE_ECORRUPT, "%s: empty store index", s->name);
-    const uint8_t *e = ix + 24 * lo;
-    uint32_t first = ld32(e), count = ld32(e + 4);
-    uint64_t off = ld64(e + 8);
-    uint32_t clen = ld32(e + 16), rlen = ld32(e + 20);
-    if (doc < first || doc - first >= count || off > s->sec_len[SEC_STORE] ||
-        clen > s->sec_len[SEC_STORE] - off)
+    uint32_t first = ld32(ix + 24 * lo), count = ld32(ix + 24 * lo + 4);
+    if (doc < first || doc - first >= count)
         return qerr(err, QUIRE_ECORRUPT, "%s: store index broken at doc %u", s->name, doc);
-    uint8_t *raw = malloc(rlen ? rlen : 1);
-    if (!raw) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    size_t got = ZSTD_decompress(raw, rlen, s->sec[SEC_STORE] + off, clen);
-    if (ZSTD_isError(got) || got != rlen) {
-        free(raw);
-        return qerr(err, QUIRE_ECORRUPT, "%s: store block of doc %u is corrupt (%s)",
-                    s->name, doc, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short block");
-    }
-    const uint8_t *p = raw, *end = raw + rlen;
+    uint8_t *raw;
+    size_t rlen;
+    int rc = store_block(s, lo, NULL, &raw, &rlen, err);
+    if (rc) return rc;
+    const uint8_t *p = raw, *r;
     for (uint32_t i = first;; i++) {
-        uint64_t l;
-        if (!(p = varint_get(p, end, &l)) || l > (uint64_t)(end - p)) {
+        if (next_record(&p, raw + rlen, &r, len)) {
             free(raw);
             return qerr(err, QUIRE_ECORRUPT, "%s: bad record in store", s->name);
         }
         if (i == doc) {
-            memmove(raw, p, (size_t)l);
+            memmove(raw, r, *len);
             *rec = raw;
-            *len = (size_t)l;
             return QUIRE_OK;
         }
-        p += l;
     }
+}
+
+int idx_segment_check_store(const idx_segment *s, quire_error *err)
+{
+    const uint8_t *ix = s->sec[SEC_STOREIDX];
+    size_t nb = s->sec_len[SEC_STOREIDX] / 24;
+    if (s->sec_len[SEC_STOREIDX] % 24)
+        return qerr(err, QUIRE_ECORRUPT, "%s: store index of %zu bytes", s->name,
+                    (size_t)s->sec_len[SEC_STOREIDX]);
+    ZSTD_DCtx *dz = ZSTD_createDCtx();
+    if (!dz) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = QUIRE_OK;
+    uint32_t next = 0;   /* the first doc the next block must hold */
+    for (size_t k = 0; k < nb && !rc; k++) {
+        uint32_t first = ld32(ix + 24 * k), count = ld32(ix + 24 * k + 4);
+        if (first != next || count == 0 || count > s->ndocs - next) {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: store block %zu holds docs %u to %llu, "
+                      "expected from %u", s->name, k, first,
+                      (unsigned long long)first + count, next);
+            break;
+        }
+        uint8_t *raw;
+        size_t rlen;
+        if ((rc = store_block(s, k, dz, &raw, &rlen, err))) break;
+        const uint8_t *p = raw, *r;
+        size_t len;
+        for (uint32_t i = 0; i < count && !rc; i++)
+            if (next_record(&p, raw + rlen, &r, &len))
+                rc = qerr(err, QUIRE_ECORRUPT, "%s: bad record of doc %u in store", s->name,
+                          first + i);
+        if (!rc && p != raw + rlen)
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: store block %zu has bytes past its %u docs",
+                      s->name, k, count);
+        free(raw);
+        next = first + count;
+    }
+    if (!rc && next != s->ndocs)
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: the store holds %u of %u docs", s->name, next,
+                  s->ndocs);
+    ZSTD_freeDCtx(dz);
+    return rc;
 }
 
 static void id_at(const idx_segment *s, uint32_t doc, const uint8_t **p,

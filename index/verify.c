@@ -148,15 +148,7 @@ static void verify_segment(vctx *v, const idx_segment *s)
     uint64_t total = 0;
     for (uint32_t d = 0; d < s->ndocs; d++) total += idx_segment_doclen(s, d);
     if (total != s->total_len) problem(v, "%s: norms do not sum to total length", s->name);
-    for (uint32_t d = 0; d < s->ndocs; d++) {
-        uint8_t *rec;
-        size_t len;
-        if (idx_segment_doc_record(s, d, &rec, &len, &e) != QUIRE_OK) {
-            problem(v, "%s", e.message);
-            break;
-        }
-        free(rec);
-    }
+    if (idx_segment_check_store(s, &e) != QUIRE_OK) problem(v, "%s", e.message);
     for (uint32_t d = 0; d < s->ndocs; d++) {
         /* every id resolves to a document carrying that id */
         const uint8_t *base = s->sec[SEC_IDS];
