@@ -1,8 +1,15 @@
 /*
  * test_damage.c — a segment damaged past its checksums.  Checksums catch a
  * flipped bit on disk (test_cli.c), but not a file written wrong, by a
- * bug or on purpose, with checksums that match.  quire_verify's store
- * check, on such damage it must name exactly.
+ * bug or on purpose, with checksums that match: segread.c promises that
+ * then too every offset is checked before use, so that the worst is an
+ * error or wrong results, never a crash or a read outside the mapping.
+ * Here each byte of a small index's segment is changed in turn (two
+ * ways), the checksums are computed again, and the index is opened,
+ * searched every way the API allows, its documents read, and verified.
+ * Every call must return QUIRE_OK or one of the errors it documents;
+ * the suite's ASan and UBSan build catches what a plain build would not.
+ * And quire_verify's store check, on damage it must name exactly.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -106,6 +113,136 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
     assert_int_equal(fclose(f), 0);
 }
 
+/* A damaged file may be refused (ECORRUPT, or EVERSION where the version
+ * is hit), or ask for more memory than is sensible (ENOMEM); a document
+ * or value may be missing. */
+static void expect_rc(int rc, size_t off, const char *what)
+{
+    if (rc == QUIRE_OK || rc == QUIRE_ECORRUPT || rc == QUIRE_EVERSION || rc == QUIRE_ENOMEM ||
+        rc == QUIRE_ENOTFOUND)
+        return;
+    fail_msg("byte %zu: %s returned %d (%s)", off, what, rc, quire_strerror(rc));
+}
+
+static void no_report(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
+
+/* Queries of every kind; those marked `docs` also read their first hit's
+ * document, snippet, highlights and value (each a store block
+ * decompressed: most of the time here, and one or two reach every block). */
+static const struct {
+    const char *q;
+    int docs;
+} queries[] = {
+    {"alpha", 0}, {"beta", 0}, {"alpha beta", 0}, {"whale OR ship", 1}, {"alpha -whale", 0},
+    {"(sea OR captain) beta", 0}, {"\"of the\"", 0}, {"\"alpha whale of the\"", 1},
+    {"\"beta gamma\"~2", 0}, {"cap*", 0}, {"whael~1", 1}, {"zzz", 0}, {"title:whale", 0},
+    {"sea^2 ship", 0},
+};
+
+/* Reads hit `doc` every way the API allows. */
+static void read_doc(quire_index *ix, uint64_t doc, const char *qs, size_t off)
+{
+    quire_error e;
+    quire_doc *d;
+    int rc = quire_doc_get(ix, doc, &d, &e);
+    expect_rc(rc, off, "quire_doc_get");
+    if (rc == QUIRE_OK) quire_doc_free(d);
+    char buf[256];
+    expect_rc(quire_snippet(ix, doc, qs, strlen(qs), "[", "]", 80, buf, sizeof buf, &e), off,
+              "quire_snippet");
+    quire_span sp[8];
+    size_t ns;
+    expect_rc(quire_highlight(ix, doc, qs, strlen(qs), "body", sp, 8, &ns, &e), off,
+              "quire_highlight");
+    double v;
+    expect_rc(quire_doc_value(ix, doc, "year", &v, &e), off, "quire_doc_value");
+}
+
+/* Everything a reader can do with the index; every call either works or
+ * fails cleanly. */
+static void exercise(size_t off, size_t *opened, size_t *flagged)
+{
+    quire_index *ix;
+    quire_error e;
+    int rc = quire_index_open(tmpdir, &ix, &e);
+    expect_rc(rc, off, "quire_index_open");
+    if (rc == QUIRE_OK) {
+        ++*opened;
+        quire_stats st;
+        expect_rc(quire_index_stats(ix, &st, &e), off, "quire_index_stats");
+        for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
+            const char *qs = queries[q].q;
+            uint64_t n;
+            expect_rc(quire_count(ix, qs, strlen(qs), &n, &e), off, qs);
+            quire_results *r;
+            rc = quire_search(ix, qs, strlen(qs), 5, &r, &e);
+            expect_rc(rc, off, qs);
+            if (rc == QUIRE_OK) {
+                if (queries[q].docs && quire_results_size(r))
+                    read_doc(ix, quire_results_get(r, 0)->doc, qs, off);
+                quire_results_free(r);
+            }
+            if (!queries[q].docs) continue;
+            rc = quire_search_sorted(ix, qs, strlen(qs), "year", 1, 5, &r, &e);
+            expect_rc(rc, off, "quire_search_sorted");
+            if (rc == QUIRE_OK) quire_results_free(r);
+        }
+        uint64_t doc;
+        expect_rc(quire_doc_find(ix, "d42", 3, &doc, &e), off, "quire_doc_find");
+        char buf[128];
+        size_t rep;
+        expect_rc(quire_suggest(ix, "whael shp", 9, "<", ">", buf, sizeof buf, &rep, &e), off,
+                  "quire_suggest");
+        quire_index_close(ix);
+    }
+    rc = quire_verify(tmpdir, no_report, NULL, &e);
+    expect_rc(rc, off, "quire_verify");
+    if (rc != QUIRE_OK) ++*flagged;
+}
+
+/* Each byte of the file changed two ways: its lowest bit (a count or a
+ * length off by one) and its highest (a varint's continuation, a large
+ * value). */
+static void test_every_byte(void **state)
+{
+    (void)state;
+    uint8_t *f = malloc(orig_len);
+    assert_non_null(f);
+    static const uint8_t masks[] = {0x01, 0x80};
+    size_t tried = 0, opened = 0, flagged = 0;
+    for (size_t off = 0; off < orig_len; off++) {
+        for (size_t m = 0; m < sizeof masks; m++) {
+            memcpy(f, orig, orig_len);
+            f[off] ^= masks[m];
+            reseal(f, orig_len);
+            if (!memcmp(f, orig, orig_len)) continue;   /* a checksum, written again */
+            write_file(segpath, f, orig_len);
+            exercise(off, &opened, &flagged);
+            tried++;
+        }
+    }
+    write_file(segpath, orig, orig_len);
+    quire_index *ix;
+    quire_error e;
+    assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_OK);
+    uint64_t n;
+    assert_int_equal(quire_count(ix, "alpha", 5, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 150);
+    quire_index_close(ix);
+    print_message("%zu bytes, %zu damaged files: %zu opened, %zu found wrong by quire_verify\n",
+                  orig_len, tried, opened, flagged);
+    /* most damage gets past the open's checks to the code that reads the
+     * sections, and much of it is where verification must find it */
+    assert_true(tried > orig_len);
+    assert_true(opened > tried / 2);
+    assert_true(flagged > tried / 4);
+    free(f);
+}
+
 /* Where section `id` of segment file f lies. */
 static void section_at(const uint8_t *f, size_t len, uint32_t id, size_t *off, size_t *slen)
 {
@@ -178,6 +315,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_store),
+        cmocka_unit_test(test_every_byte),
     };
     return cmocka_run_group_tests(tests, make_index, remove_index);
 }
