@@ -41,7 +41,8 @@
  * Crash safety: segment and deletion files are complete and fsynced before
  * the MANIFEST that names them is renamed into place, and files of the old
  * generation are removed only after.  Files no MANIFEST names (left by a
- * killed build) are removed when the next writer opens the directory.
+ * killed build) are removed when the next writer opens the directory,
+ * after the segments it names have opened.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1151,8 +1152,6 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
         rc = QUIRE_OK;
     }
     if (rc) goto fail;
-    /* a rebuild reads the files a scanned MANIFEST did not name */
-    if (!w->rebuild) remove_orphans(w);
     w->csegs = calloc(w->m.nsegs ? w->m.nsegs : 1, sizeof *w->csegs);
     if (!w->csegs) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");
@@ -1161,6 +1160,12 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
     for (size_t i = 0; i < w->m.nsegs; i++) w->csegs[i].ms = w->m.segs[i];
     w->ncsegs = w->m.nsegs;
     if ((rc = csegs_open(w, dir, threads, err))) goto fail;
+    /* Only once every segment the MANIFEST names has opened: a MANIFEST
+     * that names files no longer there (an older one restored from a
+     * backup) would otherwise have the segments that hold the index
+     * removed as orphans, and the open fail after.  A rebuild reads the
+     * files a scanned MANIFEST did not name. */
+    if (!w->rebuild) remove_orphans(w);
     w->lanes = calloc(threads, sizeof *w->lanes);
     if (!w->lanes) {
         rc = qerr(err, QUIRE_ENOMEM, "out of memory");

@@ -1054,6 +1054,67 @@ static void test_killed_build_keeps_last_commit(void **state)
     quire_writer_free(w);
 }
 
+/* Reads or writes a whole small file. */
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap, f);
+    assert_true(n < cap);
+    fclose(f);
+    return n;
+}
+
+static void spill(const char *path, const char *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A MANIFEST older than the segments (restored from a backup) names
+ * segments merged away since: a writer refuses to open, naming the
+ * missing file, and removes nothing; the current MANIFEST put back, the
+ * index is whole.  (Orphans were removed before the named segments were
+ * opened: such a writer deleted the segment holding the index.) */
+static void test_stale_manifest_keeps_segments(void **state)
+{
+    (void)state;
+    char dir[128], man[256], old[512], cur[512], seg[256];
+    snprintf(dir, sizeof dir, "%s/stale", tmp);
+    snprintf(man, sizeof man, "%s/MANIFEST", dir);
+    quire_error e;
+    quire_writer *w = writer_at(dir, 1);
+    add_n(w, 0, 20, "alpha");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    size_t old_len = slurp(man, old, sizeof old);
+    add_n(w, 20, 20, "alpha");
+    assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
+    assert_int_equal(quire_writer_optimize(w, &e), QUIRE_OK);
+    quire_writer_free(w);
+    size_t cur_len = slurp(man, cur, sizeof cur);
+    snprintf(seg, sizeof seg, "%s/seg_000003.qseg", dir);
+    struct stat st;
+    assert_int_equal(stat(seg, &st), 0);
+    assert_int_equal(count_files(dir), 3);   /* LOCK, MANIFEST, the merged segment */
+
+    spill(man, old, old_len);
+    for (uint32_t threads = 1; threads <= 2; threads++) {
+        quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = threads};
+        w = NULL;
+        assert_int_equal(quire_writer_open(dir, &opt, &w, &e), QUIRE_ENOTFOUND);
+        assert_null(w);
+        assert_non_null(strstr(e.message, "seg_000001.qseg: No such file or directory"));
+        assert_int_equal(stat(seg, &st), 0);
+    }
+    char out[4096];
+    assert_int_equal(run(out, sizeof out, "%s delete %s d1", QUIRE_CLI, dir), 1);
+    assert_int_equal(stat(seg, &st), 0);
+    spill(man, cur, cur_len);
+    assert_int_equal(count(dir, "alpha"), 40);
+}
+
 static double mono_ms(void)
 {
     struct timespec ts;
@@ -2694,6 +2755,7 @@ int main(void)
         cmocka_unit_test(test_writer_open_checks_segments),
         cmocka_unit_test(test_lazy_checksums),
         cmocka_unit_test(test_killed_build_keeps_last_commit),
+        cmocka_unit_test(test_stale_manifest_keeps_segments),
         cmocka_unit_test(test_writer_lock_wait),
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_threads_same_results),
