@@ -6,7 +6,7 @@
  *     generation 3
  *     tok_flags 1
  *     next_segment 4
- *     segment seg_000001.qseg 1000 seg_000001.g3.del
+ *     segment seg_000001.qseg 1000 seg_000001.qseg.g3.del
  *     segment seg_000002.qseg 500 -
  *     checksum 9f0c1d2e3a4b5c6d
  * The checksum is the XXH3-64 (hex) of every byte before the "checksum"
@@ -14,7 +14,7 @@
  * MANIFEST.tmp, followed by an fsync of the directory: readers see either
  * the old generation or the new one, never a mix.
  *
- * A deletion file (seg_N.gG.del) is written once per generation that
+ * A deletion file (seg_N.qseg.gG.del) is written once per generation that
  * changes a segment's deletions, so older generations keep theirs:
  *     "QDEL" u32 version (1), u32 ndocs, u32 ndeleted,
  *     u64 words [(ndocs + 63) / 64] (bit d set = doc d deleted),
@@ -55,6 +55,48 @@ static int valid_name(const char *s)
     for (size_t i = 0; i < n; i++)
         if (s[i] == '/' ) return 0;
     return 1;
+}
+
+/* The number of segment file `name` (seg_N.qseg); -1 for another name. */
+static long seg_number(const char *name)
+{
+    unsigned num;
+    int end = -1;
+    if (strncmp(name, "seg_", 4) || name[4] < '0' || name[4] > '9' ||
+        sscanf(name, "seg_%u.qseg%n", &num, &end) != 1 || end < 0 || name[end])
+        return -1;
+    return (long)num;
+}
+
+/* A MANIFEST's file names as writers give them: segments named seg_N.qseg
+ * with N below next_segment, each once, and deletion files named after
+ * their segment and a generation not past the MANIFEST's.  Checked because
+ * writers act on them: a writer names its new segments from next_segment
+ * on (one below a live segment's number would truncate that segment, and
+ * a reader that has it mapped dies of SIGBUS), removes the seg_* files
+ * not named, and removes a deletion file it replaces. */
+static int check_names(const manifest *m, const char *path, quire_error *err)
+{
+    for (size_t i = 0; i < m->nsegs; i++) {
+        const manifest_seg *s = &m->segs[i];
+        long num = seg_number(s->name);
+        if (num < 0 || (unsigned long)num >= m->next_segment)
+            return qerr(err, QUIRE_ECORRUPT, "%s: segment name %s is not seg_N.qseg with N "
+                        "below next_segment %u", path, s->name, m->next_segment);
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(m->segs[k].name, s->name))
+                return qerr(err, QUIRE_ECORRUPT, "%s: segment %s named twice", path, s->name);
+        if (!s->del[0]) continue;
+        size_t n = strlen(s->name);
+        unsigned long long g;
+        int end = -1;
+        if (strncmp(s->del, s->name, n) || sscanf(s->del + n, ".g%llu.del%n", &g, &end) != 1 ||
+            end < 0 || s->del[n + (size_t)end] || g > m->generation)
+            return qerr(err, QUIRE_ECORRUPT, "%s: deletion file %s is not %s.gG.del with G "
+                        "at most generation %llu", path, s->del, s->name,
+                        (unsigned long long)m->generation);
+    }
+    return QUIRE_OK;
 }
 
 int manifest_read(const char *dir, manifest *m, quire_error *err)
@@ -109,14 +151,16 @@ int manifest_read(const char *dir, manifest *m, quire_error *err)
     ck[1] = 0;
     unsigned version = 0;
     char *save = NULL;
-    int seen_header = 0;
+    int seen_header = 0, seen_gen = 0, seen_flags = 0, seen_next = 0;
     for (char *line = strtok_r(buf, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         manifest_seg s;
         char del[NAME_MAX_LEN + 1];
         unsigned long long g;
         unsigned u;
-        if (sscanf(line, "quire-manifest %u", &version) == 1) {
+        int end = -1;   /* %n: a line must be read to its end */
+        if (sscanf(line, "quire-manifest %u%n", &version, &end) == 1 && !line[end] &&
+            !seen_header) {
             seen_header = 1;
             if (version != MANIFEST_VERSION) {
                 rc = qerr(err, QUIRE_EVERSION,
@@ -124,13 +168,20 @@ int manifest_read(const char *dir, manifest *m, quire_error *err)
                           path, version, MANIFEST_VERSION);
                 goto out;
             }
-        } else if (sscanf(line, "generation %llu", &g) == 1) {
+        } else if (sscanf(line, "generation %llu%n", &g, &end) == 1 && !line[end] &&
+                   !seen_gen) {
+            seen_gen = 1;
             m->generation = g;
-        } else if (sscanf(line, "tok_flags %u", &u) == 1) {
+        } else if (sscanf(line, "tok_flags %u%n", &u, &end) == 1 && !line[end] &&
+                   !seen_flags) {
+            seen_flags = 1;
             m->tok_flags = u;
-        } else if (sscanf(line, "next_segment %u", &u) == 1) {
+        } else if (sscanf(line, "next_segment %u%n", &u, &end) == 1 && !line[end] &&
+                   !seen_next) {
+            seen_next = 1;
             m->next_segment = u;
-        } else if (sscanf(line, "segment %63s %u %64s", s.name, &s.ndocs, del) == 3) {
+        } else if (sscanf(line, "segment %63s %u %64s%n", s.name, &s.ndocs, del, &end) == 3 &&
+                   !line[end]) {
             if (!valid_name(s.name) || (strcmp(del, "-") && !valid_name(del))) {
                 rc = qerr(err, QUIRE_ECORRUPT, "%s: bad file name in '%s'", path, line);
                 goto out;
@@ -145,8 +196,16 @@ int manifest_read(const char *dir, manifest *m, quire_error *err)
             goto out;
         }
     }
-    if (!seen_header)
+    if (!seen_header) {
         rc = qerr(err, QUIRE_ECORRUPT, "%s: not a Quire manifest", path);
+        goto out;
+    }
+    if (!seen_gen || !seen_flags || !seen_next) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: no %s line", path,
+                  !seen_gen ? "generation" : !seen_flags ? "tok_flags" : "next_segment");
+        goto out;
+    }
+    rc = check_names(m, path, err);
 out:
     free(buf);
     free(path);
@@ -286,6 +345,21 @@ int del_read(const char *dir, const char *name, uint32_t ndocs,
     if (ld32(mf.data + 4) != 1) {
         rc = qerr(err, QUIRE_EVERSION, "%s: deletion file version %u", path,
                   ld32(mf.data + 4));
+        goto out;
+    }
+    /* the count a reader takes for its live documents must be the bits',
+     * none of them past the last doc */
+    uint64_t set = 0;
+    int stray = 0;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = ld64(mf.data + 16 + 8 * i);
+        if (i == words - 1 && ndocs % 64 && w >> (ndocs % 64)) stray = 1;
+        set += (uint64_t)__builtin_popcountll(w);
+    }
+    if (stray || set != ld32(mf.data + 12)) {
+        rc = qerr(err, QUIRE_ECORRUPT, "%s: deletion file counts %u deleted, its bits %llu%s",
+                  path, ld32(mf.data + 12), (unsigned long long)set,
+                  stray ? ", some past the last document" : "");
         goto out;
     }
     *bits = malloc(words ? words * 8 : 8);

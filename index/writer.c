@@ -356,6 +356,11 @@ static void *csegs_open_run(void *arg)
         if (i >= w->ncsegs) break;
         cseg *s = &w->csegs[i];
         int rc = cseg_open(t->dir, s->ms.name, 1, &s->seg, &t->err);
+        /* as a reader checks: doc numbers follow the MANIFEST's counts,
+         * and new documents are tokenized with its flags */
+        if (!rc && (s->seg->ndocs != s->ms.ndocs || s->seg->tok_flags != w->m.tok_flags))
+            rc = qerr(&t->err, QUIRE_ECORRUPT, "%s: segment disagrees with MANIFEST",
+                      s->ms.name);
         if (!rc && s->ms.del[0])
             rc = del_read(t->dir, s->ms.del, s->seg->ndocs, &s->del, &(uint32_t){0}, &t->err);
         if (rc) {

@@ -29,9 +29,28 @@
 #include "quire.h"
 
 static char tmpdir[64];
-static char segpath[128];
-static uint8_t *orig;      /* the undamaged segment file */
-static size_t orig_len;
+static char segpath[128], manpath[128], delpath[160];
+/* the undamaged files: segment, MANIFEST, deletion file */
+static uint8_t *orig, *orig_man, *orig_del;
+static size_t orig_len, man_len, del_len;
+
+/* A whole file, malloc'd; NULL when it cannot be read. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    uint8_t *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
 
 static int make_index(void **state)
 {
@@ -66,15 +85,19 @@ static int make_index(void **state)
     }
     if (quire_writer_commit(w, &e) != QUIRE_OK) return -1;
     quire_writer_free(w);
+    /* and a deletion file */
+    int deleted;
+    if (quire_writer_open(tmpdir, NULL, &w, &e) != QUIRE_OK ||
+        quire_writer_delete(w, "d3", 2, &deleted, &e) != QUIRE_OK || !deleted ||
+        quire_writer_commit(w, &e) != QUIRE_OK)
+        return -1;
+    quire_writer_free(w);
     snprintf(segpath, sizeof segpath, "%s/seg_000001.qseg", tmpdir);
-    FILE *f = fopen(segpath, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    orig_len = (size_t)ftell(f);
-    rewind(f);
-    orig = malloc(orig_len);
-    if (!orig || fread(orig, 1, orig_len, f) != orig_len) return -1;
-    fclose(f);
+    snprintf(manpath, sizeof manpath, "%s/MANIFEST", tmpdir);
+    snprintf(delpath, sizeof delpath, "%s/seg_000001.qseg.g2.del", tmpdir);
+    if (!(orig = slurp(segpath, &orig_len)) || !(orig_man = slurp(manpath, &man_len)) ||
+        !(orig_del = slurp(delpath, &del_len)))
+        return -1;
     return 0;
 }
 
@@ -82,6 +105,8 @@ static int remove_index(void **state)
 {
     (void)state;
     free(orig);
+    free(orig_man);
+    free(orig_del);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     return system(cmd);
@@ -231,7 +256,7 @@ static void test_every_byte(void **state)
     assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_OK);
     uint64_t n;
     assert_int_equal(quire_count(ix, "alpha", 5, &n, &e), QUIRE_OK);
-    assert_int_equal(n, 150);
+    assert_int_equal(n, 149);
     quire_index_close(ix);
     print_message("%zu bytes, %zu damaged files: %zu opened, %zu found wrong by quire_verify\n",
                   orig_len, tried, opened, flagged);
@@ -241,6 +266,184 @@ static void test_every_byte(void **state)
     assert_true(opened > tried / 2);
     assert_true(flagged > tried / 4);
     free(f);
+}
+
+/* The checksum line of a MANIFEST computed again (when it is still
+ * there to find). */
+static void reseal_manifest(uint8_t *m, size_t len)
+{
+    uint8_t *ck = memmem(m, len, "\nchecksum ", 10);
+    if (!ck || (size_t)(ck - m) + 10 + 16 > len) return;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx",
+             (unsigned long long)XXH3_64bits(m, (size_t)(ck - m) + 1));
+    memcpy(ck + 10, hex, 16);
+}
+
+static void reseal_del(uint8_t *d, size_t len)
+{
+    if (len >= 8) st64(d + len - 8, XXH3_64bits(d, len - 8));
+}
+
+/* The directory as make_index left it (whatever a writer did since). */
+static void restore(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "find %s -type f ! -name LOCK -delete", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    write_file(segpath, orig, orig_len);
+    write_file(manpath, orig_man, man_len);
+    write_file(delpath, orig_del, del_len);
+}
+
+/* Whether the directory still holds the three files as they were
+ * written, `damaged` (len bytes) at `path` and the originals elsewhere. */
+static int untouched(const char *path, const uint8_t *damaged, size_t len)
+{
+    const char *paths[3] = {segpath, manpath, delpath};
+    const uint8_t *want[3] = {orig, orig_man, orig_del};
+    size_t lens[3] = {orig_len, man_len, del_len};
+    for (int i = 0; i < 3; i++) {
+        if (paths[i] == path) {
+            want[i] = damaged;
+            lens[i] = len;
+        }
+        size_t n;
+        uint8_t *p = slurp(paths[i], &n);
+        int same = p && n == lens[i] && !memcmp(p, want[i], n);
+        free(p);
+        if (!same) return 0;
+    }
+    return 1;
+}
+
+/* A writer on the damaged index: one that cannot open must leave every
+ * file as it was (it removes the files the MANIFEST does not name only
+ * once it knows the MANIFEST holds); one that opens must add, commit and
+ * merge as on any index. */
+static void write_more(size_t off, const char *path, const uint8_t *damaged, size_t len,
+                       size_t *writable)
+{
+    quire_writer *w;
+    quire_error e;
+    int rc = quire_writer_open(tmpdir, NULL, &w, &e);
+    expect_rc(rc, off, "quire_writer_open");
+    if (rc != QUIRE_OK) {
+        if (!untouched(path, damaged, len)) fail_msg("byte %zu: a writer that failed (%s) changed files", off,
+                                   e.message);
+        return;
+    }
+    ++*writable;
+    quire_doc_input d = {"new", 3, "", 0, "alpha omega", 11, NULL, 0};
+    expect_rc(quire_writer_add(w, &d, NULL, &e), off, "quire_writer_add");
+    expect_rc(quire_writer_commit(w, &e), off, "quire_writer_commit");
+    expect_rc(quire_writer_optimize(w, &e), off, "quire_writer_optimize");
+    quire_writer_free(w);
+    expect_rc(quire_verify(tmpdir, no_report, NULL, &e), off, "quire_verify after writing");
+}
+
+/* Each byte of a small file of the index changed two ways, resealed,
+ * then read and written. */
+static void sweep(const char *path, const uint8_t *file, size_t len,
+                  void (*reseal_fn)(uint8_t *, size_t), size_t *tried, size_t *opened,
+                  size_t *writable)
+{
+    uint8_t *f = malloc(len);
+    assert_non_null(f);
+    static const uint8_t masks[] = {0x01, 0x80};
+    size_t flagged = 0;
+    for (size_t off = 0; off < len; off++) {
+        for (size_t m = 0; m < sizeof masks; m++) {
+            memcpy(f, file, len);
+            f[off] ^= masks[m];
+            reseal_fn(f, len);
+            if (!memcmp(f, file, len)) continue;
+            restore();
+            write_file(path, f, len);
+            exercise(off, opened, &flagged);
+            write_more(off, path, f, len, writable);
+            ++*tried;
+        }
+    }
+    restore();
+    free(f);
+}
+
+static void test_manifest_every_byte(void **state)
+{
+    (void)state;
+    size_t tried = 0, opened = 0, writable = 0;
+    sweep(manpath, orig_man, man_len, reseal_manifest, &tried, &opened, &writable);
+    print_message("MANIFEST of %zu bytes, %zu damaged: %zu opened, %zu took a writer\n",
+                  man_len, tried, opened, writable);
+    assert_true(tried > man_len);
+    /* only "generation 3", "next_segment 3" and the byte after the
+     * checksum line (twice) are a MANIFEST as good as the original */
+    assert_int_equal(opened, 4);
+    assert_int_equal(writable, 4);
+}
+
+static void test_deletions_every_byte(void **state)
+{
+    (void)state;
+    size_t tried = 0, opened = 0, writable = 0;
+    sweep(delpath, orig_del, del_len, reseal_del, &tried, &opened, &writable);
+    print_message("deletion file of %zu bytes, %zu damaged: %zu opened, %zu took a writer\n",
+                  del_len, tried, opened, writable);
+    assert_true(tried > del_len);
+    /* a bit of the bitmap changes the count of deleted documents it holds */
+    assert_int_equal(opened, 0);
+    assert_int_equal(writable, 0);
+}
+
+/* MANIFESTs with checksums that hold but names, counts or lines no
+ * writer writes: readers and writers refuse them, saying what is wrong,
+ * and a writer removes nothing. */
+static void test_manifest_checks(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body;   /* the lines between tok_flags and the checksum */
+        const char *error;  /* after "DIR/MANIFEST: " or the segment's name */
+    } cases[] = {
+        {"next_segment 1\nsegment seg_000001.qseg 150 seg_000001.qseg.g2.del\n",
+         "segment name seg_000001.qseg is not seg_N.qseg with N below next_segment 1"},
+        {"next_segment 2\nsegment seg_000001.qseg 150 seg_000001.qseg.g2.del\n"
+         "segment seg_000001.qseg 150 -\n",
+         "segment seg_000001.qseg named twice"},
+        {"next_segment 2\nsegment seg_000001.qseg 150 seg_000001.qseg.g3.del\n",
+         "deletion file seg_000001.qseg.g3.del is not seg_000001.qseg.gG.del with G at most "
+         "generation 2"},
+        {"next_segment 2\nsegment seg_000001.qseg 150 MANIFEST\n",
+         "deletion file MANIFEST is not seg_000001.qseg.gG.del with G at most generation 2"},
+        {"next_segment 2 3\nsegment seg_000001.qseg 150 -\n",
+         "unexpected line 'next_segment 2 3'"},
+        {"segment seg_000001.qseg 150 -\n", "no next_segment line"},
+        {"next_segment 2\nsegment seg_000001.qseg 151 seg_000001.qseg.g2.del\n",
+         "seg_000001.qseg: segment disagrees with MANIFEST"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char m[512];
+        int n = snprintf(m, sizeof m, "quire-manifest 1\ngeneration 2\ntok_flags 17\n%s"
+                         "checksum 0000000000000000\n", cases[c].body);
+        reseal_manifest((uint8_t *)m, (size_t)n);
+        restore();
+        write_file(manpath, (const uint8_t *)m, (size_t)n);
+        char want[512];
+        if (strncmp(cases[c].error, "seg_", 4))
+            snprintf(want, sizeof want, "%s: %s", manpath, cases[c].error);
+        else
+            snprintf(want, sizeof want, "%s", cases[c].error);
+        quire_index *ix;
+        quire_writer *w;
+        quire_error e;
+        assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_ECORRUPT);
+        assert_string_equal(e.message, want);
+        assert_int_equal(quire_writer_open(tmpdir, NULL, &w, &e), QUIRE_ECORRUPT);
+        assert_string_equal(e.message, want);
+        assert_true(untouched(manpath, (const uint8_t *)m, (size_t)n));
+    }
+    restore();
 }
 
 /* Where section `id` of segment file f lies. */
@@ -316,6 +519,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_store),
         cmocka_unit_test(test_every_byte),
+        cmocka_unit_test(test_manifest_checks),
+        cmocka_unit_test(test_manifest_every_byte),
+        cmocka_unit_test(test_deletions_every_byte),
     };
     return cmocka_run_group_tests(tests, make_index, remove_index);
 }
