@@ -1029,6 +1029,21 @@ static int steal_chunk(const merge_sched *ms, uint32_t *k)
     return 0;
 }
 
+/* The writer refuses a term out of order or too long (QUIRE_EARG, a
+ * caller's mistake where the caller gives the terms).  Here the inputs
+ * give them, from dictionaries whose checksums hold: one of the segments
+ * (pick[0..np), or all n when pick is NULL) is corrupt. */
+static int out_of_order(quire_error *err, idx_segment *const *segs, const size_t *pick,
+                        size_t np)
+{
+    char names[256] = "";
+    size_t at = 0;
+    for (size_t q = 0; q < np && at < sizeof names; q++)
+        at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", q ? ", " : "",
+                               segs[pick ? pick[q] : q]->name);
+    return qerr(err, QUIRE_ECORRUPT, "dictionary out of order in %s", names);
+}
+
 /* Merges the terms of the run from chunk k on into run->w, chunk after
  * chunk until the next one is claimed or the terms end. */
 static int merge_run_terms(merge_worker *wk, merge_run *run)
@@ -1184,7 +1199,8 @@ static int merge_run_terms(merge_worker *wk, merge_run *run)
                     rc = qerr(err, QUIRE_ECORRUPT, "%s: postings or positions do not decode",
                               segs[i]->name);
             }
-            if (!rc) rc = segw_term_end(w, err);
+            if (!rc && (rc = segw_term_end(w, err)) == QUIRE_EARG)
+                rc = out_of_order(err, segs, pick, np);
             if (rc) goto out;
             wk->nterms++;
             wk->npostings += df;
@@ -1441,8 +1457,11 @@ int idx_merge(const char *dir, idx_segment *const *segs, uint64_t *const *dels, 
         npositions += th[j].wk.npositions;
     }
     qsort(sched.runs, sched.nruns, sizeof *sched.runs, cmp_runs);
-    for (uint32_t k = 1; k < sched.nruns; k++)
-        if ((rc = segw_join(&w, sched.runs[k].w, err))) goto out;
+    for (uint32_t k = 1; k < sched.nruns; k++) {
+        if ((rc = segw_join(&w, sched.runs[k].w, err)) == QUIRE_EARG)
+            rc = out_of_order(err, segs, NULL, n);
+        if (rc) goto out;
+    }
     seg_meta meta = {
         .ndocs = nd, .tok_flags = tok_flags, .nterms = nterms, .total_len = total_len,
         .npostings = npostings, .npositions = npositions, .block_size = IDX_BLOCK,
