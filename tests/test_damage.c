@@ -62,18 +62,27 @@ static uint8_t *slurp(const char *path, size_t *len)
 
 static int find_files(void);
 
+static const char *words[] = {"gamma", "delta", "whale", "ship", "sea", "captain"};
+
+/* A writer on a new index in a new tmpdir; NULL when either fails. */
+static quire_writer *new_index(void)
+{
+    strcpy(tmpdir, "/tmp/quire-test-damage-XXXXXX");
+    quire_writer *w;
+    quire_error e;
+    if (!mkdtemp(tmpdir) || quire_writer_open(tmpdir, NULL, &w, &e) != QUIRE_OK) return NULL;
+    return w;
+}
+
 static int make_index(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/quire-test-damage-XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    quire_writer *w;
+    quire_writer *w = new_index();
     quire_error e;
-    if (quire_writer_open(tmpdir, NULL, &w, &e) != QUIRE_OK) return -1;
+    if (!w) return -1;
     /* more than a block of postings for "alpha" (skip entries, a packed
      * block and a tail), positions past a block for "beta", common-word
      * pairs ("of the"), a number column, titles, two store blocks */
-    static const char *words[] = {"gamma", "delta", "whale", "ship", "sea", "captain"};
     char id[32], title[64], body[512], year[16];
     /* a long stored field (not searched) ends the store's first block
      * after doc 74, the record that passes 16 KiB */
@@ -134,12 +143,9 @@ static int find_files(void)
 static int make_merged_index(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/quire-test-damage-XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    quire_writer *w;
+    quire_writer *w = new_index();
     quire_error e;
-    if (quire_writer_open(tmpdir, NULL, &w, &e) != QUIRE_OK) return -1;
-    static const char *words[] = {"gamma", "delta", "whale", "ship", "sea", "captain"};
+    if (!w) return -1;
     char id[32], body[128];
     for (int i = 0; i < 1200; i++) {
         snprintf(id, sizeof id, "m%d", i);
@@ -444,16 +450,16 @@ static void write_more(size_t off, const char *path, const uint8_t *damaged, siz
     expect_rc(quire_verify(tmpdir, no_report, NULL, &e), off, "quire_verify after writing");
 }
 
-/* Each byte of a small file of the index changed two ways, resealed,
- * then read and written. */
-static void sweep(const char *path, const uint8_t *file, size_t len,
-                  void (*reseal_fn)(uint8_t *, size_t), size_t *tried, size_t *opened,
-                  size_t *writable)
+/* Each byte of a small file of the index (`what`) changed two ways,
+ * resealed, then read and written; `want` of them open, for readers and
+ * writers alike. */
+static void sweep(const char *what, const char *path, const uint8_t *file, size_t len,
+                  void (*reseal_fn)(uint8_t *, size_t), size_t want)
 {
     uint8_t *f = malloc(len);
     assert_non_null(f);
     static const uint8_t masks[] = {0x01, 0x80};
-    size_t flagged = 0;
+    size_t tried = 0, opened = 0, flagged = 0, writable = 0;
     for (size_t off = 0; off < len; off++) {
         for (size_t m = 0; m < sizeof masks; m++) {
             memcpy(f, file, len);
@@ -462,40 +468,33 @@ static void sweep(const char *path, const uint8_t *file, size_t len,
             if (!memcmp(f, file, len)) continue;
             restore();
             write_file(path, f, len);
-            exercise(off, opened, &flagged);
-            write_more(off, path, f, len, writable);
-            ++*tried;
+            exercise(off, &opened, &flagged);
+            write_more(off, path, f, len, &writable);
+            tried++;
         }
     }
     restore();
     free(f);
+    print_message("%s of %zu bytes, %zu damaged: %zu opened, %zu took a writer\n", what, len,
+                  tried, opened, writable);
+    assert_true(tried > len);
+    assert_int_equal(opened, want);
+    assert_int_equal(writable, want);
 }
 
 static void test_manifest_every_byte(void **state)
 {
     (void)state;
-    size_t tried = 0, opened = 0, writable = 0;
-    sweep(manpath, orig_man, man_len, reseal_manifest, &tried, &opened, &writable);
-    print_message("MANIFEST of %zu bytes, %zu damaged: %zu opened, %zu took a writer\n",
-                  man_len, tried, opened, writable);
-    assert_true(tried > man_len);
     /* only "generation 3", "next_segment 3" and the byte after the
      * checksum line (twice) are a MANIFEST as good as the original */
-    assert_int_equal(opened, 4);
-    assert_int_equal(writable, 4);
+    sweep("MANIFEST", manpath, orig_man, man_len, reseal_manifest, 4);
 }
 
 static void test_deletions_every_byte(void **state)
 {
     (void)state;
-    size_t tried = 0, opened = 0, writable = 0;
-    sweep(delpath, orig_del, del_len, reseal_del, &tried, &opened, &writable);
-    print_message("deletion file of %zu bytes, %zu damaged: %zu opened, %zu took a writer\n",
-                  del_len, tried, opened, writable);
-    assert_true(tried > del_len);
     /* a bit of the bitmap changes the count of deleted documents it holds */
-    assert_int_equal(opened, 0);
-    assert_int_equal(writable, 0);
+    sweep("deletion file", delpath, orig_del, del_len, reseal_del, 0);
 }
 
 /* MANIFESTs with checksums that hold but names, counts or lines no
