@@ -64,6 +64,18 @@ static void write_file(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
+/* The file at path into buf, NUL-terminated; its length.  It must fit. */
+static size_t read_whole(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    assert_true(n < cap - 1);
+    buf[n] = 0;
+    fclose(f);
+    return n;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1054,25 +1066,6 @@ static void test_killed_build_keeps_last_commit(void **state)
     quire_writer_free(w);
 }
 
-/* Reads or writes a whole small file. */
-static size_t slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap, f);
-    assert_true(n < cap);
-    fclose(f);
-    return n;
-}
-
-static void spill(const char *path, const char *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* A MANIFEST older than the segments (restored from a backup) names
  * segments merged away since: a writer refuses to open, naming the
  * missing file, and removes nothing; the current MANIFEST put back, the
@@ -1088,18 +1081,18 @@ static void test_stale_manifest_keeps_segments(void **state)
     quire_writer *w = writer_at(dir, 1);
     add_n(w, 0, 20, "alpha");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
-    size_t old_len = slurp(man, old, sizeof old);
+    size_t old_len = read_whole(man, old, sizeof old);
     add_n(w, 20, 20, "alpha");
     assert_int_equal(quire_writer_commit(w, &e), QUIRE_OK);
     assert_int_equal(quire_writer_optimize(w, &e), QUIRE_OK);
     quire_writer_free(w);
-    size_t cur_len = slurp(man, cur, sizeof cur);
+    size_t cur_len = read_whole(man, cur, sizeof cur);
     snprintf(seg, sizeof seg, "%s/seg_000003.qseg", dir);
     struct stat st;
     assert_int_equal(stat(seg, &st), 0);
     assert_int_equal(count_files(dir), 3);   /* LOCK, MANIFEST, the merged segment */
 
-    spill(man, old, old_len);
+    write_file(man, old, old_len);
     for (uint32_t threads = 1; threads <= 2; threads++) {
         quire_writer_options opt = {.tok_flags = QUIRE_TOK_DEFAULT, .threads = threads};
         w = NULL;
@@ -1111,7 +1104,7 @@ static void test_stale_manifest_keeps_segments(void **state)
     char out[4096];
     assert_int_equal(run(out, sizeof out, "%s delete %s d1", QUIRE_CLI, dir), 1);
     assert_int_equal(stat(seg, &st), 0);
-    spill(man, cur, cur_len);
+    write_file(man, cur, cur_len);
     assert_int_equal(count(dir, "alpha"), 40);
 }
 
@@ -2360,15 +2353,6 @@ static int rebuild_at(const char *dir, uint32_t threads, int salvage, report_lin
     quire_rebuild_options o = {.writer = {.threads = threads}, .salvage = (uint32_t)salvage};
     memset(l, 0, sizeof *l);
     return quire_rebuild(dir, &o, collect_line, l, st, e);
-}
-
-static void read_whole(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
 }
 
 static const char *const rebuild_queries[] = {
