@@ -68,8 +68,14 @@ static long seg_number(const char *name)
     return (long)num;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* A MANIFEST's file names as writers give them: segments named seg_N.qseg
- * with N below next_segment, each once, and deletion files named after
+ * with N below next_segment, each N once, and deletion files named after
  * their segment and a generation not past the MANIFEST's.  Checked because
  * writers act on them: a writer names its new segments from next_segment
  * on (one below a live segment's number would truncate that segment, and
@@ -77,26 +83,37 @@ static long seg_number(const char *name)
  * not named, and removes a deletion file it replaces. */
 static int check_names(const manifest *m, const char *path, quire_error *err)
 {
-    for (size_t i = 0; i < m->nsegs; i++) {
+    uint32_t *nums = malloc((m->nsegs ? m->nsegs : 1) * sizeof *nums);
+    if (!nums) return qerr(err, QUIRE_ENOMEM, "out of memory");
+    int rc = QUIRE_OK;
+    for (size_t i = 0; i < m->nsegs && !rc; i++) {
         const manifest_seg *s = &m->segs[i];
         long num = seg_number(s->name);
-        if (num < 0 || (unsigned long)num >= m->next_segment)
-            return qerr(err, QUIRE_ECORRUPT, "%s: segment name %s is not seg_N.qseg with N "
-                        "below next_segment %u", path, s->name, m->next_segment);
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(m->segs[k].name, s->name))
-                return qerr(err, QUIRE_ECORRUPT, "%s: segment %s named twice", path, s->name);
+        if (num < 0 || (unsigned long)num >= m->next_segment) {
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: segment name %s is not seg_N.qseg with N "
+                      "below next_segment %u", path, s->name, m->next_segment);
+            break;
+        }
+        nums[i] = (uint32_t)num;
         if (!s->del[0]) continue;
         size_t n = strlen(s->name);
         unsigned long long g;
         int end = -1;
         if (strncmp(s->del, s->name, n) || sscanf(s->del + n, ".g%llu.del%n", &g, &end) != 1 ||
             end < 0 || s->del[n + (size_t)end] || g > m->generation)
-            return qerr(err, QUIRE_ECORRUPT, "%s: deletion file %s is not %s.gG.del with G "
-                        "at most generation %llu", path, s->del, s->name,
-                        (unsigned long long)m->generation);
+            rc = qerr(err, QUIRE_ECORRUPT, "%s: deletion file %s is not %s.gG.del with G "
+                      "at most generation %llu", path, s->del, s->name,
+                      (unsigned long long)m->generation);
     }
-    return QUIRE_OK;
+    if (!rc && m->nsegs > 1) {
+        qsort(nums, m->nsegs, sizeof *nums, cmp_u32);
+        for (size_t i = 1; i < m->nsegs && !rc; i++)
+            if (nums[i] == nums[i - 1])
+                rc = qerr(err, QUIRE_ECORRUPT, "%s: segment number %u named twice", path,
+                          nums[i]);
+    }
+    free(nums);
+    return rc;
 }
 
 int manifest_read(const char *dir, manifest *m, quire_error *err)

@@ -511,7 +511,7 @@ static void test_manifest_checks(void **state)
          "segment name seg_000001.qseg is not seg_N.qseg with N below next_segment 1"},
         {"next_segment 2\nsegment seg_000001.qseg 150 seg_000001.qseg.g2.del\n"
          "segment seg_000001.qseg 150 -\n",
-         "segment seg_000001.qseg named twice"},
+         "segment number 1 named twice"},
         {"next_segment 2\nsegment seg_000001.qseg 150 seg_000001.qseg.g3.del\n",
          "deletion file seg_000001.qseg.g3.del is not seg_000001.qseg.gG.del with G at most "
          "generation 2"},
