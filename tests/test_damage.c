@@ -220,8 +220,8 @@ static void no_report(void *ctx, const char *line)
 }
 
 /* Queries of every kind; those marked `docs` also read their first hit's
- * document, snippet, highlights and value (each a store block
- * decompressed: most of the time here, and one or two reach every block). */
+ * document, snippet, highlights and value (a few, as each decompresses a
+ * store block: quire_verify reads them all). */
 static const struct {
     const char *q;
     int docs;
