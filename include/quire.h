@@ -218,7 +218,9 @@ typedef struct quire_index quire_index;
  * them: a phrase) and the document store, whose compressed blocks each
  * carry a checksum checked when read.  A mismatch fails with
  * QUIRE_ECORRUPT naming the file and section (at open) or the segment
- * (the query that met it).  Any number of threads may share the index. */
+ * (the query that met it); so does a file the MANIFEST names that is
+ * missing (QUIRE_ENOTFOUND is for no index at all).  Any number of
+ * threads may share the index. */
 QUIRE_API int quire_index_open(const char *dir, quire_index **out, quire_error *err);
 QUIRE_API void quire_index_close(quire_index *ix);
 

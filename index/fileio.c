@@ -280,6 +280,15 @@ void file_writeback(int fd, uint64_t off, uint64_t len)
     if (len) sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
+int map_named_file(const char *path, mapped_file *m, quire_error *err)
+{
+    int rc = map_file(path, m, err);
+    if (rc == QUIRE_ENOTFOUND)
+        rc = qerr(err, QUIRE_ECORRUPT, "open %s: No such file or directory (the MANIFEST "
+                  "names it)", path);
+    return rc;
+}
+
 void unmap_file(mapped_file *m)
 {
     if (m->data) munmap((void *)m->data, m->len);

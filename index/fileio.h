@@ -80,6 +80,11 @@ typedef struct mapped_file {
     size_t len;
 } mapped_file;
 int map_file(const char *path, mapped_file *m, quire_error *err);
+
+/* map_file for a file the MANIFEST names (a segment, a deletion file):
+ * there, a missing file is a damaged index (QUIRE_ECORRUPT), not a missing
+ * one (QUIRE_ENOTFOUND, which a caller may take as "create one"). */
+int map_named_file(const char *path, mapped_file *m, quire_error *err);
 void unmap_file(mapped_file *m);
 /* Drops the whole pages of [p, p + n) of a read-only file mapping from the
  * process's resident set; they stay in the page cache and come back as

@@ -346,7 +346,7 @@ int del_read(const char *dir, const char *name, uint32_t ndocs,
     char *path = path_join(dir, name);
     if (!path) return qerr(err, QUIRE_ENOMEM, "out of memory");
     mapped_file mf;
-    int rc = map_file(path, &mf, err);
+    int rc = map_named_file(path, &mf, err);
     if (rc) {
         free(path);
         return rc;

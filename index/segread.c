@@ -49,7 +49,7 @@ int idx_segment_open(const char *dir, const char *name, int verify,
         idx_segment_close(s);
         return qerr(err, QUIRE_ENOMEM, "out of memory");
     }
-    int rc = map_file(path, &s->m, err);
+    int rc = map_named_file(path, &s->m, err);
     if (rc) goto fail;
     const uint8_t *d = s->m.data;
     size_t n = s->m.len;
