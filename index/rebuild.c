@@ -548,8 +548,10 @@ int quire_rebuild(const char *dir, const quire_rebuild_options *opt, quire_repor
     uint32_t flags = old.tok_flags;
     if (scanned) {
         r.damage = 1;
-        say(&r, "MANIFEST: unreadable or missing; reading the %zu segment files in %s "
-                "(which of them were committed is not known)", old.nsegs, dir);
+        say(&r, "MANIFEST: %s; reading the %zu segment files in %s (which of them were "
+                "committed is not known)",
+            scanned == 2 ? "names segment files not there" : "unreadable or missing",
+            old.nsegs, dir);
         if (!o.set_tok_flags && !flags_of_files(dir, &old, &flags)) {
             rc = qerr(err, QUIRE_ECORRUPT,
                       "%s: neither the MANIFEST nor any segment says how the index was "

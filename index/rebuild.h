@@ -16,7 +16,9 @@
  * publishes what it added alone (even nothing), then removes every seg_*
  * file the new MANIFEST does not name.  *old is the generation it
  * replaces, read under the lock; when its MANIFEST cannot be read or is
- * missing, what manifest_scan finds, and *scanned is 1.  A directory with
+ * missing, what manifest_scan finds, and *scanned is 1; when it names a
+ * segment file that is not there (a MANIFEST older than the segments),
+ * what manifest_scan finds too, and *scanned is 2.  A directory with
  * neither a MANIFEST nor a segment file is QUIRE_ENOTFOUND. */
 int idx_writer_open_rebuild(const char *dir, const quire_writer_options *opt, manifest *old,
                             int *scanned, quire_writer **out, quire_error *err);

@@ -288,6 +288,23 @@ static int take_lock(int fd, const char *dir, uint32_t wait_ms, quire_error *err
     }
 }
 
+/* Whether a segment the MANIFEST names is not in the directory.  A
+ * rebuild then reads the segment files found instead, as for an
+ * unreadable MANIFEST: one older than the segments (restored from a
+ * backup) names segments merged away since, and the files holding the
+ * index are those it does not name, which the rebuild would remove
+ * unread once it published. */
+static int names_missing(const quire_writer *w)
+{
+    for (size_t i = 0; i < w->m.nsegs; i++) {
+        char *p = path_join(w->dir, w->m.segs[i].name);
+        int gone = p && access(p, F_OK) != 0 && errno == ENOENT;
+        free(p);
+        if (gone) return 1;
+    }
+    return 0;
+}
+
 static void remove_orphans(quire_writer *w)
 {
     DIR *d = opendir(w->dir);
@@ -1140,8 +1157,13 @@ static int writer_open(const char *dir, const quire_writer_options *opt, manifes
     rc = manifest_read(dir, &w->m, err);
     if (old) {
         /* under the lock, so that the generation read is the one replaced */
-        *scanned = rc == QUIRE_ECORRUPT || rc == QUIRE_ENOTFOUND;
-        if (*scanned) rc = manifest_scan(dir, &w->m, err);
+        *scanned = rc == QUIRE_ECORRUPT || rc == QUIRE_ENOTFOUND ? 1
+                   : !rc && names_missing(w)                       ? 2
+                                                                   : 0;
+        if (*scanned) {
+            manifest_free(&w->m);
+            rc = manifest_scan(dir, &w->m, err);
+        }
         if (!rc && *scanned && w->m.nsegs == 0)
             rc = qerr(err, QUIRE_ENOTFOUND, "%s: no index here (no MANIFEST, no segment)", dir);
         if (rc) goto fail;

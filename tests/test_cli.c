@@ -1069,8 +1069,9 @@ static void test_killed_build_keeps_last_commit(void **state)
 /* A MANIFEST older than the segments (restored from a backup) names
  * segments merged away since: a writer refuses to open, naming the
  * missing file, and removes nothing; the current MANIFEST put back, the
- * index is whole.  (Orphans were removed before the named segments were
- * opened: such a writer deleted the segment holding the index.) */
+ * index is whole; and quire rebuild makes it whole from the segment
+ * files.  (Orphans were removed before the named segments were opened:
+ * such a writer deleted the segment holding the index.) */
 static void test_stale_manifest_keeps_segments(void **state)
 {
     (void)state;
@@ -1107,6 +1108,21 @@ static void test_stale_manifest_keeps_segments(void **state)
     assert_int_equal(stat(seg, &st), 0);
     write_file(man, cur, cur_len);
     assert_int_equal(count(dir, "alpha"), 40);
+    /* quire verify's advice, quire rebuild, reads the segment files found,
+     * as for an unreadable MANIFEST (so publishing needs --salvage): it
+     * had read the stale one's (none), and, with --salvage, published no
+     * documents and removed the segment holding them */
+    write_file(man, old, old_len);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "quire rebuild"));
+    assert_int_equal(run(out, sizeof out, "%s rebuild %s", QUIRE_CLI, dir), 1);
+    assert_non_null(strstr(out, "MANIFEST: names segment files not there; reading the 1 segment "
+                                "files"));
+    assert_int_equal(stat(seg, &st), 0);
+    assert_int_equal(run(out, sizeof out, "%s rebuild --salvage %s", QUIRE_CLI, dir), 0);
+    assert_non_null(strstr(out, "rebuilt 40 documents from 1 segment files"));
+    assert_int_equal(count(dir, "alpha"), 40);
+    assert_int_equal(run(out, sizeof out, "%s verify %s", QUIRE_CLI, dir), 0);
 }
 
 static double mono_ms(void)
