@@ -36,6 +36,13 @@
 #include "index/util.h"
 #include "quire.h"
 
+static void damage_bad(size_t off, const char *what, int rc)
+{
+    fail_msg("byte %zu: %s returned %d (%s)", off, what, rc, quire_strerror(rc));
+}
+
+#include "damage.h"
+
 static char tmpdir[64];
 static char segpath[384], manpath[128], delpath[384];
 /* the undamaged files: segment, MANIFEST, deletion file */
@@ -62,8 +69,6 @@ static uint8_t *slurp(const char *path, size_t *len)
 
 static int find_files(void);
 
-static const char *words[] = {"gamma", "delta", "whale", "ship", "sea", "captain"};
-
 /* A writer on a new index in a new tmpdir; NULL when either fails. */
 static quire_writer *new_index(void)
 {
@@ -78,39 +83,7 @@ static int make_index(void **state)
 {
     (void)state;
     quire_writer *w = new_index();
-    quire_error e;
-    if (!w) return -1;
-    /* more than a block of postings for "alpha" (skip entries, a packed
-     * block and a tail), positions past a block for "beta", common-word
-     * pairs ("of the"), a number column, titles, two store blocks */
-    char id[32], title[64], body[512], year[16];
-    /* a long stored field (not searched) ends the store's first block
-     * after doc 74, the record that passes 16 KiB */
-    static char note[17000];
-    memset(note, 'n', sizeof note);
-    for (int i = 0; i < 150; i++) {
-        snprintf(id, sizeof id, "d%d", i);
-        snprintf(title, sizeof title, "Title %d of the %s", i, words[i % 6]);
-        int n = snprintf(body, sizeof body, "alpha %s of the %s beta", words[i % 6],
-                         words[(i * 5 + 1) % 6]);
-        for (int k = 0; k < (i == 7 ? 20 : i % 3); k++)
-            n += snprintf(body + n, sizeof body - (size_t)n, " beta %s", words[k % 6]);
-        snprintf(year, sizeof year, "%d", 1800 + i);
-        quire_field year_f = {"year", 4, year, strlen(year)};
-        quire_field note_f = {"note", 4, note, sizeof note};
-        quire_doc_input d = {id, strlen(id), title, strlen(title), body, strlen(body),
-                             i % 2 ? &year_f : &note_f, i % 2 || i == 74};
-        if (quire_writer_add(w, &d, NULL, &e) != QUIRE_OK) return -1;
-    }
-    if (quire_writer_commit(w, &e) != QUIRE_OK) return -1;
-    quire_writer_free(w);
-    /* and a deletion file */
-    int deleted;
-    if (quire_writer_open(tmpdir, NULL, &w, &e) != QUIRE_OK ||
-        quire_writer_delete(w, "d3", 2, &deleted, &e) != QUIRE_OK || !deleted ||
-        quire_writer_commit(w, &e) != QUIRE_OK)
-        return -1;
-    quire_writer_free(w);
+    if (!w || damage_build(w, tmpdir)) return -1;
     return find_files();
 }
 
@@ -176,121 +149,12 @@ static int remove_index(void **state)
     return system(cmd);
 }
 
-/* Computes every section's checksum and the footer's again, as a writer
- * would have, wherever the (possibly damaged) footer says they are. */
-static void reseal(uint8_t *f, size_t len)
-{
-    if (len < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) return;
-    uint8_t *tr = f + len - SEG_TRAILER_BYTES;
-    uint64_t foff = ld64(tr), flen = ld64(tr + 8);
-    if (foff > len - SEG_TRAILER_BYTES || flen != len - SEG_TRAILER_BYTES - foff || flen < 8)
-        return;
-    uint64_t nsec = ld32(f + foff);
-    for (uint64_t i = 0; i < nsec && 8 + 32 * (i + 1) <= flen; i++) {
-        uint8_t *e = f + foff + 8 + 32 * i;
-        uint64_t off = ld64(e + 8), slen = ld64(e + 16);
-        if (off <= foff && slen <= foff - off) st64(e + 24, XXH3_64bits(f + off, slen));
-    }
-    st64(tr + 16, XXH3_64bits(f + foff, flen));
-}
-
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(p, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
-}
-
-/* A damaged file may be refused (ECORRUPT, or EVERSION where the version
- * is hit), or ask for more memory than is sensible (ENOMEM); a document
- * or value may be missing. */
-static void expect_rc(int rc, size_t off, const char *what)
-{
-    if (rc == QUIRE_OK || rc == QUIRE_ECORRUPT || rc == QUIRE_EVERSION || rc == QUIRE_ENOMEM ||
-        rc == QUIRE_ENOTFOUND)
-        return;
-    fail_msg("byte %zu: %s returned %d (%s)", off, what, rc, quire_strerror(rc));
-}
-
-static void no_report(void *ctx, const char *line)
-{
-    (void)ctx;
-    (void)line;
-}
-
-/* Queries of every kind; those marked `docs` also read their first hit's
- * document, snippet, highlights and value (a few, as each decompresses a
- * store block: quire_verify reads them all). */
-static const struct {
-    const char *q;
-    int docs;
-} queries[] = {
-    {"alpha", 0}, {"beta", 0}, {"alpha beta", 0}, {"whale OR ship", 1}, {"alpha -whale", 0},
-    {"(sea OR captain) beta", 0}, {"\"of the\"", 0}, {"\"alpha whale of the\"", 1},
-    {"\"beta gamma\"~2", 0}, {"cap*", 0}, {"whael~1", 1}, {"zzz", 0}, {"title:whale", 0},
-    {"sea^2 ship", 0},
-};
-
-/* Reads hit `doc` every way the API allows. */
-static void read_doc(quire_index *ix, uint64_t doc, const char *qs, size_t off)
-{
-    quire_error e;
-    quire_doc *d;
-    int rc = quire_doc_get(ix, doc, &d, &e);
-    expect_rc(rc, off, "quire_doc_get");
-    if (rc == QUIRE_OK) quire_doc_free(d);
-    char buf[256];
-    expect_rc(quire_snippet(ix, doc, qs, strlen(qs), "[", "]", 80, buf, sizeof buf, &e), off,
-              "quire_snippet");
-    quire_span sp[8];
-    size_t ns;
-    expect_rc(quire_highlight(ix, doc, qs, strlen(qs), "body", sp, 8, &ns, &e), off,
-              "quire_highlight");
-    double v;
-    expect_rc(quire_doc_value(ix, doc, "year", &v, &e), off, "quire_doc_value");
-}
-
-/* Everything a reader can do with the index; every call either works or
- * fails cleanly. */
-static void exercise(size_t off, size_t *opened, size_t *flagged)
-{
-    quire_index *ix;
-    quire_error e;
-    int rc = quire_index_open(tmpdir, &ix, &e);
-    expect_rc(rc, off, "quire_index_open");
-    if (rc == QUIRE_OK) {
-        ++*opened;
-        quire_stats st;
-        expect_rc(quire_index_stats(ix, &st, &e), off, "quire_index_stats");
-        for (size_t q = 0; q < sizeof queries / sizeof *queries; q++) {
-            const char *qs = queries[q].q;
-            uint64_t n;
-            expect_rc(quire_count(ix, qs, strlen(qs), &n, &e), off, qs);
-            quire_results *r;
-            rc = quire_search(ix, qs, strlen(qs), 5, &r, &e);
-            expect_rc(rc, off, qs);
-            if (rc == QUIRE_OK) {
-                if (queries[q].docs && quire_results_size(r))
-                    read_doc(ix, quire_results_get(r, 0)->doc, qs, off);
-                quire_results_free(r);
-            }
-            if (!queries[q].docs) continue;
-            rc = quire_search_sorted(ix, qs, strlen(qs), "year", 1, 5, &r, &e);
-            expect_rc(rc, off, "quire_search_sorted");
-            if (rc == QUIRE_OK) quire_results_free(r);
-        }
-        uint64_t doc;
-        expect_rc(quire_doc_find(ix, "d42", 3, &doc, &e), off, "quire_doc_find");
-        char buf[128];
-        size_t rep;
-        expect_rc(quire_suggest(ix, "whael shp", 9, "<", ">", buf, sizeof buf, &rep, &e), off,
-                  "quire_suggest");
-        quire_index_close(ix);
-    }
-    rc = quire_verify(tmpdir, no_report, NULL, &e);
-    expect_rc(rc, off, "quire_verify");
-    if (rc != QUIRE_OK) ++*flagged;
 }
 
 static void write_more(size_t off, const char *path, const uint8_t *damaged, size_t len,
@@ -315,7 +179,7 @@ static void sweep_segment(size_t first, size_t stride, uint64_t alpha)
             if (!memcmp(f, orig, orig_len)) continue;   /* a checksum, written again */
             restore();
             write_file(segpath, f, orig_len);
-            exercise(off, &opened, &flagged);
+            exercise(tmpdir, off, &opened, &flagged);
             /* a writer on a quarter of them, the byte rotating through
              * each group of four (on all, the test took 83 s, not 23) */
             size_t k = off / stride;
@@ -468,7 +332,7 @@ static void sweep(const char *what, const char *path, const uint8_t *file, size_
             if (!memcmp(f, file, len)) continue;
             restore();
             write_file(path, f, len);
-            exercise(off, &opened, &flagged);
+            exercise(tmpdir, off, &opened, &flagged);
             write_more(off, path, f, len, &writable);
             tried++;
         }

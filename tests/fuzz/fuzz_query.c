@@ -16,7 +16,6 @@
  * returns exactly the best of a prefix of the full ranking, and a count at
  * most the full count; not stopped, the same as without a limit.
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,26 +24,19 @@
 #include "quire.h"
 #include "index/index.h"
 #include "query/query.h"
+#include "tests/fuzz/fuzz_tmpdir.h"
 
 static quire_index *ix;
 static idx_reader *rd;      /* the same index, for qry_search_ex's clock */
 /* mkdtemp's template: the six X's become the directory's unique part */
 static char dir[] = "/tmp/quire_fuzz_queryXXXXXX";
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* libFuzzer has no teardown hook: the index goes when the process exits */
 static void cleanup(void)
 {
     quire_index_close(ix);
     idx_reader_close(rd);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fuzz_rm_tree(dir);
 }
 
 static void fail(const char *what, const char *q, size_t n)
