@@ -28,7 +28,7 @@ struct idx_postings {
     uint64_t psum;                    /* ... of the block sum to psum */
     uint64_t pblk, pblk_off;          /* decoded position block, offset */
     uint32_t pbuf[IDX_BLOCK];
-    uint32_t *out; uint32_t out_cap;
+    uint32_t *out; size_t out_cap;
     uint32_t sblock;                  /* shallow cursor */
     idx_impacts single_imp; uint32_t single_last;   /* one-block list */
     int single_bounds;

@@ -407,9 +407,14 @@ static int store_block(const idx_segment *s, size_t k, ZSTD_DCtx *dz, uint8_t **
     uint32_t clen = ld32(e + 16), n = ld32(e + 20);
     if (off > s->sec_len[SEC_STORE] || clen > s->sec_len[SEC_STORE] - off)
         return qerr(err, QUIRE_ECORRUPT, "%s: store index broken at block %zu", s->name, k);
+    const uint8_t *src = s->sec[SEC_STORE] + off;
+    /* the raw length is allocated before the frame is read: it must be
+     * the one the frame says (a damaged store index asked for 4 GiB) */
+    if (ZSTD_getFrameContentSize(src, clen) != n)
+        return qerr(err, QUIRE_ECORRUPT, "%s: store block %zu is not the %u bytes its index "
+                    "says", s->name, k, n);
     uint8_t *b = malloc(n ? n : 1);
     if (!b) return qerr(err, QUIRE_ENOMEM, "out of memory");
-    const uint8_t *src = s->sec[SEC_STORE] + off;
     size_t got = dz ? ZSTD_decompressDCtx(dz, b, n, src, clen) : ZSTD_decompress(b, n, src, clen);
     if (ZSTD_isError(got) || got != n) {
         free(b);
@@ -744,14 +749,21 @@ uint32_t idx_postings_advance_slow_(idx_postings *p, uint32_t target)
     uint32_t b = p->block + 1;
     if (!p->skip) { end_iter(p); return IDX_END; }
     b = seg_skip_find(&p->sk, b, p->nblocks, target);
-    if (b >= p->nblocks || load_block(p, b) != 0) {
-        end_iter(p);
-        return IDX_END;
+    for (;; b++) {
+        if (b >= p->nblocks || load_block(p, b) != 0) {
+            end_iter(p);
+            return IDX_END;
+        }
+        uint32_t i = 0;
+        while (i < p->n && p->docs_buf[i] < target) i++;
+        if (i < p->n) {
+            p->i = i;
+            return p->doc = p->docs_buf[i];
+        }
+        /* the block's skip entry says it reaches target and its docs do
+         * not: a damaged entry (which sent this loop past the block's
+         * last doc), so on to the next block */
     }
-    uint32_t i = 0;
-    while (p->docs_buf[i] < target) i++;
-    p->i = i;
-    return p->doc = p->docs_buf[i];
 }
 
 void idx_postings_load_tfs_(idx_postings *p)
@@ -843,14 +855,12 @@ const uint32_t *idx_postings_positions(idx_postings *p, uint32_t *n)
     uint64_t k;
     uint32_t tf;
     if (pos_start(p, &k, &tf) != 0) return NULL;
-    if (tf > p->out_cap) {
-        uint32_t cap = p->out_cap ? p->out_cap : 16;
-        while (cap < tf) cap *= 2;
-        uint32_t *o = realloc(p->out, (size_t)cap * sizeof *o);
-        if (!o) return NULL;
-        p->out = o;
-        p->out_cap = cap;
-    }
+    /* A document has no more positions than its segment.  A damaged list
+     * can say so anyway (a tf of 2.4 G, past 2^31, where doubling a 32-bit
+     * capacity wrapped to 0 and never ended: quire_verify hung). */
+    if (tf > p->s->npositions ||
+        grow_array((void **)&p->out, &p->out_cap, tf, sizeof *p->out, 16))
+        return NULL;
     uint32_t acc = 0;
     for (uint32_t j = 0; j < tf;) {
         uint64_t pb = (k + j) / IDX_BLOCK;

@@ -456,6 +456,8 @@ static void test_verify_store(void **state)
         {4, -1, "seg_000001.qseg: store block 0 has bytes past its %u docs\n"},
         {4, +1, "seg_000001.qseg: bad record of doc %u in store\n"},
         {24, +1, "seg_000001.qseg: store block 1 holds docs %u to %u, expected from %u\n"},
+        /* a raw length near 4 GiB was allocated before the frame was read */
+        {20, -0x1000, "seg_000001.qseg: store block 0 is not the %u bytes its index says\n"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         memcpy(f, orig, orig_len);
@@ -468,7 +470,18 @@ static void test_verify_store(void **state)
         uint32_t first1 = ld32(orig + off + 24), count1 = ld32(orig + off + 28);
         if (c == 0) snprintf(want, sizeof want, cases[c].report, count0 - 1);
         else if (c == 1) snprintf(want, sizeof want, cases[c].report, count0);
-        else snprintf(want, sizeof want, cases[c].report, first1 + 1, first1 + 1 + count1, first1);
+        else if (c == 2)
+            snprintf(want, sizeof want, cases[c].report, first1 + 1, first1 + 1 + count1, first1);
+        else snprintf(want, sizeof want, cases[c].report, ld32(orig + off + 20) - 0x1000);
+        if (c == 3) {
+            /* and a reader does not ask for the memory either */
+            quire_index *ix;
+            quire_doc *d;
+            quire_error e;
+            assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_OK);
+            assert_int_equal(quire_doc_get(ix, 0, &d, &e), QUIRE_ECORRUPT);
+            quire_index_close(ix);
+        }
         quire_error e;
         assert_int_equal(quire_verify(tmpdir, keep_report, got, &e), QUIRE_ECORRUPT);
         assert_string_equal(got, want);
@@ -479,16 +492,94 @@ static void test_verify_store(void **state)
     free(f);
 }
 
+/* A document's tf past its segment's positions (found by
+ * tests/fuzz/run-segment-fuzz: a one-document term whose dictionary entry
+ * says 2,414,418,875): reading its positions doubled a 32-bit capacity
+ * past 2^31, to 0, and never ended (quire_verify hung).  Now it fails. */
+static void test_tf_past_positions(void **state)
+{
+    (void)state;
+    idx_segment *s;
+    quire_error e;
+    assert_int_equal(idx_segment_open(tmpdir, "seg_000001.qseg", SEG_VERIFY_ALL, &s, &e),
+                     QUIRE_OK);
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(s, "7", 1, &t), 1);   /* "Title 7 of the ..." */
+    assert_int_equal(t.df, 1);
+    idx_postings *p;
+    uint32_t n = 0;
+    assert_int_equal(idx_postings_open(s, &t, &p), 0);
+    assert_non_null(idx_postings_positions(p, &n));
+    assert_int_equal(n, 1);
+    idx_postings_close(p);
+    t.cf = 2414418875u;
+    assert_int_equal(idx_postings_open(s, &t, &p), 0);
+    assert_null(idx_postings_positions(p, &n));
+    idx_postings_close(p);
+    idx_segment_close(s);
+}
+
+/* A skip entry that says its block reaches further than its documents
+ * do (found by tests/fuzz/run-segment-fuzz): an AND advancing the list to
+ * a document past the block read past the block's 128 decoded documents
+ * (UBSan: index 128 out of bounds), where it must go on to the next
+ * block.  Block 1 of "alpha" (docs 128-255) is made to end at 259, the one
+ * document with the word "259".  Block 2 is decoded from there, as docs
+ * 260-387 instead of 256-383, so the damaged list has no 259: the AND
+ * finds nothing, and reads nothing outside the blocks. */
+static void test_merged_skip_past_block(void **state)
+{
+    (void)state;
+    idx_segment *s;
+    quire_error e;
+    const char *name = strrchr(segpath, '/') + 1;
+    assert_int_equal(idx_segment_open(tmpdir, name, SEG_VERIFY_ALL, &s, &e), QUIRE_OK);
+    idx_term t;
+    assert_int_equal(idx_segment_lookup(s, "alpha", 5, &t), 1);
+    seg_skip k = {0};
+    assert_int_equal(seg_skip_open(&k, s->sec[SEC_SKIP], s->sec_len[SEC_SKIP], t.skip_off,
+                                   idx_term_blocks(&t), s->version),
+                     0);
+    assert_int_equal(seg_skip_last(&k, 1), 255);
+    uint64_t bit = k.at[SEG_SKIP_LAST] + k.step[SEG_SKIP_LAST];
+    size_t at = (size_t)(k.p - s->m.data) + (size_t)(bit >> 3);
+    idx_segment_close(s);
+    uint8_t *f = malloc(orig_len);
+    assert_non_null(f);
+    memcpy(f, orig, orig_len);
+    uint64_t v = ld64(f + at), mask = (uint64_t)k.mask[SEG_SKIP_LAST] << (bit & 7);
+    v = (v & ~mask) | ((uint64_t)(259 - k.last0) << (bit & 7));
+    st64(f + at, v);
+    reseal(f, orig_len);
+    write_file(segpath, f, orig_len);
+    free(f);
+    quire_index *ix;
+    assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_OK);
+    uint64_t n;
+    assert_int_equal(quire_count(ix, "alpha 259", 9, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(quire_count(ix, "259", 3, &n, &e), QUIRE_OK);
+    assert_int_equal(n, 1);
+    quire_results *r;
+    assert_int_equal(quire_search(ix, "alpha 259", 9, 10, &r, &e), QUIRE_OK);
+    assert_int_equal(quire_results_size(r), 0);
+    quire_results_free(r);
+    quire_index_close(ix);
+    restore();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_store),
+        cmocka_unit_test(test_tf_past_positions),
         cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_manifest_checks),
         cmocka_unit_test(test_manifest_every_byte),
         cmocka_unit_test(test_deletions_every_byte),
     };
     const struct CMUnitTest merged[] = {
+        cmocka_unit_test(test_merged_skip_past_block),
         cmocka_unit_test(test_merged_every_31st_byte),
     };
     return cmocka_run_group_tests(tests, make_index, remove_index) |
