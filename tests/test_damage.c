@@ -211,6 +211,16 @@ static void test_every_byte(void **state)
     sweep_segment(0, 1, 149);
 }
 
+/* The index's segment, through the internal API, checksums checked. */
+static idx_segment *open_segment(void)
+{
+    idx_segment *s = NULL;
+    quire_error e;
+    assert_int_equal(idx_segment_open(tmpdir, strrchr(segpath, '/') + 1, SEG_VERIFY_ALL, &s, &e),
+                     QUIRE_OK);
+    return s;
+}
+
 /* The merged segment (make_merged_index, 47 KB) every 31st byte: its
  * lists with short blocks are read by searches and copied again by the
  * merges of write_more.  (Every 7th byte, 13,490 damaged files, took
@@ -218,10 +228,7 @@ static void test_every_byte(void **state)
 static void test_merged_every_31st_byte(void **state)
 {
     (void)state;
-    idx_segment *s;
-    quire_error e;
-    const char *name = strrchr(segpath, '/') + 1;
-    assert_int_equal(idx_segment_open(tmpdir, name, SEG_VERIFY_ALL, &s, &e), QUIRE_OK);
+    idx_segment *s = open_segment();
     dict_iter it;
     dict_iter_init(&it, &s->dict);
     uint32_t cut = 0;
@@ -499,10 +506,7 @@ static void test_verify_store(void **state)
 static void test_tf_past_positions(void **state)
 {
     (void)state;
-    idx_segment *s;
-    quire_error e;
-    assert_int_equal(idx_segment_open(tmpdir, "seg_000001.qseg", SEG_VERIFY_ALL, &s, &e),
-                     QUIRE_OK);
+    idx_segment *s = open_segment();
     idx_term t;
     assert_int_equal(idx_segment_lookup(s, "7", 1, &t), 1);   /* "Title 7 of the ..." */
     assert_int_equal(t.df, 1);
@@ -530,10 +534,7 @@ static void test_tf_past_positions(void **state)
 static void test_merged_skip_past_block(void **state)
 {
     (void)state;
-    idx_segment *s;
-    quire_error e;
-    const char *name = strrchr(segpath, '/') + 1;
-    assert_int_equal(idx_segment_open(tmpdir, name, SEG_VERIFY_ALL, &s, &e), QUIRE_OK);
+    idx_segment *s = open_segment();
     idx_term t;
     assert_int_equal(idx_segment_lookup(s, "alpha", 5, &t), 1);
     seg_skip k = {0};
@@ -554,6 +555,7 @@ static void test_merged_skip_past_block(void **state)
     write_file(segpath, f, orig_len);
     free(f);
     quire_index *ix;
+    quire_error e;
     assert_int_equal(quire_index_open(tmpdir, &ix, &e), QUIRE_OK);
     uint64_t n;
     assert_int_equal(quire_count(ix, "alpha 259", 9, &n, &e), QUIRE_OK);
