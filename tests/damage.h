@@ -20,6 +20,7 @@
 #include "index/segment.h"
 #include "index/util.h"
 #include "quire.h"
+#include "reseal.h"
 
 static void damage_bad(size_t off, const char *what, int rc);
 
@@ -64,24 +65,6 @@ static int damage_build(quire_writer *w, const char *dir)
          quire_writer_commit(w, &e) != QUIRE_OK;
     quire_writer_free(w);
     return rc ? -1 : 0;
-}
-
-/* Computes every section's checksum and the footer's again, as a writer
- * would have, wherever the (possibly damaged) footer says they are. */
-static void reseal(uint8_t *f, size_t len)
-{
-    if (len < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) return;
-    uint8_t *tr = f + len - SEG_TRAILER_BYTES;
-    uint64_t foff = ld64(tr), flen = ld64(tr + 8);
-    if (foff > len - SEG_TRAILER_BYTES || flen != len - SEG_TRAILER_BYTES - foff || flen < 8)
-        return;
-    uint64_t nsec = ld32(f + foff);
-    for (uint64_t i = 0; i < nsec && 8 + 32 * (i + 1) <= flen; i++) {
-        uint8_t *e = f + foff + 8 + 32 * i;
-        uint64_t off = ld64(e + 8), slen = ld64(e + 16);
-        if (off <= foff && slen <= foff - off) st64(e + 24, XXH3_64bits(f + off, slen));
-    }
-    st64(tr + 16, XXH3_64bits(f + foff, flen));
 }
 
 /* A damaged file may be refused (ECORRUPT, or EVERSION where the version
